@@ -1,0 +1,66 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { JwtDefenseModule } from '@jwt-defense/core';
+import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
+import { AuthController } from './auth/auth.controller.js';
+import { UsersService } from './auth/users.service.js';
+import type { DemoConfig } from './demo.config.js';
+import { loadDemoKeys } from './demo.keys.js';
+import { DemoThrottlerGuard } from './demo-throttler.guard.js';
+
+const isLogin = (handler: unknown) => handler === AuthController.prototype.login;
+
+function usernameOf(request: { body?: unknown }): string {
+  const username = (request.body as { username?: unknown } | undefined)?.username;
+  return typeof username === 'string' ? username.slice(0, 64).toLowerCase() : '';
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: DemoConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        JwtDefenseModule.forRoot({
+          issuer: config.issuer,
+          audience: config.audience,
+          keys: loadDemoKeys(config),
+          accessTokenTtlSec: config.accessTokenTtlSec,
+        }),
+        ThrottlerModule.forRoot({
+          throttlers: [
+            {
+              // One budget per client across every route (the stock key is per route).
+              name: 'default',
+              limit: config.throttleLimit,
+              ttl: config.throttleTtlMs,
+              generateKey: (_context, tracker) => `client:${tracker}`,
+            },
+            {
+              name: 'login-ip',
+              limit: config.loginLimit,
+              ttl: config.loginTtlMs,
+              skipIf: (context) => !isLogin(context.getHandler()),
+            },
+            {
+              // Credential stuffing spreads over IPs: also count attempts per username.
+              name: 'login-user',
+              limit: config.loginLimit,
+              ttl: config.loginTtlMs,
+              skipIf: (context) => !isLogin(context.getHandler()),
+              getTracker: (request) => usernameOf(request),
+            },
+          ],
+        }),
+      ],
+      controllers: [AuthController, MeController, HealthController, JwksController, AdminController],
+      providers: [
+        UsersService,
+        // The root module's global guards run before those of imported modules: throttling comes
+        // before token verification, so floods of forged tokens are limited too.
+        { provide: APP_GUARD, useClass: DemoThrottlerGuard },
+      ],
+    };
+  }
+}

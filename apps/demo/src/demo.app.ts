@@ -1,0 +1,33 @@
+import { ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from './app.module.js';
+import type { DemoConfig } from './demo.config.js';
+
+export interface CreateDemoAppOptions {
+  logger?: false | LoggerService | LogLevel[];
+}
+
+/** Builds (but does not start) the demo app on the adapter the config names. */
+export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOptions = {}): Promise<INestApplication> {
+  const module = AppModule.forRoot(config);
+  const logger = options.logger ?? ['log', 'warn', 'error'];
+  let app: INestApplication;
+  if (config.adapter === 'fastify') {
+    app = await NestFactory.create<NestFastifyApplication>(
+      module,
+      // Without TRUST_PROXY, X-Forwarded-For is ignored and request.ip is the socket address.
+      new FastifyAdapter({ trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false }),
+      { logger },
+    );
+  } else {
+    const express = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), { logger });
+    express.set('trust proxy', config.trustProxy.length > 0 ? config.trustProxy : false);
+    express.disable('x-powered-by');
+    app = express;
+  }
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,113 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { DEFENSE_ERROR_MESSAGES, type DefenseErrorCode, type TokenErrorCode } from './defense-error-code.js';
+
+/** The JSON body of every error jwt-defense answers with. */
+export interface DefenseErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  code: DefenseErrorCode;
+}
+
+/** RFC 6750 §3.1 / RFC 9470 error values of a `WWW-Authenticate: Bearer` challenge. */
+export type BearerChallengeError =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'insufficient_user_authentication';
+
+/** Raised by `TokenService.verify` (outside HTTP); the guard turns it into an {@link InvalidTokenException}. */
+export class TokenVerificationError extends Error {
+  override readonly name = 'TokenVerificationError';
+
+  constructor(
+    readonly code: TokenErrorCode,
+    options?: { cause?: unknown },
+  ) {
+    super(DEFENSE_ERROR_MESSAGES[code], options);
+  }
+}
+
+const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
+/** Builds the standard error body for a status and code; the message comes from the code alone. */
+export function defenseErrorBody(statusCode: number, code: DefenseErrorCode): DefenseErrorBody {
+  return {
+    statusCode,
+    error: REASON_PHRASES[statusCode] ?? (statusCode >= 500 ? 'Error' : 'Request Error'),
+    message: DEFENSE_ERROR_MESSAGES[code],
+    code,
+  };
+}
+
+/**
+ * Base of every HTTP error jwt-defense throws: a fixed status, a stable `code`, and (for auth errors)
+ * the `WWW-Authenticate` challenge error to send.
+ */
+export abstract class JwtDefenseException extends HttpException {
+  abstract readonly code: DefenseErrorCode;
+  /** `error` of the Bearer challenge; `null` for a challenge without `error` (no token was sent). */
+  abstract readonly challengeError: BearerChallengeError | null | undefined;
+
+  protected constructor(status: number, code: DefenseErrorCode, cause?: unknown) {
+    super(defenseErrorBody(status, code), status, { cause });
+  }
+}
+
+/** 401: no bearer token was sent. The challenge carries only the realm (RFC 6750 §3.1). */
+export class MissingTokenException extends JwtDefenseException {
+  override readonly name = 'MissingTokenException';
+  readonly code = 'token_missing' as const;
+  readonly challengeError = null;
+
+  constructor() {
+    super(HttpStatus.UNAUTHORIZED, 'token_missing');
+  }
+}
+
+/** 401: the bearer token was refused; `code` says why. */
+export class InvalidTokenException extends JwtDefenseException {
+  override readonly name = 'InvalidTokenException';
+  readonly challengeError = 'invalid_token' as const;
+
+  constructor(
+    readonly code: TokenErrorCode,
+    cause?: unknown,
+  ) {
+    super(HttpStatus.UNAUTHORIZED, code, cause);
+  }
+}
+
+/** 400: the request itself is malformed (two Authorization headers, a token in the query string...). */
+export class InvalidRequestException extends JwtDefenseException {
+  override readonly name = 'InvalidRequestException';
+  readonly code = 'invalid_request' as const;
+  readonly challengeError = 'invalid_request' as const;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.BAD_REQUEST, 'invalid_request', cause);
+  }
+}
+
+/** 403: the token is valid but lacks a required role or scope. */
+export class InsufficientScopeException extends JwtDefenseException {
+  override readonly name = 'InsufficientScopeException';
+  readonly code = 'insufficient_scope' as const;
+  readonly challengeError = 'insufficient_scope' as const;
+
+  constructor() {
+    super(HttpStatus.FORBIDDEN, 'insufficient_scope');
+  }
+}

@@ -1,0 +1,46 @@
+// The public API of jwt-defense: everything a user imports comes from here.
+export { JwtDefenseModule } from './jwt-defense.module.js';
+export {
+  JWT_DEFENSE_OPTIONS,
+  JWT_DEFENSE_OPTIONS_TYPE,
+  JWT_DEFENSE_ASYNC_OPTIONS_TYPE,
+} from './jwt-defense.module-definition.js';
+export { resolveJwtDefenseOptions } from './jwt-defense.options.js';
+export type { JwtDefenseModuleOptions, ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
+export {
+  ACCESS_TOKEN_TYPE,
+  DEFAULT_ACCESS_TOKEN_TTL_SEC,
+  DEFAULT_CLOCK_TOLERANCE_SEC,
+  DEFAULT_MAX_TOKEN_BYTES,
+  MAX_ACCESS_TOKEN_TTL_SEC,
+} from './jwt-defense.constants.js';
+
+export { DefenseClock } from './common/defense-clock.js';
+
+export { TokenService } from './token/token.service.js';
+export type { IssuedAccessToken, IssueOptions, JsonWebKeySet } from './token/token.service.js';
+export type { AccessTokenPrincipal } from './token/access-token-claims.js';
+export { JWT_ALGORITHMS } from './token/key-ring.js';
+export type { JwtAlgorithm, JwtKeyOptions, KeyMaterial, PublicJwk } from './token/key-ring.js';
+
+export { JwtDefenseGuard, bearerChallenge } from './policy/jwt-defense.guard.js';
+export { DefensePolicy, Public, RequireRoles } from './policy/defense-policy.decorator.js';
+export type { DefensePolicyOptions } from './policy/defense-policy.decorator.js';
+export { CurrentPrincipal, getPrincipal } from './policy/current-principal.decorator.js';
+
+export { SecurityHeaders } from './headers/security-headers.decorator.js';
+export type { SecurityHeadersOptions } from './headers/security-headers.options.js';
+
+export { DEFENSE_ERROR_CODES, DEFENSE_ERROR_MESSAGES } from './errors/defense-error-code.js';
+export type { DefenseErrorCode, TokenErrorCode } from './errors/defense-error-code.js';
+export {
+  JwtDefenseException,
+  InvalidRequestException,
+  InvalidTokenException,
+  InsufficientScopeException,
+  MissingTokenException,
+  TokenVerificationError,
+  defenseErrorBody,
+} from './errors/defense.exceptions.js';
+export type { BearerChallengeError, DefenseErrorBody } from './errors/defense.exceptions.js';
+export { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';

@@ -1,0 +1,226 @@
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import {
+  ACCESS_TOKEN_TYPE,
+  DEFAULT_ACCESS_TOKEN_TTL_SEC,
+  DEFAULT_CLOCK_TOLERANCE_SEC,
+  DEFAULT_MAX_TOKEN_BYTES,
+  MAX_ACCESS_TOKEN_TTL_SEC,
+} from './jwt-defense.constants.js';
+import { resolveKey, type JwtKeyOptions, type ResolvedKey } from './token/key-ring.js';
+import {
+  buildHeaderSet,
+  DEFAULT_SECURITY_HEADERS,
+  type HeaderSet,
+  type SecurityHeadersOptions,
+} from './headers/security-headers.options.js';
+
+/** Options of `JwtDefenseModule.forRoot()` / `forRootAsync()`. */
+export interface JwtDefenseModuleOptions {
+  /** `iss` put in issued tokens and required in verified ones. Required. */
+  issuer: string;
+  /** `aud` put in issued tokens (the first one) and accepted in verified ones (any of them). Required. */
+  audience: string | string[];
+  /** The key ring. At least one key; every key has a `kid`. */
+  keys: JwtKeyOptions[];
+  /** `kid` of the key that signs. Default: the first key that can sign (has a secret or private key). */
+  signingKid?: string;
+  /** Access-token lifetime, in seconds. Default 300 (5 min); at most 900 (15 min). */
+  accessTokenTtlSec?: number;
+  /**
+   * Largest `exp - iat` accepted on verify, in seconds. Default 900; at most 900. Tokens minted with a longer
+   * lifetime (by a misconfigured or compromised issuer) are refused with `claim_invalid`.
+   */
+  maxAccessTokenTtlSec?: number;
+  /** Tolerance for clock skew on `exp`, `nbf` and `iat`, in seconds. Default 30; at most 300. */
+  clockToleranceSec?: number;
+  /** Largest accepted token, in bytes. Default 8192. */
+  maxTokenBytes?: number;
+  /** Realm of `WWW-Authenticate: Bearer realm="..."`. Default `"api"`. */
+  realm?: string;
+  /** Register `JwtDefenseGuard` as a global guard. Default `true`. When `false`, use `@UseGuards(JwtDefenseGuard)`. */
+  globalGuard?: boolean;
+  /**
+   * Register the exception filter that gives every error the `{statusCode, error, message, code}` body and
+   * never a stack or an echo of input. Default `true`.
+   */
+  exceptionFilter?: boolean;
+  /** Layer 6: security headers on every response (`false` turns the layer off). Default: on, with the defaults. */
+  securityHeaders?: boolean | SecurityHeadersOptions;
+}
+
+/** The options after defaults, validation and key import: what every service injects. */
+export interface ResolvedJwtDefenseOptions {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly keys: ReadonlyMap<string, ResolvedKey>;
+  readonly signingKey?: ResolvedKey;
+  readonly allowedAlgorithms: ReadonlySet<string>;
+  readonly accessTokenTtlSec: number;
+  readonly maxAccessTokenTtlSec: number;
+  readonly clockToleranceSec: number;
+  readonly maxTokenBytes: number;
+  readonly tokenType: string;
+  readonly realm: string;
+  readonly globalGuard: boolean;
+  readonly exceptionFilter: boolean;
+  /** `undefined` when the headers layer is off. */
+  readonly securityHeaders?: Required<SecurityHeadersOptions>;
+  readonly headerSet: HeaderSet;
+}
+
+class KeyOptionsSchema {
+  @IsString() @IsNotEmpty() kid!: string;
+  @IsArray() @ArrayNotEmpty() @IsString({ each: true }) algorithms!: string[];
+  @IsOptional() secret?: unknown;
+  @IsOptional() privateKey?: unknown;
+  @IsOptional() publicKey?: unknown;
+}
+
+class OptionsSchema {
+  @IsString() @IsNotEmpty() issuer!: string;
+  @ValidateIf((o: OptionsSchema) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
+  @IsArray() @ArrayNotEmpty() keys!: unknown[];
+  @IsOptional() @IsString() signingKid?: string;
+  @IsInt() @Min(1) @Max(MAX_ACCESS_TOKEN_TTL_SEC, {
+    message: `accessTokenTtlSec must be at most ${MAX_ACCESS_TOKEN_TTL_SEC} seconds (15 minutes): use refresh tokens for longer sessions`,
+  })
+  accessTokenTtlSec = DEFAULT_ACCESS_TOKEN_TTL_SEC;
+  @IsInt() @Min(1) @Max(MAX_ACCESS_TOKEN_TTL_SEC, {
+    message: `maxAccessTokenTtlSec must be at most ${MAX_ACCESS_TOKEN_TTL_SEC} seconds (15 minutes)`,
+  })
+  maxAccessTokenTtlSec = MAX_ACCESS_TOKEN_TTL_SEC;
+  @IsInt() @Min(0) @Max(300) clockToleranceSec = DEFAULT_CLOCK_TOLERANCE_SEC;
+  @IsInt() @Min(256) @Max(65536) maxTokenBytes = DEFAULT_MAX_TOKEN_BYTES;
+  @Matches(/^[\x20-\x7e]+$/, { message: 'realm must be printable ASCII' })
+  @Matches(/^[^"\\]+$/, { message: 'realm must not contain a quote or a backslash' })
+  realm = 'api';
+  @IsBoolean() globalGuard = true;
+  @IsBoolean() exceptionFilter = true;
+  @IsOptional() securityHeaders?: unknown = true;
+}
+
+class HeadersSchema {
+  @IsInt() @Min(0) hstsMaxAgeSec!: number;
+  @IsBoolean() hstsIncludeSubDomains!: boolean;
+  @IsBoolean() hstsPreload!: boolean;
+  @ValidateIf((o: HeadersSchema) => o.contentSecurityPolicy !== false) @IsString() contentSecurityPolicy!: string | false;
+  @IsIn(['DENY', 'SAMEORIGIN', false]) frameOptions!: string | false;
+  @ValidateIf((o: HeadersSchema) => o.referrerPolicy !== false) @IsString() referrerPolicy!: string | false;
+  @IsIn(['same-origin', 'same-site', 'cross-origin', false]) crossOriginResourcePolicy!: string | false;
+  @IsIn(['same-origin', 'same-origin-allow-popups', 'unsafe-none', false]) crossOriginOpenerPolicy!: string | false;
+  @ValidateIf((o: HeadersSchema) => o.cacheControl !== false) @IsString() cacheControl!: string | false;
+}
+
+function describe(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((error) => {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) =>
+      message.startsWith(error.property) ? `${path}${message.slice(error.property.length)}` : `${path}: ${message}`,
+    );
+    return [...own, ...describe(error.children ?? [], path)];
+  });
+}
+
+function validateInto<T extends object>(schema: T, raw: object, prefix: string): T {
+  // Only defined values override defaults, so `{ realm: undefined }` keeps the default.
+  for (const [name, value] of Object.entries(raw)) {
+    if (value !== undefined) (schema as Record<string, unknown>)[name] = value;
+  }
+  const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    throw new TypeError(`jwt-defense: invalid options: ${describe(errors, prefix).join('; ')}`);
+  }
+  return schema;
+}
+
+/**
+ * Applies defaults, validates with class-validator and imports keys. Throws a `TypeError` whose message
+ * names the option and the fix, so a bad configuration stops the app at boot.
+ */
+export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): ResolvedJwtDefenseOptions {
+  if (raw === null || typeof raw !== 'object') {
+    throw new TypeError('jwt-defense: options are missing: pass { issuer, audience, keys } to JwtDefenseModule.forRoot()');
+  }
+  const options = validateInto(new OptionsSchema(), raw, '');
+  const audiences = Array.isArray(options.audience) ? options.audience : [options.audience];
+  if (audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud.length === 0)) {
+    throw new TypeError('jwt-defense: invalid options: audience must be a non-empty string or array of non-empty strings');
+  }
+  if (options.accessTokenTtlSec > options.maxAccessTokenTtlSec) {
+    throw new TypeError(
+      'jwt-defense: invalid options: accessTokenTtlSec is greater than maxAccessTokenTtlSec: lower accessTokenTtlSec',
+    );
+  }
+
+  const keys = new Map<string, ResolvedKey>();
+  options.keys.forEach((rawKey, index) => {
+    if (rawKey === null || typeof rawKey !== 'object') {
+      throw new TypeError(`jwt-defense: invalid options: keys[${index}] must be an object`);
+    }
+    if (!('kid' in rawKey) || rawKey.kid === undefined) {
+      throw new TypeError(
+        `jwt-defense: invalid options: keys[${index}].kid is missing: give every key a kid (1-64 of [A-Za-z0-9._-])`,
+      );
+    }
+    validateInto(new KeyOptionsSchema(), rawKey, `keys[${index}]`);
+    const key = resolveKey(rawKey as JwtKeyOptions, index);
+    if (keys.has(key.kid)) {
+      throw new TypeError(`jwt-defense: invalid options: keys[${index}].kid "${key.kid}" is used twice: kids must be unique`);
+    }
+    keys.set(key.kid, key);
+  });
+
+  let signingKey: ResolvedKey | undefined;
+  if (options.signingKid !== undefined) {
+    signingKey = keys.get(options.signingKid);
+    if (!signingKey?.signKey) {
+      throw new TypeError(
+        `jwt-defense: invalid options: signingKid "${options.signingKid}" is not a key with a secret or private key`,
+      );
+    }
+  } else {
+    signingKey = [...keys.values()].find((key) => key.signKey !== undefined);
+  }
+
+  let securityHeaders: Required<SecurityHeadersOptions> | undefined;
+  if (options.securityHeaders !== false) {
+    const overrides = options.securityHeaders === true || options.securityHeaders === undefined ? {} : options.securityHeaders;
+    if (typeof overrides !== 'object' || overrides === null) {
+      throw new TypeError('jwt-defense: invalid options: securityHeaders must be a boolean or an object');
+    }
+    securityHeaders = validateInto(Object.assign(new HeadersSchema(), DEFAULT_SECURITY_HEADERS), overrides, 'securityHeaders');
+  }
+
+  return {
+    issuer: options.issuer,
+    audiences,
+    keys,
+    signingKey,
+    allowedAlgorithms: new Set([...keys.values()].flatMap((key) => key.algorithms)),
+    accessTokenTtlSec: options.accessTokenTtlSec,
+    maxAccessTokenTtlSec: options.maxAccessTokenTtlSec,
+    clockToleranceSec: options.clockToleranceSec,
+    maxTokenBytes: options.maxTokenBytes,
+    tokenType: ACCESS_TOKEN_TYPE,
+    realm: options.realm,
+    globalGuard: options.globalGuard,
+    exceptionFilter: options.exceptionFilter,
+    securityHeaders,
+    headerSet: securityHeaders ? buildHeaderSet({ ...securityHeaders }) : [],
+  };
+}

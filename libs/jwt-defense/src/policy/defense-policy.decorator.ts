@@ -1,0 +1,18 @@
+import { Reflector } from '@nestjs/core';
+
+/** Per-controller or per-handler policy. A handler's policy replaces its controller's (getAllAndOverride). */
+export interface DefensePolicyOptions {
+  /** The caller needs at least one of these roles (from the `roles` claim); otherwise 403 `insufficient_scope`. */
+  roles?: string[];
+  /** The caller needs every one of these scopes (from the `scope` claim); otherwise 403 `insufficient_scope`. */
+  scopes?: string[];
+}
+
+/** Attaches a {@link DefensePolicyOptions} to a controller or a handler. */
+export const DefensePolicy = Reflector.createDecorator<DefensePolicyOptions>();
+
+/** Shorthand for `@DefensePolicy({ roles })`: the caller needs one of the roles. */
+export const RequireRoles = (...roles: string[]) => DefensePolicy({ roles });
+
+/** Marks a controller or handler as reachable without a token (the guard skips it). */
+export const Public = Reflector.createDecorator<boolean>({ transform: () => true });

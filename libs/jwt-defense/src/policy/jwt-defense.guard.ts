@@ -1,0 +1,89 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { rawRequest, setResponseHeader } from '../common/http.js';
+import { extractBearerToken } from '../edge/bearer-token.extractor.js';
+import {
+  InsufficientScopeException,
+  InvalidTokenException,
+  JwtDefenseException,
+  MissingTokenException,
+  TokenVerificationError,
+} from '../errors/defense.exceptions.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.module-definition.js';
+import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import { TokenService } from '../token/token.service.js';
+import { setPrincipal } from './current-principal.decorator.js';
+import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
+
+/** Builds the RFC 6750 §3 challenge; `error` is omitted when no token was sent. */
+export function bearerChallenge(realm: string, error?: string | null): string {
+  return error ? `Bearer realm="${realm}", error="${error}"` : `Bearer realm="${realm}"`;
+}
+
+/**
+ * Authenticates every HTTP request that is not `@Public()`: strict bearer extraction, token verification
+ * (pre-filter, signature, claims), then the roles/scopes of `@DefensePolicy`. The verified principal is
+ * available through `@CurrentPrincipal()`.
+ *
+ * Extension points: override `getPolicy`, `authorize` or `onRejected`.
+ */
+@Injectable()
+export class JwtDefenseGuard implements CanActivate {
+  constructor(
+    protected readonly reflector: Reflector,
+    protected readonly tokens: TokenService,
+    @Inject(JWT_DEFENSE_OPTIONS) protected readonly options: ResolvedJwtDefenseOptions,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride(Public, targets)) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest();
+    const response = http.getResponse();
+    try {
+      const token = extractBearerToken(rawRequest(request));
+      if (token === undefined) throw new MissingTokenException();
+      let principal: AccessTokenPrincipal;
+      try {
+        principal = await this.tokens.verify(token);
+      } catch (error) {
+        if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
+        throw error;
+      }
+      this.authorize(principal, this.getPolicy(context));
+      setPrincipal(request, principal);
+      // Responses to authenticated requests carry personal data: never let a cache keep them.
+      setResponseHeader(response, 'cache-control', 'no-store');
+      return true;
+    } catch (error) {
+      this.onRejected(response, error);
+      throw error;
+    }
+  }
+
+  /** The effective policy: the handler's, else the controller's. */
+  protected getPolicy(context: ExecutionContext): DefensePolicyOptions | undefined {
+    return this.reflector.getAllAndOverride(DefensePolicy, [context.getHandler(), context.getClass()]);
+  }
+
+  /** Throws {@link InsufficientScopeException} when the principal lacks a required role or scope. */
+  protected authorize(principal: AccessTokenPrincipal, policy: DefensePolicyOptions | undefined): void {
+    if (!policy) return;
+    if (policy.roles?.length && !policy.roles.some((role) => principal.roles.includes(role))) {
+      throw new InsufficientScopeException();
+    }
+    if (policy.scopes?.length && !policy.scopes.every((scope) => principal.scopes.includes(scope))) {
+      throw new InsufficientScopeException();
+    }
+  }
+
+  /** Adds the `WWW-Authenticate` challenge (RFC 6750 §3) and `Cache-Control: no-store` to a rejection. */
+  protected onRejected(response: unknown, error: unknown): void {
+    if (!(error instanceof JwtDefenseException)) return;
+    setResponseHeader(response, 'www-authenticate', bearerChallenge(this.options.realm, error.challengeError));
+    setResponseHeader(response, 'cache-control', 'no-store');
+  }
+}

@@ -1,0 +1,83 @@
+import { TokenVerificationError } from '../errors/defense.exceptions.js';
+import type { TokenErrorCode } from '../errors/defense-error-code.js';
+
+/** The authenticated caller, put on the request by `JwtDefenseGuard` (read it with `@CurrentPrincipal()`). */
+export interface AccessTokenPrincipal {
+  readonly sub: string;
+  readonly jti: string;
+  /** Issued at, epoch seconds. */
+  readonly iat: number;
+  /** Expires at, epoch seconds. */
+  readonly exp: number;
+  readonly roles: readonly string[];
+  /** From the space-separated `scope` claim (RFC 9068 §2.2.3). */
+  readonly scopes: readonly string[];
+  /** `kid` of the key that signed the token. */
+  readonly kid: string;
+  /** Every claim of the token, as verified. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+export interface ClaimRules {
+  issuer: string;
+  audiences: readonly string[];
+  nowSec: number;
+  clockToleranceSec: number;
+  maxLifetimeSec: number;
+}
+
+const MAX_ID_LENGTH = 255;
+
+function fail(code: TokenErrorCode): never {
+  throw new TokenVerificationError(code);
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH;
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/**
+ * Checks the registered claims of an access token whose signature is already verified: JSON types
+ * first (a claim of the wrong type is `claim_invalid`, never a crash), then issuer and audience, then time.
+ */
+export function validateAccessTokenClaims(
+  payload: Record<string, unknown>,
+  kid: string,
+  rules: ClaimRules,
+): AccessTokenPrincipal {
+  const { iss, aud, sub, jti, iat, exp, nbf, roles, scope } = payload;
+  if (!isId(sub) || !isId(jti) || typeof iss !== 'string') fail('claim_invalid');
+  if (!isNumericDate(iat) || !isNumericDate(exp) || (nbf !== undefined && !isNumericDate(nbf))) fail('claim_invalid');
+  if (!(typeof aud === 'string' || (isStringArray(aud) && aud.length > 0))) fail('claim_invalid');
+  if (roles !== undefined && !isStringArray(roles)) fail('claim_invalid');
+  if (scope !== undefined && typeof scope !== 'string') fail('claim_invalid');
+
+  if (iss !== rules.issuer) fail('claim_invalid');
+  const audiences = typeof aud === 'string' ? [aud] : aud;
+  if (!audiences.some((value) => rules.audiences.includes(value))) fail('claim_invalid');
+
+  if (exp <= iat || exp - iat > rules.maxLifetimeSec) fail('claim_invalid');
+  const { nowSec, clockToleranceSec } = rules;
+  if (nowSec >= exp + clockToleranceSec) fail('token_expired');
+  if (nbf !== undefined && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+  if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+
+  return {
+    sub,
+    jti,
+    iat,
+    exp,
+    roles: roles ?? [],
+    scopes: scope ? scope.split(' ').filter(Boolean) : [],
+    kid,
+    claims: payload,
+  };
+}
