@@ -52,7 +52,7 @@ const PASS_THROUGH = {
     {
       provide: APP_FILTER,
       useFactory: (options: ResolvedJwtDefenseOptions, adapterHost: HttpAdapterHost) =>
-        options.exceptionFilter ? new JwtDefenseExceptionFilter(adapterHost) : PASS_THROUGH,
+        options.exceptionFilter ? new JwtDefenseExceptionFilter(adapterHost, options.headerSet) : PASS_THROUGH,
       inject: [JWT_DEFENSE_OPTIONS, HttpAdapterHost],
     },
   ],

@@ -1,5 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { rawResponse } from '../common/http.js';
+import type { HeaderSet } from '../headers/security-headers.options.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
 import { defenseErrorBody } from './defense.exceptions.js';
 
@@ -44,7 +46,14 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
 export class JwtDefenseExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('JwtDefense');
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  /**
+   * @param headerSet security headers to add when the error happened before the header middleware ran
+   *   (e.g. Express's body parser refusing malformed JSON).
+   */
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly headerSet: HeaderSet = [],
+  ) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw error;
@@ -53,6 +62,13 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
       this.logger.error(`Unhandled ${(error as Error)?.name ?? 'error'}`, (error as Error)?.stack);
     }
     const response = host.switchToHttp().getResponse();
+    const raw = rawResponse(response);
+    if (!raw.headersSent) {
+      raw.removeHeader('x-powered-by');
+      for (const [name, value] of this.headerSet) {
+        if (!raw.hasHeader(name)) raw.setHeader(name, value);
+      }
+    }
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }
 }
