@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app';
+import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';
 
 const SECURITY_HEADERS = {
   'strict-transport-security': 'max-age=31536000; includeSubDomains',

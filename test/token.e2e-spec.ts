@@ -1,8 +1,8 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import fc from 'fast-check';
-import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app';
-import { b64url, signJws } from './support/jws';
+import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';
+import { b64url, signJws } from './support/jws.js';
 
 const ISSUER = 'jwt-defense-demo';
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createDemoApp } from '../../apps/demo/src/demo.app';
-import { loadDemoConfig, type HttpAdapterName } from '../../apps/demo/src/demo.config';
+import { createDemoApp } from '../../apps/demo/src/demo.app.js';
+import { loadDemoConfig, type HttpAdapterName } from '../../apps/demo/src/demo.config.js';
 
 export const ADAPTERS: HttpAdapterName[] = ['express', 'fastify'];
 

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { loadDemoConfig } from './demo.config.js';
 import { createDemoApp } from './demo.app.js';
@@ -7,7 +8,8 @@ async function bootstrap(): Promise<void> {
   const config = loadDemoConfig();
   const app = await createDemoApp(config);
   await app.listen(config.port, '0.0.0.0');
-  Logger.log(`jwt-defense demo (${config.adapter}, ${config.algorithm}) listening on port ${config.port}`, 'Demo');
+  const address = app.getHttpServer().address() as AddressInfo;
+  Logger.log(`jwt-defense demo (${config.adapter}, ${config.algorithm}) listening on port ${address.port}`, 'Demo');
 }
 
 bootstrap().catch((error: unknown) => {
