@@ -1,10 +1,8 @@
 // The public API of jwt-defense: everything a user imports comes from here.
 export { JwtDefenseModule } from './jwt-defense.module.js';
-export {
-  JWT_DEFENSE_OPTIONS,
-  JWT_DEFENSE_OPTIONS_TYPE,
-  JWT_DEFENSE_ASYNC_OPTIONS_TYPE,
-} from './jwt-defense.module-definition.js';
+export { JWT_DEFENSE_OPTIONS_TYPE, JWT_DEFENSE_ASYNC_OPTIONS_TYPE } from './jwt-defense.module-definition.js';
+export type { JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
+export { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
 export { resolveJwtDefenseOptions } from './jwt-defense.options.js';
 export type { JwtDefenseModuleOptions, ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
 export {

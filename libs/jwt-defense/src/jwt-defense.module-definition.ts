@@ -1,5 +1,26 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
 import type { JwtDefenseModuleOptions } from './jwt-defense.options.js';
+import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
+
+/**
+ * Registration switches, given next to the options of `forRoot()` or `forRootAsync()` (they decide which
+ * providers exist, so they cannot come from an async factory). A disabled enhancer is not registered.
+ */
+export interface JwtDefenseModuleExtras {
+  /** Make the module global (its services injectable everywhere). Default `false`. */
+  isGlobal?: boolean;
+  /** Register `JwtDefenseGuard` as a global guard. Default `true`; when `false`, use `@UseGuards(JwtDefenseGuard)`. */
+  globalGuard?: boolean;
+  /**
+   * Register `JwtDefenseExceptionFilter` globally: every error gets the `{statusCode, error, message, code}`
+   * body, never a stack or an echo of input. Default `true`.
+   */
+  exceptionFilter?: boolean;
+}
+
+const DEFAULT_EXTRAS: Required<JwtDefenseModuleExtras> = { isGlobal: false, globalGuard: true, exceptionFilter: true };
 
 export const {
   ConfigurableModuleClass: JwtDefenseConfigurableModule,
@@ -8,8 +29,11 @@ export const {
   ASYNC_OPTIONS_TYPE: JWT_DEFENSE_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<JwtDefenseModuleOptions>()
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras<JwtDefenseModuleExtras>(DEFAULT_EXTRAS, (definition, extras) => {
+    const { isGlobal, globalGuard, exceptionFilter } = { ...DEFAULT_EXTRAS, ...extras };
+    const enhancers: Provider[] = [];
+    if (globalGuard) enhancers.push({ provide: APP_GUARD, useExisting: JwtDefenseGuard });
+    if (exceptionFilter) enhancers.push({ provide: APP_FILTER, useClass: JwtDefenseExceptionFilter });
+    return { ...definition, global: isGlobal, providers: [...(definition.providers ?? []), ...enhancers] };
+  })
   .build();
-
-/** Injection token of the resolved (defaulted, validated, key-imported) options. */
-export const JWT_DEFENSE_OPTIONS = Symbol('JWT_DEFENSE_OPTIONS');

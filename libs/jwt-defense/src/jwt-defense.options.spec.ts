@@ -18,7 +18,6 @@ describe('resolveJwtDefenseOptions', () => {
     expect(options.maxAccessTokenTtlSec).toBe(900);
     expect(options.clockToleranceSec).toBe(30);
     expect(options.signingKey?.kid).toBe('k1');
-    expect(options.globalGuard).toBe(true);
     expect(options.headerSet.length).toBeGreaterThan(5);
   });
 

@@ -52,13 +52,6 @@ export interface JwtDefenseModuleOptions {
   maxTokenBytes?: number;
   /** Realm of `WWW-Authenticate: Bearer realm="..."`. Default `"api"`. */
   realm?: string;
-  /** Register `JwtDefenseGuard` as a global guard. Default `true`. When `false`, use `@UseGuards(JwtDefenseGuard)`. */
-  globalGuard?: boolean;
-  /**
-   * Register the exception filter that gives every error the `{statusCode, error, message, code}` body and
-   * never a stack or an echo of input. Default `true`.
-   */
-  exceptionFilter?: boolean;
   /** Layer 6: security headers on every response (`false` turns the layer off). Default: on, with the defaults. */
   securityHeaders?: boolean | SecurityHeadersOptions;
 }
@@ -76,8 +69,6 @@ export interface ResolvedJwtDefenseOptions {
   readonly maxTokenBytes: number;
   readonly tokenType: string;
   readonly realm: string;
-  readonly globalGuard: boolean;
-  readonly exceptionFilter: boolean;
   /** `undefined` when the headers layer is off. */
   readonly securityHeaders?: Required<SecurityHeadersOptions>;
   readonly headerSet: HeaderSet;
@@ -109,8 +100,6 @@ class OptionsSchema {
   @Matches(/^[\x20-\x7e]+$/, { message: 'realm must be printable ASCII' })
   @Matches(/^[^"\\]+$/, { message: 'realm must not contain a quote or a backslash' })
   realm = 'api';
-  @IsBoolean() globalGuard = true;
-  @IsBoolean() exceptionFilter = true;
   @IsOptional() securityHeaders?: unknown = true;
 }
 
@@ -218,8 +207,6 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): Resolved
     maxTokenBytes: options.maxTokenBytes,
     tokenType: ACCESS_TOKEN_TYPE,
     realm: options.realm,
-    globalGuard: options.globalGuard,
-    exceptionFilter: options.exceptionFilter,
     securityHeaders,
     headerSet: securityHeaders ? buildHeaderSet({ ...securityHeaders }) : [],
   };

@@ -1,7 +1,8 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, Inject, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { rawResponse } from '../common/http.js';
-import type { HeaderSet } from '../headers/security-headers.options.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
+import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
 import { defenseErrorBody } from './defense.exceptions.js';
 
@@ -46,13 +47,9 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
 export class JwtDefenseExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('JwtDefense');
 
-  /**
-   * @param headerSet security headers to add when the error happened before the header middleware ran
-   *   (e.g. Express's body parser refusing malformed JSON).
-   */
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly headerSet: HeaderSet = [],
+    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
   ) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
@@ -63,9 +60,11 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     }
     const response = host.switchToHttp().getResponse();
     const raw = rawResponse(response);
+    // Errors raised before the header middleware ran (e.g. Express's body parser refusing malformed JSON)
+    // still get the security headers.
     if (!raw.headersSent) {
       raw.removeHeader('x-powered-by');
-      for (const [name, value] of this.headerSet) {
+      for (const [name, value] of this.options.headerSet) {
         if (!raw.hasHeader(name)) raw.setHeader(name, value);
       }
     }

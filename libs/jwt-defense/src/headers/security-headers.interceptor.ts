@@ -2,7 +2,7 @@ import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestI
 import { Reflector } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { rawResponse } from '../common/http.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.module-definition.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { getPrincipal } from '../policy/current-principal.decorator.js';
 import { SecurityHeaders } from './security-headers.decorator.js';

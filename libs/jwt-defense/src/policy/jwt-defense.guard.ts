@@ -9,7 +9,7 @@ import {
   MissingTokenException,
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.module-definition.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { TokenService } from '../token/token.service.js';

@@ -4,7 +4,7 @@ import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
 import { prefilterCompactJws, type PrefilterOptions } from '../edge/compact-jws.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.module-definition.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
 import { toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
