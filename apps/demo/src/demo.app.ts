@@ -1,4 +1,4 @@
-import { ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
+import { Logger, ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -11,6 +11,9 @@ export interface CreateDemoAppOptions {
 
 /** Builds (but does not start) the demo app on the adapter the config names. */
 export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOptions = {}): Promise<INestApplication> {
+  if (config.redisUrl !== undefined) {
+    new Logger('Demo').warn('REDIS_URL is set but not used yet: the Redis store arrives with the shared-state layer.');
+  }
   const module = AppModule.forRoot(config);
   const logger = options.logger ?? ['log', 'warn', 'error'];
   let app: INestApplication;
