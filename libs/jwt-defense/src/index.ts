@@ -42,3 +42,21 @@ export {
 } from './errors/defense.exceptions.js';
 export type { BearerChallengeError, DefenseErrorBody } from './errors/defense.exceptions.js';
 export { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
+
+export { DefenseStore } from './store/defense-store.interface.js';
+export type {
+  CleanupReport,
+  DefenseCheckRequest,
+  DefenseCheckResult,
+  GlobalDefenseState,
+  RefreshSessionRecord,
+  RevocationRecord,
+  RotateOutcome,
+} from './store/defense-store.interface.js';
+export { DefenseStoreError } from './store/defense-store.errors.js';
+export { MemoryDefenseStore } from './store/memory-defense.store.js';
+export type { MemoryDefenseStoreOptions } from './store/memory-defense.store.js';
+export { RedisDefenseStore } from './store/redis-defense.store.js';
+export type { RedisConnection, RedisDefenseStoreOptions } from './store/redis-defense.store.js';
+export { SECURITY_EVENT_TYPES } from './events/security-event.js';
+export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';

@@ -12,6 +12,8 @@ export interface AccessTokenPrincipal {
   readonly roles: readonly string[];
   /** From the space-separated `scope` claim (RFC 9068 §2.2.3). */
   readonly scopes: readonly string[];
+  /** Session (refresh-token family) the token belongs to, from the `sid` claim. */
+  readonly sid?: string;
   /** `kid` of the key that signed the token. */
   readonly kid: string;
   /** Every claim of the token, as verified. */
@@ -53,12 +55,13 @@ export function validateAccessTokenClaims(
   kid: string,
   rules: ClaimRules,
 ): AccessTokenPrincipal {
-  const { iss, aud, sub, jti, iat, exp, nbf, roles, scope } = payload;
+  const { iss, aud, sub, jti, iat, exp, nbf, roles, scope, sid } = payload;
   if (!isId(sub) || !isId(jti) || typeof iss !== 'string') fail('claim_invalid');
   if (!isNumericDate(iat) || !isNumericDate(exp) || (nbf !== undefined && !isNumericDate(nbf))) fail('claim_invalid');
   if (!(typeof aud === 'string' || (isStringArray(aud) && aud.length > 0))) fail('claim_invalid');
   if (roles !== undefined && !isStringArray(roles)) fail('claim_invalid');
   if (scope !== undefined && typeof scope !== 'string') fail('claim_invalid');
+  if (sid !== undefined && !isId(sid)) fail('claim_invalid');
 
   if (iss !== rules.issuer) fail('claim_invalid');
   const audiences = typeof aud === 'string' ? [aud] : aud;
@@ -77,6 +80,7 @@ export function validateAccessTokenClaims(
     exp,
     roles: roles ?? [],
     scopes: scope ? scope.split(' ').filter(Boolean) : [],
+    sid,
     kid,
     claims: payload,
   };

@@ -1,4 +1,4 @@
-import { randomBytes, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
@@ -8,6 +8,7 @@ import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
 import { toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
+import { newJti } from './token-ids.js';
 
 /** What `TokenService.issue` returns. */
 export interface IssuedAccessToken {
@@ -67,7 +68,10 @@ export class TokenService {
     };
   }
 
-  /** Issues an access token for `subject` with extra `claims` (e.g. `roles`, `scope`). */
+  /**
+   * Issues an access token for `subject` with extra `claims` (e.g. `roles`, `scope`, and `sid`, the refresh
+   * session it belongs to, so that revoking the session revokes its access tokens).
+   */
   async issue(subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): Promise<IssuedAccessToken> {
     const signing = this.options.signingKey;
     if (!signing?.signKey) {
@@ -84,8 +88,9 @@ export class TokenService {
     if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > this.options.maxAccessTokenTtlSec) {
       throw new TypeError(`jwt-defense: ttlSec must be an integer from 1 to ${this.options.maxAccessTokenTtlSec}`);
     }
-    const iat = this.clock.nowSec();
-    const jti = randomBytes(16).toString('base64url');
+    const nowMs = this.clock.nowMs();
+    const iat = Math.floor(nowMs / 1000);
+    const jti = newJti(subject, nowMs);
     const payload = {
       ...claims,
       iss: this.options.issuer,

@@ -1,0 +1,330 @@
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../events/security-event.js';
+import type {
+  CleanupReport,
+  DefenseCheckRequest,
+  DefenseCheckResult,
+  DefenseStore,
+  GlobalDefenseState,
+  RefreshSessionRecord,
+  RevocationRecord,
+  RotateOutcome,
+} from './defense-store.interface.js';
+import { DefenseStoreError } from './defense-store.errors.js';
+import * as scripts from './redis-scripts.js';
+
+/** How to reach Redis: an existing client (never closed by us), a URL, options, or Cluster nodes. */
+export type RedisConnection =
+  | Redis
+  | Cluster
+  | string
+  | RedisOptions
+  | { clusterNodes: ClusterNode[]; clusterOptions?: ClusterOptions };
+
+export interface RedisDefenseStoreOptions {
+  connection: RedisConnection;
+  /** Prefix of every key; must not contain `{` or `}`. Default `jwtd:`. */
+  keyPrefix?: string;
+  /**
+   * Upper bound of one command, in ms, for connections we open. A dead Redis fails a request within it
+   * (then the fail mode applies) instead of stalling it. Default 500.
+   */
+  commandTimeoutMs?: number;
+  /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */
+  maxEvents?: number;
+}
+
+const RESULTS: ReadonlySet<string> = new Set(['rotated', 'reuse', 'revoked', 'missing']);
+
+type Scripted = {
+  jwtdCheck(n: string, j: string, s: string): Promise<unknown>;
+  jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
+  jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
+  jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
+  jwtdCreateSession(s: string, sub: string, key: string, created: number, exp: number, claims: string): Promise<unknown>;
+  jwtdRotateSession(s: string, n: string, generation: number): Promise<unknown>;
+  jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
+};
+
+function isClient(connection: RedisConnection): connection is Redis | Cluster {
+  return connection instanceof Redis || connection instanceof Cluster;
+}
+
+function integer(value: unknown, what: string): number {
+  const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number)) throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
+  return number;
+}
+
+/**
+ * Shared state on Redis, standalone or Cluster. One Lua script per operation (EVALSHA via `defineCommand`);
+ * every per-user key carries the hash tag `{u:<tag>}`, so the per-request check is one round trip on one slot.
+ */
+export class RedisDefenseStore implements DefenseStore {
+  readonly kind = 'redis' as const;
+  readonly client: Redis | Cluster;
+  private readonly owned: boolean;
+  private readonly prefix: string;
+  private readonly maxEvents: number;
+  private readonly globalKey: string;
+  private readonly eventsKey: string;
+
+  constructor(options: RedisDefenseStoreOptions) {
+    this.prefix = options.keyPrefix ?? 'jwtd:';
+    if (/[{}]/.test(this.prefix)) {
+      throw new TypeError('jwt-defense: store.keyPrefix must not contain { or }: they would change the Cluster hash slot');
+    }
+    this.maxEvents = options.maxEvents ?? 10_000;
+    this.globalKey = `${this.prefix}{g}:global`;
+    this.eventsKey = `${this.prefix}{e}:events`;
+    const { connection } = options;
+    this.owned = !isClient(connection);
+    // A request must never wait on a dead Redis: no offline queue, no retries of a command, bounded time.
+    const safe: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+    };
+    if (isClient(connection)) {
+      this.client = connection;
+    } else if (typeof connection === 'string') {
+      this.client = new Redis(connection, safe);
+    } else if ('clusterNodes' in connection) {
+      this.client = new Cluster(connection.clusterNodes, {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        ...connection.clusterOptions,
+        redisOptions: { ...safe, ...connection.clusterOptions?.redisOptions },
+      });
+    } else {
+      this.client = new Redis({ ...safe, ...connection });
+    }
+    this.client.on('error', () => {
+      // Connection errors surface as failed commands, where the fail mode decides; ioredis reconnects.
+    });
+    const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
+      this.client.defineCommand(name, { numberOfKeys, lua });
+    define('jwtdCheck', 3, scripts.CHECK);
+    define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
+    define('jwtdRaiseUserNotBefore', 1, scripts.RAISE_USER_NOT_BEFORE);
+    define('jwtdRaiseGlobalNotBefore', 1, scripts.RAISE_GLOBAL_NOT_BEFORE);
+    define('jwtdCreateSession', 1, scripts.CREATE_SESSION);
+    define('jwtdRotateSession', 2, scripts.ROTATE_SESSION);
+    define('jwtdRevokeSession', 1, scripts.REVOKE_SESSION);
+  }
+
+  /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
+  async waitUntilReady(timeoutMs = 5000): Promise<void> {
+    if (this.client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        reject(new DefenseStoreError(`Redis not ready after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.client.once('ready', onReady);
+    });
+  }
+
+  async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdCheck(
+        this.userKey(request.tag, 'n', request.sub),
+        this.userKey(request.tag, 'j', request.jti),
+        this.userKey(request.tag, 's', request.sid ?? ''),
+      ),
+    );
+    if (!Array.isArray(reply) || reply.length !== 3) throw new DefenseStoreError('unexpected Redis reply for check');
+    return {
+      userNotBeforeMs: integer(reply[0], 'check'),
+      jtiRevoked: integer(reply[1], 'check') === 1,
+      sessionRevoked: integer(reply[2], 'check') === 1,
+    };
+  }
+
+  async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdRevokeToken(
+        this.userKey(tag, 'j', record.jti),
+        Math.max(1, Math.ceil(ttlMs)),
+        record.reason,
+        record.revokedAtMs,
+        record.actor ?? '',
+        record.sub ?? '',
+      ),
+    );
+    return integer(reply, 'revokeToken') === 1;
+  }
+
+  async getRevocation(tag: string, jti: string): Promise<RevocationRecord | undefined> {
+    const hash = await this.run(() => this.client.hgetall(this.userKey(tag, 'j', jti)));
+    if (!hash || typeof hash !== 'object' || hash.reason === undefined) return undefined;
+    return {
+      jti,
+      reason: hash.reason,
+      revokedAtMs: integer(hash.at, 'getRevocation'),
+      actor: hash.actor || undefined,
+      sub: hash.sub || undefined,
+    };
+  }
+
+  async raiseUserNotBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdRaiseUserNotBefore(this.userKey(tag, 'n', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))),
+    );
+    return integer(reply, 'raiseUserNotBefore');
+  }
+
+  async readGlobalState(): Promise<GlobalDefenseState> {
+    const hash = await this.run(() => this.client.hgetall(this.globalKey));
+    const state: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
+    for (const [field, value] of Object.entries(hash ?? {})) {
+      if (field === 'nb') state.notBeforeMs = integer(value, 'readGlobalState');
+      else if (field.startsWith('kid:')) state.retiredKids[field.slice(4)] = integer(value, 'readGlobalState');
+    }
+    return state;
+  }
+
+  async raiseGlobalNotBefore(atMs: number): Promise<number> {
+    const reply = await this.run(() => this.scripted.jwtdRaiseGlobalNotBefore(this.globalKey, Math.floor(atMs)));
+    return integer(reply, 'raiseGlobalNotBefore');
+  }
+
+  async retireKid(kid: string, atMs: number): Promise<void> {
+    await this.run(() => this.client.hsetnx(this.globalKey, `kid:${kid}`, String(Math.floor(atMs))));
+  }
+
+  async createSession(session: RefreshSessionRecord): Promise<void> {
+    await this.run(() =>
+      this.scripted.jwtdCreateSession(
+        this.userKey(session.tag, 's', session.sid),
+        session.sub,
+        session.key,
+        session.createdAtMs,
+        session.expiresAtMs,
+        session.claims,
+      ),
+    );
+  }
+
+  async getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined> {
+    const hash = await this.run(() => this.client.hgetall(this.userKey(tag, 's', sid)));
+    if (!hash || typeof hash !== 'object' || hash.key === undefined) return undefined;
+    return {
+      sid,
+      tag,
+      sub: hash.sub,
+      key: hash.key,
+      generation: integer(hash.gen, 'getSession'),
+      createdAtMs: integer(hash.created, 'getSession'),
+      expiresAtMs: integer(hash.exp, 'getSession'),
+      claims: hash.claims ?? '{}',
+      revokedReason: hash.revoked,
+    };
+  }
+
+  async rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdRotateSession(this.userKey(tag, 's', sid), this.userKey(tag, 'n', sub), generation),
+    );
+    if (typeof reply !== 'string' || !RESULTS.has(reply)) throw new DefenseStoreError('unexpected Redis reply for rotateSession');
+    return reply as RotateOutcome;
+  }
+
+  async revokeSession(tag: string, sid: string, reason: string): Promise<boolean> {
+    const reply = await this.run(() => this.scripted.jwtdRevokeSession(this.userKey(tag, 's', sid), reason));
+    return integer(reply, 'revokeSession') === 1;
+  }
+
+  async appendEvent(event: SecurityEvent): Promise<void> {
+    await this.run(() => this.client.xadd(this.eventsKey, 'MAXLEN', '~', String(this.maxEvents), '*', 'e', JSON.stringify(event)));
+  }
+
+  async listEvents(query: SecurityEventQuery): Promise<SecurityEvent[]> {
+    const found: SecurityEvent[] = [];
+    let end = '+';
+    const page = 500;
+    // Bounded by the stream's MAXLEN: filtering walks at most the whole (capped) log, newest first.
+    for (;;) {
+      const entries = (await this.run(() => this.client.xrevrange(this.eventsKey, end, '-', 'COUNT', page))) as Array<[string, string[]]>;
+      if (!Array.isArray(entries)) throw new DefenseStoreError('unexpected Redis reply for listEvents');
+      for (const [, fields] of entries) {
+        const event = this.parseEvent(fields);
+        if (!event) continue;
+        if ((query.type === undefined || event.type === query.type) && (query.sub === undefined || event.sub === query.sub)) {
+          found.push(event);
+          if (found.length >= query.limit) return found;
+        }
+      }
+      if (entries.length < page) return found;
+      end = `(${entries[entries.length - 1][0]}`;
+    }
+  }
+
+  /**
+   * Walks our keys with SCAN (never KEYS) on every master, COUNT 200 a step, within `budgetMs`. Everything
+   * we write has a TTL, so this only repairs per-user entries that somehow lost theirs.
+   */
+  async cleanupExpired(budgetMs: number): Promise<CleanupReport> {
+    const started = Date.now();
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    let scanned = 0;
+    let removed = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.run(() => node.scan(cursor, 'MATCH', `${this.prefix}{u:*`, 'COUNT', 200));
+        cursor = next;
+        for (const key of keys) {
+          scanned++;
+          if ((await this.run(() => node.pttl(key))) === -1) {
+            await this.run(() => node.del(key));
+            removed++;
+          }
+        }
+        if (Date.now() - started > budgetMs) return { scanned, removed, truncated: cursor !== '0' || node !== nodes[nodes.length - 1] };
+      } while (cursor !== '0');
+    }
+    return { scanned, removed, truncated: false };
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.client.ping());
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) this.client.disconnect();
+  }
+
+  private get scripted(): Scripted {
+    return this.client as unknown as Scripted;
+  }
+
+  private userKey(tag: string, kind: 'n' | 'j' | 's', id: string): string {
+    return `${this.prefix}{u:${tag}}:${kind}:${id}`;
+  }
+
+  private parseEvent(fields: unknown): SecurityEvent | undefined {
+    if (!Array.isArray(fields) || fields[0] !== 'e' || typeof fields[1] !== 'string') return undefined;
+    try {
+      const event = JSON.parse(fields[1]) as SecurityEvent & { type: SecurityEventType };
+      return typeof event.id === 'string' && typeof event.type === 'string' ? event : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      if (error instanceof DefenseStoreError) throw error;
+      throw new DefenseStoreError('Redis command failed', { cause: error });
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { MemoryDefenseStore, RedisDefenseStore, type DefenseStore, type RefreshSessionRecord } from '@jwt-defense/core';
+import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+
+type Factory = () => Promise<{ store: DefenseStore; cleanup?: () => Promise<void> }>;
+
+let standalone: RedisServer;
+let cluster: RedisClusterServer;
+beforeAll(async () => {
+  [standalone, cluster] = await Promise.all([RedisServer.start(), RedisClusterServer.start()]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([standalone?.destroy(), cluster?.destroy()]);
+});
+
+const prefix = () => `t${randomBytes(4).toString('hex')}:`;
+const factories: Array<[string, Factory]> = [
+  ['memory', async () => ({ store: new MemoryDefenseStore() })],
+  [
+    'redis standalone',
+    async () => {
+      const store = new RedisDefenseStore({ connection: standalone.url, keyPrefix: prefix() });
+      await store.waitUntilReady();
+      return { store };
+    },
+  ],
+  [
+    'redis cluster',
+    async () => {
+      const store = new RedisDefenseStore({ connection: { clusterNodes: cluster.clusterNodes }, keyPrefix: prefix() });
+      await store.waitUntilReady(10_000);
+      return { store };
+    },
+  ],
+];
+
+describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
+  let store: DefenseStore;
+  beforeEach(async () => {
+    ({ store } = await factory());
+  });
+  afterEach(() => store.close());
+
+  const now = Date.now();
+
+  it('check reports nothing for a fresh token', async () => {
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j1', sid: 's1' })).resolves.toEqual({
+      jtiRevoked: false,
+      sessionRevoked: false,
+      userNotBeforeMs: 0,
+    });
+  });
+
+  it('revokes a jti once, with its record', async () => {
+    const record = { jti: 'j1', reason: 'stolen', revokedAtMs: now, actor: 'admin', sub: 'alice' };
+    await expect(store.revokeToken('tagA', record, 60_000)).resolves.toBe(true);
+    await expect(store.revokeToken('tagA', { ...record, reason: 'again' }, 60_000)).resolves.toBe(false);
+    await expect(store.getRevocation('tagA', 'j1')).resolves.toEqual(record);
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j1' })).resolves.toMatchObject({ jtiRevoked: true });
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j2' })).resolves.toMatchObject({ jtiRevoked: false });
+  });
+
+  it('never lowers a user epoch', async () => {
+    await expect(store.raiseUserNotBefore('tagA', 'alice', now, 60_000)).resolves.toBe(now);
+    await expect(store.raiseUserNotBefore('tagA', 'alice', now - 5000, 60_000)).resolves.toBe(now);
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: now });
+    await expect(store.check({ tag: 'tagA', sub: 'bob', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: 0 });
+  });
+
+  it('keeps the global state', async () => {
+    await expect(store.raiseGlobalNotBefore(now)).resolves.toBe(now);
+    await expect(store.raiseGlobalNotBefore(now - 1)).resolves.toBe(now);
+    await store.retireKid('old-key', now);
+    await store.retireKid('old-key', now + 5);
+    await expect(store.readGlobalState()).resolves.toEqual({ notBeforeMs: now, retiredKids: { 'old-key': now } });
+  });
+
+  const session = (overrides: Partial<RefreshSessionRecord> = {}): RefreshSessionRecord => ({
+    sid: 'sid1',
+    tag: 'tagA',
+    sub: 'alice',
+    key: 'k',
+    generation: 0,
+    createdAtMs: now,
+    expiresAtMs: now + 60_000,
+    claims: '{"roles":["user"]}',
+    ...overrides,
+  });
+
+  it('rotates a session one generation at a time and revokes it on reuse', async () => {
+    await store.createSession(session());
+    await expect(store.getSession('tagA', 'sid1')).resolves.toEqual(session());
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0)).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 1)).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 5)).resolves.toBe('missing');
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: false });
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0)).resolves.toBe('reuse');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 2)).resolves.toBe('revoked');
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(store.getSession('tagA', 'sid1')).resolves.toMatchObject({ generation: 2, revokedReason: 'refresh_token_reuse' });
+  });
+
+  it('a session created before the user epoch is revoked', async () => {
+    await store.createSession(session({ sid: 'sid2' }));
+    await store.raiseUserNotBefore('tagA', 'alice', now, 60_000);
+    await expect(store.rotateSession('tagA', 'sid2', 'alice', 0)).resolves.toBe('revoked');
+    await expect(store.rotateSession('tagA', 'nope', 'alice', 0)).resolves.toBe('missing');
+  });
+
+  it('revokes a session explicitly', async () => {
+    await store.createSession(session({ sid: 'sid3' }));
+    await expect(store.revokeSession('tagA', 'sid3', 'logout')).resolves.toBe(true);
+    await expect(store.revokeSession('tagA', 'missing', 'logout')).resolves.toBe(false);
+    await expect(store.getSession('tagA', 'sid3')).resolves.toMatchObject({ revokedReason: 'logout' });
+    await expect(store.rotateSession('tagA', 'sid3', 'alice', 0)).resolves.toBe('revoked');
+  });
+
+  it('lists events newest first, filtered and bounded', async () => {
+    for (let i = 0; i < 30; i++) {
+      await store.appendEvent({ id: `e${i}`, type: i % 2 ? 'token_revoked' : 'user_revoked', at: new Date(now + i).toISOString(), sub: i % 3 ? 'alice' : 'bob' });
+    }
+    const latest = await store.listEvents({ limit: 3 });
+    expect(latest.map((event) => event.id)).toEqual(['e29', 'e28', 'e27']);
+    const filtered = await store.listEvents({ type: 'token_revoked', sub: 'bob', limit: 100 });
+    expect(filtered.map((event) => event.id)).toEqual(['e27', 'e21', 'e15', 'e9', 'e3']);
+  });
+});
