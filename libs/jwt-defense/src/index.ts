@@ -4,7 +4,13 @@ export { JWT_DEFENSE_OPTIONS_TYPE, JWT_DEFENSE_ASYNC_OPTIONS_TYPE } from './jwt-
 export type { JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 export { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
 export { resolveJwtDefenseOptions } from './jwt-defense.options.js';
-export type { JwtDefenseModuleOptions, ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
+export type {
+  FailMode,
+  JwtDefenseModuleOptions,
+  ResolvedJwtDefenseOptions,
+  RevocationOptions,
+  StoreOptions,
+} from './jwt-defense.options.js';
 export {
   ACCESS_TOKEN_TYPE,
   DEFAULT_ACCESS_TOKEN_TTL_SEC,
@@ -18,6 +24,13 @@ export { DefenseClock } from './common/defense-clock.js';
 export { TokenService } from './token/token.service.js';
 export type { IssuedAccessToken, IssueOptions, JsonWebKeySet } from './token/token.service.js';
 export type { AccessTokenPrincipal } from './token/access-token-claims.js';
+export { RefreshTokenService } from './token/refresh-token.service.js';
+export type { TokenPair } from './token/refresh-token.service.js';
+export { RevocationService } from './revocation/revocation.service.js';
+export type { RevocationVerdict, RevokeTokenOptions } from './revocation/revocation.service.js';
+export { RevocationCleanupJob, CLEANUP_JOB_NAME } from './revocation/revocation-cleanup.job.js';
+export { SecurityEventService } from './events/security-event.service.js';
+export type { SecurityEventInput } from './events/security-event.service.js';
 export { JWT_ALGORITHMS } from './token/key-ring.js';
 export type { JwtAlgorithm, JwtKeyOptions, KeyMaterial, PublicJwk } from './token/key-ring.js';
 
@@ -33,6 +46,7 @@ export { DEFENSE_ERROR_CODES, DEFENSE_ERROR_MESSAGES } from './errors/defense-er
 export type { DefenseErrorCode, TokenErrorCode } from './errors/defense-error-code.js';
 export {
   JwtDefenseException,
+  DefenseStoreUnavailableException,
   InvalidRequestException,
   InvalidTokenException,
   InsufficientScopeException,
@@ -54,6 +68,7 @@ export type {
   RotateOutcome,
 } from './store/defense-store.interface.js';
 export { DefenseStoreError } from './store/defense-store.errors.js';
+export { InjectDefenseStore } from './store/defense-store.provider.js';
 export { MemoryDefenseStore } from './store/memory-defense.store.js';
 export type { MemoryDefenseStoreOptions } from './store/memory-defense.store.js';
 export { RedisDefenseStore } from './store/redis-defense.store.js';

@@ -1,5 +1,6 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { DefenseClock } from './common/defense-clock.js';
 import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
 import { SecurityHeadersMiddleware } from './headers/security-headers.middleware.js';
@@ -8,6 +9,12 @@ import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions, type ResolvedJw
 import { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
 import { TokenService } from './token/token.service.js';
+import { RefreshTokenService } from './token/refresh-token.service.js';
+import { SecurityEventService } from './events/security-event.service.js';
+import { RevocationService } from './revocation/revocation.service.js';
+import { RevocationCleanupJob } from './revocation/revocation-cleanup.job.js';
+import { DefenseStore } from './store/defense-store.interface.js';
+import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-store.provider.js';
 
 /**
  * `JwtDefenseModule.forRoot(options)` / `forRootAsync({ useFactory, inject, imports })`, with the extras
@@ -15,6 +22,7 @@ import { TokenService } from './token/token.service.js';
  * import) once, in one provider, so a bad configuration stops the app at boot with a message naming the option.
  */
 @Module({
+  imports: [ScheduleModule.forRoot()],
   providers: [
     {
       provide: JWT_DEFENSE_OPTIONS,
@@ -22,13 +30,29 @@ import { TokenService } from './token/token.service.js';
       inject: [JWT_DEFENSE_MODULE_OPTIONS],
     },
     DefenseClock,
+    defenseStoreProvider,
+    DefenseStoreLifecycle,
+    SecurityEventService,
     TokenService,
+    RevocationService,
+    RefreshTokenService,
+    RevocationCleanupJob,
     JwtDefenseGuard,
     SecurityHeadersInterceptor,
     // A no-op when the headers layer is off (that option may come from an async factory).
     { provide: APP_INTERCEPTOR, useExisting: SecurityHeadersInterceptor },
   ],
-  exports: [JWT_DEFENSE_OPTIONS, DefenseClock, TokenService, JwtDefenseGuard],
+  exports: [
+    JWT_DEFENSE_OPTIONS,
+    DefenseClock,
+    DefenseStore,
+    SecurityEventService,
+    TokenService,
+    RevocationService,
+    RefreshTokenService,
+    RevocationCleanupJob,
+    JwtDefenseGuard,
+  ],
 })
 export class JwtDefenseModule extends JwtDefenseConfigurableModule implements NestModule {
   constructor(@Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions) {

@@ -1,3 +1,4 @@
+import { CronTime } from 'cron';
 import {
   ArrayNotEmpty,
   IsArray,
@@ -22,6 +23,8 @@ import {
   MAX_ACCESS_TOKEN_TTL_SEC,
 } from './jwt-defense.constants.js';
 import { resolveKey, type JwtKeyOptions, type ResolvedKey } from './token/key-ring.js';
+import type { DefenseStore } from './store/defense-store.interface.js';
+import type { RedisConnection } from './store/redis-defense.store.js';
 import {
   buildHeaderSet,
   DEFAULT_SECURITY_HEADERS,
@@ -54,6 +57,54 @@ export interface JwtDefenseModuleOptions {
   realm?: string;
   /** Layer 6: security headers on every response (`false` turns the layer off). Default: on, with the defaults. */
   securityHeaders?: boolean | SecurityHeadersOptions;
+  /** Shared state. Default: the embedded memory store (one process). */
+  store?: StoreOptions;
+  /** Layer 5: revocation. */
+  revocation?: RevocationOptions;
+  /** Refresh-token lifetime (a session, rotated on every use), in seconds. Default 604800 (7 days); at most 7776000 (90 days). */
+  refreshTokenTtlSec?: number;
+}
+
+/** What happens to a request when the store cannot answer. */
+export type FailMode = 'open' | 'closed';
+
+/** Which store holds the shared state. */
+export type StoreOptions =
+  | {
+      type: 'memory';
+      /** Most entries kept. Default 100000. */
+      maxEntries?: number;
+      /** Most security events kept. Default 10000. */
+      maxEvents?: number;
+    }
+  | {
+      type: 'redis';
+      /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }`. */
+      connection: RedisConnection;
+      /** Key prefix, without `{` or `}`. Default `jwtd:`. */
+      keyPrefix?: string;
+      /** Bound of one command on connections we open, in ms. Default 500. */
+      commandTimeoutMs?: number;
+      /** Approximate cap of the event stream. Default 10000. */
+      maxEvents?: number;
+    }
+  | {
+      type: 'custom';
+      /** Your own implementation of the store contract. */
+      store: DefenseStore;
+    };
+
+export interface RevocationOptions {
+  /** When the store is down: `closed` answers 503 `defense_store_unavailable`, `open` lets the request through and records an event. Default `closed`; `@DefensePolicy({ failMode })` overrides per route. */
+  failMode?: FailMode;
+  /** Kept past a revoked token's expiry, in seconds (clock skew, late checks). Default 900. */
+  graceSec?: number;
+  /** How often each instance re-reads the global state (revoke-everything epoch, retired kids), in ms. Default 1000. */
+  globalStateRefreshMs?: number;
+  /** Cron expression of the cleanup job, or `false` for none. Default every 5 minutes (`0 *\/5 * * * *`). */
+  cleanupCron?: string | false;
+  /** Time budget of one cleanup run, in ms. Default 200. */
+  cleanupBudgetMs?: number;
 }
 
 /** The options after defaults, validation and key import: what every service injects. */
@@ -69,6 +120,9 @@ export interface ResolvedJwtDefenseOptions {
   readonly maxTokenBytes: number;
   readonly tokenType: string;
   readonly realm: string;
+  readonly store: StoreOptions;
+  readonly revocation: Required<RevocationOptions>;
+  readonly refreshTokenTtlSec: number;
   /** `undefined` when the headers layer is off. */
   readonly securityHeaders?: Required<SecurityHeadersOptions>;
   readonly headerSet: HeaderSet;
@@ -101,6 +155,32 @@ class OptionsSchema {
   @Matches(/^[^"\\]+$/, { message: 'realm must not contain a quote or a backslash' })
   realm = 'api';
   @IsOptional() securityHeaders?: unknown = true;
+  @IsOptional() store?: unknown;
+  @IsOptional() revocation?: unknown;
+  @IsInt() @Min(60) @Max(7_776_000) refreshTokenTtlSec = 604_800;
+}
+
+class RevocationSchema {
+  @IsIn(['open', 'closed']) failMode: FailMode = 'closed';
+  @IsInt() @Min(0) @Max(86_400) graceSec = 900;
+  @IsInt() @Min(100) @Max(3_600_000) globalStateRefreshMs = 1000;
+  @ValidateIf((o: RevocationSchema) => o.cleanupCron !== false) @IsString() @IsNotEmpty() cleanupCron: string | false = '0 */5 * * * *';
+  @IsInt() @Min(1) @Max(60_000) cleanupBudgetMs = 200;
+}
+
+function resolveStore(raw: unknown): StoreOptions {
+  if (raw === undefined) return { type: 'memory' };
+  const store = raw as StoreOptions;
+  if (store === null || typeof store !== 'object' || !['memory', 'redis', 'custom'].includes(store.type)) {
+    throw new TypeError("jwt-defense: invalid options: store.type must be 'memory', 'redis' or 'custom'");
+  }
+  if (store.type === 'redis' && (store.connection === undefined || store.connection === null)) {
+    throw new TypeError('jwt-defense: invalid options: store.connection is required for a redis store (a URL, RedisOptions, a client or { clusterNodes })');
+  }
+  if (store.type === 'custom' && typeof store.store?.check !== 'function') {
+    throw new TypeError('jwt-defense: invalid options: store.store must implement DefenseStore');
+  }
+  return store;
 }
 
 class HeadersSchema {
@@ -195,8 +275,26 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): Resolved
     securityHeaders = validateInto(Object.assign(new HeadersSchema(), DEFAULT_SECURITY_HEADERS), overrides, 'securityHeaders');
   }
 
+  const revocationRaw = options.revocation ?? {};
+  if (typeof revocationRaw !== 'object' || revocationRaw === null) {
+    throw new TypeError('jwt-defense: invalid options: revocation must be an object');
+  }
+  const revocation = validateInto(new RevocationSchema(), revocationRaw, 'revocation');
+  if (revocation.cleanupCron !== false) {
+    try {
+      new CronTime(revocation.cleanupCron);
+    } catch {
+      throw new TypeError(
+        `jwt-defense: invalid options: revocation.cleanupCron is not a cron expression (e.g. '0 */5 * * * *'), or set it to false`,
+      );
+    }
+  }
+
   return {
     issuer: options.issuer,
+    store: resolveStore(options.store),
+    revocation: { ...revocation },
+    refreshTokenTtlSec: options.refreshTokenTtlSec,
     audiences,
     keys,
     signingKey,

@@ -60,6 +60,8 @@ export abstract class JwtDefenseException extends HttpException {
   abstract readonly code: DefenseErrorCode;
   /** `error` of the Bearer challenge; `null` for a challenge without `error` (no token was sent). */
   abstract readonly challengeError: BearerChallengeError | null | undefined;
+  /** Seconds for a `Retry-After` header, when the status calls for one. */
+  readonly retryAfterSec?: number;
 
   protected constructor(status: number, code: DefenseErrorCode, cause?: unknown) {
     super(defenseErrorBody(status, code), status, { cause });
@@ -109,5 +111,17 @@ export class InsufficientScopeException extends JwtDefenseException {
 
   constructor() {
     super(HttpStatus.FORBIDDEN, 'insufficient_scope');
+  }
+}
+
+/** 503: the defence store cannot answer and the route fails closed. */
+export class DefenseStoreUnavailableException extends JwtDefenseException {
+  override readonly name = 'DefenseStoreUnavailableException';
+  readonly code = 'defense_store_unavailable' as const;
+  readonly challengeError = undefined;
+  override readonly retryAfterSec = 1;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'defense_store_unavailable', cause);
   }
 }

@@ -6,6 +6,8 @@ export interface DefensePolicyOptions {
   roles?: string[];
   /** The caller needs every one of these scopes (from the `scope` claim); otherwise 403 `insufficient_scope`. */
   scopes?: string[];
+  /** When the defence store is down: `closed` → 503, `open` → let through and record an event. Default: `revocation.failMode`. */
+  failMode?: 'open' | 'closed';
 }
 
 /** Attaches a {@link DefensePolicyOptions} to a controller or a handler. */

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { rawRequest, setResponseHeader } from '../common/http.js';
 import { extractBearerToken } from '../edge/bearer-token.extractor.js';
 import {
+  DefenseStoreUnavailableException,
   InsufficientScopeException,
   InvalidTokenException,
   JwtDefenseException,
@@ -11,6 +12,8 @@ import {
 } from '../errors/defense.exceptions.js';
 import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import { RevocationService } from '../revocation/revocation.service.js';
+import { DefenseStoreError } from '../store/defense-store.errors.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { TokenService } from '../token/token.service.js';
 import { setPrincipal } from './current-principal.decorator.js';
@@ -33,6 +36,7 @@ export class JwtDefenseGuard implements CanActivate {
   constructor(
     protected readonly reflector: Reflector,
     protected readonly tokens: TokenService,
+    protected readonly revocation: RevocationService,
     @Inject(JWT_DEFENSE_OPTIONS) protected readonly options: ResolvedJwtDefenseOptions,
   ) {}
 
@@ -53,7 +57,9 @@ export class JwtDefenseGuard implements CanActivate {
         if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
         throw error;
       }
-      this.authorize(principal, this.getPolicy(context));
+      const policy = this.getPolicy(context);
+      await this.checkRevocation(principal, policy, rawRequest(request).socket?.remoteAddress);
+      this.authorize(principal, policy);
       setPrincipal(request, principal);
       // Responses to authenticated requests carry personal data: never let a cache keep them.
       setResponseHeader(response, 'cache-control', 'no-store');
@@ -69,6 +75,25 @@ export class JwtDefenseGuard implements CanActivate {
     return this.reflector.getAllAndOverride(DefensePolicy, [context.getHandler(), context.getClass()]);
   }
 
+  /** Layer 5, one store round trip; applies the fail mode when the store cannot answer. */
+  protected async checkRevocation(
+    principal: AccessTokenPrincipal,
+    policy: DefensePolicyOptions | undefined,
+    ip: string | undefined,
+  ): Promise<void> {
+    let verdict;
+    try {
+      verdict = await this.revocation.check(principal);
+    } catch (error) {
+      if (!(error instanceof DefenseStoreError)) throw error;
+      const failMode = policy?.failMode ?? this.options.revocation.failMode;
+      this.revocation.noteStoreUnavailable({ failMode, ip });
+      if (failMode === 'closed') throw new DefenseStoreUnavailableException(error);
+      return;
+    }
+    if (verdict !== undefined) throw new InvalidTokenException('token_revoked');
+  }
+
   /** Throws {@link InsufficientScopeException} when the principal lacks a required role or scope. */
   protected authorize(principal: AccessTokenPrincipal, policy: DefensePolicyOptions | undefined): void {
     if (!policy) return;
@@ -80,10 +105,13 @@ export class JwtDefenseGuard implements CanActivate {
     }
   }
 
-  /** Adds the `WWW-Authenticate` challenge (RFC 6750 §3) and `Cache-Control: no-store` to a rejection. */
+  /** Adds the `WWW-Authenticate` challenge (RFC 6750 §3), `Retry-After` and `Cache-Control: no-store` to a rejection. */
   protected onRejected(response: unknown, error: unknown): void {
     if (!(error instanceof JwtDefenseException)) return;
-    setResponseHeader(response, 'www-authenticate', bearerChallenge(this.options.realm, error.challengeError));
+    if (error.challengeError !== undefined) {
+      setResponseHeader(response, 'www-authenticate', bearerChallenge(this.options.realm, error.challengeError));
+    }
+    if (error.retryAfterSec !== undefined) setResponseHeader(response, 'retry-after', String(error.retryAfterSec));
     setResponseHeader(response, 'cache-control', 'no-store');
   }
 }

@@ -1,0 +1,51 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Subject, type Observable } from 'rxjs';
+import { DefenseClock } from '../common/defense-clock.js';
+import { DefenseStore } from '../store/defense-store.interface.js';
+import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './security-event.js';
+
+/** Fields of an event the caller provides; `id` and `at` are set by the service. */
+export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'at' | 'type'>;
+
+export const DEFAULT_EVENT_LIMIT = 100;
+export const MAX_EVENT_LIMIT = 1000;
+
+/**
+ * The security event log: bounded (memory ring buffer or a capped Redis Stream), queryable newest first,
+ * and observable (`events$`) so an app can forward events to its SIEM. Recording never throws and never
+ * delays the request that caused it.
+ */
+@Injectable()
+export class SecurityEventService {
+  private readonly logger = new Logger('JwtDefense');
+  private readonly subject = new Subject<SecurityEvent>();
+  private sequence = 0;
+
+  /** Every recorded event, as it happens (on this instance). */
+  readonly events$: Observable<SecurityEvent> = this.subject.asObservable();
+
+  constructor(
+    @Inject(DefenseStore) private readonly store: DefenseStore,
+    private readonly clock: DefenseClock,
+  ) {}
+
+  /** Records an event (fire and forget: a store failure is logged, not thrown). */
+  record(type: SecurityEventType, fields: SecurityEventInput = {}): SecurityEvent {
+    const nowMs = this.clock.nowMs();
+    // Time-ordered and unique across instances: ms time, a per-process sequence, random bits.
+    const id = `${nowMs.toString(36).padStart(9, '0')}-${(this.sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
+    const event: SecurityEvent = { id, type, at: new Date(nowMs).toISOString(), ...fields };
+    this.subject.next(event);
+    this.store.appendEvent(event).catch((error: unknown) => {
+      this.logger.warn(`security event ${type} not stored: ${(error as Error).message}`);
+    });
+    return event;
+  }
+
+  /** Newest first; `limit` defaults to 100 and is capped at 1000. */
+  async list(query: Partial<SecurityEventQuery> = {}): Promise<SecurityEvent[]> {
+    const limit = Math.min(Math.max(1, Math.floor(query.limit ?? DEFAULT_EVENT_LIMIT)), MAX_EVENT_LIMIT);
+    return this.store.listEvents({ type: query.type, sub: query.sub, limit });
+  }
+}

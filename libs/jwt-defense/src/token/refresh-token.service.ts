@@ -1,0 +1,96 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DefenseClock } from '../common/defense-clock.js';
+import { TokenVerificationError } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
+import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
+import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import { RevocationService } from '../revocation/revocation.service.js';
+import { DefenseStore, type RefreshSessionRecord } from '../store/defense-store.interface.js';
+import { USER_TAG_LENGTH, userTag } from './token-ids.js';
+import { TokenService, type IssuedAccessToken } from './token.service.js';
+
+/** An access token and the refresh token that can replace it. */
+export interface TokenPair {
+  readonly accessToken: IssuedAccessToken;
+  /** Opaque: `<user tag>.<session id>.<generation>.<HMAC>`. */
+  readonly refreshToken: string;
+  /** The refresh session (family) both belong to; also the access token's `sid` claim. */
+  readonly sid: string;
+  /** When the session ends, epoch ms. */
+  readonly refreshExpiresAtMs: number;
+}
+
+const REFRESH_TOKEN = new RegExp(`^([A-Za-z0-9_-]{${USER_TAG_LENGTH}})\\.([A-Za-z0-9_-]{22})\\.(0|[1-9][0-9]{0,8})\\.([A-Za-z0-9_-]{43})$`);
+
+function mac(key: string, sid: string, generation: number): Buffer {
+  return createHmac('sha256', Buffer.from(key, 'base64url')).update(`${sid}.${generation}`).digest();
+}
+
+/**
+ * Refresh tokens with rotation and reuse detection (RFC 9700 §4.14). Each session (token family) keeps one
+ * generation counter and an HMAC key, O(1) per session: the token of generation g is HMAC(key, sid.g). Using
+ * it moves the session to g+1; presenting an older, authentic one is reuse, and revokes the session with all
+ * its access tokens (they carry `sid`). A forged token (bad HMAC) changes nothing.
+ */
+@Injectable()
+export class RefreshTokenService {
+  constructor(
+    @Inject(DefenseStore) private readonly store: DefenseStore,
+    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    private readonly tokens: TokenService,
+    private readonly revocation: RevocationService,
+    private readonly events: SecurityEventService,
+    private readonly clock: DefenseClock,
+  ) {}
+
+  /** Starts a session: a new access token (with `sid`) and its first refresh token. */
+  async issuePair(sub: string, claims: Record<string, unknown> = {}): Promise<TokenPair> {
+    const nowMs = this.clock.nowMs();
+    const session: RefreshSessionRecord = {
+      sid: randomBytes(16).toString('base64url'),
+      tag: userTag(sub),
+      sub,
+      key: randomBytes(32).toString('base64url'),
+      generation: 0,
+      createdAtMs: nowMs,
+      expiresAtMs: nowMs + this.options.refreshTokenTtlSec * 1000,
+      claims: JSON.stringify(claims),
+    };
+    await this.store.createSession(session);
+    return this.pair(session, 0, claims);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair; the one used is dead afterwards. Throws
+   * {@link TokenVerificationError}: `token_malformed` (not one of ours), `signature_invalid` (forged),
+   * `token_expired` (unknown or ended session), `token_revoked` (revoked session, or reuse, which revokes it).
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const match = typeof refreshToken === 'string' ? REFRESH_TOKEN.exec(refreshToken) : null;
+    if (!match) throw new TokenVerificationError('token_malformed');
+    const [, tag, sid, generationText, presented] = match;
+    const generation = Number(generationText);
+    const session = await this.store.getSession(tag, sid);
+    if (!session || session.expiresAtMs <= this.clock.nowMs()) throw new TokenVerificationError('token_expired');
+    if (!timingSafeEqual(mac(session.key, sid, generation), Buffer.from(presented, 'base64url'))) {
+      throw new TokenVerificationError('signature_invalid');
+    }
+    if (session.revokedReason !== undefined) throw new TokenVerificationError('token_revoked');
+    if (this.revocation.isSessionCoveredByGlobalEpoch(session.createdAtMs)) throw new TokenVerificationError('token_revoked');
+
+    const outcome = await this.store.rotateSession(tag, sid, session.sub, generation);
+    if (outcome === 'rotated') return this.pair(session, generation + 1, JSON.parse(session.claims) as Record<string, unknown>);
+    if (outcome === 'reuse') {
+      this.events.record('refresh_token_reuse', { sub: session.sub, reason: 'a rotated refresh token was used again', details: { sid } });
+      throw new TokenVerificationError('token_revoked');
+    }
+    throw new TokenVerificationError(outcome === 'revoked' ? 'token_revoked' : 'token_expired');
+  }
+
+  private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>): Promise<TokenPair> {
+    const accessToken = await this.tokens.issue(session.sub, { ...claims, sid: session.sid });
+    const refreshToken = `${session.tag}.${session.sid}.${generation}.${mac(session.key, session.sid, generation).toString('base64url')}`;
+    return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs };
+  }
+}
