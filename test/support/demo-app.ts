@@ -27,9 +27,13 @@ export function writeEs256KeyFiles(): { privateKey: KeyObject; publicKey: KeyObj
   return { privateKey, publicKey, privateKeyFile };
 }
 
-/** Starts the real demo app (not listening; supertest binds it) on one adapter, with env overrides. */
-export async function startDemo(adapter: HttpAdapterName, env: Record<string, string> = {}): Promise<DemoHandle> {
-  const keys = writeEs256KeyFiles();
+export type DemoKeys = ReturnType<typeof writeEs256KeyFiles>;
+
+/**
+ * Starts the real demo app (not listening; supertest binds it) on one adapter, with env overrides. Pass the
+ * same `keys` to several instances so they verify each other's tokens.
+ */
+export async function startDemo(adapter: HttpAdapterName, env: Record<string, string> = {}, keys: DemoKeys = writeEs256KeyFiles()): Promise<DemoHandle> {
   const config = loadDemoConfig({ JWT_PRIVATE_KEY_FILE: keys.privateKeyFile, ...env, HTTP_ADAPTER: adapter });
   const app = await createDemoApp(config, { logger: false });
   await app.init();

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { JwtDefenseModule } from '@jwt-defense/core';
+import { JwtDefenseModule, type StoreOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
@@ -16,6 +16,19 @@ function usernameOf(request: { body?: unknown }): string {
   return typeof username === 'string' ? username.slice(0, 64).toLowerCase() : '';
 }
 
+/** REDIS_URL: one URL (standalone), or a comma-separated list of Cluster nodes; absent: memory store. */
+function storeOptions(config: DemoConfig): StoreOptions {
+  if (!config.redisUrl) return { type: 'memory' };
+  const urls = config.redisUrl.split(',').map((url) => url.trim()).filter(Boolean);
+  const keyPrefix = config.redisKeyPrefix;
+  if (urls.length === 1) return { type: 'redis', connection: urls[0], keyPrefix };
+  const clusterNodes = urls.map((url) => {
+    const { hostname, port } = new URL(url);
+    return { host: hostname, port: Number(port || 6379) };
+  });
+  return { type: 'redis', connection: { clusterNodes }, keyPrefix };
+}
+
 @Module({})
 export class AppModule {
   static forRoot(config: DemoConfig): DynamicModule {
@@ -27,6 +40,7 @@ export class AppModule {
           audience: config.audience,
           keys: loadDemoKeys(config),
           accessTokenTtlSec: config.accessTokenTtlSec,
+          store: storeOptions(config),
         }),
         ThrottlerModule.forRoot({
           throttlers: [

@@ -1,4 +1,4 @@
-import { Logger, ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
+import { ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -11,9 +11,6 @@ export interface CreateDemoAppOptions {
 
 /** Builds (but does not start) the demo app on the adapter the config names. */
 export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOptions = {}): Promise<INestApplication> {
-  if (config.redisUrl !== undefined) {
-    new Logger('Demo').warn('REDIS_URL is set but not used yet: the Redis store arrives with the shared-state layer.');
-  }
   const module = AppModule.forRoot(config);
   const logger = options.logger ?? ['log', 'warn', 'error'];
   let app: INestApplication;
@@ -30,7 +27,7 @@ export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOp
     express.disable('x-powered-by');
     app = express;
   }
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.enableShutdownHooks();
   return app;
 }

@@ -14,6 +14,7 @@ export interface DemoConfig {
   issuer: string;
   audience: string;
   redisUrl?: string;
+  redisKeyPrefix?: string;
   trustProxy: string[];
   throttleLimit: number;
   throttleTtlMs: number;
@@ -58,6 +59,12 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   } catch {
     throw new TypeError('demo: TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs (e.g. 10.0.0.0/8)');
   }
+  const redisUrl = text(env, 'REDIS_URL');
+  for (const url of redisUrl?.split(',') ?? []) {
+    if (!/^rediss?:\/\/[^\s]+$/.test(url.trim())) {
+      throw new TypeError('demo: REDIS_URL must be redis://host:port (or a comma-separated list of Cluster nodes)');
+    }
+  }
   return {
     port: int(env, 'PORT', 3000, 0, 65535),
     adapter,
@@ -67,7 +74,8 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     publicKeyFile: text(env, 'JWT_PUBLIC_KEY_FILE'),
     issuer: text(env, 'JWT_ISSUER') ?? 'jwt-defense-demo',
     audience: text(env, 'JWT_AUDIENCE') ?? 'jwt-defense-demo',
-    redisUrl: text(env, 'REDIS_URL'),
+    redisUrl,
+    redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX'),
     trustProxy,
     throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000),
     throttleTtlMs: int(env, 'THROTTLE_TTL_MS', 60_000, 1, 86_400_000),

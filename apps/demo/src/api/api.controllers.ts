@@ -1,14 +1,19 @@
-import { Body, Controller, Get, HttpCode, NotFoundException, NotImplementedException, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import {
   CurrentPrincipal,
+  InjectDefenseStore,
   Public,
   RequireRoles,
+  RevocationService,
+  SecurityEventService,
   SecurityHeaders,
   TokenService,
   type AccessTokenPrincipal,
+  type DefenseStore,
   type JsonWebKeySet,
+  type SecurityEvent,
 } from '@jwt-defense/core';
-import { RevokeDto } from '../auth/auth.dto.js';
+import { RevokeDto, SecurityEventsQueryDto } from '../auth/auth.dto.js';
 
 @Controller()
 export class MeController {
@@ -20,11 +25,12 @@ export class MeController {
 
 @Controller()
 export class HealthController {
+  constructor(@InjectDefenseStore() private readonly store: DefenseStore) {}
+
   @Public()
   @Get('health')
   health() {
-    // The embedded memory store is the only one until the shared-state layer lands.
-    return { status: 'ok', store: 'memory' };
+    return { status: 'ok', store: this.store.kind };
   }
 }
 
@@ -43,24 +49,32 @@ export class JwksController {
   }
 }
 
-/** Incident endpoints; they answer 501 until the revocation layer lands, but the role check is live. */
+/** The incident API of the demo: admin role required (403 otherwise). */
 @RequireRoles('admin')
 @Controller('admin')
 export class AdminController {
+  constructor(
+    private readonly revocation: RevocationService,
+    private readonly events: SecurityEventService,
+  ) {}
+
+  /** Every token and session of the user issued up to now is refused from the next request, on every instance. */
   @Post('users/:sub/revoke-all')
   @HttpCode(200)
-  revokeAll(@Param('sub') _sub: string, @Body() _body: RevokeDto): never {
-    throw new NotImplementedException();
+  async revokeAll(@Param('sub') sub: string, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+    const { notBeforeMs } = await this.revocation.revokeAllForUser(sub, body.reason, admin.sub);
+    return { sub, revoked_before: new Date(notBeforeMs).toISOString() };
   }
 
   @Post('tokens/:jti/revoke')
   @HttpCode(200)
-  revokeToken(@Param('jti') _jti: string, @Body() _body: RevokeDto): never {
-    throw new NotImplementedException();
+  async revokeToken(@Param('jti') jti: string, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, actor: admin.sub });
+    return { jti, revoked: true, already_revoked: !newlyRevoked };
   }
 
   @Get('security-events')
-  securityEvents(@Query('type') _type?: string): never {
-    throw new NotImplementedException();
+  async securityEvents(@Query() query: SecurityEventsQueryDto): Promise<{ events: SecurityEvent[] }> {
+    return { events: await this.events.list({ type: query.type, sub: query.sub, limit: query.limit }) };
   }
 }

@@ -1,6 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { Body, Controller, HttpCode, NotImplementedException, Post, UnauthorizedException } from '@nestjs/common';
-import { Public, TokenService, defenseErrorBody } from '@jwt-defense/core';
+import { Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
+import {
+  CurrentPrincipal,
+  InvalidTokenException,
+  Public,
+  RefreshTokenService,
+  RevocationService,
+  TokenVerificationError,
+  defenseErrorBody,
+  type AccessTokenPrincipal,
+  type TokenPair,
+} from '@jwt-defense/core';
 import { LoginDto, RefreshDto } from './auth.dto.js';
 import { UsersService } from './users.service.js';
 
@@ -12,14 +21,24 @@ export interface TokenResponse {
   expires_in: number;
 }
 
+function toResponse(pair: TokenPair): TokenResponse {
+  return {
+    access_token: pair.accessToken.token,
+    refresh_token: pair.refreshToken,
+    token_type: 'Bearer',
+    expires_in: pair.accessToken.expiresInSec,
+  };
+}
+
 @Controller('auth')
 export class AuthController {
   constructor(
     private readonly users: UsersService,
-    private readonly tokens: TokenService,
+    private readonly refreshTokens: RefreshTokenService,
+    private readonly revocation: RevocationService,
   ) {}
 
-  /** Throttled per IP and per username (see DemoThrottlerGuard), failed and successful attempts alike. */
+  /** Throttled per IP and per username (see AppModule), failed and successful attempts alike. */
   @Public()
   @Post('login')
   @HttpCode(200)
@@ -27,26 +46,27 @@ export class AuthController {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    const access = await this.tokens.issue(user.username, { roles: [...user.roles] });
-    return {
-      access_token: access.token,
-      // Opaque for now; rotation and reuse detection arrive with the revocation layer.
-      refresh_token: randomBytes(32).toString('base64url'),
-      token_type: 'Bearer',
-      expires_in: access.expiresInSec,
-    };
+    return toResponse(await this.refreshTokens.issuePair(user.username, { roles: [...user.roles] }));
   }
 
+  /** Rotation: the refresh token used is dead afterwards; using it again revokes its whole family. */
   @Public()
   @Post('refresh')
   @HttpCode(200)
-  refresh(@Body() _body: RefreshDto): never {
-    throw new NotImplementedException();
+  async refresh(@Body() body: RefreshDto): Promise<TokenResponse> {
+    try {
+      return toResponse(await this.refreshTokens.refresh(body.refresh_token));
+    } catch (error) {
+      if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
+      throw error;
+    }
   }
 
+  /** Revokes the access token and its refresh family. */
   @Post('logout')
   @HttpCode(204)
-  logout(): never {
-    throw new NotImplementedException();
+  async logout(@CurrentPrincipal() principal: AccessTokenPrincipal): Promise<void> {
+    await this.revocation.revoke(principal.jti, { reason: 'logout', sub: principal.sub, expiresAt: principal.exp * 1000, actor: principal.sub });
+    if (principal.sid) await this.revocation.revokeSession(principal.sub, principal.sid, 'logout', principal.sub);
   }
 }

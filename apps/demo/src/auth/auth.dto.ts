@@ -1,4 +1,6 @@
-import { IsString, Length, Matches } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { SECURITY_EVENT_TYPES, type SecurityEventType } from '@jwt-defense/core';
 
 export class LoginDto {
   @IsString() @Length(1, 64) username!: string;
@@ -11,4 +13,10 @@ export class RefreshDto {
 
 export class RevokeDto {
   @IsString() @Length(1, 256) reason!: string;
+}
+
+export class SecurityEventsQueryDto {
+  @IsOptional() @IsIn(SECURITY_EVENT_TYPES) type?: SecurityEventType;
+  @IsOptional() @IsString() @Length(1, 255) sub?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
 }

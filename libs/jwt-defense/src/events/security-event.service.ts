@@ -10,6 +10,7 @@ export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'at' | 'type'>;
 
 export const DEFAULT_EVENT_LIMIT = 100;
 export const MAX_EVENT_LIMIT = 1000;
+const MAX_PENDING = 1000;
 
 /**
  * The security event log: bounded (memory ring buffer or a capped Redis Stream), queryable newest first,
@@ -21,6 +22,8 @@ export class SecurityEventService {
   private readonly logger = new Logger('JwtDefense');
   private readonly subject = new Subject<SecurityEvent>();
   private sequence = 0;
+  /** Events the store could not take (it was down), re-sent by `flushPending()`; bounded. */
+  private pending: SecurityEvent[] = [];
 
   /** Every recorded event, as it happens (on this instance). */
   readonly events$: Observable<SecurityEvent> = this.subject.asObservable();
@@ -37,10 +40,28 @@ export class SecurityEventService {
     const id = `${nowMs.toString(36).padStart(9, '0')}-${(this.sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
     const event: SecurityEvent = { id, type, at: new Date(nowMs).toISOString(), ...fields };
     this.subject.next(event);
-    this.store.appendEvent(event).catch((error: unknown) => {
-      this.logger.warn(`security event ${type} not stored: ${(error as Error).message}`);
-    });
+    this.store.appendEvent(event).catch(() => this.keepPending(event));
     return event;
+  }
+
+  /** Re-sends events recorded while the store was down (called by the background refresh). */
+  async flushPending(): Promise<void> {
+    const events = this.pending;
+    this.pending = [];
+    for (const [index, event] of events.entries()) {
+      try {
+        await this.store.appendEvent(event);
+      } catch {
+        this.pending = [...events.slice(index), ...this.pending].slice(-MAX_PENDING);
+        return;
+      }
+    }
+  }
+
+  private keepPending(event: SecurityEvent): void {
+    if (this.pending.length === 0) this.logger.warn('security events are kept in memory until the store answers again');
+    this.pending.push(event);
+    if (this.pending.length > MAX_PENDING) this.pending.shift();
   }
 
   /** Newest first; `limit` defaults to 100 and is capped at 1000. */

@@ -54,7 +54,9 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     await this.lifecycle.ready();
     await this.refreshGlobalState();
-    const handle = setInterval(() => void this.refreshGlobalState(), this.options.revocation.globalStateRefreshMs);
+    const handle = setInterval(() => {
+      void this.refreshGlobalState().then(() => this.events.flushPending());
+    }, this.options.revocation.globalStateRefreshMs);
     handle.unref();
     this.scheduler.addInterval(GLOBAL_REFRESH, handle);
   }
