@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process';
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { JwtDefenseModule, RevocationService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { ADAPTERS } from './support/demo-app.js';
+import { FailModeController, fixtureOptions, startFixture } from './fixtures/fixture.app.js';
+import { RedisServer } from './support/redis-server.js';
+
+const COMMAND_TIMEOUT_MS = 300;
+
+function commandStats(port: number): Record<string, number> {
+  const info = execFileSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats']).toString();
+  const stats: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats[match[1]] = Number(match[2]);
+  return stats;
+}
+
+describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => {
+  let redis: RedisServer;
+  let app: INestApplication;
+  let tokens: TokenService;
+  const recorded: SecurityEvent[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    app = await startFixture(
+      adapter,
+      JwtDefenseModule.forRoot(
+        fixtureOptions({
+          store: { type: 'redis', connection: redis.url, keyPrefix: `outage-${adapter}:`, commandTimeoutMs: COMMAND_TIMEOUT_MS },
+          // Background work kept out of the command counts below.
+          revocation: { globalStateRefreshMs: 3_600_000, cleanupCron: false },
+        }),
+      ),
+      [FailModeController],
+    );
+    tokens = app.get(TokenService);
+    app.get(SecurityEventService).events$.subscribe((event) => recorded.push(event));
+  }, 30_000);
+  afterAll(async () => {
+    await app.close();
+    await redis.destroy();
+  });
+
+  const bearer = async () => `Bearer ${(await tokens.issue('carol')).token}`;
+
+  it('the defence check is ONE Redis command per authenticated request, none for a refused token', async () => {
+    const auth = await bearer();
+    await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth); // warm-up: script load
+    const before = commandStats(redis.port);
+    const requests = 10;
+    for (let i = 0; i < requests; i++) {
+      expect((await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth)).status).toBe(200);
+    }
+    for (let i = 0; i < 5; i++) {
+      expect((await request(app.getHttpServer()).get('/store/closed').set('Authorization', 'Bearer x.y.z')).status).toBe(401);
+    }
+    const after = commandStats(redis.port);
+    const delta = Object.fromEntries(
+      Object.entries(after)
+        .filter(([name]) => name !== 'info')
+        .map(([name, calls]) => [name, calls - (before[name] ?? 0)])
+        .filter(([, calls]) => calls !== 0),
+    );
+    // One EVALSHA per request; commandstats also counts the commands the script runs inside Redis
+    // (GET user epoch, EXISTS jti, HEXISTS session), which are not round trips. Nothing else was sent.
+    expect(delta).toEqual({ evalsha: requests, get: requests, exists: requests, hexists: requests });
+  });
+
+  it('Redis down: fail-closed answers 503 within the command timeout, fail-open answers 200 and records an event; enforcement resumes after a restart', async () => {
+    const auth = await bearer();
+    await redis.stop();
+
+    const closed = await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth).timeout(COMMAND_TIMEOUT_MS * 6);
+    expect(closed.status).toBe(503);
+    expect(closed.body.code).toBe('defense_store_unavailable');
+    expect(closed.headers['retry-after']).toBe('1');
+    expect(closed.headers['x-content-type-options']).toBe('nosniff');
+
+    const open = await request(app.getHttpServer()).get('/store/open').set('Authorization', auth).timeout(COMMAND_TIMEOUT_MS * 6);
+    expect(open.status).toBe(200);
+    expect(recorded.some((event) => event.type === 'store_unavailable')).toBe(true);
+
+    await redis.resume();
+    // ioredis reconnects by itself: no restart of the app.
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth)).status;
+      if (status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(200);
+
+    const principal = await tokens.verify(auth.slice(7));
+    await app.get(RevocationService).revoke(principal.jti, { reason: 'after restart', sub: principal.sub });
+    const revoked = await request(app.getHttpServer()).get('/store/open').set('Authorization', auth);
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.code).toBe('token_revoked');
+
+    // The outage event, kept in memory while Redis was down, reaches the log once it is back.
+    await app.get(SecurityEventService).flushPending();
+    const stored = await app.get(SecurityEventService).list({ type: 'store_unavailable' });
+    expect(stored.length).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+});
