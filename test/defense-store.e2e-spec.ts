@@ -125,3 +125,39 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     expect(filtered.map((event) => event.id)).toEqual(['e27', 'e21', 'e15', 'e9', 'e3']);
   });
 });
+
+describe('RedisDefenseStore connections', () => {
+  it('closes only the connections it opened; forRootAsync can inject an existing client', async () => {
+    const { Redis } = await import('ioredis');
+    const { Test } = await import('@nestjs/testing');
+    const { JwtDefenseModule, RevocationService } = await import('@jwt-defense/core');
+    const { fixtureOptions } = await import('./fixtures/fixture.app.js');
+
+    const shared = new Redis(standalone.url);
+    const REDIS = Symbol('REDIS');
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        JwtDefenseModule.forRootAsync({
+          imports: [{ module: class RedisModule {}, providers: [{ provide: REDIS, useValue: shared }], exports: [REDIS] }],
+          inject: [REDIS],
+          useFactory: (client: InstanceType<typeof Redis>) =>
+            fixtureOptions({ store: { type: 'redis', connection: client, keyPrefix: prefix() }, revocation: { cleanupCron: false } }),
+        }),
+      ],
+    }).compile();
+    await moduleRef.init();
+    await moduleRef.get(RevocationService).revokeAllForUser('dave', 'test');
+    await moduleRef.close();
+    await expect(shared.ping()).resolves.toBe('PONG');
+    shared.disconnect();
+
+    const owned = new RedisDefenseStore({ connection: standalone.url, keyPrefix: prefix() });
+    await owned.waitUntilReady();
+    await owned.close();
+    await expect(owned.client.ping()).rejects.toThrow();
+  });
+
+  it('refuses a key prefix that would move keys to another Cluster slot', () => {
+    expect(() => new RedisDefenseStore({ connection: standalone.url, keyPrefix: 'a{b}' })).toThrow(/keyPrefix must not contain/);
+  });
+});

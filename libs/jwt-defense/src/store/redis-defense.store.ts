@@ -298,7 +298,12 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async close(): Promise<void> {
-    if (this.owned) this.client.disconnect();
+    if (!this.owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
   }
 
   private get scripted(): Scripted {
