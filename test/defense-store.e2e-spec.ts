@@ -1,17 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryDefenseStore, RedisDefenseStore, type DefenseStore, type RefreshSessionRecord } from '@jwt-defense/core';
-import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-server.js';
 
 type Factory = () => Promise<{ store: DefenseStore; cleanup?: () => Promise<void> }>;
 
-let standalone: RedisServer;
-let cluster: RedisClusterServer;
-beforeAll(async () => {
-  [standalone, cluster] = await Promise.all([RedisServer.start(), RedisClusterServer.start()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([standalone?.destroy(), cluster?.destroy()]);
-});
+const redis = useRedisTopologies();
 
 const prefix = () => `t${randomBytes(4).toString('hex')}:`;
 const factories: Array<[string, Factory]> = [
@@ -19,7 +12,7 @@ const factories: Array<[string, Factory]> = [
   [
     'redis standalone',
     async () => {
-      const store = new RedisDefenseStore({ connection: standalone.url, keyPrefix: prefix() });
+      const store = new RedisDefenseStore({ connection: redis.standalone.url, keyPrefix: prefix() });
       await store.waitUntilReady();
       return { store };
     },
@@ -27,7 +20,7 @@ const factories: Array<[string, Factory]> = [
   [
     'redis cluster',
     async () => {
-      const store = new RedisDefenseStore({ connection: { clusterNodes: cluster.clusterNodes }, keyPrefix: prefix() });
+      const store = new RedisDefenseStore({ connection: { clusterNodes: redis.cluster.clusterNodes }, keyPrefix: prefix() });
       await store.waitUntilReady(10_000);
       return { store };
     },
@@ -133,7 +126,7 @@ describe('RedisDefenseStore connections', () => {
     const { JwtDefenseModule, RevocationService } = await import('@jwt-defense/core');
     const { fixtureOptions } = await import('./fixtures/fixture.app.js');
 
-    const shared = new Redis(standalone.url);
+    const shared = new Redis(redis.standalone.url);
     const REDIS = Symbol('REDIS');
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -151,13 +144,13 @@ describe('RedisDefenseStore connections', () => {
     await expect(shared.ping()).resolves.toBe('PONG');
     shared.disconnect();
 
-    const owned = new RedisDefenseStore({ connection: standalone.url, keyPrefix: prefix() });
+    const owned = new RedisDefenseStore({ connection: redis.standalone.url, keyPrefix: prefix() });
     await owned.waitUntilReady();
     await owned.close();
     await expect(owned.client.ping()).rejects.toThrow();
   });
 
   it('refuses a key prefix that would move keys to another Cluster slot', () => {
-    expect(() => new RedisDefenseStore({ connection: standalone.url, keyPrefix: 'a{b}' })).toThrow(/keyPrefix must not contain/);
+    expect(() => new RedisDefenseStore({ connection: redis.standalone.url, keyPrefix: 'a{b}' })).toThrow(/keyPrefix must not contain/);
   });
 });

@@ -1,25 +1,18 @@
 import request from 'supertest';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { admin, login, me } from './support/demo-client.js';
-import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-server.js';
 
-let standalone: RedisServer;
-let cluster: RedisClusterServer;
-beforeAll(async () => {
-  [standalone, cluster] = await Promise.all([RedisServer.start(), RedisClusterServer.start()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([standalone?.destroy(), cluster?.destroy()]);
-});
+const redis = useRedisTopologies();
 
 let suite = 0;
 const prefix = () => `rev${suite++}:`;
 const STORES: Array<[string, () => Record<string, string>]> = [
   ['memory store', () => ({})],
-  ['redis standalone', () => ({ REDIS_URL: standalone.url, REDIS_KEY_PREFIX: prefix() })],
+  ['redis standalone', () => ({ REDIS_URL: redis.standalone.url, REDIS_KEY_PREFIX: prefix() })],
   [
     'redis cluster',
-    () => ({ REDIS_URL: cluster.clusterNodes.map((node) => `redis://${node.host}:${node.port}`).join(','), REDIS_KEY_PREFIX: prefix() }),
+    () => ({ REDIS_URL: redis.cluster.clusterNodes.map((node) => `redis://${node.host}:${node.port}`).join(','), REDIS_KEY_PREFIX: prefix() }),
   ],
 ];
 const LIMITS = { THROTTLE_LIMIT: '100000', LOGIN_LIMIT: '100000' };
@@ -140,7 +133,7 @@ describe('two instances sharing one Redis', () => {
   let b: DemoHandle;
   beforeAll(async () => {
     const keys = writeEs256KeyFiles();
-    const shared = { ...LIMITS, REDIS_URL: standalone.url, REDIS_KEY_PREFIX: prefix() };
+    const shared = { ...LIMITS, REDIS_URL: redis.standalone.url, REDIS_KEY_PREFIX: prefix() };
     a = await startDemo('express', shared, keys);
     b = await startDemo('fastify', shared, keys);
   });
