@@ -72,6 +72,14 @@ export { InjectDefenseStore } from './store/defense-store.provider.js';
 export { MemoryDefenseStore } from './store/memory-defense.store.js';
 export type { MemoryDefenseStoreOptions } from './store/memory-defense.store.js';
 export { RedisDefenseStore } from './store/redis-defense.store.js';
-export type { RedisConnection, RedisDefenseStoreOptions } from './store/redis-defense.store.js';
+export type { RedisDefenseStoreOptions } from './store/redis-defense.store.js';
+export type { RedisConnection } from './store/redis-connection.js';
 export { SECURITY_EVENT_TYPES } from './events/security-event.js';
 export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';
+
+export { MemoryThrottlerStorage } from './throttling/memory-throttler.storage.js';
+export type { MemoryThrottlerStorageOptions } from './throttling/memory-throttler.storage.js';
+export { RedisThrottlerStorage } from './throttling/redis-throttler.storage.js';
+export type { RedisThrottlerStorageOptions } from './throttling/redis-throttler.storage.js';
+export type { ThrottlerAlgorithms } from './throttling/throttler-storage.options.js';
+export type { RateLimit, RateLimitAlgorithm } from './throttling/rate-limit.js';

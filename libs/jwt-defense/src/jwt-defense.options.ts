@@ -24,7 +24,7 @@ import {
 } from './jwt-defense.constants.js';
 import { resolveKey, type JwtKeyOptions, type ResolvedKey } from './token/key-ring.js';
 import type { DefenseStore } from './store/defense-store.interface.js';
-import type { RedisConnection } from './store/redis-defense.store.js';
+import type { RedisConnection } from './store/redis-connection.js';
 import {
   buildHeaderSet,
   DEFAULT_SECURITY_HEADERS,

@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../events/security-event.js';
 import type {
   CleanupReport,
@@ -11,15 +11,8 @@ import type {
   RotateOutcome,
 } from './defense-store.interface.js';
 import { DefenseStoreError } from './defense-store.errors.js';
+import { openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
-
-/** How to reach Redis: an existing client (never closed by us), a URL, options, or Cluster nodes. */
-export type RedisConnection =
-  | Redis
-  | Cluster
-  | string
-  | RedisOptions
-  | { clusterNodes: ClusterNode[]; clusterOptions?: ClusterOptions };
 
 export interface RedisDefenseStoreOptions {
   connection: RedisConnection;
@@ -45,10 +38,6 @@ type Scripted = {
   jwtdRotateSession(s: string, n: string, generation: number): Promise<unknown>;
   jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
 };
-
-function isClient(connection: RedisConnection): connection is Redis | Cluster {
-  return connection instanceof Redis || connection instanceof Cluster;
-}
 
 function integer(value: unknown, what: string): number {
   const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
@@ -77,33 +66,7 @@ export class RedisDefenseStore implements DefenseStore {
     this.maxEvents = options.maxEvents ?? 10_000;
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
-    const { connection } = options;
-    this.owned = !isClient(connection);
-    // A request must never wait on a dead Redis: no offline queue, no retries of a command, bounded time.
-    const safe: RedisOptions = {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 500,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-    };
-    if (isClient(connection)) {
-      this.client = connection;
-    } else if (typeof connection === 'string') {
-      this.client = new Redis(connection, safe);
-    } else if ('clusterNodes' in connection) {
-      this.client = new Cluster(connection.clusterNodes, {
-        enableOfflineQueue: false,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-        ...connection.clusterOptions,
-        redisOptions: { ...safe, ...connection.clusterOptions?.redisOptions },
-      });
-    } else {
-      this.client = new Redis({ ...safe, ...connection });
-    }
-    this.client.on('error', () => {
-      // Connection errors surface as failed commands, where the fail mode decides; ioredis reconnects.
-    });
+    ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
     define('jwtdCheck', 3, scripts.CHECK);
@@ -117,18 +80,11 @@ export class RedisDefenseStore implements DefenseStore {
 
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
   async waitUntilReady(timeoutMs = 5000): Promise<void> {
-    if (this.client.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
-        reject(new DefenseStoreError(`Redis not ready after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.client.once('ready', onReady);
-    });
+    try {
+      await waitForRedis(this.client, timeoutMs);
+    } catch (error) {
+      throw new DefenseStoreError((error as Error).message, { cause: error });
+    }
   }
 
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
