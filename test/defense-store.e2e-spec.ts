@@ -108,6 +108,16 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.rotateSession('tagA', 'sid3', 'alice', 0)).resolves.toBe('revoked');
   });
 
+  it('counts a per-user rate limit in the same check', async () => {
+    const userRate = { limit: 2, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const, nowMs: now };
+    const hit = () => store.check({ tag: 'tagR', sub: 'rita', jti: 'j', userRate });
+    await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 1, blocked: false, timeToExpireMs: 60_000 } });
+    await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 2, blocked: false } });
+    await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 3, blocked: true, timeToBlockExpireMs: 30_000 } });
+    await expect(store.check({ tag: 'tagR', sub: 'other', jti: 'j', userRate })).resolves.toMatchObject({ userRate: { blocked: false } });
+    await expect(store.check({ tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
+  });
+
   it('lists events newest first, filtered and bounded', async () => {
     for (let i = 0; i < 30; i++) {
       await store.appendEvent({ id: `e${i}`, type: i % 2 ? 'token_revoked' : 'user_revoked', at: new Date(now + i).toISOString(), sub: i % 3 ? 'alice' : 'bob' });

@@ -62,9 +62,14 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
         .map(([name, calls]) => [name, calls - (before[name] ?? 0)])
         .filter(([, calls]) => calls !== 0),
     );
-    // One EVALSHA per request; commandstats also counts the commands the script runs inside Redis
-    // (GET user epoch, EXISTS jti, HEXISTS session), which are not round trips. Nothing else was sent.
-    expect(delta).toEqual({ evalsha: requests, get: requests, exists: requests, hexists: requests });
+    // Budget: 2 round trips per authenticated request (IP throttle + defence check), 1 for a refused token
+    // (IP throttle only: no store call after a failed verification). commandstats also counts the commands
+    // the scripts run inside Redis; those are not round trips, and nothing else was sent.
+    const refused = 5;
+    expect(delta.evalsha).toBe(2 * requests + refused);
+    const insideScripts = ['get', 'exists', 'hexists', 'hmget', 'hset', 'pexpire'];
+    expect(Object.keys(delta).filter((name) => name !== 'evalsha' && !insideScripts.includes(name))).toEqual([]);
+    expect(delta.get).toBe(requests); // the user epoch: read once per authenticated request, in the check script
   });
 
   it('Redis down: fail-closed answers 503 within the command timeout, fail-open answers 200 and records an event; enforcement resumes after a restart', async () => {

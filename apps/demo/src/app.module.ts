@@ -1,20 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
 import { JwtDefenseModule, type StoreOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
 import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
-import { DemoThrottlerGuard } from './demo-throttler.guard.js';
-
-const isLogin = (handler: unknown) => handler === AuthController.prototype.login;
-
-function usernameOf(request: { body?: unknown }): string {
-  const username = (request.body as { username?: unknown } | undefined)?.username;
-  return typeof username === 'string' ? username.slice(0, 64).toLowerCase() : '';
-}
 
 /** REDIS_URL: one URL (standalone), or a comma-separated list of Cluster nodes; absent: memory store. */
 function storeOptions(config: DemoConfig): StoreOptions {
@@ -32,6 +22,8 @@ function storeOptions(config: DemoConfig): StoreOptions {
 @Module({})
 export class AppModule {
   static forRoot(config: DemoConfig): DynamicModule {
+    const client = { limit: config.throttleLimit, ttlMs: config.throttleTtlMs };
+    const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
     return {
       module: AppModule,
       imports: [
@@ -41,40 +33,18 @@ export class AppModule {
           keys: loadDemoKeys(config),
           accessTokenTtlSec: config.accessTokenTtlSec,
           store: storeOptions(config),
-        }),
-        ThrottlerModule.forRoot({
-          throttlers: [
-            {
-              // One budget per client across every route (the stock key is per route).
-              name: 'default',
-              limit: config.throttleLimit,
-              ttl: config.throttleTtlMs,
-              generateKey: (_context, tracker) => `client:${tracker}`,
-            },
-            {
-              name: 'login-ip',
-              limit: config.loginLimit,
-              ttl: config.loginTtlMs,
-              skipIf: (context) => !isLogin(context.getHandler()),
-            },
-            {
-              // Credential stuffing spreads over IPs: also count attempts per username.
-              name: 'login-user',
-              limit: config.loginLimit,
-              ttl: config.loginTtlMs,
-              skipIf: (context) => !isLogin(context.getHandler()),
-              getTracker: (request) => usernameOf(request),
-            },
-          ],
+          throttle: {
+            // THROTTLE_LIMIT per client (IP, and user once authenticated) across every route.
+            ip: client,
+            user: client,
+            trustProxy: config.trustProxy,
+            // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
+            profiles: { login: { ip: login, body: { field: 'username', ...login } } },
+          },
         }),
       ],
       controllers: [AuthController, MeController, HealthController, JwksController, AdminController],
-      providers: [
-        UsersService,
-        // The root module's global guards run before those of imported modules: throttling comes
-        // before token verification, so floods of forged tokens are limited too.
-        { provide: APP_GUARD, useClass: DemoThrottlerGuard },
-      ],
+      providers: [UsersService],
     };
   }
 }

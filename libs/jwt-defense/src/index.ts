@@ -36,6 +36,8 @@ export type { JwtAlgorithm, JwtKeyOptions, KeyMaterial, PublicJwk } from './toke
 
 export { JwtDefenseGuard, bearerChallenge } from './policy/jwt-defense.guard.js';
 export { DefensePolicy, Public, RequireRoles } from './policy/defense-policy.decorator.js';
+export { PolicyResolver } from './policy/policy.resolver.js';
+export type { RoutePolicy } from './policy/policy.resolver.js';
 export type { DefensePolicyOptions } from './policy/defense-policy.decorator.js';
 export { CurrentPrincipal, getPrincipal } from './policy/current-principal.decorator.js';
 
@@ -47,6 +49,7 @@ export type { DefenseErrorCode, TokenErrorCode } from './errors/defense-error-co
 export {
   JwtDefenseException,
   DefenseStoreUnavailableException,
+  RateLimitedException,
   InvalidRequestException,
   InvalidTokenException,
   InsufficientScopeException,
@@ -82,4 +85,7 @@ export type { MemoryThrottlerStorageOptions } from './throttling/memory-throttle
 export { RedisThrottlerStorage } from './throttling/redis-throttler.storage.js';
 export type { RedisThrottlerStorageOptions } from './throttling/redis-throttler.storage.js';
 export type { ThrottlerAlgorithms } from './throttling/throttler-storage.options.js';
-export type { RateLimit, RateLimitAlgorithm } from './throttling/rate-limit.js';
+export type { RateLimit, RateLimitAlgorithm, RateLimitResult } from './throttling/rate-limit.js';
+export type { BodyFieldRateLimit, ThrottleOptions, ThrottlePolicy } from './throttling/throttle-policy.js';
+export { ClientIpResolver } from './throttling/client-ip.js';
+export { DefenseThrottlerGuard, IP_THROTTLER, BODY_THROTTLER } from './throttling/defense-throttler.guard.js';

@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
 import type { JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
+import { DefenseThrottlerGuard } from './throttling/defense-throttler.guard.js';
 
 /**
  * Registration switches, given next to the options of `forRoot()` or `forRootAsync()` (they decide which
@@ -11,6 +12,11 @@ import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
 export interface JwtDefenseModuleExtras {
   /** Make the module global (its services injectable everywhere). Default `false`. */
   isGlobal?: boolean;
+  /**
+   * Register `DefenseThrottlerGuard` (rate limits per IP and per body field, before authentication) as a
+   * global guard, ahead of `JwtDefenseGuard`. Default `true`.
+   */
+  throttlerGuard?: boolean;
   /** Register `JwtDefenseGuard` as a global guard. Default `true`; when `false`, use `@UseGuards(JwtDefenseGuard)`. */
   globalGuard?: boolean;
   /**
@@ -20,7 +26,7 @@ export interface JwtDefenseModuleExtras {
   exceptionFilter?: boolean;
 }
 
-const DEFAULT_EXTRAS: Required<JwtDefenseModuleExtras> = { isGlobal: false, globalGuard: true, exceptionFilter: true };
+const DEFAULT_EXTRAS: Required<JwtDefenseModuleExtras> = { isGlobal: false, throttlerGuard: true, globalGuard: true, exceptionFilter: true };
 
 export const {
   ConfigurableModuleClass: JwtDefenseConfigurableModule,
@@ -30,8 +36,11 @@ export const {
 } = new ConfigurableModuleBuilder<JwtDefenseModuleOptions>()
   .setClassMethodName('forRoot')
   .setExtras<JwtDefenseModuleExtras>(DEFAULT_EXTRAS, (definition, extras) => {
-    const { isGlobal, globalGuard, exceptionFilter } = { ...DEFAULT_EXTRAS, ...extras };
+    const { isGlobal, throttlerGuard, globalGuard, exceptionFilter } = { ...DEFAULT_EXTRAS, ...extras };
     const enhancers: Provider[] = [];
+    // Order matters: global guards of one module run in registration order, so cheap IP throttling comes
+    // before any token work.
+    if (throttlerGuard) enhancers.push({ provide: APP_GUARD, useExisting: DefenseThrottlerGuard });
     if (globalGuard) enhancers.push({ provide: APP_GUARD, useExisting: JwtDefenseGuard });
     if (exceptionFilter) enhancers.push({ provide: APP_FILTER, useClass: JwtDefenseExceptionFilter });
     return { ...definition, global: isGlobal, providers: [...(definition.providers ?? []), ...enhancers] };

@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { DefenseClock } from './common/defense-clock.js';
 import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
@@ -8,6 +8,10 @@ import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule } from './jwt-
 import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions, type ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
 import { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
+import { PolicyResolver } from './policy/policy.resolver.js';
+import { ClientIpResolver } from './throttling/client-ip.js';
+import { DefenseThrottlerGuard } from './throttling/defense-throttler.guard.js';
+import { throttlingProviders } from './throttling/throttling.providers.js';
 import { TokenService } from './token/token.service.js';
 import { RefreshTokenService } from './token/refresh-token.service.js';
 import { SecurityEventService } from './events/security-event.service.js';
@@ -22,7 +26,7 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
  * import) once, in one provider, so a bad configuration stops the app at boot with a message naming the option.
  */
 @Module({
-  imports: [ScheduleModule.forRoot()],
+  imports: [ScheduleModule.forRoot(), DiscoveryModule],
   providers: [
     {
       provide: JWT_DEFENSE_OPTIONS,
@@ -37,6 +41,9 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,
+    PolicyResolver,
+    ...throttlingProviders,
+    DefenseThrottlerGuard,
     JwtDefenseGuard,
     SecurityHeadersInterceptor,
     // A no-op when the headers layer is off (that option may come from an async factory).
@@ -51,6 +58,9 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,
+    PolicyResolver,
+    ClientIpResolver,
+    DefenseThrottlerGuard,
     JwtDefenseGuard,
   ],
 })

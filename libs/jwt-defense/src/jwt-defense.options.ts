@@ -25,6 +25,8 @@ import {
 import { resolveKey, type JwtKeyOptions, type ResolvedKey } from './token/key-ring.js';
 import type { DefenseStore } from './store/defense-store.interface.js';
 import type { RedisConnection } from './store/redis-connection.js';
+import type { ThrottleOptions } from './throttling/throttle-policy.js';
+import { resolveThrottleOptions, type ResolvedThrottleOptions } from './throttling/throttle-options.resolver.js';
 import {
   buildHeaderSet,
   DEFAULT_SECURITY_HEADERS,
@@ -61,6 +63,8 @@ export interface JwtDefenseModuleOptions {
   store?: StoreOptions;
   /** Layer 5: revocation. */
   revocation?: RevocationOptions;
+  /** Layer 2: rate limits per IP, per user and per body field, with the trusted proxies. */
+  throttle?: ThrottleOptions;
   /** Refresh-token lifetime (a session, rotated on every use), in seconds. Default 604800 (7 days); at most 7776000 (90 days). */
   refreshTokenTtlSec?: number;
 }
@@ -123,6 +127,7 @@ export interface ResolvedJwtDefenseOptions {
   readonly store: StoreOptions;
   readonly revocation: Required<RevocationOptions>;
   readonly refreshTokenTtlSec: number;
+  readonly throttle: ResolvedThrottleOptions;
   /** `undefined` when the headers layer is off. */
   readonly securityHeaders?: Required<SecurityHeadersOptions>;
   readonly headerSet: HeaderSet;
@@ -157,6 +162,7 @@ class OptionsSchema {
   @IsOptional() securityHeaders?: unknown = true;
   @IsOptional() store?: unknown;
   @IsOptional() revocation?: unknown;
+  @IsOptional() throttle?: unknown;
   @IsInt() @Min(60) @Max(7_776_000) refreshTokenTtlSec = 604_800;
 }
 
@@ -295,6 +301,7 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): Resolved
     store: resolveStore(options.store),
     revocation: { ...revocation },
     refreshTokenTtlSec: options.refreshTokenTtlSec,
+    throttle: resolveThrottleOptions(options.throttle as ThrottleOptions | undefined),
     audiences,
     keys,
     signingKey,

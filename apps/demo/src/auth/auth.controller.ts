@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
 import {
   CurrentPrincipal,
+  DefensePolicy,
   InvalidTokenException,
   Public,
   RefreshTokenService,
@@ -38,8 +39,9 @@ export class AuthController {
     private readonly revocation: RevocationService,
   ) {}
 
-  /** Throttled per IP and per username (see AppModule), failed and successful attempts alike. */
+  /** Throttled per IP and per username (the `login` profile, see AppModule), failed and successful attempts alike. */
   @Public()
+  @DefensePolicy({ throttle: 'login' })
   @Post('login')
   @HttpCode(200)
   async login(@Body() body: LoginDto): Promise<TokenResponse> {

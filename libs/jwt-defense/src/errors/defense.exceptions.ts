@@ -125,3 +125,14 @@ export class DefenseStoreUnavailableException extends JwtDefenseException {
     super(HttpStatus.SERVICE_UNAVAILABLE, 'defense_store_unavailable', cause);
   }
 }
+
+/** 429: a rate limit was hit. `Retry-After` says when to come back, in seconds. */
+export class RateLimitedException extends JwtDefenseException {
+  override readonly name = 'RateLimitedException';
+  readonly code = 'rate_limited' as const;
+  readonly challengeError = undefined;
+
+  constructor(override readonly retryAfterSec: number) {
+    super(HttpStatus.TOO_MANY_REQUESTS, 'rate_limited');
+  }
+}

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseStore } from '../store/defense-store.interface.js';
+import { EventSampler } from './event-sampler.js';
 import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './security-event.js';
 
 /** Fields of an event the caller provides; `id` and `at` are set by the service. */
@@ -24,6 +25,7 @@ export class SecurityEventService {
   private sequence = 0;
   /** Events the store could not take (it was down), re-sent by `flushPending()`; bounded. */
   private pending: SecurityEvent[] = [];
+  private readonly samplers = new Map<number, EventSampler>();
 
   /** Every recorded event, as it happens (on this instance). */
   readonly events$: Observable<SecurityEvent> = this.subject.asObservable();
@@ -42,6 +44,21 @@ export class SecurityEventService {
     this.subject.next(event);
     this.store.appendEvent(event).catch(() => this.keepPending(event));
     return event;
+  }
+
+  /**
+   * Records at most one event per `sampleKey` per `periodMs` (default 10 s); the ones dropped in between are
+   * counted in the next one's `details.suppressed`. For floods: 429s, store outages.
+   */
+  recordSampled(type: SecurityEventType, sampleKey: string, fields: SecurityEventInput = {}, periodMs = 10_000): SecurityEvent | undefined {
+    let sampler = this.samplers.get(periodMs);
+    if (!sampler) {
+      sampler = new EventSampler(periodMs);
+      this.samplers.set(periodMs, sampler);
+    }
+    const sampled = sampler.sample(`${type}\u0000${sampleKey}`, this.clock.nowMs());
+    if (!sampled) return undefined;
+    return this.record(type, { ...fields, details: { ...fields.details, suppressed: sampled.suppressed } });
   }
 
   /** Re-sends events recorded while the store was down (called by the background refresh). */

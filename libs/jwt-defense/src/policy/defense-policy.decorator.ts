@@ -1,4 +1,5 @@
 import { Reflector } from '@nestjs/core';
+import type { ThrottlePolicy } from '../throttling/throttle-policy.js';
 
 /** Per-controller or per-handler policy. A handler's policy replaces its controller's (getAllAndOverride). */
 export interface DefensePolicyOptions {
@@ -8,6 +9,11 @@ export interface DefensePolicyOptions {
   scopes?: string[];
   /** When the defence store is down: `closed` → 503, `open` → let through and record an event. Default: `revocation.failMode`. */
   failMode?: 'open' | 'closed';
+  /**
+   * Rate limits of the route: a profile name from `throttle.profiles` (e.g. `'login'`), inline limits, or
+   * `false` for none. Default: `throttle.ip` per client and `throttle.user` per user.
+   */
+  throttle?: string | ThrottlePolicy | false;
 }
 
 /** Attaches a {@link DefensePolicyOptions} to a controller or a handler. */

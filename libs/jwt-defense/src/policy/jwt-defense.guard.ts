@@ -1,5 +1,5 @@
+import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
 import { rawRequest, setResponseHeader } from '../common/http.js';
 import { extractBearerToken } from '../edge/bearer-token.extractor.js';
 import {
@@ -8,16 +8,19 @@ import {
   InvalidTokenException,
   JwtDefenseException,
   MissingTokenException,
+  RateLimitedException,
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
 import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { TokenService } from '../token/token.service.js';
+import { ClientIpResolver } from '../throttling/client-ip.js';
 import { setPrincipal } from './current-principal.decorator.js';
-import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
+import { PolicyResolver, type RoutePolicy } from './policy.resolver.js';
 
 /** Builds the RFC 6750 §3 challenge; `error` is omitted when no token was sent. */
 export function bearerChallenge(realm: string, error?: string | null): string {
@@ -26,29 +29,32 @@ export function bearerChallenge(realm: string, error?: string | null): string {
 
 /**
  * Authenticates every HTTP request that is not `@Public()`: strict bearer extraction, token verification
- * (pre-filter, signature, claims), then the roles/scopes of `@DefensePolicy`. The verified principal is
- * available through `@CurrentPrincipal()`.
+ * (pre-filter, signature, claims), then ONE store call for revocation and the per-user rate limit, then the
+ * roles/scopes of `@DefensePolicy`. The verified principal is available through `@CurrentPrincipal()`.
  *
- * Extension points: override `getPolicy`, `authorize` or `onRejected`.
+ * Extension points: override `authorize` or `onRejected`.
  */
 @Injectable()
 export class JwtDefenseGuard implements CanActivate {
   constructor(
-    protected readonly reflector: Reflector,
     protected readonly tokens: TokenService,
     protected readonly revocation: RevocationService,
+    protected readonly policies: PolicyResolver,
+    protected readonly events: SecurityEventService,
+    protected readonly clientIp: ClientIpResolver,
     @Inject(JWT_DEFENSE_OPTIONS) protected readonly options: ResolvedJwtDefenseOptions,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride(Public, targets)) return true;
+    const policy = this.policies.forContext(context);
+    if (policy.isPublic) return true;
     const http = context.switchToHttp();
     const request = http.getRequest();
     const response = http.getResponse();
     try {
-      const token = extractBearerToken(rawRequest(request));
+      const raw = rawRequest(request);
+      const token = extractBearerToken(raw);
       if (token === undefined) throw new MissingTokenException();
       let principal: AccessTokenPrincipal;
       try {
@@ -57,8 +63,7 @@ export class JwtDefenseGuard implements CanActivate {
         if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
         throw error;
       }
-      const policy = this.getPolicy(context);
-      await this.checkRevocation(principal, policy, rawRequest(request).socket?.remoteAddress);
+      await this.checkState(principal, policy, raw);
       this.authorize(principal, policy);
       setPrincipal(request, principal);
       // Responses to authenticated requests carry personal data: never let a cache keep them.
@@ -70,33 +75,30 @@ export class JwtDefenseGuard implements CanActivate {
     }
   }
 
-  /** The effective policy: the handler's, else the controller's. */
-  protected getPolicy(context: ExecutionContext): DefensePolicyOptions | undefined {
-    return this.reflector.getAllAndOverride(DefensePolicy, [context.getHandler(), context.getClass()]);
-  }
-
-  /** Layer 5, one store round trip; applies the fail mode when the store cannot answer. */
-  protected async checkRevocation(
-    principal: AccessTokenPrincipal,
-    policy: DefensePolicyOptions | undefined,
-    ip: string | undefined,
-  ): Promise<void> {
+  /** Layers 5 and 2 in ONE store round trip; applies the fail mode when the store cannot answer. */
+  protected async checkState(principal: AccessTokenPrincipal, policy: RoutePolicy, request: IncomingMessage): Promise<void> {
+    const user = policy.user;
     let verdict;
     try {
-      verdict = await this.revocation.check(principal);
+      verdict = await this.revocation.checkRequest(
+        principal,
+        user === false ? undefined : { ...user, algorithm: this.options.throttle.algorithm },
+      );
     } catch (error) {
       if (!(error instanceof DefenseStoreError)) throw error;
-      const failMode = policy?.failMode ?? this.options.revocation.failMode;
-      this.revocation.noteStoreUnavailable({ failMode, ip });
-      if (failMode === 'closed') throw new DefenseStoreUnavailableException(error);
+      this.revocation.noteStoreUnavailable({ failMode: policy.failMode, ip: this.clientIp.resolve(request) });
+      if (policy.failMode === 'closed') throw new DefenseStoreUnavailableException(error);
       return;
     }
-    if (verdict !== undefined) throw new InvalidTokenException('token_revoked');
+    if (verdict.revoked !== undefined) throw new InvalidTokenException('token_revoked');
+    if (verdict.userRate?.blocked) {
+      this.events.recordSampled('rate_limited', `user:${principal.sub}`, { sub: principal.sub, ip: this.clientIp.resolve(request), details: { layer: 'user' } });
+      throw new RateLimitedException(Math.max(1, Math.ceil(verdict.userRate.timeToBlockExpireMs / 1000)));
+    }
   }
 
   /** Throws {@link InsufficientScopeException} when the principal lacks a required role or scope. */
-  protected authorize(principal: AccessTokenPrincipal, policy: DefensePolicyOptions | undefined): void {
-    if (!policy) return;
+  protected authorize(principal: AccessTokenPrincipal, policy: RoutePolicy): void {
     if (policy.roles?.length && !policy.roles.some((role) => principal.roles.includes(role))) {
       throw new InsufficientScopeException();
     }

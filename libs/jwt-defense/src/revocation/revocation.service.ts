@@ -5,7 +5,8 @@ import { SecurityEventService } from '../events/security-event.service.js';
 import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
-import { DefenseStore, type CleanupReport, type GlobalDefenseState, type RevocationRecord } from '../store/defense-store.interface.js';
+import type { RateLimitResult } from '../throttling/rate-limit.js';
+import { DefenseStore, type UserRateLimitRequest, type CleanupReport, type GlobalDefenseState, type RevocationRecord } from '../store/defense-store.interface.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { issuedAtMs, parseOwnJti, userTag } from '../token/token-ids.js';
 
@@ -26,6 +27,12 @@ export type RevocationVerdict = 'jti' | 'session' | 'user' | 'global' | 'key' | 
 const GLOBAL_REFRESH = 'jwt-defense:global-state';
 const UNAVAILABLE_EVENT_EVERY_MS = 5000;
 
+/** The per-request verdict: revocation, and the user's rate-limit counter when one was asked for. */
+export interface RequestVerdict {
+  revoked: RevocationVerdict;
+  userRate?: RateLimitResult;
+}
+
 /**
  * Layer 5: revocation at the resource server.
  *
@@ -39,8 +46,6 @@ const UNAVAILABLE_EVENT_EVERY_MS = 5000;
 export class RevocationService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('JwtDefense');
   private global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
-  private lastUnavailableEventMs = -Infinity;
-  private suppressedUnavailable = 0;
 
   constructor(
     @Inject(DefenseStore) private readonly store: DefenseStore,
@@ -70,14 +75,29 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    * the jti denylist, the session and the user epoch. Throws `DefenseStoreError` when the store is down.
    */
   async check(principal: AccessTokenPrincipal): Promise<RevocationVerdict> {
-    if (this.global.retiredKids[principal.kid] !== undefined) return 'key';
+    return (await this.checkRequest(principal)).revoked;
+  }
+
+  /**
+   * `check`, plus a hit on the user's rate limit in the same store call (the guard uses this). A token
+   * refused by a global measure costs no store call at all.
+   */
+  async checkRequest(principal: AccessTokenPrincipal, userRate?: Omit<UserRateLimitRequest, 'nowMs'>): Promise<RequestVerdict> {
+    if (this.global.retiredKids[principal.kid] !== undefined) return { revoked: 'key' };
     const issuedMs = issuedAtMs(principal);
-    if (issuedMs <= this.global.notBeforeMs) return 'global';
-    const state = await this.store.check({ tag: userTag(principal.sub), sub: principal.sub, jti: principal.jti, sid: principal.sid });
-    if (state.jtiRevoked) return 'jti';
-    if (state.sessionRevoked) return 'session';
-    if (issuedMs <= state.userNotBeforeMs) return 'user';
-    return undefined;
+    if (issuedMs <= this.global.notBeforeMs) return { revoked: 'global' };
+    const state = await this.store.check({
+      tag: userTag(principal.sub),
+      sub: principal.sub,
+      jti: principal.jti,
+      sid: principal.sid,
+      userRate: userRate && { ...userRate, nowMs: this.clock.nowMs() },
+    });
+    let revoked: RevocationVerdict;
+    if (state.jtiRevoked) revoked = 'jti';
+    else if (state.sessionRevoked) revoked = 'session';
+    else if (issuedMs <= state.userNotBeforeMs) revoked = 'user';
+    return { revoked, userRate: state.userRate };
   }
 
   /** True when a session created at `createdAtMs` is covered by the global revoke-everything epoch. */
@@ -152,16 +172,9 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Records that the store was unavailable, at most once per 5 s per instance (a flood must not flood the log). */
-  noteStoreUnavailable(details: { failMode: string; ip?: string }): void {
-    const nowMs = this.clock.nowMs();
-    if (nowMs - this.lastUnavailableEventMs < UNAVAILABLE_EVENT_EVERY_MS) {
-      this.suppressedUnavailable++;
-      return;
-    }
-    this.lastUnavailableEventMs = nowMs;
-    const suppressed = this.suppressedUnavailable;
-    this.suppressedUnavailable = 0;
-    this.events.record('store_unavailable', { ip: details.ip, details: { failMode: details.failMode, suppressed } });
+  noteStoreUnavailable(details: { failMode: string; ip?: string; layer?: string }): void {
+    const layer = details.layer ?? 'revocation';
+    this.events.recordSampled('store_unavailable', layer, { ip: details.ip, details: { failMode: details.failMode, layer } }, UNAVAILABLE_EVENT_EVERY_MS);
   }
 
   /** Re-reads the global state; keeps the last known one when the store is down. */

@@ -1,4 +1,15 @@
 import type { SecurityEvent, SecurityEventQuery } from '../events/security-event.js';
+import type { RateLimitAlgorithm, RateLimitResult } from '../throttling/rate-limit.js';
+
+/** A per-user rate limit counted inside the check. */
+export interface UserRateLimitRequest {
+  limit: number;
+  ttlMs: number;
+  blockDurationMs: number;
+  algorithm: RateLimitAlgorithm;
+  /** The caller's clock, epoch ms. */
+  nowMs: number;
+}
 
 /** Per-request state of one token, read in ONE store round trip. */
 export interface DefenseCheckRequest {
@@ -8,6 +19,8 @@ export interface DefenseCheckRequest {
   jti: string;
   /** Refresh session (family) of the token, when it has one. */
   sid?: string;
+  /** Count this request against the user's rate limit, in the same round trip. */
+  userRate?: UserRateLimitRequest;
 }
 
 export interface DefenseCheckResult {
@@ -17,6 +30,8 @@ export interface DefenseCheckResult {
   sessionRevoked: boolean;
   /** Tokens of this user issued at or before this instant (epoch ms) are revoked; 0 when never set. */
   userNotBeforeMs: number;
+  /** The user's rate-limit counter after this hit, when `userRate` was asked for. */
+  userRate?: RateLimitResult;
 }
 
 /** What the denylist keeps about a revoked token. */

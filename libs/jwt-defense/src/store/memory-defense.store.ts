@@ -9,6 +9,7 @@ import type {
   RevocationRecord,
   RotateOutcome,
 } from './defense-store.interface.js';
+import { hitRateLimit, type RateLimitState } from '../throttling/rate-limit.js';
 
 export interface MemoryDefenseStoreOptions {
   /** Most entries (revocations, user epochs, sessions) kept; the oldest go first beyond it. Default 100000. */
@@ -49,11 +50,20 @@ export class MemoryDefenseStore implements DefenseStore {
 
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
     const session = request.sid ? this.read<RefreshSessionRecord>(`s:${request.tag}:${request.sid}`) : undefined;
-    return {
+    const result: DefenseCheckResult = {
       jtiRevoked: this.read(`j:${request.tag}:${request.jti}`) !== undefined,
       sessionRevoked: session?.revokedReason !== undefined,
       userNotBeforeMs: this.read<number>(`n:${request.tag}:${request.sub}`) ?? 0,
     };
+    const rate = request.userRate;
+    if (rate) {
+      const key = `r:${request.tag}:${request.sub}`;
+      const { state, result: hit } = hitRateLimit(this.read<RateLimitState>(key), rate.nowMs, rate.limit, rate.ttlMs, rate.blockDurationMs, rate.algorithm);
+      const keepMs = Math.max(rate.algorithm === 'fixed' ? state.window - rate.nowMs : 2 * rate.ttlMs, state.blockedUntilMs - rate.nowMs);
+      this.write(key, state, keepMs);
+      result.userRate = hit;
+    }
+    return result;
   }
 
   async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {

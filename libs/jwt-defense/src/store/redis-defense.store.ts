@@ -30,7 +30,7 @@ export interface RedisDefenseStoreOptions {
 const RESULTS: ReadonlySet<string> = new Set(['rotated', 'reuse', 'revoked', 'missing']);
 
 type Scripted = {
-  jwtdCheck(n: string, j: string, s: string): Promise<unknown>;
+  jwtdCheck(n: string, j: string, s: string, r: string, limit: number, ttlMs: number, blockMs: number, algorithm: string, nowMs: number): Promise<unknown>;
   jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
@@ -53,7 +53,8 @@ export class RedisDefenseStore implements DefenseStore {
   readonly kind = 'redis' as const;
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
-  private readonly prefix: string;
+  /** Prefix of every key. */
+  readonly prefix: string;
   private readonly maxEvents: number;
   private readonly globalKey: string;
   private readonly eventsKey: string;
@@ -69,7 +70,7 @@ export class RedisDefenseStore implements DefenseStore {
     ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
-    define('jwtdCheck', 3, scripts.CHECK);
+    define('jwtdCheck', 4, scripts.CHECK);
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
     define('jwtdRaiseUserNotBefore', 1, scripts.RAISE_USER_NOT_BEFORE);
     define('jwtdRaiseGlobalNotBefore', 1, scripts.RAISE_GLOBAL_NOT_BEFORE);
@@ -88,19 +89,35 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
+    const rate = request.userRate;
     const reply = await this.run(() =>
       this.scripted.jwtdCheck(
         this.userKey(request.tag, 'n', request.sub),
         this.userKey(request.tag, 'j', request.jti),
         this.userKey(request.tag, 's', request.sid ?? ''),
+        this.userKey(request.tag, 'r', request.sub),
+        rate?.limit ?? 0,
+        rate?.ttlMs ?? 0,
+        rate?.blockDurationMs ?? 0,
+        rate?.algorithm ?? 'fixed',
+        Math.floor(rate?.nowMs ?? 0),
       ),
     );
-    if (!Array.isArray(reply) || reply.length !== 3) throw new DefenseStoreError('unexpected Redis reply for check');
-    return {
+    if (!Array.isArray(reply) || reply.length !== 7) throw new DefenseStoreError('unexpected Redis reply for check');
+    const result: DefenseCheckResult = {
       userNotBeforeMs: integer(reply[0], 'check'),
       jtiRevoked: integer(reply[1], 'check') === 1,
       sessionRevoked: integer(reply[2], 'check') === 1,
     };
+    if (rate) {
+      result.userRate = {
+        totalHits: integer(reply[3], 'check'),
+        timeToExpireMs: integer(reply[4], 'check'),
+        blocked: integer(reply[5], 'check') === 1,
+        timeToBlockExpireMs: integer(reply[6], 'check'),
+      };
+    }
+    return result;
   }
 
   async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
@@ -266,7 +283,7 @@ export class RedisDefenseStore implements DefenseStore {
     return this.client as unknown as Scripted;
   }
 
-  private userKey(tag: string, kind: 'n' | 'j' | 's', id: string): string {
+  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r', id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
 

@@ -1,3 +1,5 @@
+import { RATE_LIMIT_LUA } from '../throttling/rate-limit.lua.js';
+
 /**
  * Lua scripts of RedisDefenseStore, one per operation, loaded once with `defineCommand` (EVALSHA; ioredis
  * falls back to EVAL after a Redis restart flushed the script cache). Every key of one script shares one
@@ -5,12 +7,21 @@
  * Lua's `tostring` without an exponent.
  */
 
-/** The per-request check. KEYS: user epoch, jti denylist entry, session. Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked]. */
-export const CHECK = `
+/**
+ * The per-request check. KEYS: user epoch, jti denylist entry, session, user rate counter.
+ * ARGV: rate limit (0: none), ttlMs, blockMs, algorithm, nowMs.
+ * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs].
+ * Later layers add their per-user state here, so a request stays ONE round trip.
+ */
+export const CHECK = `${RATE_LIMIT_LUA}
 local nb = redis.call('GET', KEYS[1])
 local jti = redis.call('EXISTS', KEYS[2])
 local session = redis.call('HEXISTS', KEYS[3], 'revoked')
-return {nb or '0', jti, session}
+local rate = {0, 0, 0, 0}
+if ARGV[1] ~= '0' then
+  rate = rate_limit(KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
+end
+return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4]}
 `;
 
 /** KEYS: denylist entry. ARGV: ttlMs, reason, revokedAtMs, actor, sub. Reply: 1 newly revoked, 0 already. */
