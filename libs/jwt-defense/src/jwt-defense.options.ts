@@ -55,6 +55,12 @@ export interface JwtDefenseModuleOptions {
   clockToleranceSec?: number;
   /** Largest accepted token, in bytes. Default 8192. */
   maxTokenBytes?: number;
+  /**
+   * Verified tokens remembered (keyed by a hash of the whole token, dropped at `exp`) so repeat requests skip
+   * the signature check; revocation and rate limits are still checked every request. Default 10000; `0` turns
+   * it off.
+   */
+  verifiedTokenCacheSize?: number;
   /** Realm of `WWW-Authenticate: Bearer realm="..."`. Default `"api"`. */
   realm?: string;
   /** Layer 6: security headers on every response (`false` turns the layer off). Default: on, with the defaults. */
@@ -122,6 +128,7 @@ export interface ResolvedJwtDefenseOptions {
   readonly maxAccessTokenTtlSec: number;
   readonly clockToleranceSec: number;
   readonly maxTokenBytes: number;
+  readonly verifiedTokenCacheSize: number;
   readonly tokenType: string;
   readonly realm: string;
   readonly store: StoreOptions;
@@ -156,6 +163,7 @@ class OptionsSchema {
   maxAccessTokenTtlSec = MAX_ACCESS_TOKEN_TTL_SEC;
   @IsInt() @Min(0) @Max(300) clockToleranceSec = DEFAULT_CLOCK_TOLERANCE_SEC;
   @IsInt() @Min(256) @Max(65536) maxTokenBytes = DEFAULT_MAX_TOKEN_BYTES;
+  @IsInt() @Min(0) @Max(10_000_000) verifiedTokenCacheSize = 10_000;
   @Matches(/^[\x20-\x7e]+$/, { message: 'realm must be printable ASCII' })
   @Matches(/^[^"\\]+$/, { message: 'realm must not contain a quote or a backslash' })
   realm = 'api';
@@ -310,6 +318,7 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): Resolved
     maxAccessTokenTtlSec: options.maxAccessTokenTtlSec,
     clockToleranceSec: options.clockToleranceSec,
     maxTokenBytes: options.maxTokenBytes,
+    verifiedTokenCacheSize: options.verifiedTokenCacheSize,
     tokenType: ACCESS_TOKEN_TYPE,
     realm: options.realm,
     securityHeaders,

@@ -9,6 +9,7 @@ import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
 import { toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
 import { newJti } from './token-ids.js';
+import { VerifiedTokenCache } from './verified-token.cache.js';
 
 /** What `TokenService.issue` returns. */
 export interface IssuedAccessToken {
@@ -53,6 +54,7 @@ interface KeyEntry {
 export class TokenService {
   private readonly entries = new Map<string, KeyEntry>();
   private readonly prefilter: PrefilterOptions;
+  private readonly cache?: VerifiedTokenCache;
 
   constructor(
     @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
@@ -60,6 +62,9 @@ export class TokenService {
   ) {
     for (const key of options.keys.values()) {
       this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key) });
+    }
+    if (options.verifiedTokenCacheSize > 0) {
+      this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, options.clockToleranceSec);
     }
     this.prefilter = {
       maxTokenBytes: options.maxTokenBytes,
@@ -110,6 +115,21 @@ export class TokenService {
    * selected by `kid`, then claims. Throws {@link TokenVerificationError} with a stable `code`.
    */
   async verify(token: string): Promise<AccessTokenPrincipal> {
+    if (!this.cache || typeof token !== 'string' || token.length > this.prefilter.maxTokenBytes) return this.verifyUncached(token);
+    const key = VerifiedTokenCache.keyOf(token);
+    const nowSec = this.clock.nowSec();
+    const cached = this.cache.get(key, nowSec);
+    if (cached) {
+      // The clock may have moved back (or been frozen by a test) since it was cached: re-check iat.
+      if (cached.iat > nowSec + this.options.clockToleranceSec) throw new TokenVerificationError('token_not_yet_valid');
+      return cached;
+    }
+    const principal = await this.verifyUncached(token);
+    this.cache.set(key, principal);
+    return principal;
+  }
+
+  private async verifyUncached(token: string): Promise<AccessTokenPrincipal> {
     const jws = prefilterCompactJws(token, this.prefilter);
     const entry = this.entries.get(jws.header.kid);
     if (!entry) throw new TokenVerificationError('signature_invalid');
