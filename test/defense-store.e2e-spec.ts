@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryDefenseStore, RedisDefenseStore, type DefenseStore, type RefreshSessionRecord } from '@jwt-defense/core';
-import { useRedisTopologies } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
 
 type Factory = () => Promise<{ store: DefenseStore; cleanup?: () => Promise<void> }>;
 

@@ -6,7 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import request from 'supertest';
 import { RedisThrottlerStorage } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
-import { useRedisTopologies } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
 import { NestLabCasesModule } from './fixtures/nest-lab-cases.app.js';
 
 const redis = useRedisTopologies();

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { admin, login, me } from './support/demo-client.js';
-import { useRedisTopologies } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
 
 const redis = useRedisTopologies();
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryThrottlerStorage, RedisThrottlerStorage, type RateLimitAlgorithm } from '@jwt-defense/core';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { useRedisTopologies } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
 
 const redis = useRedisTopologies();
 

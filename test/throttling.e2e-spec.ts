@@ -2,7 +2,7 @@ import request from 'supertest';
 import { SecurityEventService, type SecurityEvent } from '@jwt-defense/core';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { login, me } from './support/demo-client.js';
-import { useRedisTopologies } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
 
 const redis = useRedisTopologies();
 let suite = 0;
