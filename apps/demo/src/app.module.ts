@@ -21,7 +21,7 @@ function storeOptions(config: DemoConfig): StoreOptions {
 
 @Module({})
 export class AppModule {
-  static forRoot(config: DemoConfig): DynamicModule {
+  static forRoot(config: DemoConfig, tuning: { verifiedTokenCacheSize?: number } = {}): DynamicModule {
     const client = { limit: config.throttleLimit, ttlMs: config.throttleTtlMs };
     const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
     return {
@@ -32,6 +32,7 @@ export class AppModule {
           audience: config.audience,
           keys: loadDemoKeys(config),
           accessTokenTtlSec: config.accessTokenTtlSec,
+          verifiedTokenCacheSize: tuning.verifiedTokenCacheSize,
           store: storeOptions(config),
           throttle: {
             // THROTTLE_LIMIT per client (IP, and user once authenticated) across every route.

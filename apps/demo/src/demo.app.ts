@@ -7,11 +7,13 @@ import type { DemoConfig } from './demo.config.js';
 
 export interface CreateDemoAppOptions {
   logger?: false | LoggerService | LogLevel[];
+  /** Overrides the library's default (for the benchmark's cache-off run). */
+  verifiedTokenCacheSize?: number;
 }
 
 /** Builds (but does not start) the demo app on the adapter the config names. */
 export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOptions = {}): Promise<INestApplication> {
-  const module = AppModule.forRoot(config);
+  const module = AppModule.forRoot(config, { verifiedTokenCacheSize: options.verifiedTokenCacheSize });
   const logger = options.logger ?? ['log', 'warn', 'error'];
   let app: INestApplication;
   if (config.adapter === 'fastify') {

@@ -77,9 +77,9 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     redisUrl,
     redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX'),
     trustProxy,
-    throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000),
+    throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000_000),
     throttleTtlMs: int(env, 'THROTTLE_TTL_MS', 60_000, 1, 86_400_000),
-    loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000),
+    loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),
     loginTtlMs: int(env, 'LOGIN_TTL_MS', 60_000, 1, 86_400_000),
     accessTokenTtlSec: int(env, 'ACCESS_TOKEN_TTL_SEC', 300, 1, 900),
   };

@@ -1,0 +1,92 @@
+// Microbenchmarks of the hot-path pieces, to show where the time of one request goes.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { Bench } from 'tinybench';
+import {
+  DefenseClock,
+  MemoryDefenseStore,
+  RedisDefenseStore,
+  TokenService,
+  resolveJwtDefenseOptions,
+  type JwtKeyOptions,
+} from '@jwt-defense/core';
+import { prefilterCompactJws } from '../libs/jwt-defense/src/edge/compact-jws.js';
+import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
+
+export interface MicroResult {
+  name: string;
+  /** Mean time of one operation, µs. */
+  meanUs: number;
+  p99Us: number;
+}
+
+function tokenService(key: JwtKeyOptions, cacheSize: number): TokenService {
+  return new TokenService(resolveJwtDefenseOptions({ issuer: 'bench', audience: 'bench', keys: [key], verifiedTokenCacheSize: cacheSize }), new DefenseClock());
+}
+
+export async function runMicro(redisUrl: string | undefined, timeMs: number): Promise<MicroResult[]> {
+  const es: JwtKeyOptions = { kid: 'es', algorithms: ['ES256'], privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+  const hs: JwtKeyOptions = { kid: 'hs', algorithms: ['HS256'], secret: randomBytes(32) };
+  const esCold = tokenService(es, 0);
+  const esCached = tokenService(es, 10_000);
+  const hsCold = tokenService(hs, 0);
+  const esToken = (await esCold.issue('user-1', { roles: ['user'] })).token;
+  const hsToken = (await hsCold.issue('user-1', { roles: ['user'] })).token;
+  await esCached.verify(esToken);
+  const prefilter = { maxTokenBytes: 8192, tokenType: 'at+jwt', allowedAlgorithms: new Set(['ES256']) };
+
+  const memory = new MemoryDefenseStore();
+  const redis = redisUrl ? new RedisDefenseStore({ connection: redisUrl, keyPrefix: 'micro:' }) : undefined;
+  await redis?.waitUntilReady();
+  const principal = await esCold.verify(esToken);
+  const check = { tag: userTag(principal.sub), sub: principal.sub, jti: principal.jti };
+  const userRate = { limit: 1e9, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const };
+
+  const bench = new Bench({ time: timeMs, warmupTime: Math.min(200, timeMs) });
+  bench
+    .add('pre-filter (parse + checks, no crypto)', () => {
+      prefilterCompactJws(esToken, prefilter);
+    })
+    .add('verify HS256 (KeyObject, cache off)', async () => {
+      await hsCold.verify(hsToken);
+    })
+    .add('verify ES256 (cache off)', async () => {
+      await esCold.verify(esToken);
+    })
+    .add('verify ES256 (verified-token cache hit)', async () => {
+      await esCached.verify(esToken);
+    })
+    .add('defence check, memory store (+ user rate)', async () => {
+      await memory.check({ ...check, userRate: { ...userRate, nowMs: Date.now() } });
+    });
+  if (redis) {
+    bench.add('defence check, Redis round trip (+ user rate)', async () => {
+      await redis.check({ ...check, userRate: { ...userRate, nowMs: Date.now() } });
+    });
+  }
+  await bench.run();
+  await redis?.close();
+  return bench.tasks.map((task) => {
+    const result = task.result as unknown as { latency: { mean: number; p99: number } };
+    return { name: task.name, meanUs: result.latency.mean * 1000, p99Us: result.latency.p99 * 1000 };
+  });
+}
+
+/** Heap bytes per tracked user in the memory store (user epoch + rate counter), measured with --expose-gc. */
+export async function memoryPerUser(users: number): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  const store = new MemoryDefenseStore({ maxEntries: users * 4 });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const nowMs = Date.now();
+  for (let i = 0; i < users; i++) {
+    const sub = `user-${i}`;
+    const tag = userTag(sub);
+    await store.check({ tag, sub, jti: 'j', userRate: { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs } });
+    await store.raiseUserNotBefore(tag, sub, nowMs, 60_000);
+  }
+  gc();
+  const perUser = (process.memoryUsage().heapUsed - before) / users;
+  await store.close();
+  return perUser;
+}
