@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
 import { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
 import type { JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
@@ -42,6 +43,8 @@ export const {
     // before any token work.
     if (throttlerGuard) enhancers.push({ provide: APP_GUARD, useExisting: DefenseThrottlerGuard });
     if (globalGuard) enhancers.push({ provide: APP_GUARD, useExisting: JwtDefenseGuard });
+    // Without the global guard, an interceptor applies @SecurityHeaders() overrides instead.
+    else enhancers.push({ provide: APP_INTERCEPTOR, useExisting: SecurityHeadersInterceptor });
     if (exceptionFilter) enhancers.push({ provide: APP_FILTER, useClass: JwtDefenseExceptionFilter });
     return { ...definition, global: isGlobal, providers: [...(definition.providers ?? []), ...enhancers] };
   })

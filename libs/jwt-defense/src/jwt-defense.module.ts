@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { DefenseClock } from './common/defense-clock.js';
 import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
@@ -46,8 +46,6 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
     DefenseThrottlerGuard,
     JwtDefenseGuard,
     SecurityHeadersInterceptor,
-    // A no-op when the headers layer is off (that option may come from an async factory).
-    { provide: APP_INTERCEPTOR, useExisting: SecurityHeadersInterceptor },
   ],
   exports: [
     JWT_DEFENSE_OPTIONS,

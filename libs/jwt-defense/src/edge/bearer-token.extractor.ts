@@ -13,6 +13,15 @@ function hasAccessTokenQueryParam(url: string): boolean {
   return (search.includes('access') || search.includes('%')) && new URLSearchParams(search).has('access_token');
 }
 
+function countAuthorizationHeaders(rawHeaders: string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
+  }
+  return count;
+}
+
 /**
  * Reads the bearer token from the `Authorization` header of a raw Node request, strictly:
  * - more than one `Authorization` header, or an `access_token` query parameter (tokens in URLs end up
@@ -21,11 +30,10 @@ function hasAccessTokenQueryParam(url: string): boolean {
  * - a `Bearer` header that is not exactly `Bearer <b64token>` → 401 `token_malformed`.
  */
 export function extractBearerToken(request: IncomingMessage): string | undefined {
-  // Node keeps only the first of duplicate Authorization headers in `headers`: look at all of them.
-  const values = request.headersDistinct.authorization;
-  if (values !== undefined && values.length > 1) throw new InvalidRequestException();
+  // Node keeps only the first of duplicate Authorization headers in `headers`: count them in rawHeaders.
+  const header = request.headers.authorization;
+  if (header !== undefined && countAuthorizationHeaders(request.rawHeaders) > 1) throw new InvalidRequestException();
   if (request.url !== undefined && hasAccessTokenQueryParam(request.url)) throw new InvalidRequestException();
-  const header = values?.[0];
   if (header === undefined || !BEARER_SCHEME.test(header)) return undefined;
   const match = BEARER.exec(header);
   if (!match) throw new InvalidTokenException('token_malformed');

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { rawRequest, setResponseHeader } from '../common/http.js';
+import { rawRequest, rawResponse, setResponseHeader } from '../common/http.js';
+import { applyRouteHeaders } from '../headers/route-headers.js';
 import { extractBearerToken } from '../edge/bearer-token.extractor.js';
 import {
   DefenseStoreUnavailableException,
@@ -48,10 +49,12 @@ export class JwtDefenseGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const policy = this.policies.forContext(context);
-    if (policy.isPublic) return true;
     const http = context.switchToHttp();
-    const request = http.getRequest();
     const response = http.getResponse();
+    // Route header overrides apply to every answer of the route, rejections included.
+    if (policy.headers) applyRouteHeaders(rawResponse(response), policy.headers, false);
+    if (policy.isPublic) return true;
+    const request = http.getRequest();
     try {
       const raw = rawRequest(request);
       const token = extractBearerToken(raw);

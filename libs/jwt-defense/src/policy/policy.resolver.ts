@@ -4,6 +4,8 @@ import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { resolveThrottlePolicy, type ResolvedRateLimit, type ResolvedThrottlePolicy } from '../throttling/throttle-options.resolver.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
+import { SecurityHeaders } from '../headers/security-headers.decorator.js';
+import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
 
 /** Everything the guards need to know about a route, computed once per handler. */
 export interface RoutePolicy {
@@ -16,6 +18,8 @@ export interface RoutePolicy {
   readonly ipOwnCounter: boolean;
   readonly user: ResolvedRateLimit | false;
   readonly body?: ResolvedRateLimit & { field: string };
+  /** `@SecurityHeaders()` overrides, when the route has some. */
+  readonly headers?: RouteHeaders;
 }
 
 /**
@@ -82,7 +86,13 @@ export class PolicyResolver implements OnModuleInit {
     } else if (declared.throttle !== undefined) {
       throttle = resolveThrottlePolicy(declared.throttle, `${where}: throttle`);
     }
+    const headers = routeHeadersFor(
+      this.reflector.getAllAndOverride(SecurityHeaders, targets),
+      this.options.securityHeaders,
+      this.options.headerSet,
+    );
     return {
+      headers,
       isPublic,
       roles: declared.roles,
       scopes: declared.scopes,

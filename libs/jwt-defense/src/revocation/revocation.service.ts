@@ -84,10 +84,11 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    */
   async checkRequest(principal: AccessTokenPrincipal, userRate?: Omit<UserRateLimitRequest, 'nowMs'>): Promise<RequestVerdict> {
     if (this.global.retiredKids[principal.kid] !== undefined) return { revoked: 'key' };
-    const issuedMs = issuedAtMs(principal);
+    const tag = userTag(principal.sub);
+    const issuedMs = issuedAtMs(principal, tag);
     if (issuedMs <= this.global.notBeforeMs) return { revoked: 'global' };
     const state = await this.store.check({
-      tag: userTag(principal.sub),
+      tag,
       sub: principal.sub,
       jti: principal.jti,
       sid: principal.sid,

@@ -19,15 +19,19 @@ function forwardedFor(header: string): string[] {
  */
 export class ClientIpResolver {
   private readonly trust: (address: string, index: number) => boolean;
+  private readonly trustsNobody: boolean;
 
   constructor(
     trustProxy: readonly string[],
     private readonly ipv6SubnetPrefix = 64,
   ) {
     this.trust = proxyAddr.compile([...trustProxy]);
+    this.trustsNobody = trustProxy.length === 0;
   }
 
   resolve(request: IncomingMessage): string {
+    // Hot path: no proxy trusted, the peer is the client; no header is even parsed.
+    if (this.trustsNobody) return this.normalize(request.socket?.remoteAddress ?? '');
     const headers = request.headers;
     let source: IncomingMessage = request;
     if (headers['x-forwarded-for'] === undefined && typeof headers.forwarded === 'string') {
@@ -38,6 +42,7 @@ export class ClientIpResolver {
   }
 
   private normalize(address: string): string {
+    if (!address.includes(':')) return address; // IPv4 (or not an address at all): as it is
     if (!ipaddr.isValid(address)) return address;
     const parsed = ipaddr.parse(address);
     if (parsed.kind() === 'ipv6') {

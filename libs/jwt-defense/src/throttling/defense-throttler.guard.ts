@@ -53,9 +53,19 @@ export class DefenseThrottlerGuard extends ThrottlerGuard {
     super(options, storage, reflector);
   }
 
+  private readonly tracker = (request: Record<string, unknown>) => this.getTracker(request);
+  private readonly key = (context: ExecutionContext, tracker: string, name: string) => this.generateKey(context, tracker, name);
+
+  /**
+   * Limits come from the route's cached policy (handleRequest), so the stock per-request reflector lookups
+   * (six per throttler) are skipped. Use `@DefensePolicy({ throttle })`, not `@Throttle`/`@SkipThrottle`.
+   */
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    return super.canActivate(context);
+    for (const throttler of this.throttlers) {
+      await this.handleRequest({ context, throttler, limit: 0, ttl: 0, blockDuration: 0, getTracker: this.tracker, generateKey: this.key });
+    }
+    return true;
   }
 
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {

@@ -38,10 +38,10 @@ export function parseOwnJti(jti: string): { tag: string; issuedAtMs: number } | 
  * consistent with `iat` and `sub`; otherwise the start of the `iat` second (so a revoke-all in that second
  * rejects it: in doubt, refuse).
  */
-export function issuedAtMs(principal: { sub: string; jti: string; iat: number }): number {
+export function issuedAtMs(principal: { sub: string; jti: string; iat: number }, tag = userTag(principal.sub)): number {
   const own = parseOwnJti(principal.jti);
   const iatMs = Math.floor(principal.iat) * 1000;
-  if (own && own.issuedAtMs >= iatMs && own.issuedAtMs < iatMs + 1000 && own.tag === userTag(principal.sub)) {
+  if (own && own.issuedAtMs >= iatMs && own.issuedAtMs < iatMs + 1000 && own.tag === tag) {
     return own.issuedAtMs;
   }
   return iatMs;
