@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
 import { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
 import type { JwtDefenseModuleOptions } from './jwt-defense.options.js';
+import { JWT_DEFENSE_HEADERS_MODE, type HeadersMode } from './jwt-defense.tokens.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
 import { DefenseThrottlerGuard } from './throttling/defense-throttler.guard.js';
 
@@ -46,6 +47,10 @@ export const {
     // Without the global guard, an interceptor applies @SecurityHeaders() overrides instead.
     else enhancers.push({ provide: APP_INTERCEPTOR, useExisting: SecurityHeadersInterceptor });
     if (exceptionFilter) enhancers.push({ provide: APP_FILTER, useClass: JwtDefenseExceptionFilter });
+    // With both the global guard and the filter, every response passes one of them: they set the headers,
+    // and the middleware pass (a router match per request) is skipped.
+    const headersMode: HeadersMode = globalGuard && exceptionFilter ? 'guard' : 'middleware';
+    enhancers.push({ provide: JWT_DEFENSE_HEADERS_MODE, useValue: headersMode });
     return { ...definition, global: isGlobal, providers: [...(definition.providers ?? []), ...enhancers] };
   })
   .build();

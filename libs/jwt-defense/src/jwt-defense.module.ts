@@ -6,7 +6,7 @@ import { SecurityHeadersInterceptor } from './headers/security-headers.intercept
 import { SecurityHeadersMiddleware } from './headers/security-headers.middleware.js';
 import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule } from './jwt-defense.module-definition.js';
 import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions, type ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
-import { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
+import { JWT_DEFENSE_HEADERS_MODE, JWT_DEFENSE_OPTIONS, type HeadersMode } from './jwt-defense.tokens.js';
 import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
 import { PolicyResolver } from './policy/policy.resolver.js';
 import { ClientIpResolver } from './throttling/client-ip.js';
@@ -63,12 +63,15 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
   ],
 })
 export class JwtDefenseModule extends JwtDefenseConfigurableModule implements NestModule {
-  constructor(@Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions) {
+  constructor(
+    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    @Inject(JWT_DEFENSE_HEADERS_MODE) private readonly headersMode: HeadersMode,
+  ) {
     super();
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    if (this.options.securityHeaders) {
+    if (this.options.securityHeaders && this.headersMode === 'middleware') {
       consumer.apply(SecurityHeadersMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     }
   }

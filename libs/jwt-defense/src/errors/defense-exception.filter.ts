@@ -60,8 +60,8 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     }
     const response = host.switchToHttp().getResponse();
     const raw = rawResponse(response);
-    // Errors raised before the header middleware ran (e.g. Express's body parser refusing malformed JSON)
-    // still get the security headers.
+    // Every error gets the security headers: those raised before any guard or middleware ran (Express's body
+    // parser refusing malformed JSON, a 404 without a route), and all of them when the guard sets the headers.
     if (!raw.headersSent) {
       raw.removeHeader('x-powered-by');
       for (const [name, value] of this.options.headerSet) {

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rawResponse } from '../common/http.js';
 import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import type { HeaderSet } from './security-headers.options.js';
 
 /**
  * Layer 6, part 1: sets the security headers on the raw response before routing, so every answer carries
@@ -13,9 +14,13 @@ export class SecurityHeadersMiddleware implements NestMiddleware {
   constructor(@Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions) {}
 
   use(_request: IncomingMessage, response: ServerResponse, next: () => void): void {
-    const raw = rawResponse(response);
-    raw.removeHeader('x-powered-by');
-    for (const [name, value] of this.options.headerSet) raw.setHeader(name, value);
+    setBaseHeaders(rawResponse(response), this.options.headerSet);
     next();
   }
+}
+
+/** The layer's base header set, without `X-Powered-By`. */
+export function setBaseHeaders(response: ServerResponse, headerSet: HeaderSet): void {
+  response.removeHeader('x-powered-by');
+  for (const [name, value] of headerSet) response.setHeader(name, value);
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { rawRequest, rawResponse, setResponseHeader } from '../common/http.js';
 import { applyRouteHeaders } from '../headers/route-headers.js';
+import { setBaseHeaders } from '../headers/security-headers.middleware.js';
 import { extractBearerToken } from '../edge/bearer-token.extractor.js';
 import {
   DefenseStoreUnavailableException,
@@ -13,7 +14,7 @@ import {
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
+import { JWT_DEFENSE_HEADERS_MODE, JWT_DEFENSE_OPTIONS, type HeadersMode } from '../jwt-defense.tokens.js';
 import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
@@ -44,6 +45,7 @@ export class JwtDefenseGuard implements CanActivate {
     protected readonly events: SecurityEventService,
     protected readonly clientIp: ClientIpResolver,
     @Inject(JWT_DEFENSE_OPTIONS) protected readonly options: ResolvedJwtDefenseOptions,
+    @Optional() @Inject(JWT_DEFENSE_HEADERS_MODE) protected readonly headersMode: HeadersMode = 'middleware',
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -51,13 +53,15 @@ export class JwtDefenseGuard implements CanActivate {
     const policy = this.policies.forContext(context);
     const http = context.switchToHttp();
     const response = http.getResponse();
+    const raw = rawResponse(response);
+    if (this.headersMode === 'guard') setBaseHeaders(raw, this.options.headerSet);
     // Route header overrides apply to every answer of the route, rejections included.
-    if (policy.headers) applyRouteHeaders(rawResponse(response), policy.headers, false);
+    if (policy.headers) applyRouteHeaders(raw, policy.headers, false);
     if (policy.isPublic) return true;
     const request = http.getRequest();
     try {
-      const raw = rawRequest(request);
-      const token = extractBearerToken(raw);
+      const rawReq = rawRequest(request);
+      const token = extractBearerToken(rawReq);
       if (token === undefined) throw new MissingTokenException();
       let principal: AccessTokenPrincipal;
       try {
@@ -66,7 +70,7 @@ export class JwtDefenseGuard implements CanActivate {
         if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
         throw error;
       }
-      await this.checkState(principal, policy, raw);
+      await this.checkState(principal, policy, rawReq);
       this.authorize(principal, policy);
       setPrincipal(request, principal);
       // Responses to authenticated requests carry personal data: never let a cache keep them.
