@@ -1,0 +1,30 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Smoke test of `npm run bench -- --quick`: it runs and writes sane output. Never a speed threshold. */
+describe('npm run bench -- --quick', () => {
+  it('runs every quick variant without errors and writes the report, the plot and the data', () => {
+    const out = mkdtempSync(join(tmpdir(), 'jwtd-bench-out-'));
+    execFileSync('npm', ['run', 'bench', '--', '--quick', '--out', out], { cwd: join(__dirname, '..'), stdio: 'pipe', timeout: 240_000 });
+    const data = JSON.parse(readFileSync(join(out, 'benchmarks.json'), 'utf8')) as {
+      results: Array<{ name: string; reqPerSec: number; non2xx: number; redisCallsPerRequest?: number }>;
+      micro: Array<{ name: string; meanUs: number }>;
+    };
+    expect(data.results.map((result) => result.name)).toEqual(['none', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256']);
+    for (const result of data.results) {
+      expect(result.reqPerSec).toBeGreaterThan(0);
+      expect(result.non2xx).toBe(0);
+    }
+    // The budget: at most 2 Redis round trips per authenticated request.
+    const redis = data.results.find((result) => result.name === 'defended-redis HS256')!;
+    expect(redis.redisCallsPerRequest).toBeGreaterThan(1.9);
+    expect(redis.redisCallsPerRequest).toBeLessThan(2.1);
+    expect(data.micro.every((micro) => micro.meanUs > 0)).toBe(true);
+    const markdown = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
+    expect(markdown).toContain('## Ratios');
+    expect(markdown).toContain('HS256 memory: defended / none');
+    expect(readFileSync(join(out, 'benchmarks.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+  }, 300_000);
+});
