@@ -113,7 +113,7 @@ export function renderReport(input: ReportInput): { markdown: string; svg: strin
   if (input.bytesPerUser !== undefined) {
     lines.push('', `Memory per tracked user on the memory store (user epoch + sliding rate counter): ~${input.bytesPerUser.toFixed(0)} bytes of heap; bounded by \`store.maxEntries\`.`);
   }
-  const notes = join(dirname(fileURLToPath(import.meta.url)), '../../bench/notes.md');
+  const notes = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/notes.md'); // from dist/bench/bench
   if (existsSync(notes)) lines.push('', readFileSync(notes, 'utf8').trim());
   return { markdown: `${lines.join('\n')}\n`, svg: svgChart(input.results) };
 }

@@ -14,7 +14,7 @@ import { memoryPerUser, runMicro, type MicroResult } from './micro.js';
 import { renderReport, type BenchResult, type BenchRun } from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '../..');
+const ROOT = resolve(HERE, '../../..'); // dist/bench/bench → the repository
 const ISSUER = 'jwt-defense-demo';
 
 interface Variant {
@@ -131,8 +131,23 @@ async function load(port: number, tokens: string[], durationSec: number, connect
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+function writeReport(out: string, data: Parameters<typeof renderReport>[0]): void {
+  mkdirSync(out, { recursive: true });
+  const { markdown, svg } = renderReport(data);
+  writeFileSync(join(out, 'BENCHMARKS.md'), markdown);
+  writeFileSync(join(out, 'benchmarks.svg'), svg);
+  writeFileSync(join(out, 'benchmarks.json'), `${JSON.stringify(data, null, 2)}\n`);
+  process.stdout.write(`wrote ${join(out, 'BENCHMARKS.md')}\n`);
+}
+
 async function main(): Promise<void> {
   const options = args();
+  const from = process.argv.indexOf('--from');
+  if (from >= 0) {
+    // Re-render a report from a previous run's data (after editing bench/notes.md), measuring nothing.
+    writeReport(options.out, JSON.parse(readFileSync(resolve(process.argv[from + 1]), 'utf8')));
+    return;
+  }
   if (hasTaskset) execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const redis = await RedisServer.start();
   const dir = mkdtempSync(join(tmpdir(), 'jwtd-bench-'));
@@ -149,7 +164,9 @@ async function main(): Promise<void> {
     pools[alg] = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'] }, { ttlSec: 900 }).then((issued) => issued.token)));
   }
 
-  const variants = options.quick ? QUICK : FULL;
+  const only = process.argv.indexOf('--only');
+  const names = only >= 0 ? process.argv[only + 1].split(',') : undefined;
+  const variants = names ? FULL.filter((variant) => names.includes(variant.name)) : options.quick ? QUICK : FULL;
   const results: BenchResult[] = [];
   for (const variant of variants) {
     const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) });
@@ -191,7 +208,6 @@ async function main(): Promise<void> {
   const bytesPerUser = await memoryPerUser(options.quick ? 2000 : 50_000);
   await redis.destroy();
 
-  mkdirSync(options.out, { recursive: true });
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
@@ -201,11 +217,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
   };
   const settings = { quick: options.quick, rounds: options.rounds, durationSec: options.durationSec, connections: options.connections, users: options.users };
-  const { markdown, svg } = renderReport({ results, micro, bytesPerUser, machine, settings });
-  writeFileSync(join(options.out, 'BENCHMARKS.md'), markdown);
-  writeFileSync(join(options.out, 'benchmarks.svg'), svg);
-  writeFileSync(join(options.out, 'benchmarks.json'), `${JSON.stringify({ machine, settings, results, micro, bytesPerUser }, null, 2)}\n`);
-  process.stdout.write(`wrote ${join(options.out, 'BENCHMARKS.md')}\n`);
+  writeReport(options.out, { machine, settings, results, micro, bytesPerUser });
 }
 
 main().catch((error: unknown) => {

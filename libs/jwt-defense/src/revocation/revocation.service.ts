@@ -46,6 +46,7 @@ export interface RequestVerdict {
 export class RevocationService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('JwtDefense');
   private global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
+  private readonly tags = new WeakMap<AccessTokenPrincipal, string>();
 
   constructor(
     @Inject(DefenseStore) private readonly store: DefenseStore,
@@ -84,7 +85,12 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    */
   async checkRequest(principal: AccessTokenPrincipal, userRate?: Omit<UserRateLimitRequest, 'nowMs'>): Promise<RequestVerdict> {
     if (this.global.retiredKids[principal.kid] !== undefined) return { revoked: 'key' };
-    const tag = userTag(principal.sub);
+    // Verified principals are cached per token: hash each one's sub once, not on every request.
+    let tag = this.tags.get(principal);
+    if (tag === undefined) {
+      tag = userTag(principal.sub);
+      this.tags.set(principal, tag);
+    }
     const issuedMs = issuedAtMs(principal, tag);
     if (issuedMs <= this.global.notBeforeMs) return { revoked: 'global' };
     const state = await this.store.check({

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
@@ -96,10 +95,8 @@ export class DefenseThrottlerGuard extends ThrottlerGuard {
 
   /** Routes without their own IP limit share one budget per client; the stock key is per route. */
   protected override generateKey(context: ExecutionContext, tracker: string, name: string): string {
-    if (name === IP_THROTTLER && !this.policies.forContext(context).ipOwnCounter) {
-      // Hashed like the stock keys: no client address in the store.
-      return createHash('sha256').update(`jwt-defense-ip:${tracker}`).digest('hex');
-    }
+    // The client address itself is the key (no hash per request): it is what access logs hold anyway.
+    if (name === IP_THROTTLER && !this.policies.forContext(context).ipOwnCounter) return `ip:${tracker}`;
     return super.generateKey(context, tracker, name);
   }
 

@@ -116,16 +116,15 @@ export class TokenService {
    */
   async verify(token: string): Promise<AccessTokenPrincipal> {
     if (!this.cache || typeof token !== 'string' || token.length > this.prefilter.maxTokenBytes) return this.verifyUncached(token);
-    const key = VerifiedTokenCache.keyOf(token);
     const nowSec = this.clock.nowSec();
-    const cached = this.cache.get(key, nowSec);
+    const cached = this.cache.get(token, nowSec);
     if (cached) {
       // The clock may have moved back (or been frozen by a test) since it was cached: re-check iat.
       if (cached.iat > nowSec + this.options.clockToleranceSec) throw new TokenVerificationError('token_not_yet_valid');
       return cached;
     }
     const principal = await this.verifyUncached(token);
-    this.cache.set(key, principal);
+    this.cache.set(token, principal);
     return principal;
   }
 
