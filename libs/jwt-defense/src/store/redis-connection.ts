@@ -59,3 +59,13 @@ export async function waitForRedis(client: Redis | Cluster, timeoutMs: number): 
     client.once('ready', onReady);
   });
 }
+
+/** Closes a connection we opened (QUIT, or a hard disconnect when Redis is gone); leaves a shared one alone. */
+export async function closeRedis(client: Redis | Cluster, owned: boolean): Promise<void> {
+  if (!owned) return;
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

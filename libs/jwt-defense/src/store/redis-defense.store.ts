@@ -11,7 +11,7 @@ import type {
   RotateOutcome,
 } from './defense-store.interface.js';
 import { DefenseStoreError } from './defense-store.errors.js';
-import { openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
+import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
 
 export interface RedisDefenseStoreOptions {
@@ -271,12 +271,7 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async close(): Promise<void> {
-    if (!this.owned) return;
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeRedis(this.client, this.owned);
   }
 
   private get scripted(): Scripted {

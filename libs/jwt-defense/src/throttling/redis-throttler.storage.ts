@@ -1,7 +1,7 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import { Cluster, Redis } from 'ioredis';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
-import { openRedis, waitForRedis, type RedisConnection } from '../store/redis-connection.js';
+import { closeRedis, openRedis, waitForRedis, type RedisConnection } from '../store/redis-connection.js';
 import { THROTTLE_SCRIPT } from './rate-limit.lua.js';
 import { algorithmFor, toThrottlerRecord, type ThrottlerAlgorithms, type ThrottlerStorageRecord } from './throttler-storage.options.js';
 
@@ -68,11 +68,6 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   }
 
   async close(): Promise<void> {
-    if (!this.owned) return;
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeRedis(this.client, this.owned);
   }
 }
