@@ -71,6 +71,15 @@ describe.each(ADAPTERS)('demo app over %s', (adapter) => {
       expectSecurityHeaders(res);
     });
 
+    it.each(['/me/%zz', '/%E0%A4%A', `/.well-known/${'j'.repeat(500)}`])('a malformed or odd URL (%s) → 4xx with the standard body and headers, no echo', async (path) => {
+      const res = await request(demo.server).get(path);
+      expect([400, 404]).toContain(res.status);
+      expect(res.body).toEqual({ statusCode: res.status, error: expect.any(String), message: expect.any(String), code: expect.any(String) });
+      expect(res.text).not.toContain('%zz');
+      expect(res.text).not.toContain('jjjjj');
+      expectSecurityHeaders(res);
+    });
+
     it('health is public', async () => {
       const res = await request(demo.server).get('/health');
       expect(res.status).toBe(200);

@@ -114,6 +114,19 @@ describe.each(ADAPTERS)('revocation over %s', (adapter) => {
       expect((await request(demo.server).post('/auth/refresh').send({ refresh_token: session.refresh_token })).status).toBe(401);
     });
 
+    it('incident endpoints refuse malformed ids with 400, never 5xx', async () => {
+      for (const path of ['/admin/tokens/not-a-jti/revoke', `/admin/tokens/${'x'.repeat(300)}/revoke`, `/admin/users/${'u'.repeat(300)}/revoke-all`]) {
+        const res = await admin(demo, adminToken, 'post', path, { reason: 'x' });
+        expect(res.status).toBe(400);
+        expect(res.body.code).toBe('invalid_request');
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+        expect(res.text).not.toContain('uuuuu');
+        expect(res.text).not.toContain('xxxxx');
+      }
+      const noReason = await admin(demo, adminToken, 'post', '/admin/users/alice/revoke-all', {});
+      expect(noReason.status).toBe(400);
+    });
+
     it('security events: admin only, bounded, validated', async () => {
       const alice = await login(demo, 'alice');
       expect((await admin(demo, alice.access_token, 'get', '/admin/security-events')).status).toBe(403);

@@ -2,6 +2,7 @@ import { ValidationPipe, type INestApplication, type LoggerService, type LogLeve
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { fastifyFrameworkErrors } from '@jwt-defense/core';
 import { AppModule } from './app.module.js';
 import type { DemoConfig } from './demo.config.js';
 
@@ -20,7 +21,11 @@ export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOp
     app = await NestFactory.create<NestFastifyApplication>(
       module,
       // Without TRUST_PROXY, X-Forwarded-For is ignored and request.ip is the socket address.
-      new FastifyAdapter({ trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false }),
+      new FastifyAdapter({
+        trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+        // Malformed URLs and over-long path parameters, refused by Fastify's router itself.
+        frameworkErrors: fastifyFrameworkErrors(),
+      }),
       { logger },
     );
   } else {

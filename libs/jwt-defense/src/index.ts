@@ -59,6 +59,7 @@ export {
 } from './errors/defense.exceptions.js';
 export type { BearerChallengeError, DefenseErrorBody } from './errors/defense.exceptions.js';
 export { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
+export { fastifyFrameworkErrors } from './errors/fastify-framework-errors.js';
 
 export { DefenseStore } from './store/defense-store.interface.js';
 export type {

@@ -13,7 +13,7 @@ import {
   type JsonWebKeySet,
   type SecurityEvent,
 } from '@jwt-defense/core';
-import { RevokeDto, SecurityEventsQueryDto } from '../auth/auth.dto.js';
+import { JtiParam, RevokeDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
 
 @Controller()
 export class MeController {
@@ -61,14 +61,14 @@ export class AdminController {
   /** Every token and session of the user issued up to now is refused from the next request, on every instance. */
   @Post('users/:sub/revoke-all')
   @HttpCode(200)
-  async revokeAll(@Param('sub') sub: string, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+  async revokeAll(@Param() { sub }: SubParam, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
     const { notBeforeMs } = await this.revocation.revokeAllForUser(sub, body.reason, admin.sub);
     return { sub, revoked_before: new Date(notBeforeMs).toISOString() };
   }
 
   @Post('tokens/:jti/revoke')
   @HttpCode(200)
-  async revokeToken(@Param('jti') jti: string, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+  async revokeToken(@Param() { jti }: JtiParam, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
     const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, actor: admin.sub });
     return { jti, revoked: true, already_revoked: !newlyRevoked };
   }

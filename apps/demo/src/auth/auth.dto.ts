@@ -20,3 +20,12 @@ export class SecurityEventsQueryDto {
   @IsOptional() @IsString() @Length(1, 255) sub?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
 }
+
+export class SubParam {
+  @IsString() @Length(1, 255) sub!: string;
+}
+
+/** Every token of the demo has a jti of this service's format (user tag, time, random: 42 base64url characters). */
+export class JtiParam {
+  @Matches(/^[A-Za-z0-9_-]{42}$/) jti!: string;
+}

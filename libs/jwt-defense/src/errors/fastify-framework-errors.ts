@@ -1,0 +1,25 @@
+import type { ServerResponse } from 'node:http';
+import { buildHeaderSet, DEFAULT_SECURITY_HEADERS, type SecurityHeadersOptions } from '../headers/security-headers.options.js';
+import { defenseErrorBody } from './defense.exceptions.js';
+
+interface FastifyLikeReply {
+  raw: ServerResponse;
+  code(status: number): FastifyLikeReply;
+  header(name: string, value: string): FastifyLikeReply;
+  send(payload: unknown): unknown;
+}
+
+/**
+ * Fastify's router rejects some requests before any hook, guard or filter runs (a malformed URL, an over-long
+ * path parameter) and answers with its own body, which echoes the URL, without security headers. Pass this as
+ * `frameworkErrors` to `new FastifyAdapter({ ... })`: those requests get a 400 `invalid_request` with the
+ * standard body and the security headers. Give it the same `securityHeaders` options as the module.
+ */
+export function fastifyFrameworkErrors(securityHeaders: SecurityHeadersOptions | false = {}) {
+  const headers = securityHeaders === false ? [] : buildHeaderSet({ ...DEFAULT_SECURITY_HEADERS, ...securityHeaders });
+  const body = JSON.stringify(defenseErrorBody(400, 'invalid_request'));
+  return (_error: Error, _request: unknown, reply: FastifyLikeReply): void => {
+    for (const [name, value] of headers) reply.header(name, value);
+    reply.code(400).header('content-type', 'application/json; charset=utf-8').send(body);
+  };
+}
