@@ -1,9 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import { buildHeaderSet, DEFAULT_SECURITY_HEADERS, type SecurityHeadersOptions } from '../headers/security-headers.options.js';
 import { defenseErrorBody } from './defense.exceptions.js';
 
+/** The part of a Fastify reply used here (no type dependency on fastify). */
 interface FastifyLikeReply {
-  raw: ServerResponse;
   code(status: number): FastifyLikeReply;
   header(name: string, value: string): FastifyLikeReply;
   send(payload: unknown): unknown;
