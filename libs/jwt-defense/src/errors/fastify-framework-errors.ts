@@ -1,12 +1,6 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { buildHeaderSet, DEFAULT_SECURITY_HEADERS, type SecurityHeadersOptions } from '../headers/security-headers.options.js';
 import { defenseErrorBody } from './defense.exceptions.js';
-
-/** The part of a Fastify reply used here (no type dependency on fastify). */
-interface FastifyLikeReply {
-  code(status: number): FastifyLikeReply;
-  header(name: string, value: string): FastifyLikeReply;
-  send(payload: unknown): unknown;
-}
 
 /**
  * Fastify's router rejects some requests before any hook, guard or filter runs (a malformed URL, an over-long
@@ -17,7 +11,7 @@ interface FastifyLikeReply {
 export function fastifyFrameworkErrors(securityHeaders: SecurityHeadersOptions | false = {}) {
   const headers = securityHeaders === false ? [] : buildHeaderSet({ ...DEFAULT_SECURITY_HEADERS, ...securityHeaders });
   const body = JSON.stringify(defenseErrorBody(400, 'invalid_request'));
-  return (_error: Error, _request: unknown, reply: FastifyLikeReply): void => {
+  return (_error: Error, _request: FastifyRequest, reply: FastifyReply): void => {
     for (const [name, value] of headers) reply.header(name, value);
     reply.code(400).header('content-type', 'application/json; charset=utf-8').send(body);
   };
