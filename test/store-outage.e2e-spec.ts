@@ -109,3 +109,35 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
     expect(stored.length).toBeGreaterThanOrEqual(1);
   }, 30_000);
 });
+
+describe.each(ADAPTERS)('throttle fail mode over %s', (adapter) => {
+  it('throttle.failMode closed answers 503 when Redis is down (before any token work); open lets through', async () => {
+    const redis = await RedisServer.start();
+    const start = (failMode: 'open' | 'closed') =>
+      startFixture(
+        adapter,
+        JwtDefenseModule.forRoot(
+          fixtureOptions({
+            store: { type: 'redis', connection: redis.url, keyPrefix: `tfm-${failMode}:`, commandTimeoutMs: COMMAND_TIMEOUT_MS },
+            throttle: { failMode },
+            revocation: { failMode: 'open', cleanupCron: false },
+          }),
+        ),
+        [FailModeController],
+      );
+    const closedApp = await start('closed');
+    const openApp = await start('open');
+    try {
+      const token = (await closedApp.get(TokenService).issue('erin')).token;
+      await redis.stop();
+      const closed = await request(closedApp.getHttpServer()).get('/store/open').set('Authorization', `Bearer ${token}`).timeout(COMMAND_TIMEOUT_MS * 6);
+      expect(closed.status).toBe(503);
+      expect(closed.body.code).toBe('defense_store_unavailable');
+      const open = await request(openApp.getHttpServer()).get('/store/open').set('Authorization', `Bearer ${token}`).timeout(COMMAND_TIMEOUT_MS * 6);
+      expect(open.status).toBe(200);
+    } finally {
+      await Promise.all([closedApp.close(), openApp.close()]);
+      await redis.destroy();
+    }
+  }, 30_000);
+});
