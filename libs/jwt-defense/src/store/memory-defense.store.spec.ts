@@ -5,7 +5,7 @@ describe('MemoryDefenseStore', () => {
     const store = new MemoryDefenseStore({ maxEntries: 100 });
     for (let i = 0; i < 250; i++) await store.revokeToken('t', { jti: `j${i}`, reason: 'r', revokedAtMs: 0 }, 60_000);
     expect(store.size).toBe(100);
-    await expect(store.getRevocation('t', 'j249')).resolves.toBeDefined();
+    await expect(store.getRevocation('t', 'j249')).resolves.toMatchObject({ jti: 'j249', reason: 'r' });
     await expect(store.getRevocation('t', 'j0')).resolves.toBeUndefined();
   });
 
