@@ -27,7 +27,7 @@ export type { AccessTokenPrincipal } from './token/access-token-claims.js';
 export { RefreshTokenService } from './token/refresh-token.service.js';
 export type { TokenPair } from './token/refresh-token.service.js';
 export { RevocationService } from './revocation/revocation.service.js';
-export type { RevocationVerdict, RevokeTokenOptions } from './revocation/revocation.service.js';
+export type { RequestVerdict, RevocationVerdict, RevokeTokenOptions } from './revocation/revocation.service.js';
 export { RevocationCleanupJob, CLEANUP_JOB_NAME } from './revocation/revocation-cleanup.job.js';
 export { SecurityEventService } from './events/security-event.service.js';
 export type { SecurityEventInput } from './events/security-event.service.js';
@@ -70,6 +70,7 @@ export type {
   RefreshSessionRecord,
   RevocationRecord,
   RotateOutcome,
+  UserRateLimitRequest,
 } from './store/defense-store.interface.js';
 export { DefenseStoreError } from './store/defense-store.errors.js';
 export { InjectDefenseStore } from './store/defense-store.provider.js';
