@@ -20,7 +20,7 @@ export interface MicroResult {
 }
 
 function tokenService(key: JwtKeyOptions, cacheSize: number): TokenService {
-  return new TokenService(resolveJwtDefenseOptions({ issuer: 'bench', audience: 'bench', keys: [key], verifiedTokenCacheSize: cacheSize }), new DefenseClock());
+  return new TokenService(resolveJwtDefenseOptions({ token: { issuer: 'bench', audience: 'bench', keys: [key], verifiedTokenCacheSize: cacheSize } }).token, new DefenseClock());
 }
 
 export async function runMicro(redisUrl: string | undefined, timeMs: number): Promise<MicroResult[]> {
@@ -36,7 +36,7 @@ export async function runMicro(redisUrl: string | undefined, timeMs: number): Pr
 
   const memory = new MemoryDefenseStore();
   const redis = redisUrl ? new RedisDefenseStore({ connection: redisUrl, keyPrefix: 'micro:' }) : undefined;
-  await redis?.waitUntilReady();
+  await redis?.ready(5000);
   const principal = await esCold.verify(esToken);
   const check = { tag: userTag(principal.sub), sub: principal.sub, jti: principal.jti };
   const userRate = { limit: 1e9, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const };
@@ -75,7 +75,7 @@ export async function runMicro(redisUrl: string | undefined, timeMs: number): Pr
 export async function memoryPerUser(users: number): Promise<number | undefined> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) return undefined;
-  const store = new MemoryDefenseStore({ maxEntries: users * 4 });
+  const store = new MemoryDefenseStore({ maxUserEpochs: users, maxCounters: users });
   gc();
   const before = process.memoryUsage().heapUsed;
   const nowMs = Date.now();

@@ -132,7 +132,7 @@ export function renderReport(input: ReportInput): { markdown: string; svg: strin
   lines.push('## Where the time goes (microbenchmarks, tinybench)', '', '| operation | mean µs | p99 µs |', '|---|---|---|');
   for (const micro of input.micro) lines.push(`| ${micro.name} | ${fmt(micro.meanUs, 1)} | ${fmt(micro.p99Us, 1)} |`);
   if (input.bytesPerUser !== undefined) {
-    lines.push('', `Memory per tracked user on the memory store (user epoch + sliding rate counter): ~${input.bytesPerUser.toFixed(0)} bytes of heap; bounded by \`store.maxEntries\`.`);
+    lines.push('', `Memory per tracked user on the memory store (user epoch + sliding rate counter): ~${input.bytesPerUser.toFixed(0)} bytes of heap; bounded by \`store.maxUserEpochs\` and \`store.maxCounters\`.`);
   }
   const notes = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/notes.md'); // from dist/bench/bench
   if (existsSync(notes)) lines.push('', readFileSync(notes, 'utf8').trim());

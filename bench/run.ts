@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const pools: Record<string, string[]> = {};
   for (const alg of ['HS256', 'ES256'] as const) {
     const config = loadDemoConfig({ JWT_ALGORITHM: alg, JWT_SECRET: secret, JWT_PRIVATE_KEY_FILE: alg === 'ES256' ? keyFile : undefined });
-    const tokens = new TokenService(resolveJwtDefenseOptions({ issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) }), new DefenseClock());
+    const tokens = new TokenService(resolveJwtDefenseOptions({ token: { issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) } }).token, new DefenseClock());
     pools[alg] = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'] }, { ttlSec: 900 }).then((issued) => issued.token)));
   }
 

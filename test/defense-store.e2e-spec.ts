@@ -13,7 +13,7 @@ const factories: Array<[string, Factory]> = [
     'redis standalone',
     async () => {
       const store = new RedisDefenseStore({ connection: redis.standalone.url, keyPrefix: prefix() });
-      await store.waitUntilReady();
+      await store.ready();
       return { store };
     },
   ],
@@ -21,7 +21,7 @@ const factories: Array<[string, Factory]> = [
     'redis cluster',
     async () => {
       const store = new RedisDefenseStore({ connection: { clusterNodes: redis.cluster.clusterNodes }, keyPrefix: prefix() });
-      await store.waitUntilReady(10_000);
+      await store.ready(10_000);
       return { store };
     },
   ],
@@ -155,7 +155,7 @@ describe('RedisDefenseStore connections', () => {
     shared.disconnect();
 
     const owned = new RedisDefenseStore({ connection: redis.standalone.url, keyPrefix: prefix() });
-    await owned.waitUntilReady();
+    await owned.ready();
     await owned.close();
     await expect(owned.client.ping()).rejects.toThrow();
   });

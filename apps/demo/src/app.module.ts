@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { JwtDefenseModule, type StoreOptions } from '@jwt-defense/core';
+import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
@@ -7,7 +7,7 @@ import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
 
 /** REDIS_URL: one URL (standalone), or a comma-separated list of Cluster nodes; absent: memory store. */
-function storeOptions(config: DemoConfig): StoreOptions {
+function storeOptions(config: DemoConfig): JwtDefenseModuleOptions['store'] {
   if (!config.redisUrl) return { type: 'memory' };
   const urls = config.redisUrl.split(',').map((url) => url.trim()).filter(Boolean);
   const keyPrefix = config.redisKeyPrefix;
@@ -28,17 +28,20 @@ export class AppModule {
       module: AppModule,
       imports: [
         JwtDefenseModule.forRoot({
-          issuer: config.issuer,
-          audience: config.audience,
-          keys: loadDemoKeys(config),
-          accessTokenTtlSec: config.accessTokenTtlSec,
-          verifiedTokenCacheSize: tuning.verifiedTokenCacheSize,
+          token: {
+            issuer: config.issuer,
+            audience: config.audience,
+            keys: loadDemoKeys(config),
+            accessTokenTtlSec: config.accessTokenTtlSec,
+            verifiedTokenCacheSize: tuning.verifiedTokenCacheSize,
+          },
           store: storeOptions(config),
+          // TRUST_PROXY peers, and the one header believed from them (TRUST_PROXY_HEADER).
+          proxy: { trusted: config.trustProxy, header: config.trustProxyHeader },
           throttle: {
             // THROTTLE_LIMIT per client (IP, and user once authenticated) across every route.
             ip: client,
             user: client,
-            trustProxy: config.trustProxy,
             // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
             profiles: { login: { ip: login, body: { field: 'username', ...login } } },
           },

@@ -1,4 +1,5 @@
 import proxyAddr from 'proxy-addr';
+import { PROXY_HEADERS, type ProxyHeader } from '@jwt-defense/core';
 
 export type DemoAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 export type HttpAdapterName = 'express' | 'fastify';
@@ -16,6 +17,7 @@ export interface DemoConfig {
   redisUrl?: string;
   redisKeyPrefix?: string;
   trustProxy: string[];
+  trustProxyHeader: ProxyHeader;
   throttleLimit: number;
   throttleTtlMs: number;
   loginLimit: number;
@@ -59,6 +61,10 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   } catch {
     throw new TypeError('demo: TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs (e.g. 10.0.0.0/8)');
   }
+  const trustProxyHeader = (text(env, 'TRUST_PROXY_HEADER') ?? 'x-forwarded-for').toLowerCase() as ProxyHeader;
+  if (!PROXY_HEADERS.includes(trustProxyHeader)) {
+    throw new TypeError(`demo: TRUST_PROXY_HEADER must be one of ${PROXY_HEADERS.join(', ')}`);
+  }
   const redisUrl = text(env, 'REDIS_URL');
   for (const url of redisUrl?.split(',') ?? []) {
     if (!/^rediss?:\/\/[^\s]+$/.test(url.trim())) {
@@ -77,6 +83,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     redisUrl,
     redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX'),
     trustProxy,
+    trustProxyHeader,
     throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000_000),
     throttleTtlMs: int(env, 'THROTTLE_TTL_MS', 60_000, 1, 86_400_000),
     loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),

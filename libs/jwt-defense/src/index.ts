@@ -3,14 +3,9 @@ export { JwtDefenseModule } from './jwt-defense.module.js';
 export { JWT_DEFENSE_OPTIONS_TYPE, JWT_DEFENSE_ASYNC_OPTIONS_TYPE } from './jwt-defense.module-definition.js';
 export type { JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 export { JWT_DEFENSE_OPTIONS } from './jwt-defense.tokens.js';
-export { resolveJwtDefenseOptions } from './jwt-defense.options.js';
-export type {
-  FailMode,
-  JwtDefenseModuleOptions,
-  ResolvedJwtDefenseOptions,
-  RevocationOptions,
-  StoreOptions,
-} from './jwt-defense.options.js';
+export { JwtDefenseOptions, resolveJwtDefenseOptions } from './jwt-defense.options.js';
+export type { FailMode, JwtDefenseModuleOptions } from './jwt-defense.options.js';
+export type { OptionsInput } from './common/options.js';
 export {
   ACCESS_TOKEN_TYPE,
   DEFAULT_ACCESS_TOKEN_TTL_SEC,
@@ -19,31 +14,63 @@ export {
   MAX_ACCESS_TOKEN_TTL_SEC,
 } from './jwt-defense.constants.js';
 
-export { DefenseClock } from './common/defense-clock.js';
+// Options of each layer (classes: defaults and validation live in them).
+export { TokenOptions, KeyOptions } from './token/token.options.js';
+export type { JwtKeyOptions } from './token/token.options.js';
+export { ProxyOptions, PROXY_HEADERS } from './edge/proxy.options.js';
+export type { ProxyHeader } from './edge/proxy.options.js';
+export { ThrottleOptions, ThrottlePolicyOptions, RateLimitOptions, BodyRateLimitOptions } from './throttling/throttle.options.js';
+export { RevocationOptions } from './revocation/revocation.options.js';
+export { SessionOptions } from './session/session.options.js';
+export { SecurityHeadersOptions } from './headers/security-headers.options.js';
+export type { SecurityHeadersOverrides } from './headers/security-headers.options.js';
+export { MemoryStoreOptions, RedisStoreOptions, CustomStoreOptions } from './store/store.options.js';
+export type { StoreOptions } from './store/store.options.js';
 
+export { DefenseClock } from './common/defense-clock.js';
+export { DefenseScheduler } from './common/defense-scheduler.js';
+
+// Layer 1: tokens.
 export { TokenService } from './token/token.service.js';
 export type { IssuedAccessToken, IssueOptions, JsonWebKeySet } from './token/token.service.js';
 export type { AccessTokenPrincipal } from './token/access-token-claims.js';
-export { RefreshTokenService } from './token/refresh-token.service.js';
-export type { TokenPair } from './token/refresh-token.service.js';
+export { JWT_ALGORITHMS } from './token/key-ring.js';
+export type { JwtAlgorithm, KeyMaterial, PublicJwk } from './token/key-ring.js';
+
+// Refresh sessions.
+export { RefreshTokenService } from './session/refresh-token.service.js';
+export type { TokenPair } from './session/refresh-token.service.js';
+
+// Layer 5: revocation.
 export { RevocationService } from './revocation/revocation.service.js';
-export type { RequestVerdict, RevocationVerdict, RevokeTokenOptions } from './revocation/revocation.service.js';
+export type { RevokeTokenOptions } from './revocation/revocation.service.js';
 export { RevocationCleanupJob, CLEANUP_JOB_NAME } from './revocation/revocation-cleanup.job.js';
+
+// Events.
 export { SecurityEventService } from './events/security-event.service.js';
 export type { SecurityEventInput } from './events/security-event.service.js';
-export { JWT_ALGORITHMS } from './token/key-ring.js';
-export type { JwtAlgorithm, JwtKeyOptions, KeyMaterial, PublicJwk } from './token/key-ring.js';
+export { SECURITY_EVENT_TYPES } from './events/security-event.js';
+export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';
 
-export { JwtDefenseGuard, bearerChallenge } from './policy/jwt-defense.guard.js';
+// The pipeline, its guard and its policies.
+export { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
+export { RequestPipeline, authorizeByPolicy } from './pipeline/request-pipeline.js';
+export type { Authorizer } from './pipeline/request-pipeline.js';
+export type { CheckStage } from './pipeline/check-stage.js';
+export type { PipelineContext, PrincipalIdentity } from './pipeline/pipeline-context.js';
+export { NOOP_METRICS_SINK } from './pipeline/metrics-sink.js';
+export type { DefenseDecision, DefenseLayer, DefenseMetricsSink } from './pipeline/metrics-sink.js';
 export { DefensePolicy, Public, RequireRoles } from './policy/defense-policy.decorator.js';
-export { PolicyResolver } from './policy/policy.resolver.js';
-export type { RoutePolicy } from './policy/policy.resolver.js';
 export type { DefensePolicyOptions } from './policy/defense-policy.decorator.js';
+export { PolicyResolver } from './policy/policy.resolver.js';
+export type { RoutePolicy, RouteRateLimit } from './policy/policy.resolver.js';
 export { CurrentPrincipal, getPrincipal } from './policy/current-principal.decorator.js';
 
+// Layer 6: headers.
 export { SecurityHeaders } from './headers/security-headers.decorator.js';
-export type { SecurityHeadersOptions } from './headers/security-headers.options.js';
+export { DefenseResponseHeaders } from './headers/response-headers.js';
 
+// Errors.
 export { DEFENSE_ERROR_CODES, DEFENSE_ERROR_MESSAGES } from './errors/defense-error-code.js';
 export type { DefenseErrorCode, TokenErrorCode } from './errors/defense-error-code.js';
 export {
@@ -54,6 +81,7 @@ export {
   InvalidTokenException,
   InsufficientScopeException,
   MissingTokenException,
+  TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,
 } from './errors/defense.exceptions.js';
@@ -61,33 +89,41 @@ export type { BearerChallengeError, DefenseErrorBody } from './errors/defense.ex
 export { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
 export { fastifyFrameworkErrors } from './errors/fastify-framework-errors.js';
 
-export { DefenseStore } from './store/defense-store.interface.js';
+// Store: ports, implementations.
+export {
+  DefenseStore,
+  RequestCheckStore,
+  RateLimitStore,
+  RevocationStore,
+  GlobalStateStore,
+  SessionStore,
+  EventStore,
+} from './store/defense-store.ports.js';
 export type {
   CleanupReport,
   DefenseCheckRequest,
   DefenseCheckResult,
   GlobalDefenseState,
+  RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
   RotateOutcome,
+  StoreMaintenance,
   UserRateLimitRequest,
-} from './store/defense-store.interface.js';
-export { DefenseStoreError } from './store/defense-store.errors.js';
+} from './store/defense-store.ports.js';
+export { DefenseStoreError, StoreCapacityError } from './store/defense-store.errors.js';
 export { InjectDefenseStore } from './store/defense-store.provider.js';
-export { MemoryDefenseStore } from './store/memory-defense.store.js';
-export type { MemoryDefenseStoreOptions } from './store/memory-defense.store.js';
-export { RedisDefenseStore } from './store/redis-defense.store.js';
-export type { RedisDefenseStoreOptions } from './store/redis-defense.store.js';
-export type { RedisConnection } from './store/redis-connection.js';
-export { SECURITY_EVENT_TYPES } from './events/security-event.js';
-export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';
+export { MemoryDefenseStore } from './store/memory/memory-defense.store.js';
+export type { MemoryDefenseStoreOptions } from './store/memory/memory-defense.store.js';
+export { RedisDefenseStore } from './store/redis/redis-defense.store.js';
+export type { RedisDefenseStoreOptions } from './store/redis/redis-defense.store.js';
+export type { RedisConnection } from './store/redis/redis-connection.js';
 
+// Layer 2: rate limiting (and storages for an app's own ThrottlerModule).
+export { ClientIpResolver } from './edge/client-ip.js';
 export { MemoryThrottlerStorage } from './throttling/memory-throttler.storage.js';
 export type { MemoryThrottlerStorageOptions } from './throttling/memory-throttler.storage.js';
 export { RedisThrottlerStorage } from './throttling/redis-throttler.storage.js';
 export type { RedisThrottlerStorageOptions } from './throttling/redis-throttler.storage.js';
 export type { ThrottlerAlgorithms } from './throttling/throttler-storage.options.js';
-export type { RateLimit, RateLimitAlgorithm, RateLimitResult } from './throttling/rate-limit.js';
-export type { BodyFieldRateLimit, ThrottleOptions, ThrottlePolicy } from './throttling/throttle-policy.js';
-export { ClientIpResolver } from './throttling/client-ip.js';
-export { DefenseThrottlerGuard, IP_THROTTLER, BODY_THROTTLER } from './throttling/defense-throttler.guard.js';
+export type { RateLimitAlgorithm, RateLimitResult } from './throttling/rate-limit.js';

@@ -1,40 +1,82 @@
-import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { ScheduleModule } from '@nestjs/schedule';
 import { DefenseClock } from './common/defense-clock.js';
-import { SecurityHeadersInterceptor } from './headers/security-headers.interceptor.js';
-import { SecurityHeadersMiddleware } from './headers/security-headers.middleware.js';
-import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule } from './jwt-defense.module-definition.js';
-import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions, type ResolvedJwtDefenseOptions } from './jwt-defense.options.js';
-import { JWT_DEFENSE_HEADERS_MODE, JWT_DEFENSE_OPTIONS, type HeadersMode } from './jwt-defense.tokens.js';
-import { JwtDefenseGuard } from './policy/jwt-defense.guard.js';
-import { PolicyResolver } from './policy/policy.resolver.js';
-import { ClientIpResolver } from './throttling/client-ip.js';
-import { DefenseThrottlerGuard } from './throttling/defense-throttler.guard.js';
-import { throttlingProviders } from './throttling/throttling.providers.js';
-import { TokenService } from './token/token.service.js';
-import { RefreshTokenService } from './token/refresh-token.service.js';
+import { DefenseScheduler } from './common/defense-scheduler.js';
+import { ClientIpResolver } from './edge/client-ip.js';
+import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityEventService } from './events/security-event.service.js';
-import { RevocationService } from './revocation/revocation.service.js';
+import { DefenseResponseHeaders } from './headers/response-headers.js';
+import { SecurityHeadersMiddleware } from './headers/security-headers.hooks.js';
+import { SecurityHeadersOptions } from './headers/security-headers.options.js';
+import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
+import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
+import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
+import { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
+import { NOOP_METRICS_SINK } from './pipeline/metrics-sink.js';
+import { RequestPipeline } from './pipeline/request-pipeline.js';
+import { StoreFailures } from './pipeline/store-failure.js';
+import { PolicyResolver } from './policy/policy.resolver.js';
 import { RevocationCleanupJob } from './revocation/revocation-cleanup.job.js';
-import { DefenseStore } from './store/defense-store.interface.js';
-import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-store.provider.js';
+import { RevocationOptions } from './revocation/revocation.options.js';
+import { RevocationService } from './revocation/revocation.service.js';
+import { RevocationStage } from './revocation/revocation.stage.js';
+import { RefreshTokenService } from './session/refresh-token.service.js';
+import { SessionOptions } from './session/session.options.js';
+import { DefenseStoreLifecycle, defenseStoreProviders } from './store/defense-store.provider.js';
+import {
+  DefenseStore,
+  EventStore,
+  GlobalStateStore,
+  RateLimitStore,
+  RequestCheckStore,
+  RevocationStore,
+  SessionStore,
+} from './store/defense-store.ports.js';
+import { ThrottleOptions } from './throttling/throttle.options.js';
+import { ThrottleStage } from './throttling/throttle.stage.js';
+import { TokenOptions } from './token/token.options.js';
+import { TokenService } from './token/token.service.js';
+
+/** Each layer injects its own options class, and only it (the throttler never sees key material). */
+const layerOptions: Provider[] = [
+  { provide: TokenOptions, useFactory: (all: JwtDefenseOptions) => all.token, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: ProxyOptions, useFactory: (all: JwtDefenseOptions) => all.proxy, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: RevocationOptions, useFactory: (all: JwtDefenseOptions) => all.revocation, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: SessionOptions, useFactory: (all: JwtDefenseOptions) => all.session, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: SecurityHeadersOptions, useFactory: (all: JwtDefenseOptions) => all.securityHeaders, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: REALM, useFactory: (all: JwtDefenseOptions) => all.realm, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
+  {
+    provide: TOKEN_LIFETIMES,
+    useFactory: (all: JwtDefenseOptions, tokens: TokenService): TokenLifetimes => ({
+      maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
+      clockToleranceSec: all.token.clockToleranceSec,
+      refreshTokenTtlSec: all.session.refreshTokenTtlSec,
+      signingKid: tokens.signingKid,
+    }),
+    inject: [JWT_DEFENSE_OPTIONS, TokenService],
+  },
+];
 
 /**
  * `JwtDefenseModule.forRoot(options)` / `forRootAsync({ useFactory, inject, imports })`, with the extras
- * `isGlobal`, `globalGuard` and `exceptionFilter`. Options are resolved (defaults, class-validator, key
- * import) once, in one provider, so a bad configuration stops the app at boot with a message naming the option.
+ * `isGlobal`, `globalGuard` and `exceptionFilter`. Options are resolved (defaults, validation) once, in one
+ * provider, so a bad configuration stops the app at boot with a message naming the option. The library does
+ * not import `ScheduleModule.forRoot()`: see `DefenseScheduler`.
  */
 @Module({
-  imports: [ScheduleModule.forRoot(), DiscoveryModule],
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: JWT_DEFENSE_OPTIONS,
       useFactory: (raw: JwtDefenseModuleOptions) => resolveJwtDefenseOptions(raw),
       inject: [JWT_DEFENSE_MODULE_OPTIONS],
     },
+    ...layerOptions,
     DefenseClock,
-    defenseStoreProvider,
+    DefenseScheduler,
+    ...defenseStoreProviders,
     DefenseStoreLifecycle,
     SecurityEventService,
     TokenService,
@@ -42,15 +84,24 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
     RefreshTokenService,
     RevocationCleanupJob,
     PolicyResolver,
-    ...throttlingProviders,
-    DefenseThrottlerGuard,
+    { provide: ClientIpResolver, useFactory: (proxy: ProxyOptions) => new ClientIpResolver(proxy), inject: [ProxyOptions] },
+    StoreFailures,
+    ThrottleStage,
+    RevocationStage,
+    DefenseResponseHeaders,
+    RequestPipeline,
     JwtDefenseGuard,
-    SecurityHeadersInterceptor,
   ],
   exports: [
     JWT_DEFENSE_OPTIONS,
     DefenseClock,
     DefenseStore,
+    RequestCheckStore,
+    RateLimitStore,
+    RevocationStore,
+    GlobalStateStore,
+    SessionStore,
+    EventStore,
     SecurityEventService,
     TokenService,
     RevocationService,
@@ -58,20 +109,19 @@ import { DefenseStoreLifecycle, defenseStoreProvider } from './store/defense-sto
     RevocationCleanupJob,
     PolicyResolver,
     ClientIpResolver,
-    DefenseThrottlerGuard,
+    DefenseResponseHeaders,
+    RequestPipeline,
     JwtDefenseGuard,
   ],
 })
 export class JwtDefenseModule extends JwtDefenseConfigurableModule implements NestModule {
-  constructor(
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
-    @Inject(JWT_DEFENSE_HEADERS_MODE) private readonly headersMode: HeadersMode,
-  ) {
+  constructor(@Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>) {
     super();
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    if (this.options.securityHeaders && this.headersMode === 'middleware') {
+    // With the global guard and the exception filter, every answer passes one of them: no middleware pass.
+    if (!(this.extras.globalGuard && this.extras.exceptionFilter)) {
       consumer.apply(SecurityHeadersMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     }
   }

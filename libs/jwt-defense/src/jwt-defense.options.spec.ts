@@ -5,67 +5,81 @@ import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-de
 import { TokenService } from './token/token.service.js';
 
 const es256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const base = (): JwtDefenseModuleOptions => ({
-  issuer: 'https://issuer.test',
-  audience: 'api',
-  keys: [{ kid: 'k1', algorithms: ['ES256'], privateKey: es256.privateKey }],
-});
+type Writable = { token: { keys: Array<Record<string, unknown>> } & Record<string, unknown> } & Record<string, unknown>;
+const base = (): JwtDefenseModuleOptions & Writable =>
+  ({
+    token: { issuer: 'https://issuer.test', audience: 'api', keys: [{ kid: 'k1', algorithms: ['ES256'], privateKey: es256.privateKey }] },
+  }) as JwtDefenseModuleOptions & Writable;
 
 describe('resolveJwtDefenseOptions', () => {
-  it('applies the documented defaults', () => {
+  it('applies the documented defaults, layer by layer', () => {
     const options = resolveJwtDefenseOptions(base());
-    expect(options.accessTokenTtlSec).toBe(300);
-    expect(options.maxAccessTokenTtlSec).toBe(900);
-    expect(options.clockToleranceSec).toBe(30);
-    expect(options.signingKey?.kid).toBe('k1');
-    expect(options.headerSet.length).toBeGreaterThan(5);
+    expect(options.token).toMatchObject({ accessTokenTtlSec: 300, maxAccessTokenTtlSec: 900, clockToleranceSec: 30, maxTokenBytes: 8192, verifiedTokenCacheSize: 10_000 });
+    expect(options.store).toMatchObject({ type: 'memory', maxRevocations: 100_000, maxSessions: 100_000, maxUserEpochs: 100_000, maxCounters: 100_000, maxEvents: 10_000 });
+    expect(options.throttle).toMatchObject({ ip: { limit: 100, ttlMs: 60_000 }, user: { limit: 100, ttlMs: 60_000 }, algorithm: 'fixed', failMode: 'open', bodyFailMode: 'closed', headers: false });
+    expect(options.revocation).toMatchObject({ failMode: 'closed', graceSec: 900, globalStateRefreshMs: 1000, cleanupCron: '0 */5 * * * *', cleanupBudgetMs: 200 });
+    expect(options.proxy).toMatchObject({ trusted: [], header: 'x-forwarded-for', ipv6SubnetPrefix: 64 });
+    expect(options.session).toMatchObject({ refreshTokenTtlSec: 604_800 });
+    expect(options.securityHeaders).toMatchObject({ hstsMaxAgeSec: 31_536_000, frameOptions: 'DENY', cacheControl: 'no-store' });
+    expect(options.realm).toBe('api');
   });
 
-  it.each<[string, (o: JwtDefenseModuleOptions) => void, RegExp]>([
-    ['alg none', (o) => (o.keys[0].algorithms = ['none' as never]), /keys\[0\]\.algorithms contains "none"/],
-    [
-      'an HS256 secret under 32 bytes',
-      (o) => (o.keys = [{ kid: 'h', algorithms: ['HS256'], secret: 'x'.repeat(31) }]),
-      /keys\[0\]\.secret is 31 bytes.*at least 32 bytes/,
-    ],
-    [
-      'an HS512 secret under 64 bytes',
-      (o) => (o.keys = [{ kid: 'h', algorithms: ['HS512'], secret: randomBytes(40) }]),
-      /keys\[0\]\.secret is 40 bytes.*at least 64 bytes/,
-    ],
-    [
-      'symmetric and asymmetric algorithms on one key',
-      (o) => (o.keys = [{ kid: 'm', algorithms: ['HS256', 'ES256'], secret: randomBytes(32) }]),
-      /keys\[0\]\.algorithms mixes symmetric \(HS\*\) and asymmetric/,
-    ],
-    ['an access lifetime over 15 minutes', (o) => (o.accessTokenTtlSec = 901), /accessTokenTtlSec must be at most 900/],
-    ['a maximum lifetime over 15 minutes', (o) => (o.maxAccessTokenTtlSec = 3600), /maxAccessTokenTtlSec must be at most 900/],
-    ['a key without kid', (o) => delete (o.keys[0] as { kid?: string }).kid, /keys\[0\]\.kid is missing/],
-    ['a kid outside the charset', (o) => (o.keys[0].kid = 'a b'), /keys\[0\]\.kid is missing or invalid/],
-    ['a duplicate kid', (o) => o.keys.push({ ...o.keys[0] }), /keys\[1\]\.kid "k1" is used twice/],
-    ['no keys', (o) => (o.keys = []), /keys should not be empty/],
-    ['an ES256 key on the wrong curve', (o) => (o.keys[0].privateKey = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey), /keys\[0\]\.privateKey is not on the curve ES256 requires/],
-    ['an RSA key under 2048 bits', (o) => (o.keys = [{ kid: 'r', algorithms: ['RS256'], privateKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey }]), /keys\[0\]\.privateKey has 1024 bits/],
-    ['a secret on an asymmetric key', (o) => (o.keys[0].secret = randomBytes(32)), /keys\[0\]\.secret is set for asymmetric algorithms/],
-    ['an unknown option (a typo)', (o) => ((o as unknown as Record<string, unknown>).acessTokenTtlSec = 60), /property acessTokenTtlSec should not exist/],
-    ['a missing issuer', (o) => delete (o as Partial<JwtDefenseModuleOptions>).issuer, /issuer/],
-    ['a signingKid that cannot sign', (o) => (o.signingKid = 'nope'), /signingKid "nope"/],
-    ['a realm with a quote', (o) => (o.realm = 'a"b'), /realm must not contain a quote/],
-    ['a bad security header value', (o) => (o.securityHeaders = { frameOptions: 'ALLOW' as never }), /securityHeaders\.frameOptions/],
+  it.each<[string, (o: Writable) => void, RegExp]>([
+    ['alg none', (o) => (o.token.keys[0].algorithms = ['none']), /token\.keys\[0\]\.algorithms contains "none"/],
+    ['an HS256 secret under 32 bytes', (o) => (o.token.keys = [{ kid: 'h', algorithms: ['HS256'], secret: 'x'.repeat(31) }]), /token\.keys\[0\]\.secret is 31 bytes.*at least 32 bytes/],
+    ['an HS512 secret under 64 bytes', (o) => (o.token.keys = [{ kid: 'h', algorithms: ['HS512'], secret: randomBytes(40) }]), /token\.keys\[0\]\.secret is 40 bytes.*at least 64 bytes/],
+    ['symmetric and asymmetric algorithms on one key', (o) => (o.token.keys = [{ kid: 'm', algorithms: ['HS256', 'ES256'], secret: randomBytes(32) }]), /token\.keys\[0\]\.algorithms mixes symmetric \(HS\*\) and asymmetric/],
+    ['an access lifetime over 15 minutes', (o) => (o.token.accessTokenTtlSec = 901), /token\.accessTokenTtlSec must not be greater than 900/],
+    ['a maximum lifetime over 15 minutes', (o) => (o.token.maxAccessTokenTtlSec = 3600), /token\.maxAccessTokenTtlSec must not be greater than 900/],
+    ['a key without kid', (o) => delete o.token.keys[0].kid, /token\.keys\[0\]\.kid/],
+    ['a kid outside the charset', (o) => (o.token.keys[0].kid = 'a b'), /token\.keys\[0\]\.kid is missing or invalid/],
+    ['a duplicate kid', (o) => o.token.keys.push({ ...o.token.keys[0] }), /token\.keys\[1\]\.kid "k1" is used twice/],
+    ['no keys', (o) => (o.token.keys = []), /token\.keys should not be empty/],
+    ['an ES256 key on the wrong curve', (o) => (o.token.keys[0].privateKey = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey), /token\.keys\[0\]\.privateKey is not on the curve ES256 requires/],
+    ['an RSA key under 2048 bits', (o) => (o.token.keys = [{ kid: 'r', algorithms: ['RS256'], privateKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey }]), /token\.keys\[0\]\.privateKey has 1024 bits/],
+    ['a secret on an asymmetric key', (o) => (o.token.keys[0].secret = randomBytes(32)), /token\.keys\[0\]\.secret is set for asymmetric algorithms/],
+    ['a missing issuer', (o) => delete o.token.issuer, /token\.issuer/],
+    ['a signingKid that cannot sign', (o) => (o.token.signingKid = 'nope'), /token\.signingKid "nope"/],
+    ['a realm with a quote', (o) => (o.realm = 'a"b'), /realm must be 1-64 printable ASCII characters without a quote/],
+    ['a bad security header value', (o) => (o.securityHeaders = { frameOptions: 'ALLOW' }), /securityHeaders\.frameOptions/],
+    ['a header value with a line break', (o) => (o.securityHeaders = { referrerPolicy: 'x\r\nSet-Cookie: a=b' }), /securityHeaders\.referrerPolicy/],
+    ['an unknown top-level option (a typo)', (o) => (o.throtle = {}), /^jwt-defense: invalid options: throtle is not an option: did you mean "throttle"\?/],
+    ['an unknown nested option, with the fix', (o) => (o.throttle = { failmode: 'closed' }), /throttle\.failmode is not an option: did you mean "failMode"\?/],
+    ['an unknown option deep in a profile', (o) => (o.throttle = { profiles: { login: { body: { field: 'username', limit: 5, ttlMs: 1000, blockMs: 5 } } } }), /throttle\.profiles\.login\.body\.blockMs is not an option/],
+    ['an unknown option inside a key', (o) => (o.token.keys[0].alg = 'ES256'), /token\.keys\[0\]\.alg is not an option/],
+    ['an unknown store type', (o) => (o.store = { type: 'mongo' }), /store\.type must be one of 'memory', 'redis', 'custom'/],
+    ['an option of another store type', (o) => (o.store = { type: 'memory', keyPrefix: 'x:' }), /store\.keyPrefix is not an option/],
+    ['a zero capacity', (o) => (o.store = { type: 'memory', maxRevocations: 0 }), /store\.maxRevocations must not be less than 1/],
+    ['a redis store without a connection', (o) => (o.store = { type: 'redis' }), /store\.connection/],
+    ['a custom store missing a port method', (o) => (o.store = { type: 'custom', store: { check: () => undefined } }), /store\.store must implement DefenseStore: missing hit, revokeToken/],
+    ['a limit out of range', (o) => (o.throttle = { ip: { limit: 0, ttlMs: 1000 } }), /throttle\.ip\.limit must not be less than 1/],
+    ['a non-integer window', (o) => (o.throttle = { user: { limit: 5, ttlMs: 1.5 } }), /throttle\.user\.ttlMs must be an integer/],
+    ['a fail mode that is not one', (o) => (o.revocation = { failMode: 'maybe' }), /revocation\.failMode must be one of the following values: open, closed/],
+    ['a bad cron expression', (o) => (o.revocation = { cleanupCron: 'every day' }), /revocation\.cleanupCron is not a cron expression/],
+    ['an invalid CIDR', (o) => (o.proxy = { trusted: ['10.0.0.0/33'] }), /proxy\.trusted must be a list of IP addresses or CIDRs/],
+    ['an unknown proxy header', (o) => (o.proxy = { trusted: [], header: 'x-client-ip' }), /proxy\.header must be one of the following values/],
+    ['a body limit on a bad field name', (o) => (o.throttle = { profiles: { login: { body: { field: 'user.name', limit: 5, ttlMs: 1000 } } } }), /throttle\.profiles\.login\.body\.field must name a top-level body member/],
+    ['a metrics sink without its methods', (o) => (o.metrics = { decision: () => undefined }), /metrics must implement DefenseMetricsSink: missing storeCall, cacheLookup/],
   ])('refuses %s with a message naming the option', (_name, mutate, message) => {
     const options = base();
     mutate(options);
     expect(() => resolveJwtDefenseOptions(options)).toThrow(TypeError);
     expect(() => resolveJwtDefenseOptions(options)).toThrow(message);
   });
+
+  it('accepts true/false for a layer that can be turned off, and false for a limit', () => {
+    expect(resolveJwtDefenseOptions({ ...base(), securityHeaders: false }).securityHeaders).toBe(false);
+    expect(resolveJwtDefenseOptions({ ...base(), securityHeaders: true }).securityHeaders).toMatchObject({ frameOptions: 'DENY' });
+    expect(resolveJwtDefenseOptions({ ...base(), throttle: { ip: false } }).throttle.ip).toBe(false);
+  });
 });
 
 describe('JwtDefenseModule', () => {
   it('fails at boot on bad options (forRoot)', async () => {
-    const builder = Test.createTestingModule({
-      imports: [JwtDefenseModule.forRoot({ ...base(), accessTokenTtlSec: 3600 })],
-    });
-    await expect(builder.compile()).rejects.toThrow(/accessTokenTtlSec must be at most 900/);
+    const options = base();
+    options.token.accessTokenTtlSec = 3600;
+    const builder = Test.createTestingModule({ imports: [JwtDefenseModule.forRoot(options)] });
+    await expect(builder.compile()).rejects.toThrow(/token\.accessTokenTtlSec must not be greater than 900/);
   });
 
   it('resolves options from forRootAsync with inject', async () => {
@@ -74,7 +88,7 @@ describe('JwtDefenseModule', () => {
       imports: [
         JwtDefenseModule.forRootAsync({
           isGlobal: true,
-          useFactory: (ttl: number) => ({ ...base(), accessTokenTtlSec: ttl }),
+          useFactory: (ttl: number) => ({ token: { ...base().token, accessTokenTtlSec: ttl } }),
           inject: [CONFIG],
           imports: [{ module: class ConfigModule {}, providers: [{ provide: CONFIG, useValue: 120 }], exports: [CONFIG] }],
         }),
@@ -87,8 +101,8 @@ describe('JwtDefenseModule', () => {
 
   it('fails at boot on bad options (forRootAsync)', async () => {
     const builder = Test.createTestingModule({
-      imports: [JwtDefenseModule.forRootAsync({ useFactory: () => ({ ...base(), keys: [{ kid: 'h', algorithms: ['HS256'], secret: 'short' }] }) })],
+      imports: [JwtDefenseModule.forRootAsync({ useFactory: () => ({ token: { ...base().token, keys: [{ kid: 'h', algorithms: ['HS256'], secret: 'short' }] } }) })],
     });
-    await expect(builder.compile()).rejects.toThrow(/keys\[0\]\.secret is 5 bytes/);
+    await expect(builder.compile()).rejects.toThrow(/token\.keys\[0\]\.secret is 5 bytes/);
   });
 });

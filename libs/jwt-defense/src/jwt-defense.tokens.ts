@@ -1,9 +1,21 @@
-/** Injection token of the resolved (defaulted, validated, key-imported) options. */
+/** Injection token of the resolved options (every layer's options class, composed). */
 export const JWT_DEFENSE_OPTIONS = Symbol('JWT_DEFENSE_OPTIONS');
 
-/**
- * Where the base security headers are set: `guard` when the global JwtDefenseGuard and the exception filter
- * between them see every response (no middleware pass needed), `middleware` otherwise.
- */
-export const JWT_DEFENSE_HEADERS_MODE = Symbol('JWT_DEFENSE_HEADERS_MODE');
-export type HeadersMode = 'guard' | 'middleware';
+/** The realm of `WWW-Authenticate` challenges (a string). */
+export const REALM = Symbol('JWT_DEFENSE_REALM');
+
+/** The {@link DefenseMetricsSink} the pipeline reports to. */
+export const DEFENSE_METRICS = Symbol('JWT_DEFENSE_METRICS');
+
+/** The registration switches the module was built with (`JwtDefenseModuleExtras`, defaults applied). */
+export const JWT_DEFENSE_EXTRAS = Symbol('JWT_DEFENSE_EXTRAS');
+
+/** The lifetimes other layers size their state by (revocation epochs, denylist TTLs); never key material. */
+export const TOKEN_LIFETIMES = Symbol('JWT_DEFENSE_TOKEN_LIFETIMES');
+export interface TokenLifetimes {
+  readonly maxAccessTokenTtlSec: number;
+  readonly refreshTokenTtlSec: number;
+  readonly clockToleranceSec: number;
+  /** `kid` of the key that signs new tokens, if any. */
+  readonly signingKid?: string;
+}

@@ -1,10 +1,11 @@
-import { Catch, HttpException, Inject, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { rawResponse } from '../common/http.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import { rawRequest } from '../common/http.js';
+import { DefenseResponseHeaders } from '../headers/response-headers.js';
+import { contextOf } from '../pipeline/pipeline-context.js';
+import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
-import { defenseErrorBody } from './defense.exceptions.js';
+import { DefenseStoreUnavailableException, defenseErrorBody } from './defense.exceptions.js';
 
 const CODE_BY_STATUS: Record<number, DefenseErrorCode> = {
   400: 'invalid_request',
@@ -40,8 +41,10 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
 }
 
 /**
- * Gives every error the `{statusCode, error, message, code}` body with a fixed message per code: no
- * stack, no validation detail, nothing of the request echoed back. Unexpected errors become a logged 500.
+ * Gives every HTTP error the `{statusCode, error, message, code}` body with a fixed message per code: no
+ * stack, no validation detail, nothing of the request echoed back. A store failure anywhere (a login, a
+ * refresh, an admin call) is the declared 503 `defense_store_unavailable` with `Retry-After`, never a 500.
+ * Other unexpected errors become a logged 500 `internal_error`. Headers come from `DefenseResponseHeaders`.
  */
 @Catch()
 export class JwtDefenseExceptionFilter implements ExceptionFilter {
@@ -49,25 +52,21 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    private readonly headers: DefenseResponseHeaders,
   ) {}
 
-  catch(error: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw error;
+  catch(thrown: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw thrown;
+    const error = thrown instanceof DefenseStoreError ? new DefenseStoreUnavailableException(thrown) : thrown;
     const status = statusOf(error);
     if (status >= 500 && !(error instanceof HttpException)) {
       this.logger.error(`Unhandled ${(error as Error)?.name ?? 'error'}`, (error as Error)?.stack);
     }
-    const response = host.switchToHttp().getResponse();
-    const raw = rawResponse(response);
-    // Every error gets the security headers: those raised before any guard or middleware ran (Express's body
-    // parser refusing malformed JSON, a 404 without a route), and all of them when the guard sets the headers.
-    if (!raw.headersSent) {
-      raw.removeHeader('x-powered-by');
-      for (const [name, value] of this.options.headerSet) {
-        if (!raw.hasHeader(name)) raw.setHeader(name, value);
-      }
-    }
+    const http = host.switchToHttp();
+    const response = http.getResponse<unknown>();
+    const request = http.getRequest<unknown>();
+    const context = request ? contextOf(rawRequest(request)) : undefined;
+    this.headers.error(response, error, context?.route, context?.limits);
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }
 }

@@ -62,6 +62,8 @@ export abstract class JwtDefenseException extends HttpException {
   abstract readonly challengeError: BearerChallengeError | null | undefined;
   /** Seconds for a `Retry-After` header, when the status calls for one. */
   readonly retryAfterSec?: number;
+  /** Extra auth-params of the challenge (e.g. `max_age` of an RFC 9470 step-up). */
+  readonly challengeParams?: Readonly<Record<string, string>>;
 
   protected constructor(status: number, code: DefenseErrorCode, cause?: unknown) {
     super(defenseErrorBody(status, code), status, { cause });
@@ -114,7 +116,7 @@ export class InsufficientScopeException extends JwtDefenseException {
   }
 }
 
-/** 503: the defence store cannot answer and the route fails closed. */
+/** 503: the store cannot answer (down, hung, full) and the layer fails closed. `Retry-After: 1`. */
 export class DefenseStoreUnavailableException extends JwtDefenseException {
   override readonly name = 'DefenseStoreUnavailableException';
   readonly code = 'defense_store_unavailable' as const;
@@ -134,5 +136,19 @@ export class RateLimitedException extends JwtDefenseException {
 
   constructor(override readonly retryAfterSec: number) {
     super(HttpStatus.TOO_MANY_REQUESTS, 'rate_limited');
+  }
+}
+
+/**
+ * 403: a request arrived through an execution context (`rpc`, `ws`, `graphql`) the module is not configured
+ * for. Refused rather than waved through: an unprotected transport is a hole in every policy.
+ */
+export class TransportNotConfiguredException extends JwtDefenseException {
+  override readonly name = 'TransportNotConfiguredException';
+  readonly code = 'forbidden' as const;
+  readonly challengeError = undefined;
+
+  constructor(readonly transport: string) {
+    super(HttpStatus.FORBIDDEN, 'forbidden');
   }
 }

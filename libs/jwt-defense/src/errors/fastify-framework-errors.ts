@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { buildHeaderSet, DEFAULT_SECURITY_HEADERS, type SecurityHeadersOptions } from '../headers/security-headers.options.js';
+import { resolveOptions } from '../common/options.js';
+import { buildHeaderSet, SecurityHeadersOptions, type SecurityHeadersOverrides } from '../headers/security-headers.options.js';
 import { defenseErrorBody } from './defense.exceptions.js';
 
 /**
@@ -8,11 +9,10 @@ import { defenseErrorBody } from './defense.exceptions.js';
  * `frameworkErrors` to `new FastifyAdapter({ ... })`: those requests get a 400 `invalid_request` with the
  * standard body and the security headers. Give it the same `securityHeaders` options as the module.
  */
-export function fastifyFrameworkErrors(securityHeaders: SecurityHeadersOptions | false = {}) {
-  const headers = securityHeaders === false ? [] : buildHeaderSet({ ...DEFAULT_SECURITY_HEADERS, ...securityHeaders });
+export function fastifyFrameworkErrors(securityHeaders: SecurityHeadersOverrides | false = {}) {
+  const headers = securityHeaders === false ? {} : Object.fromEntries(buildHeaderSet(resolveOptions(SecurityHeadersOptions, securityHeaders, 'securityHeaders')));
   const body = JSON.stringify(defenseErrorBody(400, 'invalid_request'));
   return (_error: Error, _request: FastifyRequest, reply: FastifyReply): void => {
-    for (const [name, value] of headers) reply.header(name, value);
-    reply.code(400).header('content-type', 'application/json; charset=utf-8').send(body);
+    reply.headers(headers).code(400).header('content-type', 'application/json; charset=utf-8').send(body);
   };
 }

@@ -1,8 +1,9 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
-import { DefenseStore } from '../store/defense-store.interface.js';
+import { EventStore } from '../store/defense-store.ports.js';
+import { STORE_ALERTS, type StoreAlerts } from '../store/defense-store.provider.js';
 import { EventSampler } from './event-sampler.js';
 import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './security-event.js';
 
@@ -31,9 +32,12 @@ export class SecurityEventService {
   readonly events$: Observable<SecurityEvent> = this.subject.asObservable();
 
   constructor(
-    @Inject(DefenseStore) private readonly store: DefenseStore,
+    @Inject(EventStore) private readonly store: EventStore,
     private readonly clock: DefenseClock,
-  ) {}
+    @Optional() @Inject(STORE_ALERTS) alerts?: StoreAlerts,
+  ) {
+    alerts?.subscribe((space) => this.recordSampled('store_full', space, { reason: `the ${space} space is full`, details: { space } }, 60_000));
+  }
 
   /** Records an event (fire and forget: a store failure is logged, not thrown). */
   record(type: SecurityEventType, fields: SecurityEventInput = {}): SecurityEvent {

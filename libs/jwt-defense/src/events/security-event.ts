@@ -7,6 +7,7 @@ export const SECURITY_EVENT_TYPES = [
   'session_revoked',
   'refresh_token_reuse',
   'store_unavailable',
+  'store_full',
   'cleanup_failed',
   'rate_limited',
 ] as const;

@@ -1,45 +1,46 @@
-/** Layer 6 options. Every header can be turned off with `false`. */
-export interface SecurityHeadersOptions {
+import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { REQUIRED, type OptionsInput } from '../common/options.js';
+
+/** A header value: printable ASCII, no CR/LF (no header injection through options). */
+const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
+/** Layer 6 options: security headers on every answer, errors included. Every header can be turned off with `false`. */
+export class SecurityHeadersOptions {
+  declare readonly [REQUIRED]?: {};
   /** `Strict-Transport-Security` max-age, in seconds. Default 31536000 (one year); `0` omits the header. */
-  hstsMaxAgeSec?: number;
+  @IsInt() @Min(0) @Max(63_072_000) hstsMaxAgeSec: number = 31_536_000;
   /** Add `includeSubDomains` to HSTS. Default `true`. */
-  hstsIncludeSubDomains?: boolean;
+  @IsBoolean() hstsIncludeSubDomains: boolean = true;
   /** Add `preload` to HSTS (only once the domain is on the preload list). Default `false`. */
-  hstsPreload?: boolean;
+  @IsBoolean() hstsPreload: boolean = false;
   /** `Content-Security-Policy` for API responses. Default `default-src 'none'; frame-ancestors 'none'`. */
-  contentSecurityPolicy?: string | false;
+  @ValidateIf((o: SecurityHeadersOptions) => o.contentSecurityPolicy !== false) @IsString() @Matches(HEADER_VALUE)
+  contentSecurityPolicy: string | false = "default-src 'none'; frame-ancestors 'none'";
   /** `X-Frame-Options`. Default `DENY`. */
-  frameOptions?: 'DENY' | 'SAMEORIGIN' | false;
+  @IsIn(['DENY', 'SAMEORIGIN', false]) frameOptions: 'DENY' | 'SAMEORIGIN' | false = 'DENY';
   /** `Referrer-Policy`. Default `no-referrer`. */
-  referrerPolicy?: string | false;
+  @ValidateIf((o: SecurityHeadersOptions) => o.referrerPolicy !== false) @IsString() @Matches(HEADER_VALUE) referrerPolicy: string | false = 'no-referrer';
   /** `Cross-Origin-Resource-Policy`. Default `same-origin`. */
-  crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin' | false;
+  @IsIn(['same-origin', 'same-site', 'cross-origin', false])
+  crossOriginResourcePolicy: 'same-origin' | 'same-site' | 'cross-origin' | false = 'same-origin';
   /** `Cross-Origin-Opener-Policy`. Default `same-origin`. */
-  crossOriginOpenerPolicy?: 'same-origin' | 'same-origin-allow-popups' | 'unsafe-none' | false;
+  @IsIn(['same-origin', 'same-origin-allow-popups', 'unsafe-none', false])
+  crossOriginOpenerPolicy: 'same-origin' | 'same-origin-allow-popups' | 'unsafe-none' | false = 'same-origin';
   /**
    * `Cache-Control` of responses that are not authenticated. Default `no-store`. Authenticated responses
    * are always `no-store`, whatever this says.
    */
-  cacheControl?: string | false;
+  @ValidateIf((o: SecurityHeadersOptions) => o.cacheControl !== false) @IsString() @Matches(HEADER_VALUE) cacheControl: string | false = 'no-store';
 }
+
+/** Per-route overrides (`@SecurityHeaders({...})`): any of the options above. */
+export type SecurityHeadersOverrides = OptionsInput<SecurityHeadersOptions>;
 
 /** The header set applied to a response: lower-case name → value. */
 export type HeaderSet = ReadonlyArray<readonly [name: string, value: string]>;
 
-export const DEFAULT_SECURITY_HEADERS: Required<SecurityHeadersOptions> = {
-  hstsMaxAgeSec: 31_536_000,
-  hstsIncludeSubDomains: true,
-  hstsPreload: false,
-  contentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
-  frameOptions: 'DENY',
-  referrerPolicy: 'no-referrer',
-  crossOriginResourcePolicy: 'same-origin',
-  crossOriginOpenerPolicy: 'same-origin',
-  cacheControl: 'no-store',
-};
-
 /** Computes the header list once (at boot, or once per decorated route), never per request. */
-export function buildHeaderSet(options: Required<SecurityHeadersOptions>): HeaderSet {
+export function buildHeaderSet(options: SecurityHeadersOptions): HeaderSet {
   const headers: Array<[string, string]> = [
     ['x-content-type-options', 'nosniff'],
     // The XSS auditor this header controlled is gone, and `1; mode=block` created leaks: disable it.

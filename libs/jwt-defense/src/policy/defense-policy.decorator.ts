@@ -1,5 +1,7 @@
 import { Reflector } from '@nestjs/core';
-import type { ThrottlePolicy } from '../throttling/throttle-policy.js';
+import type { OptionsInput } from '../common/options.js';
+import type { FailMode } from '../revocation/revocation.options.js';
+import type { ThrottlePolicyOptions } from '../throttling/throttle.options.js';
 
 /** Per-controller or per-handler policy. A handler's policy replaces its controller's (getAllAndOverride). */
 export interface DefensePolicyOptions {
@@ -7,13 +9,14 @@ export interface DefensePolicyOptions {
   roles?: string[];
   /** The caller needs every one of these scopes (from the `scope` claim); otherwise 403 `insufficient_scope`. */
   scopes?: string[];
-  /** When the defence store is down: `closed` → 503, `open` → let through and record an event. Default: `revocation.failMode`. */
-  failMode?: 'open' | 'closed';
+  /** When the store is down during the per-request check: `closed` → 503, `open` → through, with an event. Default: `revocation.failMode`. */
+  failMode?: FailMode;
   /**
    * Rate limits of the route: a profile name from `throttle.profiles` (e.g. `'login'`), inline limits, or
-   * `false` for none. Default: `throttle.ip` per client and `throttle.user` per user.
+   * `false` for none. Default: `throttle.ip` per client and `throttle.user` per user. @nestjs/throttler's
+   * `@Throttle()` and `@SkipThrottle()` are honoured too (see docs/THROTTLING.md).
    */
-  throttle?: string | ThrottlePolicy | false;
+  throttle?: string | OptionsInput<ThrottlePolicyOptions> | false;
 }
 
 /** Attaches a {@link DefensePolicyOptions} to a controller or a handler. */
@@ -22,5 +25,5 @@ export const DefensePolicy = Reflector.createDecorator<DefensePolicyOptions>();
 /** Shorthand for `@DefensePolicy({ roles })`: the caller needs one of the roles. */
 export const RequireRoles = (...roles: string[]) => DefensePolicy({ roles });
 
-/** Marks a controller or handler as reachable without a token (the guard skips it). */
+/** Marks a controller or handler as reachable without a token (rate limits per IP still apply). */
 export const Public = Reflector.createDecorator<boolean>({ transform: () => true });

@@ -1,31 +1,56 @@
 import { Inject, Injectable, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
-import { resolveThrottlePolicy, type ResolvedRateLimit, type ResolvedThrottlePolicy } from '../throttling/throttle-options.resolver.js';
-import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
-import { SecurityHeaders } from '../headers/security-headers.decorator.js';
+import { resolveOptions } from '../common/options.js';
 import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
+import { SecurityHeaders } from '../headers/security-headers.decorator.js';
+import { SecurityHeadersOptions } from '../headers/security-headers.options.js';
+import { RevocationOptions, type FailMode } from '../revocation/revocation.options.js';
+import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
+import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
+import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
 
-/** Everything the guards need to know about a route, computed once per handler. */
+/** A limit with every field set, and the counter space it counts in. */
+export interface RouteRateLimit {
+  /** `ip` (one budget per client across routes), `user`, `body`, or the route's own space. */
+  readonly space: string;
+  readonly limit: number;
+  readonly ttlMs: number;
+  readonly blockDurationMs: number;
+  readonly algorithm: RateLimitAlgorithm;
+}
+
+/** Everything the pipeline needs to know about a route, computed once per handler (never per request). */
 export interface RoutePolicy {
   readonly isPublic: boolean;
+  /** `Controller.handler`, for events and metrics. */
+  readonly name: string;
+  /** The route template (`orders/:id`), never a raw URL. */
+  readonly template: string;
   readonly roles?: readonly string[];
   readonly scopes?: readonly string[];
-  readonly failMode: 'open' | 'closed';
-  /** Per-IP limit, and whether the route counts it on its own counter (it set its own limit). */
-  readonly ip: ResolvedRateLimit | false;
-  readonly ipOwnCounter: boolean;
-  readonly user: ResolvedRateLimit | false;
-  readonly body?: ResolvedRateLimit & { field: string };
+  readonly failMode: FailMode;
+  readonly ip: RouteRateLimit | false;
+  readonly user: RouteRateLimit | false;
+  readonly body?: RouteRateLimit & { readonly field: string };
   /** `@SecurityHeaders()` overrides, when the route has some. */
   readonly headers?: RouteHeaders;
 }
 
+// @nestjs/throttler's metadata keys (its decorators' contract; the constants are not in its public barrel).
+const THROTTLER_SKIP = 'THROTTLER:SKIP';
+const THROTTLER_LIMIT = 'THROTTLER:LIMIT';
+const THROTTLER_TTL = 'THROTTLER:TTL';
+const THROTTLER_BLOCK_DURATION = 'THROTTLER:BLOCK_DURATION';
+/** Nest's `@Controller()`/`@Get()` path metadata key. */
+const PATH_METADATA = 'path';
+
+type Handler = (...args: never[]) => unknown;
+type ControllerClass = new (...args: never[]) => unknown;
+
 /**
- * Resolves `@Public()` and `@DefensePolicy()` (handler over controller) with the module defaults, once per
- * handler: no reflector lookups on the hot path. Every decorated route is resolved at boot, so an unknown
- * throttle profile or a bad inline limit stops the app with a message naming it.
+ * Resolves `@Public()`, `@DefensePolicy()`, `@SecurityHeaders()` and @nestjs/throttler's `@Throttle()` /
+ * `@SkipThrottle()` (handler over controller) with the module defaults, once per handler: no reflector lookup on
+ * the hot path. Every controller route is resolved at boot, so a bad policy stops the app with its path.
  */
 @Injectable()
 export class PolicyResolver implements OnModuleInit {
@@ -35,27 +60,27 @@ export class PolicyResolver implements OnModuleInit {
     private readonly reflector: Reflector,
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    private readonly throttle: ThrottleOptions,
+    private readonly revocation: RevocationOptions,
+    @Inject(SecurityHeadersOptions) private readonly securityHeaders: SecurityHeadersOptions | false,
   ) {}
 
   onModuleInit(): void {
     for (const wrapper of this.discovery.getControllers()) {
       const instance = wrapper.instance as object | undefined;
-      const controller = wrapper.metatype as (new (...args: never[]) => unknown) | undefined;
+      const controller = wrapper.metatype as ControllerClass | undefined;
       if (!instance || !controller) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
-      for (const name of this.scanner.getAllMethodNames(prototype)) {
-        this.forHandler(prototype[name] as object, controller);
-      }
+      for (const name of this.scanner.getAllMethodNames(prototype)) this.forHandler(prototype[name] as Handler, controller);
     }
   }
 
   /** The policy of the route a request is on. */
   forContext(context: ExecutionContext): RoutePolicy {
-    return this.forHandler(context.getHandler(), context.getClass());
+    return this.forHandler(context.getHandler() as Handler, context.getClass() as ControllerClass);
   }
 
-  forHandler(handler: object, controller: object): RoutePolicy {
+  forHandler(handler: Handler, controller: ControllerClass): RoutePolicy {
     let byController = this.cache.get(handler);
     let policy = byController?.get(controller);
     if (policy) return policy;
@@ -68,39 +93,66 @@ export class PolicyResolver implements OnModuleInit {
     return policy;
   }
 
-  private resolve(handler: object, controller: object): RoutePolicy {
-    const targets = [handler as () => unknown, controller as new () => unknown];
-    const isPublic = this.reflector.getAllAndOverride(Public, targets) === true;
+  private resolve(handler: Handler, controller: ControllerClass): RoutePolicy {
+    const targets = [handler, controller];
+    const name = `${controller.name}.${handler.name}`;
     const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, targets) ?? {};
-    const defaults = this.options.throttle;
-    let throttle: ResolvedThrottlePolicy | false = {};
-    const where = `@DefensePolicy of ${(controller as { name?: string }).name ?? 'a controller'}`;
-    if (declared.throttle === false) {
-      throttle = false;
-    } else if (typeof declared.throttle === 'string') {
-      const profile = defaults.profiles[declared.throttle];
-      if (!profile) {
-        throw new TypeError(`jwt-defense: ${where} names throttle profile "${declared.throttle}", which throttle.profiles does not define`);
-      }
-      throttle = profile;
-    } else if (declared.throttle !== undefined) {
-      throttle = resolveThrottlePolicy(declared.throttle, `${where}: throttle`);
-    }
-    const headers = routeHeadersFor(
-      this.reflector.getAllAndOverride(SecurityHeaders, targets),
-      this.options.securityHeaders,
-      this.options.headerSet,
-    );
+    const where = `@DefensePolicy of ${name}: throttle`;
+    let policy: ThrottlePolicyOptions | false;
+    if (declared.throttle === false) policy = false;
+    else if (typeof declared.throttle === 'string') {
+      const profile = this.throttle.profiles[declared.throttle];
+      if (!profile) throw new TypeError(`jwt-defense: ${where} names profile "${declared.throttle}", which throttle.profiles does not define`);
+      policy = profile;
+    } else policy = resolveOptions(ThrottlePolicyOptions, declared.throttle, where);
+
+    const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
+    const stock = (throttler: string): RateLimitOptions | undefined => {
+      const limit = this.reflector.getAllAndOverride<number>(`${THROTTLER_LIMIT}${throttler}`, targets);
+      const ttlMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_TTL}${throttler}`, targets);
+      if (limit === undefined && ttlMs === undefined) return undefined;
+      const blockDurationMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_BLOCK_DURATION}${throttler}`, targets);
+      return resolveOptions(ThrottlePolicyOptions, { ip: { limit, ttlMs, blockDurationMs } }, `@Throttle of ${name}`).ip as RateLimitOptions;
+    };
+    const ownIp = stock('default') ?? stock('ip') ?? (policy === false ? undefined : policy.ip);
+    const userLimit = stock('user') ?? (policy === false ? undefined : policy.user);
+    const skipAll = skipped('default');
+
+    const headers = routeHeadersFor(this.reflector.getAllAndOverride(SecurityHeaders, targets), this.securityHeaders, name);
     return {
+      name,
       headers,
-      isPublic,
+      template: this.template(handler, controller),
+      isPublic: this.reflector.getAllAndOverride(Public, targets) === true,
       roles: declared.roles,
       scopes: declared.scopes,
-      failMode: declared.failMode ?? this.options.revocation.failMode,
-      ip: throttle === false ? false : (throttle.ip ?? defaults.ip),
-      ipOwnCounter: throttle !== false && throttle.ip !== undefined,
-      user: throttle === false ? false : (throttle.user ?? defaults.user),
-      body: throttle === false ? undefined : throttle.body,
+      failMode: declared.failMode ?? this.revocation.failMode,
+      ip: policy === false || skipAll || skipped('ip') ? false : this.limit(ownIp ?? this.throttle.ip, ownIp ? `ip:${name}` : 'ip'),
+      user: policy === false || skipAll || skipped('user') ? false : this.limit(userLimit ?? this.throttle.user, 'user'),
+      body:
+        policy === false || !policy.body || skipAll || skipped('body')
+          ? undefined
+          : { ...(this.limit(policy.body, 'body') as RouteRateLimit), field: policy.body.field },
     };
+  }
+
+  private limit(options: RateLimitOptions | false, space: string): RouteRateLimit | false {
+    if (options === false) return false;
+    return {
+      space,
+      limit: options.limit,
+      ttlMs: options.ttlMs,
+      blockDurationMs: options.blockDurationMs ?? options.ttlMs,
+      algorithm: this.throttle.algorithm,
+    };
+  }
+
+  private template(handler: Handler, controller: ControllerClass): string {
+    const parts = [Reflect.getMetadata(PATH_METADATA, controller), Reflect.getMetadata(PATH_METADATA, handler)]
+      .flatMap((path: unknown) => (Array.isArray(path) ? path.slice(0, 1) : [path]))
+      .filter((path): path is string => typeof path === 'string')
+      .map((path) => path.replace(/^\/+|\/+$/g, ''))
+      .filter(Boolean);
+    return `/${parts.join('/')}`;
   }
 }

@@ -1,17 +1,16 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob } from 'cron';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { DefenseScheduler } from '../common/defense-scheduler.js';
 import { SecurityEventService } from '../events/security-event.service.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
-import type { CleanupReport } from '../store/defense-store.interface.js';
+import type { CleanupReport } from '../store/defense-store.ports.js';
+import { RevocationOptions } from './revocation.options.js';
 import { RevocationService } from './revocation.service.js';
 
 export const CLEANUP_JOB_NAME = 'jwt-defense:cleanup';
 
 /**
- * Scheduled cleanup (`revocation.cleanupCron`, registered with `SchedulerRegistry.addCronJob`). Each tick is
- * wrapped: a failure is logged, counted and recorded as a `cleanup_failed` event, and the app lives on.
+ * Scheduled cleanup (`revocation.cleanupCron`), through the host's `SchedulerRegistry` when it has one (see
+ * `DefenseScheduler`). Each tick is wrapped: a failure is logged, counted and recorded as a `cleanup_failed`
+ * event, and the app lives on.
  */
 @Injectable()
 export class RevocationCleanupJob implements OnModuleInit, OnModuleDestroy {
@@ -24,26 +23,16 @@ export class RevocationCleanupJob implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly revocation: RevocationService,
     private readonly events: SecurityEventService,
-    private readonly scheduler: SchedulerRegistry,
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    private readonly scheduler: DefenseScheduler,
+    private readonly options: RevocationOptions,
   ) {}
 
   onModuleInit(): void {
-    const cron = this.options.revocation.cleanupCron;
-    if (cron === false) return;
-    const job = CronJob.from({
-      cronTime: cron,
-      onTick: async () => {
-        await this.tick();
-      },
-      start: false,
-    });
-    this.scheduler.addCronJob(CLEANUP_JOB_NAME, job as unknown as Parameters<SchedulerRegistry['addCronJob']>[1]);
-    job.start();
+    if (this.options.cleanupCron !== false) this.scheduler.cron(CLEANUP_JOB_NAME, this.options.cleanupCron, () => this.tick());
   }
 
   onModuleDestroy(): void {
-    if (this.scheduler.doesExist('cron', CLEANUP_JOB_NAME)) this.scheduler.deleteCronJob(CLEANUP_JOB_NAME);
+    this.scheduler.remove(CLEANUP_JOB_NAME);
   }
 
   /** One run; never throws. */

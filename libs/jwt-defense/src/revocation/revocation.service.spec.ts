@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { JwtDefenseModule } from '../jwt-defense.module.js';
 import { TokenService } from '../token/token.service.js';
-import { RefreshTokenService } from '../token/refresh-token.service.js';
+import { RefreshTokenService } from '../session/refresh-token.service.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { RevocationService } from './revocation.service.js';
 
@@ -20,13 +20,15 @@ describe('RevocationService (memory store, frozen clock)', () => {
     moduleRef = await Test.createTestingModule({
       imports: [
         JwtDefenseModule.forRoot({
-          issuer: 'iss',
-          audience: 'aud',
-          keys: [
-            { kid: 'a', algorithms: ['HS256'], secret: randomBytes(32) },
-            { kid: 'b', algorithms: ['HS256'], secret: randomBytes(32) },
-          ],
-          signingKid: 'a',
+          token: {
+            issuer: 'iss',
+            audience: 'aud',
+            keys: [
+              { kid: 'a', algorithms: ['HS256'], secret: randomBytes(32) },
+              { kid: 'b', algorithms: ['HS256'], secret: randomBytes(32) },
+            ],
+            signingKid: 'a',
+          },
           revocation: { cleanupCron: false },
         }),
       ],

@@ -1,37 +1,64 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, type Provider } from '@nestjs/common';
+import { Subject } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
-import { DefenseStore } from './defense-store.interface.js';
-import { MemoryDefenseStore } from './memory-defense.store.js';
-import { RedisDefenseStore } from './redis-defense.store.js';
+import type { JwtDefenseOptions } from '../jwt-defense.options.js';
+import {
+  DefenseStore,
+  EventStore,
+  GlobalStateStore,
+  RateLimitStore,
+  RequestCheckStore,
+  RevocationStore,
+  SessionStore,
+} from './defense-store.ports.js';
+import { MemoryDefenseStore } from './memory/memory-defense.store.js';
+import { RedisDefenseStore } from './redis/redis-defense.store.js';
 
-/** Chooses the store from the options: the embedded memory store unless told otherwise. */
-export const defenseStoreProvider: Provider = {
-  provide: DefenseStore,
-  useFactory: (options: ResolvedJwtDefenseOptions, clock: DefenseClock): DefenseStore => {
-    const store = options.store;
-    if (store.type === 'custom') return store.store;
-    if (store.type === 'redis') {
-      return new RedisDefenseStore({
-        connection: store.connection,
-        keyPrefix: store.keyPrefix,
-        commandTimeoutMs: store.commandTimeoutMs,
+/** Names of memory-store spaces that filled up (the event service records `store_full`). */
+export const STORE_ALERTS = Symbol('JWT_DEFENSE_STORE_ALERTS');
+export type StoreAlerts = Subject<string>;
+
+/** Chooses the store from the options (the embedded memory store unless told otherwise), and maps every port to it. */
+export const defenseStoreProviders: Provider[] = [
+  { provide: STORE_ALERTS, useFactory: (): StoreAlerts => new Subject<string>() },
+  {
+    provide: DefenseStore,
+    useFactory: (options: JwtDefenseOptions, clock: DefenseClock, alerts: StoreAlerts): DefenseStore => {
+      const store = options.store;
+      if (store.type === 'custom') return store.store;
+      if (store.type === 'redis') {
+        return new RedisDefenseStore({
+          connection: store.connection,
+          keyPrefix: store.keyPrefix,
+          commandTimeoutMs: store.commandTimeoutMs,
+          maxEvents: store.maxEvents,
+        });
+      }
+      return new MemoryDefenseStore({
+        maxRevocations: store.maxRevocations,
+        maxSessions: store.maxSessions,
+        maxUserEpochs: store.maxUserEpochs,
+        maxCounters: store.maxCounters,
         maxEvents: store.maxEvents,
+        now: () => clock.nowMs(),
+        onFull: (space) => alerts.next(space),
       });
-    }
-    return new MemoryDefenseStore({ maxEntries: store.maxEntries, maxEvents: store.maxEvents, now: () => clock.nowMs() });
+    },
+    inject: [JWT_DEFENSE_OPTIONS, DefenseClock, STORE_ALERTS],
   },
-  inject: [JWT_DEFENSE_OPTIONS, DefenseClock],
-};
+  ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, EventStore].map(
+    (port): Provider => ({ provide: port, useExisting: DefenseStore }),
+  ),
+];
 
-/** Waits for Redis at boot (commands fail fast while disconnected) and closes what we opened at shutdown. */
+/** Waits for the store at boot (when it can say it is ready) and closes what it opened at shutdown. */
 @Injectable()
 export class DefenseStoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('JwtDefense');
   private readyPromise?: Promise<void>;
 
-  constructor(@Inject(DefenseStore) private readonly store: DefenseStore) {}
+  constructor(@Inject(DefenseStore) readonly store: DefenseStore) {}
 
   onModuleInit(): Promise<void> {
     return this.ready();
@@ -40,11 +67,11 @@ export class DefenseStoreLifecycle implements OnModuleInit, OnApplicationShutdow
   /** Resolves when the store answers, or after the wait gave up (never rejects). */
   ready(): Promise<void> {
     this.readyPromise ??= (async () => {
-      if (!(this.store instanceof RedisDefenseStore)) return;
+      if (!this.store.ready) return;
       try {
-        await this.store.waitUntilReady();
+        await this.store.ready(5000);
       } catch (error) {
-        // Boot anyway: each layer applies its fail mode until Redis answers.
+        // Boot anyway: each layer applies its fail mode until the store answers.
         this.logger.error(`defence store not reachable at boot: ${(error as Error).message}`);
       }
     })();
@@ -56,5 +83,5 @@ export class DefenseStoreLifecycle implements OnModuleInit, OnApplicationShutdow
   }
 }
 
-/** Injects the {@link DefenseStore}. */
+/** Injects the whole {@link DefenseStore}. Prefer a port (`@Inject(RevocationStore)`) in your own services. */
 export const InjectDefenseStore = (): ParameterDecorator => Inject(DefenseStore);

@@ -16,6 +16,7 @@ local function rate_limit(key, limit, ttlMs, blockMs, algorithm, now)
   local total
   local toExpire
   local keep
+  local rejected = false
   if algorithm == 'fixed' then
     if b > now then return {c, math.max(w - now, 0), 1, b - now} end
     if w <= now or c > limit then
@@ -26,7 +27,10 @@ local function rate_limit(key, limit, ttlMs, blockMs, algorithm, now)
     total = c
     toExpire = w - now
     keep = toExpire
-    if c > limit then b = now + blockMs end
+    if c > limit then
+      rejected = true
+      if blockMs > 0 then b = now + blockMs else b = w end
+    end
   else
     local window = math.floor(now / ttlMs)
     if w ~= window then
@@ -38,12 +42,18 @@ local function rate_limit(key, limit, ttlMs, blockMs, algorithm, now)
     local weighted = p * toExpire / ttlMs + c
     if b > now then return {math.ceil(weighted), toExpire, 1, b - now} end
     total = math.ceil(weighted + 1)
-    if weighted + 1 > limit then b = now + blockMs else c = c + 1 end
+    if weighted + 1 > limit then
+      rejected = true
+      b = now + blockMs
+    else
+      c = c + 1
+    end
     keep = toExpire + ttlMs
   end
   redis.call('HSET', key, 'w', string.format('%.0f', w), 'c', c, 'p', p, 'b', string.format('%.0f', b))
   redis.call('PEXPIRE', key, string.format('%.0f', math.max(keep, b - now, 1)))
   if b > now then return {total, toExpire, 1, b - now} end
+  if rejected then return {total, toExpire, 1, 1} end
   return {total, toExpire, 0, 0}
 end
 `;

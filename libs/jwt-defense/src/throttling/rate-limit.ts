@@ -1,7 +1,10 @@
 /** How hits are counted in a window. */
 export type RateLimitAlgorithm = 'fixed' | 'sliding';
 
-/** A limit: at most `limit` requests per `ttlMs`; beyond it, blocked for `blockDurationMs` (default `ttlMs`). */
+/**
+ * A limit: at most `limit` requests per `ttlMs`; beyond it, blocked for `blockDurationMs` (default `ttlMs`;
+ * `0`: no block beyond the window, as @nestjs/throttler documents).
+ */
 export interface RateLimit {
   /** Requests allowed per window. */
   limit: number;
@@ -59,8 +62,9 @@ export function hitRateLimit(
     s.current += 1;
     const timeToExpireMs = s.window - nowMs;
     if (s.current > limit) {
-      s.blockedUntilMs = nowMs + blockDurationMs;
-      return { state: s, result: { totalHits: s.current, timeToExpireMs, blocked: true, timeToBlockExpireMs: blockDurationMs } };
+      // blockDurationMs 0 (@nestjs/throttler's meaning): no block beyond the window, refused until it ends.
+      s.blockedUntilMs = blockDurationMs > 0 ? nowMs + blockDurationMs : s.window;
+      return { state: s, result: { totalHits: s.current, timeToExpireMs, blocked: true, timeToBlockExpireMs: s.blockedUntilMs - nowMs } };
     }
     return { state: s, result: { totalHits: s.current, timeToExpireMs, blocked: false, timeToBlockExpireMs: 0 } };
   }
@@ -79,8 +83,9 @@ export function hitRateLimit(
   }
   const estimate = weighted + 1;
   if (estimate > limit) {
+    // blockDurationMs 0: no block; refused while the weighted count stays over the limit (ask again soon).
     s.blockedUntilMs = nowMs + blockDurationMs;
-    return { state: s, result: { totalHits: Math.ceil(estimate), timeToExpireMs, blocked: true, timeToBlockExpireMs: blockDurationMs } };
+    return { state: s, result: { totalHits: Math.ceil(estimate), timeToExpireMs, blocked: true, timeToBlockExpireMs: Math.max(blockDurationMs, 1) } };
   }
   s.current += 1;
   return { state: s, result: { totalHits: Math.ceil(estimate), timeToExpireMs, blocked: false, timeToBlockExpireMs: 0 } };

@@ -1,8 +1,8 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { Cluster, Redis } from 'ioredis';
-import { DefenseStoreError } from '../store/defense-store.errors.js';
-import { closeRedis, openRedis, waitForRedis, type RedisConnection } from '../store/redis-connection.js';
-import { THROTTLE_SCRIPT } from './rate-limit.lua.js';
+import type { Cluster, Redis } from 'ioredis';
+import { RedisCommands } from '../store/redis/redis-commands.js';
+import { closeRedis, openRedis, waitForRedis, type RedisConnection } from '../store/redis/redis-connection.js';
+import { RedisRateLimiter } from '../store/redis/redis-rate-limiter.js';
 import { algorithmFor, toThrottlerRecord, type ThrottlerAlgorithms, type ThrottlerStorageRecord } from './throttler-storage.options.js';
 
 export interface RedisThrottlerStorageOptions {
@@ -12,57 +12,51 @@ export interface RedisThrottlerStorageOptions {
   keyPrefix?: string;
   /** Algorithm for every throttler or per throttler name. Default `fixed`. */
   algorithm?: ThrottlerAlgorithms;
-  /** Bound of one command on connections we open, in ms. Default 500. */
+  /** Bound of one command on connections we open, in ms; also how long a first request waits for the connection. Default 500. */
   commandTimeoutMs?: number;
   /** Time source, epoch ms. Default `Date.now`. */
   now?: () => number;
 }
 
-type Scripted = {
-  jwtdThrottle(counter: string, limit: number, ttlMs: number, blockMs: number, algorithm: string, nowMs: number): Promise<unknown>;
-};
-
 /**
  * A `ThrottlerStorage` for @nestjs/throttler on Redis (standalone or Cluster): ONE atomic Lua call per hit
- * (EVALSHA), fixed or sliding window, one hash per counter (its own hash tag, so it runs on Redis Cluster). Usable on its own:
- * `ThrottlerModule.forRoot({ throttlers, storage: new RedisThrottlerStorage({ connection: redis }) })`.
+ * (EVALSHA), fixed or sliding window, one hash per counter (its own hash tag, so it runs on Redis Cluster).
+ * Usable on its own, right after construction (its first requests wait for the connection):
+ * `ThrottlerModule.forRoot({ throttlers, storage: new RedisThrottlerStorage({ connection: 'redis://...' }) })`.
+ * A failure is thrown as `DefenseStoreError`.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
-  private readonly prefix: string;
+  private readonly commands: RedisCommands;
+  private readonly limiter: RedisRateLimiter;
   private readonly now: () => number;
 
   constructor(private readonly options: RedisThrottlerStorageOptions) {
     this.now = options.now ?? Date.now;
-    this.prefix = options.keyPrefix ?? 'jwtd:';
-    if (/[{}]/.test(this.prefix)) throw new TypeError('jwt-defense: keyPrefix must not contain { or }');
+    const prefix = options.keyPrefix ?? 'jwtd:';
+    if (/[{}]/.test(prefix)) throw new TypeError('jwt-defense: keyPrefix must not contain { or }');
     ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
-    this.client.defineCommand('jwtdThrottle', { numberOfKeys: 1, lua: THROTTLE_SCRIPT });
+    this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
+    this.limiter = new RedisRateLimiter(this.client, prefix);
   }
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
-    let reply: unknown;
-    try {
-      reply = await (this.client as unknown as Scripted).jwtdThrottle(
-        `${this.prefix}{t:${throttlerName}:${key}}`,
+    const result = await this.commands.run(() =>
+      this.limiter.hit({
+        space: throttlerName,
+        key,
         limit,
-        Math.max(1, Math.floor(ttl)),
-        Math.max(1, Math.floor(blockDuration)),
-        algorithmFor(this.options.algorithm, throttlerName),
-        Math.floor(this.now()),
-      );
-    } catch (error) {
-      throw new DefenseStoreError('Redis command failed', { cause: error });
-    }
-    if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((value) => typeof value === 'number')) {
-      throw new DefenseStoreError('unexpected Redis reply for throttle');
-    }
-    const [totalHits, timeToExpireMs, blocked, timeToBlockExpireMs] = reply as number[];
-    return toThrottlerRecord({ totalHits, timeToExpireMs, blocked: blocked === 1, timeToBlockExpireMs });
+        ttlMs: ttl,
+        blockDurationMs: blockDuration,
+        algorithm: algorithmFor(this.options.algorithm, throttlerName),
+        nowMs: this.now(),
+      }),
+    );
+    return toThrottlerRecord(result);
   }
 
-  /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
+  /** Resolves once connected (or rejects after `timeoutMs`). Optional: the first requests wait by themselves. */
   waitUntilReady(timeoutMs = 5000): Promise<void> {
     return waitForRedis(this.client, timeoutMs);
   }

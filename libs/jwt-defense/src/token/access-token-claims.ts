@@ -46,6 +46,14 @@ function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
+}
+
 /**
  * Checks the registered claims of an access token whose signature is already verified: JSON types
  * first (a claim of the wrong type is `claim_invalid`, never a crash), then issuer and audience, then time.
@@ -73,15 +81,16 @@ export function validateAccessTokenClaims(
   if (nbf !== undefined && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
   if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
 
-  return {
+  // Frozen, claims included: cached principals are shared by every request that presents the same token.
+  return Object.freeze({
     sub,
     jti,
     iat,
     exp,
-    roles: roles ?? [],
-    scopes: scope ? scope.split(' ').filter(Boolean) : [],
+    roles: Object.freeze([...(roles ?? [])]),
+    scopes: Object.freeze(scope ? scope.split(' ').filter(Boolean) : []),
     sid,
     kid,
-    claims: payload,
-  };
+    claims: deepFreeze(payload),
+  });
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, createSecretKey, KeyObject, type JsonWebKey } from 'node:crypto';
 import { KID_PATTERN } from '../jwt-defense.constants.js';
+import type { JwtKeyOptions } from './token.options.js';
 
 /** JWS algorithms jwt-defense signs and verifies (RFC 7518, RFC 8037). `none` is never one of them. */
 export const JWT_ALGORITHMS = [
@@ -14,22 +15,6 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 /** Key material: a PEM string, a Buffer (HS secret bytes or PEM/DER), or a `KeyObject`. */
 export type KeyMaterial = string | Buffer | KeyObject;
 
-/** One key of the ring. */
-export interface JwtKeyOptions {
-  /** Key id put in the `kid` header of tokens it signs; `[A-Za-z0-9._-]{1,64}`. Required. */
-  kid: string;
-  /**
-   * Algorithms this key accepts (its allow-list); the first one signs. All must be of one family:
-   * HS*, or RS and PS (RSA), or ES256/ES384/ES512 (one curve each), or EdDSA.
-   */
-  algorithms: JwtAlgorithm[];
-  /** HS* secret: at least as many bytes as the hash output (32 for HS256, 48 for HS384, 64 for HS512). */
-  secret?: KeyMaterial;
-  /** Private key (PEM or KeyObject): lets this key sign; its public half is derived from it. */
-  privateKey?: KeyMaterial;
-  /** Public key (PEM or KeyObject) for a verify-only key. */
-  publicKey?: KeyMaterial;
-}
 
 /** A key imported once at boot. Every verify uses these `KeyObject`s: no key parsing per request. */
 export interface ResolvedKey {
@@ -53,7 +38,7 @@ const CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1'
 const MIN_RSA_BITS = 2048;
 
 function bad(path: string, problem: string, fix: string): never {
-  throw new TypeError(`jwt-defense: ${path} ${problem}. ${fix}`);
+  throw new TypeError(`jwt-defense: invalid options: ${path} ${problem}. ${fix}`);
 }
 
 function toSecretKey(material: KeyMaterial, path: string): KeyObject {
@@ -93,8 +78,7 @@ function checkAsymmetricKey(key: KeyObject, family: Family, path: string): void 
 }
 
 /** Imports and checks one key; throws a `TypeError` naming the option and the fix. */
-export function resolveKey(options: JwtKeyOptions, index: number): ResolvedKey {
-  const path = `keys[${index}]`;
+export function resolveKey(options: JwtKeyOptions, index: number, path = `keys[${index}]`): ResolvedKey {
   if (typeof options.kid !== 'string' || !KID_PATTERN.test(options.kid)) {
     bad(`${path}.kid`, 'is missing or invalid', 'Give every key a kid of 1-64 characters from [A-Za-z0-9._-].');
   }

@@ -1,12 +1,12 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { DefenseClock } from '../common/defense-clock.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
-import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from '../jwt-defense.options.js';
-import type { JwtKeyOptions } from './key-ring.js';
+import { resolveOptions, type OptionsInput } from '../common/options.js';
+import { TokenOptions, type JwtKeyOptions } from './token.options.js';
 import { TokenService } from './token.service.js';
 
-const service = (options: Partial<JwtDefenseModuleOptions> & Pick<JwtDefenseModuleOptions, 'keys'>) =>
-  new TokenService(resolveJwtDefenseOptions({ issuer: 'iss', audience: ['api', 'other'], ...options }), new DefenseClock());
+const service = (options: Partial<OptionsInput<TokenOptions>> & Pick<OptionsInput<TokenOptions>, 'keys'>) =>
+  new TokenService(resolveOptions(TokenOptions, { issuer: 'iss', audience: ['api', 'other'], ...options }, 'token'), new DefenseClock());
 
 const codeOf = async (promise: Promise<unknown>) => {
   try {

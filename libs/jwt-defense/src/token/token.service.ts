@@ -1,13 +1,15 @@
 import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
 import { prefilterCompactJws, type PrefilterOptions } from '../edge/compact-jws.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
+import { ACCESS_TOKEN_TYPE } from '../jwt-defense.constants.js';
+import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { NOOP_METRICS_SINK, type DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
-import { toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
+import { resolveKey, toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
+import { TokenOptions } from './token.options.js';
 import { newJti } from './token-ids.js';
 import { VerifiedTokenCache } from './verified-token.cache.js';
 
@@ -56,21 +58,49 @@ export class TokenService {
   private readonly prefilter: PrefilterOptions;
   private readonly cache?: VerifiedTokenCache;
 
+  private readonly options: {
+    readonly issuer: string;
+    readonly audiences: readonly string[];
+    readonly signingKey?: ResolvedKey;
+    readonly accessTokenTtlSec: number;
+    readonly maxAccessTokenTtlSec: number;
+    readonly clockToleranceSec: number;
+    readonly tokenType: string;
+  };
+
   constructor(
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    options: TokenOptions,
     private readonly clock: DefenseClock,
+    @Optional() @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink = NOOP_METRICS_SINK,
   ) {
-    for (const key of options.keys.values()) {
-      this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key) });
+    // Keys are imported once, here, into KeyObjects: no key parsing per request.
+    const keys = options.keys.map((key, index) => resolveKey(key, index, `token.keys[${index}]`));
+    for (const key of keys) {
+      this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key, ACCESS_TOKEN_TYPE) });
     }
+    const signingKey = options.signingKid !== undefined ? keys.find((key) => key.kid === options.signingKid) : keys.find((key) => key.signKey);
+    this.options = {
+      issuer: options.issuer,
+      audiences: typeof options.audience === 'string' ? [options.audience] : [...options.audience],
+      signingKey,
+      accessTokenTtlSec: options.accessTokenTtlSec,
+      maxAccessTokenTtlSec: options.maxAccessTokenTtlSec,
+      clockToleranceSec: options.clockToleranceSec,
+      tokenType: ACCESS_TOKEN_TYPE,
+    };
     if (options.verifiedTokenCacheSize > 0) {
       this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, options.clockToleranceSec);
     }
     this.prefilter = {
       maxTokenBytes: options.maxTokenBytes,
-      tokenType: options.tokenType,
-      allowedAlgorithms: options.allowedAlgorithms,
+      tokenType: ACCESS_TOKEN_TYPE,
+      allowedAlgorithms: new Set(keys.flatMap((key) => key.algorithms)),
     };
+  }
+
+  /** `kid` of the key that signs new tokens (`undefined` for a verify-only ring). */
+  get signingKid(): string | undefined {
+    return this.options.signingKey?.kid;
   }
 
   /**
@@ -118,6 +148,7 @@ export class TokenService {
     if (!this.cache || typeof token !== 'string' || token.length > this.prefilter.maxTokenBytes) return this.verifyUncached(token);
     const nowSec = this.clock.nowSec();
     const cached = this.cache.get(token, nowSec);
+    this.metrics.cacheLookup(cached !== undefined);
     if (cached) {
       // The clock may have moved back (or been frozen by a test) since it was cached: re-check iat.
       if (cached.iat > nowSec + this.options.clockToleranceSec) throw new TokenVerificationError('token_not_yet_valid');
@@ -163,8 +194,8 @@ export class TokenService {
     return { keys };
   }
 
-  private jwtServiceFor(key: ResolvedKey): JwtService {
-    const header = { alg: key.algorithms[0], typ: this.options.tokenType, kid: key.kid };
+  private jwtServiceFor(key: ResolvedKey, tokenType: string): JwtService {
+    const header = { alg: key.algorithms[0], typ: tokenType, kid: key.kid };
     // KeyObjects, imported once at boot: with a string secret, jsonwebtoken would try createPublicKey on
     // every verify (~340 µs measured here).
     return new JwtService({

@@ -1,17 +1,31 @@
 import type { SecurityEvent, SecurityEventQuery } from '../events/security-event.js';
 import type { RateLimitAlgorithm, RateLimitResult } from '../throttling/rate-limit.js';
 
-/** A per-user rate limit counted inside the check. */
-export interface UserRateLimitRequest {
+/**
+ * The store, split by concern. Each service injects only the port it uses (`@Inject(SessionStore)`); a store
+ * implements them all ({@link DefenseStore}). Every per-user key shares the user's hash tag, so each call is one
+ * round trip on one Redis Cluster slot. Failures are thrown as `DefenseStoreError`; the caller applies its fail mode.
+ */
+
+/** One hit on a rate-limit counter. */
+export interface RateLimitHit {
+  /** Which counters: `ip`, `body` (e.g. usernames), or a route's own space. Spaces never share state or capacity. */
+  space: string;
+  /** The counter within its space (an address, a lower-cased username...). */
+  key: string;
   limit: number;
   ttlMs: number;
+  /** `0`: no block beyond the window. */
   blockDurationMs: number;
   algorithm: RateLimitAlgorithm;
   /** The caller's clock, epoch ms. */
   nowMs: number;
 }
 
-/** Per-request state of one token, read in ONE store round trip. */
+/** A per-user rate limit counted inside the per-request check. */
+export type UserRateLimitRequest = Omit<RateLimitHit, 'space' | 'key'>;
+
+/** Per-request state of one token, read (and counted) in ONE store round trip. */
 export interface DefenseCheckRequest {
   /** Cluster hash tag of the subject (`userTag(sub)`). */
   tag: string;
@@ -79,28 +93,35 @@ export interface CleanupReport {
   truncated: boolean;
 }
 
-/**
- * The narrow, async contract between jwt-defense and its shared state. `MemoryDefenseStore` (embedded,
- * one process) and `RedisDefenseStore` (standalone or Cluster) implement it. Every per-user key shares the
- * user's hash tag, so each call is one round trip on one Cluster slot.
- */
-export interface DefenseStore {
-  readonly kind: 'memory' | 'redis';
-
-  /** The hot path: every per-request defence fact about a token, in one round trip. */
+/** The hot path: every per-request defence fact about a token, in one round trip. */
+export interface RequestCheckStore {
   check(request: DefenseCheckRequest): Promise<DefenseCheckResult>;
+}
 
+/** Rate-limit counters (IP, body field), one atomic call per hit. */
+export interface RateLimitStore {
+  hit(request: RateLimitHit): Promise<RateLimitResult>;
+}
+
+/** The jti denylist and per-user epochs. */
+export interface RevocationStore {
   /** Puts a jti on the denylist until `ttlMs` from now. Returns false when it was already there. */
   revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean>;
   getRevocation(tag: string, jti: string): Promise<RevocationRecord | undefined>;
   /** Raises (never lowers) the user's not-before epoch; the key lives `ttlMs`. Returns the epoch in force. */
   raiseUserNotBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number>;
+}
 
+/** Incident measures that apply to every token, read in the background by every instance. */
+export interface GlobalStateStore {
   readGlobalState(): Promise<GlobalDefenseState>;
   /** Raises (never lowers) the global not-before epoch. Returns the epoch in force. */
   raiseGlobalNotBefore(atMs: number): Promise<number>;
   retireKid(kid: string, atMs: number): Promise<void>;
+}
 
+/** Refresh sessions (token families). */
+export interface SessionStore {
   createSession(session: RefreshSessionRecord): Promise<void>;
   getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined>;
   /**
@@ -111,17 +132,48 @@ export interface DefenseStore {
   rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome>;
   /** Returns false when the session does not exist. */
   revokeSession(tag: string, sid: string, reason: string): Promise<boolean>;
+}
 
+/** The bounded security event log. */
+export interface EventStore {
   appendEvent(event: SecurityEvent): Promise<void>;
   /** Newest first. */
   listEvents(query: SecurityEventQuery): Promise<SecurityEvent[]>;
+}
 
+/** Lifecycle and housekeeping of a store. */
+export interface StoreMaintenance {
+  /** Shown by health endpoints (`memory`, `redis`, or your own). */
+  readonly kind: string;
+  /** Resolves once the store can answer (or rejects after `timeoutMs`); optional. */
+  ready?(timeoutMs: number): Promise<void>;
   /** Removes what has expired, within a time budget. Never blocks the store (no KEYS, no full scan at once). */
   cleanupExpired(budgetMs: number): Promise<CleanupReport>;
-
   ping(): Promise<void>;
+  /** Closes only what the store opened itself. */
   close(): Promise<void>;
 }
 
-/** Injection token of the store (a `Symbol` of the same name as the interface). */
+/**
+ * Everything jwt-defense keeps: `MemoryDefenseStore` (embedded, one process) and `RedisDefenseStore`
+ * (standalone or Cluster) implement it; so can your own (`store: { type: 'custom', store }`), and the
+ * contract suite in the repository's `test/defense-store.e2e-spec.ts` can check it.
+ */
+export interface DefenseStore
+  extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, EventStore, StoreMaintenance {}
+
+/** Injection tokens: a `Symbol` with the same name as each port. */
 export const DefenseStore = Symbol('DefenseStore');
+export const RequestCheckStore = Symbol('RequestCheckStore');
+export const RateLimitStore = Symbol('RateLimitStore');
+export const RevocationStore = Symbol('RevocationStore');
+export const GlobalStateStore = Symbol('GlobalStateStore');
+export const SessionStore = Symbol('SessionStore');
+export const EventStore = Symbol('EventStore');
+
+/** The methods a custom store must have (checked at boot). */
+export const DEFENSE_STORE_METHODS = [
+  'check', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
+  'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'appendEvent', 'listEvents',
+  'cleanupExpired', 'ping', 'close',
+] as const;

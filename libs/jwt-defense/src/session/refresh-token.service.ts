@@ -3,12 +3,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
-import { JWT_DEFENSE_OPTIONS } from '../jwt-defense.tokens.js';
-import type { ResolvedJwtDefenseOptions } from '../jwt-defense.options.js';
 import { RevocationService } from '../revocation/revocation.service.js';
-import { DefenseStore, type RefreshSessionRecord } from '../store/defense-store.interface.js';
-import { USER_TAG_LENGTH, userTag } from './token-ids.js';
-import { TokenService, type IssuedAccessToken } from './token.service.js';
+import { SessionStore, type RefreshSessionRecord } from '../store/defense-store.ports.js';
+import { USER_TAG_LENGTH, userTag } from '../token/token-ids.js';
+import { TokenService, type IssuedAccessToken } from '../token/token.service.js';
+import { SessionOptions } from './session.options.js';
 
 /** An access token and the refresh token that can replace it. */
 export interface TokenPair {
@@ -36,8 +35,8 @@ function mac(key: string, sid: string, generation: number): Buffer {
 @Injectable()
 export class RefreshTokenService {
   constructor(
-    @Inject(DefenseStore) private readonly store: DefenseStore,
-    @Inject(JWT_DEFENSE_OPTIONS) private readonly options: ResolvedJwtDefenseOptions,
+    @Inject(SessionStore) private readonly store: SessionStore,
+    private readonly options: SessionOptions,
     private readonly tokens: TokenService,
     private readonly revocation: RevocationService,
     private readonly events: SecurityEventService,

@@ -1,17 +1,21 @@
 import { Cluster, type Redis } from 'ioredis';
-import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../events/security-event.js';
+import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../../events/security-event.js';
+import type { RateLimitResult } from '../../throttling/rate-limit.js';
 import type {
   CleanupReport,
   DefenseCheckRequest,
   DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
+  RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
   RotateOutcome,
-} from './defense-store.interface.js';
-import { DefenseStoreError } from './defense-store.errors.js';
+} from '../defense-store.ports.js';
+import { DefenseStoreError } from '../defense-store.errors.js';
 import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
+import { RedisCommands } from './redis-commands.js';
+import { RedisRateLimiter } from './redis-rate-limiter.js';
 import * as scripts from './redis-scripts.js';
 
 export interface RedisDefenseStoreOptions {
@@ -53,6 +57,8 @@ export class RedisDefenseStore implements DefenseStore {
   readonly kind = 'redis' as const;
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
+  private readonly commands: RedisCommands;
+  private readonly rateLimiter: RedisRateLimiter;
   /** Prefix of every key. */
   readonly prefix: string;
   private readonly maxEvents: number;
@@ -68,6 +74,8 @@ export class RedisDefenseStore implements DefenseStore {
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
     ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
+    this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
+    this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
     define('jwtdCheck', 4, scripts.CHECK);
@@ -80,7 +88,7 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
-  async waitUntilReady(timeoutMs = 5000): Promise<void> {
+  async ready(timeoutMs = 5000): Promise<void> {
     try {
       await waitForRedis(this.client, timeoutMs);
     } catch (error) {
@@ -118,6 +126,10 @@ export class RedisDefenseStore implements DefenseStore {
       };
     }
     return result;
+  }
+
+  async hit(request: RateLimitHit): Promise<RateLimitResult> {
+    return this.run(() => this.rateLimiter.hit(request));
   }
 
   async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
@@ -292,12 +304,7 @@ export class RedisDefenseStore implements DefenseStore {
     }
   }
 
-  private async run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      if (error instanceof DefenseStoreError) throw error;
-      throw new DefenseStoreError('Redis command failed', { cause: error });
-    }
+  private run<T>(command: () => Promise<T>): Promise<T> {
+    return this.commands.run(command);
   }
 }

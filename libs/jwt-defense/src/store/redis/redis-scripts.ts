@@ -1,4 +1,4 @@
-import { RATE_LIMIT_LUA } from '../throttling/rate-limit.lua.js';
+import { RATE_LIMIT_LUA } from '../../throttling/rate-limit.lua.js';
 
 /**
  * Lua scripts of RedisDefenseStore, one per operation, loaded once with `defineCommand` (EVALSHA; ioredis

@@ -1,14 +1,15 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
-import { resolveJwtDefenseOptions } from '../jwt-defense.options.js';
+import { resolveOptions } from '../common/options.js';
+import { TokenOptions } from './token.options.js';
 import { TokenService } from './token.service.js';
 
 const key = { kid: 'es', algorithms: ['ES256' as const], privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
 const service = (verifiedTokenCacheSize?: number) =>
-  new TokenService(resolveJwtDefenseOptions({ issuer: 'i', audience: 'a', keys: [key], verifiedTokenCacheSize }), new DefenseClock());
+  new TokenService(resolveOptions(TokenOptions, { issuer: 'i', audience: 'a', keys: [key], verifiedTokenCacheSize }, 'token'), new DefenseClock());
 
-describe('verified-token cache', () => {
+describe('TokenService with its verified-token cache', () => {
   afterEach(() => {
     jest.restoreAllMocks();
     jest.useRealTimers();

@@ -1,0 +1,130 @@
+import type { ServerResponse } from 'node:http';
+import { Inject, Injectable } from '@nestjs/common';
+import { rawResponse } from '../common/http.js';
+import { JwtDefenseException } from '../errors/defense.exceptions.js';
+import { REALM } from '../jwt-defense.tokens.js';
+import type { RoutePolicy } from '../policy/policy.resolver.js';
+import type { RateLimitResult } from '../throttling/rate-limit.js';
+import { ThrottleOptions } from '../throttling/throttle.options.js';
+import { buildHeaderSet, SecurityHeadersOptions, type HeaderSet } from './security-headers.options.js';
+
+/** A header set prepared once: as a list (Express) and as an object (one bulk call on Fastify), with and without `no-store`. */
+class PreparedHeaders {
+  readonly object: Readonly<Record<string, string>>;
+  readonly noStore: PreparedHeaders;
+
+  constructor(
+    readonly list: HeaderSet,
+    isNoStore = false,
+  ) {
+    this.object = Object.fromEntries(list);
+    this.noStore = isNoStore || this.object['cache-control'] === 'no-store' ? this : new PreparedHeaders(withNoStore(list), true);
+  }
+}
+
+function withNoStore(list: HeaderSet): HeaderSet {
+  return [...list.filter(([name]) => name !== 'cache-control'), ['cache-control', 'no-store']];
+}
+
+/** A rate limit that was counted for this request, for the opt-in `RateLimit` fields. */
+export interface CountedLimit {
+  readonly name: 'ip' | 'user';
+  readonly limit: number;
+  readonly ttlMs: number;
+  readonly result: RateLimitResult;
+}
+
+type FastifyLikeReply = { raw: ServerResponse; headers(values: Record<string, string>): unknown; header(name: string, value: string): unknown };
+
+function isFastifyReply(response: unknown): response is FastifyLikeReply {
+  const reply = response as Partial<FastifyLikeReply>;
+  return reply.raw !== undefined && typeof reply.headers === 'function';
+}
+
+/**
+ * Layer 6, and the ONE writer of response headers. Stages never write headers: they throw exceptions that carry
+ * what the answer needs (code, challenge, `Retry-After`), and this writes, once per answer: the security
+ * headers (a route's `@SecurityHeaders()` set, or the base set), `Cache-Control: no-store` on authenticated
+ * answers and on every error, the `WWW-Authenticate` challenge, `Retry-After` on every 429 and 503, and the
+ * IETF `RateLimit` fields when `throttle.headers` opts in (never for body-field limits).
+ */
+@Injectable()
+export class DefenseResponseHeaders {
+  private readonly base: PreparedHeaders;
+  private readonly routes = new WeakMap<object, PreparedHeaders>();
+  private readonly rateLimitHeaders: boolean;
+
+  constructor(
+    @Inject(SecurityHeadersOptions) options: SecurityHeadersOptions | false,
+    @Inject(REALM) private readonly realm: string,
+    throttle: ThrottleOptions,
+  ) {
+    this.base = new PreparedHeaders(options === false ? [] : buildHeaderSet(options));
+    this.rateLimitHeaders = throttle.headers;
+  }
+
+  /** The headers of a successful answer on `route`. */
+  success(response: unknown, route: RoutePolicy | undefined, authenticated: boolean, limits?: readonly CountedLimit[]): void {
+    const prepared = this.forRoute(route);
+    this.write(response, authenticated ? prepared.noStore : prepared);
+    if (this.rateLimitHeaders && limits?.length) this.writeRateLimits(response, limits);
+  }
+
+  /** The headers of an error answer (any error: ours, the framework's, the app's). */
+  error(response: unknown, error: unknown, route?: RoutePolicy, limits?: readonly CountedLimit[]): void {
+    const raw = rawResponse(response);
+    if (raw.headersSent) return;
+    this.write(response, this.forRoute(route).noStore);
+    if (this.rateLimitHeaders && limits?.length) this.writeRateLimits(response, limits);
+    if (!(error instanceof JwtDefenseException)) return;
+    if (error.challengeError !== undefined) set(response, 'www-authenticate', this.challenge(error));
+    if (error.retryAfterSec !== undefined) set(response, 'retry-after', String(Math.max(1, Math.ceil(error.retryAfterSec))));
+  }
+
+  /** The RFC 6750 §3 challenge of an exception (`error` omitted when no token was sent). */
+  challenge(error: JwtDefenseException): string {
+    let value = `Bearer realm="${this.realm}"`;
+    if (error.challengeError) value += `, error="${error.challengeError}"`;
+    for (const [name, param] of Object.entries(error.challengeParams ?? {})) value += `, ${name}="${param}"`;
+    return value;
+  }
+
+  private forRoute(route: RoutePolicy | undefined): PreparedHeaders {
+    const routeHeaders = route?.headers;
+    if (!routeHeaders) return this.base;
+    let prepared = this.routes.get(routeHeaders);
+    if (!prepared) {
+      prepared = new PreparedHeaders(routeHeaders.set);
+      this.routes.set(routeHeaders, prepared);
+    }
+    return prepared;
+  }
+
+  private write(response: unknown, headers: PreparedHeaders): void {
+    if (isFastifyReply(response)) {
+      response.headers(headers.object as Record<string, string>);
+      return;
+    }
+    const raw = response as ServerResponse;
+    raw.removeHeader('x-powered-by');
+    for (const [name, value] of headers.list) raw.setHeader(name, value);
+  }
+
+  private writeRateLimits(response: unknown, limits: readonly CountedLimit[]): void {
+    const policy = limits.map((limit) => `"${limit.name}";q=${limit.limit};w=${Math.ceil(limit.ttlMs / 1000)}`).join(', ');
+    const state = limits
+      .map(({ name, limit, result }) => {
+        const remaining = result.blocked ? 0 : Math.max(0, limit - result.totalHits);
+        const resetSec = Math.ceil((result.blocked ? result.timeToBlockExpireMs : result.timeToExpireMs) / 1000);
+        return `"${name}";r=${remaining};t=${resetSec}`;
+      })
+      .join(', ');
+    set(response, 'ratelimit-policy', policy);
+    set(response, 'ratelimit', state);
+  }
+}
+
+function set(response: unknown, name: string, value: string): void {
+  if (isFastifyReply(response)) response.header(name, value);
+  else (response as ServerResponse).setHeader(name, value);
+}

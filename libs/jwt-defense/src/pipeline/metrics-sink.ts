@@ -1,0 +1,35 @@
+import type { DefenseErrorCode } from '../errors/defense-error-code.js';
+
+/** The pipeline's layers, as reported to a {@link DefenseMetricsSink}. */
+export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'revocation' | 'authorization' | 'store';
+
+/** One decision of a layer about one request. */
+export interface DefenseDecision {
+  layer: DefenseLayer;
+  /** `allow`, `reject`, or `fail_open` (the store failed and the layer let the request through). */
+  outcome: 'allow' | 'reject' | 'fail_open';
+  /** The answer's code when rejected (a closed set), or a finer reason such as a pre-filter rule. */
+  code?: DefenseErrorCode;
+  /** The route template (`/orders/:id`), never the raw URL. */
+  route?: string;
+}
+
+/**
+ * Where the stages report what they decide, so metrics (Prometheus...) plug in without touching them. Every
+ * label is bounded: layers, codes and route templates, never users or tokens. The default sink does nothing;
+ * give yours as `forRoot({ metrics })`. Calls are synchronous and must not throw.
+ */
+export interface DefenseMetricsSink {
+  decision(decision: DefenseDecision): void;
+  /** One store operation: its name (`check`, `hit`...), how long it took (ms) and whether it failed. */
+  storeCall(operation: string, durationMs: number, failed: boolean): void;
+  /** A verified-token cache lookup. */
+  cacheLookup(hit: boolean): void;
+}
+
+/** The default sink: reports nowhere. */
+export const NOOP_METRICS_SINK: DefenseMetricsSink = Object.freeze({
+  decision: () => undefined,
+  storeCall: () => undefined,
+  cacheLookup: () => undefined,
+});

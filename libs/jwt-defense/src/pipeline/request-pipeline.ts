@@ -1,0 +1,154 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { rawRequest } from '../common/http.js';
+import { ClientIpResolver } from '../edge/client-ip.js';
+import { extractBearerToken } from '../edge/bearer-token.extractor.js';
+import {
+  InsufficientScopeException,
+  InvalidTokenException,
+  JwtDefenseException,
+  MissingTokenException,
+  TokenVerificationError,
+} from '../errors/defense.exceptions.js';
+import { DefenseResponseHeaders } from '../headers/response-headers.js';
+import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { setPrincipal } from '../policy/current-principal.decorator.js';
+import type { RoutePolicy } from '../policy/policy.resolver.js';
+import { RevocationStage } from '../revocation/revocation.stage.js';
+import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
+import { ThrottleStage } from '../throttling/throttle.stage.js';
+import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import { issuedAtMs, userTag } from '../token/token-ids.js';
+import { TokenService } from '../token/token.service.js';
+import type { CheckStage } from './check-stage.js';
+import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
+import { attachContext, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
+import { StoreFailures } from './store-failure.js';
+
+/** Decides whether a verified principal may use a route (roles and scopes by default). */
+export type Authorizer = (principal: AccessTokenPrincipal, route: RoutePolicy) => void;
+
+/** The default authorization: one of the route's roles, and every one of its scopes. */
+export const authorizeByPolicy: Authorizer = (principal, route) => {
+  if (route.roles?.length && !route.roles.some((role) => principal.roles.includes(role))) throw new InsufficientScopeException();
+  if (route.scopes?.length && !route.scopes.every((scope) => principal.scopes.includes(scope))) throw new InsufficientScopeException();
+};
+
+/**
+ * THE REQUEST PIPELINE: read this file to follow a request through jwt-defense. Every layer is a stage in its
+ * own folder; this lists them in request order:
+ *
+ *   1. throttle (pre-auth)  per client IP and per body field (e.g. username), before any token work
+ *   2. edge                 bearer extraction: exactly one `Authorization: Bearer`, no token in the URL
+ *   3. token                pre-filter (no crypto), signature and claims; verified-token cache
+ *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer:
+ *                           revocation (jti, session, user epoch), per-user rate limit
+ *   5. authorization        roles and scopes of the route's policy
+ *   6. principal            on the request, for `@CurrentPrincipal()`
+ *
+ * Stages never write to the response: they throw a `JwtDefenseException`, and `DefenseResponseHeaders` (the
+ * one header writer) answers. Store failures go through `StoreFailures` (the one fail-mode branch).
+ */
+@Injectable()
+export class RequestPipeline {
+  /** Layers read and counted in the ONE store call of an authenticated request, in decision order. */
+  private readonly checkStages: readonly CheckStage[];
+  private readonly identities = new WeakMap<AccessTokenPrincipal, PrincipalIdentity>();
+  private readonly timed: boolean;
+
+  constructor(
+    private readonly clientIp: ClientIpResolver,
+    private readonly throttle: ThrottleStage,
+    private readonly tokens: TokenService,
+    revocation: RevocationStage,
+    @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
+    private readonly failures: StoreFailures,
+    private readonly headers: DefenseResponseHeaders,
+    @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
+  ) {
+    this.checkStages = [revocation, throttle];
+    this.timed = metrics !== NOOP_METRICS_SINK;
+  }
+
+  /**
+   * Runs one HTTP request through every layer. Resolves when the request may reach its handler (the success
+   * headers are written); throws the exception that answers it otherwise.
+   */
+  async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<void> {
+    const request = rawRequest(httpRequest);
+    const context: PipelineContext = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
+    attachContext(request, context);
+    let layer: DefenseLayer = 'throttle';
+    try {
+      // 1. Rate limits before authentication: a flood costs no crypto.
+      await this.throttle.beforeAuth(context);
+      if (route.isPublic) {
+        this.headers.success(httpResponse, route, false, context.limits);
+        return;
+      }
+
+      // 2. Bearer extraction.
+      layer = 'edge';
+      const token = extractBearerToken(request);
+      if (token === undefined) throw new MissingTokenException();
+
+      // 3. Pre-filter, signature, claims (or the verified-token cache).
+      layer = 'token';
+      const principal = await this.verify(token);
+      context.principal = principal;
+      context.identity = this.identityOf(principal);
+
+      // 4. ONE store call for every layer with per-request state.
+      layer = 'revocation';
+      await this.checkState(context);
+
+      // 5. Authorization.
+      layer = 'authorization';
+      authorize(principal, route);
+
+      // 6. The principal, for the handler.
+      setPrincipal(httpRequest, principal);
+      this.headers.success(httpResponse, route, true, context.limits);
+    } catch (error) {
+      if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });
+      throw error;
+    }
+  }
+
+  private async verify(token: string): Promise<AccessTokenPrincipal> {
+    try {
+      return await this.tokens.verify(token);
+    } catch (error) {
+      if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
+      throw error;
+    }
+  }
+
+  /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
+  private async checkState(context: PipelineContext): Promise<void> {
+    const principal = context.principal!;
+    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: principal.sub, jti: principal.jti, sid: principal.sid };
+    for (const stage of this.checkStages) stage.prepare(context, check);
+    let result: DefenseCheckResult;
+    const startedMs = this.timed ? performance.now() : 0;
+    try {
+      result = await this.store.check(check);
+      if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, false);
+    } catch (error) {
+      if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, true);
+      this.failures.handle(error, 'store', context.route.failMode, context);
+      return;
+    }
+    for (const stage of this.checkStages) stage.decide(context, result);
+  }
+
+  /** Verified principals are cached per token: hash each one's subject once, not on every request. */
+  private identityOf(principal: AccessTokenPrincipal): PrincipalIdentity {
+    let identity = this.identities.get(principal);
+    if (!identity) {
+      const tag = userTag(principal.sub);
+      identity = { tag, issuedAtMs: issuedAtMs(principal, tag) };
+      this.identities.set(principal, identity);
+    }
+    return identity;
+  }
+}

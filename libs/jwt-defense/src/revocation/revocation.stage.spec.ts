@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { InvalidTokenException } from '../errors/defense.exceptions.js';
+import { JwtDefenseModule } from '../jwt-defense.module.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
+import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { RevocationService } from './revocation.service.js';
+import { RevocationStage } from './revocation.stage.js';
+
+describe('RevocationStage', () => {
+  let moduleRef: TestingModule;
+  let stage: RevocationStage;
+  let revocation: RevocationService;
+  beforeEach(async () => {
+    moduleRef = await Test.createTestingModule({
+      imports: [
+        JwtDefenseModule.forRoot({
+          token: {
+            issuer: 'i',
+            audience: 'a',
+            keys: [
+              { kid: 'new', algorithms: ['HS256'], secret: randomBytes(32) },
+              { kid: 'old', algorithms: ['HS256'], secret: randomBytes(32) },
+            ],
+            signingKid: 'new',
+          },
+          revocation: { cleanupCron: false },
+        }),
+      ],
+    }).compile();
+    await moduleRef.init();
+    stage = moduleRef.get(RevocationStage);
+    revocation = moduleRef.get(RevocationService);
+  });
+  afterEach(() => moduleRef.close());
+
+  const context = (kid: string, issuedAtMs: number) => ({ principal: { kid }, identity: { tag: 't', issuedAtMs } }) as unknown as PipelineContext;
+  const clean: DefenseCheckResult = { jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0 };
+
+  it('refuses from memory (before the store call) a retired key or a token issued at or before the global epoch', async () => {
+    await revocation.retireKey('old', 'leak');
+    await revocation.revokeAllIssuedBefore(5000, 'incident');
+    expect(() => stage.prepare(context('old', Date.now()), {} as DefenseCheckRequest)).toThrow(InvalidTokenException);
+    expect(() => stage.prepare(context('new', 5000), {} as DefenseCheckRequest)).toThrow(InvalidTokenException);
+    expect(() => stage.prepare(context('new', 5001), {} as DefenseCheckRequest)).not.toThrow();
+  });
+
+  it.each<[string, Partial<DefenseCheckResult>]>([
+    ['a denylisted jti', { jtiRevoked: true }],
+    ['a revoked session', { sessionRevoked: true }],
+    ['a user epoch at or after its issue time', { userNotBeforeMs: 6000 }],
+  ])('refuses %s with 401 token_revoked', (_name, result) => {
+    expect(() => stage.decide(context('new', 6000), { ...clean, ...result })).toThrow(expect.objectContaining({ code: 'token_revoked' }));
+  });
+
+  it('lets an active token through', () => {
+    expect(() => stage.decide(context('new', 6000), { ...clean, userNotBeforeMs: 5999 })).not.toThrow();
+  });
+});

@@ -1,0 +1,24 @@
+import { Injectable } from '@nestjs/common';
+import { InvalidTokenException } from '../errors/defense.exceptions.js';
+import type { CheckStage } from '../pipeline/check-stage.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
+import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { RevocationService } from './revocation.service.js';
+
+/**
+ * Layer 5 on every request. The global measures (a retired `kid`, revoke everything before T) are answered
+ * from memory, with no store call; the jti denylist, the refresh session and the user's epoch come from the
+ * request's ONE store call.
+ */
+@Injectable()
+export class RevocationStage implements CheckStage {
+  constructor(private readonly revocation: RevocationService) {}
+
+  prepare(context: PipelineContext, _check: DefenseCheckRequest): void {
+    if (this.revocation.globalVerdict(context.principal!.kid, context.identity!.issuedAtMs)) throw new InvalidTokenException('token_revoked');
+  }
+
+  decide(context: PipelineContext, result: DefenseCheckResult): void {
+    if (this.revocation.storeVerdict(result, context.identity!.issuedAtMs)) throw new InvalidTokenException('token_revoked');
+  }
+}

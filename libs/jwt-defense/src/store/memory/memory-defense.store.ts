@@ -1,0 +1,202 @@
+import type { SecurityEvent, SecurityEventQuery } from '../../events/security-event.js';
+import type { RateLimitResult } from '../../throttling/rate-limit.js';
+import type {
+  CleanupReport,
+  DefenseCheckRequest,
+  DefenseCheckResult,
+  DefenseStore,
+  GlobalDefenseState,
+  RateLimitHit,
+  RefreshSessionRecord,
+  RevocationRecord,
+  RotateOutcome,
+} from '../defense-store.ports.js';
+import { CounterSpace, ExpiringSpace } from './bounded-spaces.js';
+
+export interface MemoryDefenseStoreOptions {
+  /** Most live jti revocations kept. Default 100000. Never evicted early: when full, a revocation is refused (503). */
+  maxRevocations?: number;
+  /** Most live refresh sessions kept. Default 100000. Never evicted early: when full, a login is refused (503). */
+  maxSessions?: number;
+  /** Most live per-user revocation epochs kept. Default 100000. Never evicted early: when full, revoke-all is refused (503). */
+  maxUserEpochs?: number;
+  /** Most rate-limit counters kept per space (IP, body field, user). Default 100000. Idle ones go first, active blocks never. */
+  maxCounters?: number;
+  /** Most security events kept (ring buffer). Default 10000. */
+  maxEvents?: number;
+  /** Time source, epoch ms. Default `Date.now`. */
+  now?: () => number;
+  /** Told when a space is full (the module records a `store_full` event). */
+  onFull?: (space: string) => void;
+}
+
+/**
+ * The embedded store: one process, bounded, expiry by timestamp checked on read plus a small sweep on each
+ * write and the scheduled cleanup; no timer per entry. Each kind of state has its own space, so cheap state
+ * (rate counters) can never push out precious state (revocations, sessions, user epochs), and precious state is
+ * never dropped before it expires.
+ */
+export class MemoryDefenseStore implements DefenseStore {
+  readonly kind = 'memory' as const;
+  private readonly revocations: ExpiringSpace<RevocationRecord>;
+  private readonly sessions: ExpiringSpace<RefreshSessionRecord>;
+  private readonly epochs: ExpiringSpace<number>;
+  private readonly counters = new Map<string, CounterSpace>();
+  private readonly events: SecurityEvent[] = [];
+  private eventHead = 0;
+  private readonly global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
+  private readonly maxEvents: number;
+  private readonly maxCounters: number;
+  private readonly now: () => number;
+  private readonly onFull: (space: string) => void;
+
+  constructor(options: MemoryDefenseStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.onFull = options.onFull ?? (() => undefined);
+    this.maxEvents = options.maxEvents ?? 10_000;
+    this.maxCounters = options.maxCounters ?? 100_000;
+    this.revocations = new ExpiringSpace('revocations', options.maxRevocations ?? 100_000, this.now, this.onFull);
+    this.sessions = new ExpiringSpace('sessions', options.maxSessions ?? 100_000, this.now, this.onFull);
+    this.epochs = new ExpiringSpace('userEpochs', options.maxUserEpochs ?? 100_000, this.now, this.onFull);
+  }
+
+  async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
+    const session = request.sid ? this.sessions.get(`${request.tag}:${request.sid}`) : undefined;
+    const result: DefenseCheckResult = {
+      jtiRevoked: this.revocations.get(`${request.tag}:${request.jti}`) !== undefined,
+      sessionRevoked: session?.revokedReason !== undefined,
+      userNotBeforeMs: this.epochs.get(`${request.tag}:${request.sub}`) ?? 0,
+    };
+    if (request.userRate) result.userRate = this.space('user').hit(`${request.tag}:${request.sub}`, request.userRate);
+    return result;
+  }
+
+  async hit(request: RateLimitHit): Promise<RateLimitResult> {
+    return this.space(request.space).hit(request.key, request);
+  }
+
+  async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
+    const key = `${tag}:${record.jti}`;
+    if (this.revocations.get(key) !== undefined) return false;
+    this.revocations.set(key, { ...record }, this.now() + Math.max(1, ttlMs));
+    return true;
+  }
+
+  async getRevocation(tag: string, jti: string): Promise<RevocationRecord | undefined> {
+    const record = this.revocations.get(`${tag}:${jti}`);
+    return record && { ...record };
+  }
+
+  async raiseUserNotBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
+    const key = `${tag}:${sub}`;
+    const epoch = Math.max(this.epochs.get(key) ?? 0, atMs);
+    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs));
+    return epoch;
+  }
+
+  async readGlobalState(): Promise<GlobalDefenseState> {
+    return { notBeforeMs: this.global.notBeforeMs, retiredKids: { ...this.global.retiredKids } };
+  }
+
+  async raiseGlobalNotBefore(atMs: number): Promise<number> {
+    this.global.notBeforeMs = Math.max(this.global.notBeforeMs, atMs);
+    return this.global.notBeforeMs;
+  }
+
+  async retireKid(kid: string, atMs: number): Promise<void> {
+    this.global.retiredKids[kid] ??= atMs;
+  }
+
+  async createSession(session: RefreshSessionRecord): Promise<void> {
+    this.sessions.set(`${session.tag}:${session.sid}`, { ...session }, session.expiresAtMs);
+  }
+
+  async getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined> {
+    const session = this.sessions.get(`${tag}:${sid}`);
+    return session && { ...session };
+  }
+
+  async rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome> {
+    const session = this.sessions.get(`${tag}:${sid}`);
+    if (!session) return 'missing';
+    if (session.revokedReason !== undefined) return 'revoked';
+    if (session.sub !== sub) return 'missing';
+    if (session.createdAtMs <= (this.epochs.get(`${tag}:${sub}`) ?? 0)) return 'revoked';
+    if (generation === session.generation) {
+      session.generation += 1;
+      return 'rotated';
+    }
+    if (generation < session.generation) {
+      session.revokedReason = 'refresh_token_reuse';
+      return 'reuse';
+    }
+    return 'missing';
+  }
+
+  async revokeSession(tag: string, sid: string, reason: string): Promise<boolean> {
+    const session = this.sessions.get(`${tag}:${sid}`);
+    if (!session) return false;
+    session.revokedReason ??= reason;
+    return true;
+  }
+
+  async appendEvent(event: SecurityEvent): Promise<void> {
+    if (this.events.length < this.maxEvents) {
+      this.events.push(event);
+    } else {
+      this.events[this.eventHead] = event;
+      this.eventHead = (this.eventHead + 1) % this.maxEvents;
+    }
+  }
+
+  async listEvents(query: SecurityEventQuery): Promise<SecurityEvent[]> {
+    const found: SecurityEvent[] = [];
+    const count = this.events.length;
+    for (let i = 1; i <= count && found.length < query.limit; i++) {
+      const event = this.events[(this.eventHead - i + count) % count];
+      if ((query.type === undefined || event.type === query.type) && (query.sub === undefined || event.sub === query.sub)) {
+        found.push(event);
+      }
+    }
+    return found;
+  }
+
+  async cleanupExpired(budgetMs: number): Promise<CleanupReport> {
+    const started = this.now();
+    const budget = { deadlineMs: Date.now() + budgetMs, clock: Date.now };
+    const report: CleanupReport = { scanned: 0, removed: 0, truncated: false };
+    for (const space of [this.revocations, this.sessions, this.epochs]) {
+      const done = space.sweep(started, Infinity, budget);
+      report.scanned += done.scanned;
+      report.removed += done.removed;
+      if (done.truncated) return { ...report, truncated: true };
+    }
+    for (const space of this.counters.values()) {
+      report.scanned += space.size;
+      report.removed += space.sweep(started, Infinity);
+    }
+    return report;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    for (const space of [this.revocations, this.sessions, this.epochs, ...this.counters.values()]) space.clear();
+  }
+
+  /** Live entries per space (for tests and metrics). */
+  get sizes(): Record<string, number> {
+    const sizes: Record<string, number> = { revocations: this.revocations.size, sessions: this.sessions.size, userEpochs: this.epochs.size };
+    for (const [name, space] of this.counters) sizes[`counters:${name}`] = space.size;
+    return sizes;
+  }
+
+  private space(name: string): CounterSpace {
+    let space = this.counters.get(name);
+    if (!space) {
+      space = new CounterSpace(`counters:${name}`, this.maxCounters, this.onFull);
+      this.counters.set(name, space);
+    }
+    return space;
+  }
+}

@@ -1,0 +1,52 @@
+import { Equals, IsDefined, IsInt, IsString, Matches, Max, Min } from 'class-validator';
+import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
+import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.js';
+import type { RedisConnection } from './redis/redis-connection.js';
+
+/** The embedded store: one process, bounded spaces (see docs/REVOCATION.md for sizing). */
+export class MemoryStoreOptions {
+  declare readonly [REQUIRED]?: { type: true };
+  @Equals('memory') type!: 'memory';
+  /** Most live jti revocations. Default 100000. Never evicted early: when full, a new revocation answers 503 and a `store_full` event is recorded. */
+  @IsInt() @Min(1) @Max(100_000_000) maxRevocations: number = 100_000;
+  /** Most live refresh sessions. Default 100000. Never evicted early: when full, a login answers 503 (`store_full` event). */
+  @IsInt() @Min(1) @Max(100_000_000) maxSessions: number = 100_000;
+  /** Most live per-user revocation epochs. Default 100000. Never evicted early: when full, revoke-all answers 503 (`store_full` event). */
+  @IsInt() @Min(1) @Max(100_000_000) maxUserEpochs: number = 100_000;
+  /** Most rate-limit counters per space (client IPs, body values, users). Default 100000. Idle counters go first, active blocks never. */
+  @IsInt() @Min(1) @Max(100_000_000) maxCounters: number = 100_000;
+  /** Most security events kept (a ring). Default 10000. */
+  @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
+}
+
+/** Shared state on Redis, standalone or Cluster. */
+export class RedisStoreOptions {
+  declare readonly [REQUIRED]?: { type: true; connection: true };
+  @Equals('redis') type!: 'redis';
+  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }`. Required. */
+  @IsDefined() connection!: RedisConnection;
+  /** Prefix of every key, without `{` or `}`. Default `jwtd:`. */
+  @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';
+  /**
+   * Bound of one command on connections we open, in ms. A hung Redis fails a request within about this (then
+   * the fail mode applies); after a timeout, commands fail at once until Redis answers again. Default 500; 10 to 60000.
+   */
+  @IsInt() @Min(10) @Max(60_000) commandTimeoutMs: number = 500;
+  /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */
+  @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
+}
+
+/** Your own implementation of every store port. */
+@OptionsCheck<CustomStoreOptions>((options, path) => {
+  const store = options.store as unknown as Record<string, unknown> | null;
+  const missing = DEFENSE_STORE_METHODS.filter((name) => typeof store?.[name] !== 'function');
+  if (missing.length > 0) throw optionsError(`${path}.store`, `must implement DefenseStore: missing ${missing.join(', ')}`);
+})
+export class CustomStoreOptions {
+  declare readonly [REQUIRED]?: { type: true; store: true };
+  @Equals('custom') type!: 'custom';
+  /** The store: every method of every port (see `DefenseStore`). Required. */
+  @IsDefined() store!: DefenseStore;
+}
+
+export type StoreOptions = MemoryStoreOptions | RedisStoreOptions | CustomStoreOptions;

@@ -1,0 +1,66 @@
+import { IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { Nested, NestedRecord, REQUIRED } from '../common/options.js';
+import type { RateLimitAlgorithm } from './rate-limit.js';
+
+const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
+
+/** At most `limit` requests per `ttlMs`; beyond it, refused for `blockDurationMs`. */
+export class RateLimitOptions {
+  declare readonly [REQUIRED]?: { limit: true; ttlMs: true };
+  /** Requests allowed per window. Required; 1 to 1000000000. */
+  @IsInt() @Min(1) @Max(1_000_000_000) limit!: number;
+  /** Window length, in ms. Required; 1 to 604800000 (7 days). */
+  @IsInt() @Min(1) @Max(MAX_WINDOW_MS) ttlMs!: number;
+  /** How long a client that went over stays refused, in ms. Default: `ttlMs`; `0`: only until the window ends. */
+  @IsOptional() @IsInt() @Min(0) @Max(MAX_WINDOW_MS) blockDurationMs?: number;
+}
+
+/** A limit keyed by a field of the request body, e.g. `username` on a login route (credential stuffing). */
+export class BodyRateLimitOptions extends RateLimitOptions {
+  declare readonly [REQUIRED]?: { limit: true; ttlMs: true; field: true };
+  /** Top-level body member whose value (trimmed, lower-cased, at most 128 characters) is the key. Required. */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'field must name a top-level body member ([A-Za-z0-9_-]{1,64})' }) field!: string;
+}
+
+/** Rate limits of a route (a profile, or inline in `@DefensePolicy({ throttle })`). `false` turns one off. */
+export class ThrottlePolicyOptions {
+  declare readonly [REQUIRED]?: {};
+  /** Per client IP, before authentication. A route with its own `ip` limit counts on its own counter. */
+  @Nested(() => RateLimitOptions, { orBoolean: 'false' }) ip?: RateLimitOptions | false;
+  /** Per authenticated user, counted inside the per-request check (no extra round trip). */
+  @Nested(() => RateLimitOptions, { orBoolean: 'false' }) user?: RateLimitOptions | false;
+  /** Per value of a body field, before authentication. Fails closed by default (`bodyFailMode`). */
+  @Nested(() => BodyRateLimitOptions) body?: BodyRateLimitOptions;
+}
+
+/** Layer 2 options: rate limits per client IP, per user and per body field. */
+export class ThrottleOptions {
+  declare readonly [REQUIRED]?: {};
+  /** Default limit per client IP on every route, one budget across routes. Default 100 per 60000 ms; `false`: none. */
+  @Nested(() => RateLimitOptions, { orBoolean: 'false' }) ip: RateLimitOptions | false = { limit: 100, ttlMs: 60_000 };
+  /** Default limit per authenticated user on every route. Default 100 per 60000 ms; `false`: none. */
+  @Nested(() => RateLimitOptions, { orBoolean: 'false' }) user: RateLimitOptions | false = { limit: 100, ttlMs: 60_000 };
+  /**
+   * Counting of every limit: `fixed` (a counter per window: cheap, but 2× `limit` can pass across a boundary)
+   * or `sliding` (the previous window weighted by its overlap: no boundary burst, same O(1) state). Default `fixed`.
+   */
+  @IsIn(['fixed', 'sliding']) algorithm: RateLimitAlgorithm = 'fixed';
+  /** Named route policies for `@DefensePolicy({ throttle: 'name' })`, e.g. `login`. Default none. */
+  @NestedRecord(() => ThrottlePolicyOptions) profiles: Record<string, ThrottlePolicyOptions> = {};
+  /**
+   * Store down while counting a per-IP limit: `open` lets the request through (with a `store_unavailable`
+   * event), `closed` answers 503. Default `open`.
+   */
+  @IsIn(['open', 'closed']) failMode: 'open' | 'closed' = 'open';
+  /**
+   * Store down while counting a body-field limit (a login's per-username limit): `closed` answers 503 before the
+   * handler runs, so an outage never turns login into an unthrottled password oracle. Default `closed`.
+   */
+  @IsIn(['open', 'closed']) bodyFailMode: 'open' | 'closed' = 'closed';
+  /**
+   * Send the IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers) for the
+   * per-IP and per-user limits. Never for body-field limits (they would show login activity on any account).
+   * Default `false`.
+   */
+  @IsBoolean() headers: boolean = false;
+}

@@ -1,0 +1,74 @@
+import type { IncomingMessage } from 'node:http';
+import { DefenseClock } from '../common/defense-clock.js';
+import { resolveOptions } from '../common/options.js';
+import { RateLimitedException } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
+import type { SecurityEvent } from '../events/security-event.js';
+import { NOOP_METRICS_SINK } from '../pipeline/metrics-sink.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
+import { StoreFailures } from '../pipeline/store-failure.js';
+import type { RoutePolicy } from '../policy/policy.resolver.js';
+import type { DefenseCheckRequest } from '../store/defense-store.ports.js';
+import { MemoryDefenseStore } from '../store/memory/memory-defense.store.js';
+import { ThrottleOptions } from './throttle.options.js';
+import { ThrottleStage } from './throttle.stage.js';
+
+const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const });
+
+describe('ThrottleStage', () => {
+  let store: MemoryDefenseStore;
+  let stage: ThrottleStage;
+  let events: SecurityEvent[];
+
+  beforeEach(() => {
+    const clock = new DefenseClock();
+    store = new MemoryDefenseStore();
+    const eventService = new SecurityEventService(store, clock);
+    events = [];
+    eventService.events$.subscribe((event) => events.push(event));
+    stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, {}));
+  });
+
+  const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
+    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, ...route } as RoutePolicy,
+    request: {} as IncomingMessage,
+    httpRequest: { body },
+    clientIp: ip,
+  });
+
+  it('counts the body field trimmed and lower-cased, so spellings of one username share a counter', async () => {
+    const route = { body: { ...limit('body', 2), field: 'username' } };
+    await stage.beforeAuth(context(route, { username: 'Alice' }));
+    await stage.beforeAuth(context(route, { username: '  alice ' }, '198.51.100.2'));
+    await expect(stage.beforeAuth(context(route, { username: 'ALICE' }, '198.51.100.3'))).rejects.toBeInstanceOf(RateLimitedException);
+  });
+
+  it('does not count a body without the field (nothing to key on)', async () => {
+    const route = { body: { ...limit('body', 1), field: 'username' } };
+    for (let i = 0; i < 3; i++) await stage.beforeAuth(context(route, {}));
+    expect(store.sizes['counters:body']).toBeUndefined();
+  });
+
+  it('one 429 for every counter: Retry-After from the block, one sampled event per client', async () => {
+    const route = { ip: limit('ip', 1) };
+    await stage.beforeAuth(context(route));
+    for (let i = 0; i < 3; i++) {
+      const refused = await stage.beforeAuth(context(route)).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RateLimitedException);
+      expect((refused as RateLimitedException).retryAfterSec).toBe(30);
+    }
+    expect(events.filter((event) => event.type === 'rate_limited')).toEqual([
+      expect.objectContaining({ ip: '198.51.100.1', details: expect.objectContaining({ layer: 'ip', limit: 1 }) }),
+    ]);
+  });
+
+  it('adds the per-user limit to the one check request and decides from its answer', () => {
+    const ctx = context({ user: limit('user', 1), isPublic: false });
+    ctx.principal = { sub: 'alice' } as PipelineContext['principal'];
+    const check = { tag: 't', sub: 'alice', jti: 'j' } as DefenseCheckRequest;
+    stage.prepare(ctx, check);
+    expect(check.userRate).toMatchObject({ limit: 1, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' });
+    expect(() => stage.decide(ctx, { jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0, userRate: { totalHits: 2, timeToExpireMs: 1, blocked: true, timeToBlockExpireMs: 1500 } })).toThrow(RateLimitedException);
+    expect(ctx.limits?.map((counted) => counted.name)).toEqual(['user']);
+  });
+});

@@ -1,0 +1,87 @@
+import { Controller, Get, type INestApplication } from '@nestjs/common';
+import { SkipThrottle, Throttle } from '@nestjs/throttler';
+import request from 'supertest';
+import { JwtDefenseModule, Public } from '@jwt-defense/core';
+import { ADAPTERS } from './support/demo-app.js';
+import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
+
+@Public()
+@Controller('limits')
+class LimitsController {
+  @Get('default')
+  byDefault() {
+    return { ok: true };
+  }
+
+  @SkipThrottle()
+  @Get('skipped')
+  skipped() {
+    return { ok: true };
+  }
+
+  @Throttle({ default: { limit: 2, ttl: 60_000 } })
+  @Get('tight')
+  tight() {
+    return { ok: true };
+  }
+}
+
+@Public()
+@SkipThrottle()
+@Controller('quiet')
+class QuietController {
+  @Get()
+  quiet() {
+    return { ok: true };
+  }
+
+  @SkipThrottle({ default: false })
+  @Get('loud')
+  loud() {
+    return { ok: true };
+  }
+}
+
+async function statuses(app: INestApplication, path: string, count: number): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = 0; i < count; i++) seen.push((await request(app.getHttpServer()).get(path)).status);
+  return seen;
+}
+
+describe.each(ADAPTERS)("@nestjs/throttler's @Throttle() and @SkipThrottle() over %s", (adapter) => {
+  let app: INestApplication;
+  beforeEach(async () => {
+    app = await startFixture(adapter, JwtDefenseModule.forRoot(fixtureOptions({ throttle: { ip: { limit: 5, ttlMs: 60_000 } } })), [LimitsController, QuietController]);
+  });
+  afterEach(() => app.close());
+
+  it('a route without them has the module limit', async () => {
+    expect(await statuses(app, '/limits/default', 7)).toEqual([200, 200, 200, 200, 200, 429, 429]);
+  });
+
+  it('@SkipThrottle() on a handler: never limited, and it does not spend the client budget', async () => {
+    expect(await statuses(app, '/limits/skipped', 20)).toEqual(Array(20).fill(200));
+    expect(await statuses(app, '/limits/default', 5)).toEqual(Array(5).fill(200));
+  });
+
+  it('@SkipThrottle() on a controller, and @SkipThrottle({ default: false }) on one of its handlers', async () => {
+    expect(await statuses(app, '/quiet', 12)).toEqual(Array(12).fill(200));
+    expect(await statuses(app, '/quiet/loud', 7)).toEqual([200, 200, 200, 200, 200, 429, 429]);
+  });
+
+  it('@Throttle({ default }) sets the route its own limit, with Retry-After on the 429', async () => {
+    const server = app.getHttpServer();
+    expect(await statuses(app, '/limits/tight', 2)).toEqual([200, 200]);
+    const refused = await request(server).get('/limits/tight');
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(59);
+    // Its own counter: the rest of the client's budget is untouched.
+    expect(await statuses(app, '/limits/default', 5)).toEqual(Array(5).fill(200));
+  });
+
+  it('sends no X-RateLimit-* headers (the stock guard does not run)', async () => {
+    const res = await request(app.getHttpServer()).get('/limits/default');
+    expect(Object.keys(res.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+  });
+});
