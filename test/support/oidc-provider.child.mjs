@@ -2,7 +2,7 @@
 // loopback port. Plain ESM JavaScript on purpose: Jest (CommonJS mode) never loads it; the parent forks it
 // with `node` and talks to it over the IPC channel.
 //
-// Messages from the parent: { id, type: 'init', config } once, then { id, type: 'keys', jwks, currentKids },
+// Messages from the parent: { id, type: 'init', config, jwks, currentKids } once, then { id, type: 'keys', jwks, currentKids },
 // { id, type: 'stats' } and { id, type: 'stop' }. Every message is answered with { id, ok, result?, error? }.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -16,7 +16,6 @@ let server;
 let provider;
 let handler;
 let jwksRequests = 0;
-let tokenRequests = 0;
 
 function buildProvider(issuer, jwks, currentKids) {
   const scope = config.scopes.join(' ');
@@ -78,7 +77,6 @@ function buildProvider(issuer, jwks, currentKids) {
   });
   op.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/jwks') jwksRequests += 1;
-    if (ctx.method === 'POST' && ctx.path === '/token') tokenRequests += 1;
     await next();
   });
   // Surface provider errors (a broken config shows up as a 500 to the test otherwise).
@@ -119,7 +117,7 @@ const handlers = {
     use(buildProvider(provider.issuer, message.jwks, message.currentKids));
     return undefined;
   },
-  stats: () => ({ jwksRequests, tokenRequests }),
+  stats: () => ({ jwksRequests }),
   stop,
 };
 
