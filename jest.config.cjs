@@ -1,8 +1,11 @@
 // Jest runs in CommonJS mode: @swc/jest compiles our TypeScript and the ESM-only Nest 12 packages to CJS.
 // (Native ESM Jest cannot load @nestjs/throttler 6, a CJS package that require()s the ESM @nestjs/common,
 // before Node 24.9.)
+// jose 6 is ESM-only too (its package.json `exports` has no `require` condition, only `default` → dist/webapi
+// ESM), so Jest's CommonJS resolver loads an ESM file it must transform. oidc-provider is not listed: it runs
+// in a child process (test/support/oidc-provider.child.mjs), never inside Jest.
 const esmPackages = ['@nestjs', 'file-type', 'strtok3', 'token-types', 'peek-readable', 'uint8array-extras',
-  '@tokenizer', '@borewit', 'uid', 'cookie', 'path-to-regexp', 'load-esm'];
+  '@tokenizer', '@borewit', 'uid', 'cookie', 'path-to-regexp', 'load-esm', 'jose'];
 const swc = ['@swc/jest', {
   jsc: {
     parser: { syntax: 'typescript', decorators: true },

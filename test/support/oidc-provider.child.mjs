@@ -1,0 +1,135 @@
+// Child process of test/support/oidc-provider.ts: runs the real, ESM-only `oidc-provider` over HTTPS on a
+// loopback port. Plain ESM JavaScript on purpose: Jest (CommonJS mode) never loads it; the parent forks it
+// with `node` and talks to it over the IPC channel.
+//
+// Messages from the parent: { id, type: 'init', config, jwks, currentKids } once, then { id, type: 'keys', jwks, currentKids },
+// { id, type: 'stats' } and { id, type: 'stop' }. Every message is answered with { id, ok, result?, error? }.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { Provider } from 'oidc-provider';
+
+/** Request header through which a test asks for extra (non-reserved) claims in one access token. */
+const EXTRA_CLAIMS_HEADER = 'x-test-extra-claims';
+
+let config;
+let server;
+let provider;
+let handler;
+let jwksRequests = 0;
+
+function buildProvider(issuer, jwks, currentKids) {
+  const scope = config.scopes.join(' ');
+  const op = new Provider(issuer, {
+    clients: [
+      {
+        client_id: config.clientId,
+        client_secret: config.clientSecret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        // The default (RS256) would be refused as client metadata when the provider has no RSA key.
+        id_token_signed_response_alg: config.accessTokenAlg,
+        scope,
+      },
+    ],
+    jwks: { keys: jwks },
+    scopes: config.scopes,
+    cookies: { keys: [config.cookieKey] },
+    ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTtlSec },
+    // Client credentials only: no login pages.
+    responseTypes: [],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      dPoP: {
+        enabled: true,
+        ...(config.dpopNonce
+          ? { nonceSecret: Buffer.from(config.dpopNonceSecret, 'base64'), requireNonce: () => true }
+          : {}),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // A token request without `resource` gets a token for the configured audience (a JWT), not an
+        // opaque userinfo-only token.
+        defaultResource: () => config.audience,
+        useGrantedResource: () => true,
+        // Any absolute URI is accepted as a resource indicator and becomes the token's `aud`, so a test can
+        // mint a provider-signed token for some other API.
+        getResourceServerInfo: (_ctx, resourceIndicator) => ({
+          scope,
+          audience: resourceIndicator,
+          accessTokenTTL: config.accessTokenTtlSec,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: config.accessTokenAlg, kid: currentKids[config.accessTokenAlg] } },
+        }),
+      },
+    },
+    enabledJWA: {
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'],
+    },
+    extraTokenClaims: (ctx) => {
+      const raw = ctx.get(EXTRA_CLAIMS_HEADER);
+      return raw ? JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) : undefined;
+    },
+  });
+  op.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/jwks') jwksRequests += 1;
+    await next();
+  });
+  // Surface provider errors (a broken config shows up as a 500 to the test otherwise).
+  op.on('server_error', (_ctx, err) => process.stderr.write(`oidc-provider server_error: ${err?.stack ?? err}\n`));
+  return op;
+}
+
+function use(op) {
+  provider = op;
+  handler = op.callback();
+}
+
+async function init(message) {
+  config = message.config;
+  const tls = { key: readFileSync(config.keyFile), cert: readFileSync(config.certFile) };
+  // The provider is swapped on key rotation (its keystore is fixed at construction); the server stays.
+  server = createServer(tls, (req, res) => handler(req, res));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  const issuer = `https://127.0.0.1:${port}`;
+  use(buildProvider(issuer, message.jwks, message.currentKids));
+  return { port, issuer };
+}
+
+async function stop() {
+  if (!server) return undefined;
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(() => resolve()));
+  return undefined;
+}
+
+const handlers = {
+  init,
+  keys: (message) => {
+    use(buildProvider(provider.issuer, message.jwks, message.currentKids));
+    return undefined;
+  },
+  stats: () => ({ jwksRequests }),
+  stop,
+};
+
+process.on('message', async (message) => {
+  try {
+    const result = await handlers[message.type](message);
+    process.send({ id: message.id, ok: true, result });
+    if (message.type === 'stop') process.disconnect();
+  } catch (err) {
+    process.send({ id: message.id, ok: false, error: String(err?.stack ?? err) });
+  }
+});
+
+// The parent went away (a crashed test run): do not outlive it.
+process.on('disconnect', () => process.exit(0));
