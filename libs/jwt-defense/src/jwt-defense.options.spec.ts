@@ -82,6 +82,11 @@ describe('JwtDefenseModule', () => {
     await expect(builder.compile()).rejects.toThrow(/token\.accessTokenTtlSec must not be greater than 900/);
   });
 
+  it('fails at boot on an unknown nested option, naming its path (forRoot)', async () => {
+    const builder = Test.createTestingModule({ imports: [JwtDefenseModule.forRoot({ ...base(), throttle: { failmode: 'closed' } as never })] });
+    await expect(builder.compile()).rejects.toThrow(/throttle\.failmode is not an option: did you mean "failMode"\?/);
+  });
+
   it('resolves options from forRootAsync with inject', async () => {
     const CONFIG = Symbol('CONFIG');
     const moduleRef = await Test.createTestingModule({
