@@ -19,7 +19,7 @@ const ISSUER = 'jwt-defense-demo';
 
 interface Variant {
   name: string;
-  variant: 'none' | 'bare' | 'recipe' | 'defended';
+  variant: 'none' | 'floor' | 'bare' | 'recipe' | 'defended';
   adapter: 'express' | 'fastify';
   alg: 'HS256' | 'ES256';
   redis?: boolean;
@@ -46,6 +46,7 @@ function args() {
 
 const FULL: Variant[] = [
   { name: 'none', variant: 'none', adapter: 'express', alg: 'HS256' },
+  { name: 'floor', variant: 'floor', adapter: 'express', alg: 'HS256' },
   { name: 'bare HS256', variant: 'bare', adapter: 'express', alg: 'HS256' },
   { name: 'recipe HS256 (redis)', variant: 'recipe', adapter: 'express', alg: 'HS256', redis: true },
   { name: 'defended-memory HS256', variant: 'defended', adapter: 'express', alg: 'HS256' },
@@ -56,10 +57,12 @@ const FULL: Variant[] = [
   { name: 'defended-memory ES256 no cache', variant: 'defended', adapter: 'express', alg: 'ES256', cache: 'off' },
   { name: 'defended-redis ES256', variant: 'defended', adapter: 'express', alg: 'ES256', redis: true, cache: 'on' },
   { name: 'fastify none', variant: 'none', adapter: 'fastify', alg: 'HS256' },
+  { name: 'fastify floor', variant: 'floor', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify defended-memory HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256' },
+  { name: 'fastify defended-redis HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256', redis: true },
   { name: 'fastify defended-memory ES256', variant: 'defended', adapter: 'fastify', alg: 'ES256' },
 ];
-const QUICK = FULL.filter((variant) => ['none', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256'].includes(variant.name));
+const QUICK = FULL.filter((variant) => ['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256'].includes(variant.name));
 
 const hasTaskset = (() => {
   try {
@@ -154,7 +157,7 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'es256.pem');
   writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
   const secret = randomBytes(32).toString('base64url');
-  const env = { BENCH_KEY_FILE: keyFile, BENCH_SECRET: secret };
+  const env: Record<string, string> = { BENCH_KEY_FILE: keyFile, BENCH_SECRET: secret, BENCH_TOKENS_FILE: join(dir, 'tokens.json') };
 
   // The same tokens for every variant: minted by the library with the demo's own keys (same kid).
   const pools: Record<string, string[]> = {};
@@ -163,6 +166,8 @@ async function main(): Promise<void> {
     const tokens = new TokenService(resolveJwtDefenseOptions({ token: { issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) } }).token, new DefenseClock());
     pools[alg] = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'] }, { ttlSec: 900 }).then((issued) => issued.token)));
   }
+
+  writeFileSync(env.BENCH_TOKENS_FILE, JSON.stringify(pools.HS256));
 
   const only = process.argv.indexOf('--only');
   const names = only >= 0 ? process.argv[only + 1].split(',') : undefined;

@@ -10,10 +10,20 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import helmet from 'helmet';
 import { createDemoApp } from '../apps/demo/src/demo.app.js';
 import { loadDemoConfig } from '../apps/demo/src/demo.config.js';
-import { BareModule, NoneModule, RecipeModule, type BenchKeyConfig } from './variants.js';
+import { BareModule, FloorModule, NoneModule, RecipeModule, type BenchKeyConfig, type UserPayload } from './variants.js';
 
 export const BENCH_ISSUER = 'jwt-defense-demo';
 const LIMIT = 1_000_000_000; // rate limits on, never reached: we measure their cost, not their effect
+
+/** The bench's token pool, already "verified": what the floor guard looks tokens up in. */
+function floorTokens(file: string): Map<string, UserPayload> {
+  const tokens = new Map<string, UserPayload>();
+  for (const token of JSON.parse(readFileSync(file, 'utf8')) as string[]) {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as UserPayload;
+    tokens.set(token, { sub: claims.sub, roles: claims.roles, jti: claims.jti, exp: claims.exp });
+  }
+  return tokens;
+}
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -42,7 +52,14 @@ async function main(): Promise<void> {
     });
     app = await createDemoApp(config, { logger: ['error'], verifiedTokenCacheSize: env.BENCH_CACHE === 'off' ? 0 : undefined });
   } else {
-    const module = variant === 'bare' ? BareModule.register(keyConfig) : variant === 'recipe' ? RecipeModule.register(keyConfig, env.BENCH_REDIS_URL!, LIMIT) : NoneModule;
+    const module =
+      variant === 'bare'
+        ? BareModule.register(keyConfig)
+        : variant === 'recipe'
+          ? RecipeModule.register(keyConfig, env.BENCH_REDIS_URL!, LIMIT)
+          : variant === 'floor'
+            ? FloorModule.register(floorTokens(env.BENCH_TOKENS_FILE!))
+            : NoneModule;
     if (adapter === 'fastify') {
       app = await NestFactory.create(module, new FastifyAdapter(), { logger: ['error'] });
     } else {

@@ -15,7 +15,7 @@ export interface BenchKeyConfig {
   audience: string;
 }
 
-type UserPayload = { sub: string; roles?: string[]; jti: string; exp: number };
+export type UserPayload = { sub: string; roles?: string[]; jti: string; exp: number };
 const toMe = (user: UserPayload) => ({ sub: user.sub, roles: user.roles ?? [], jti: user.jti, exp: user.exp });
 
 // ---- none: the same route, no auth at all (the ceiling) ----
@@ -31,6 +31,42 @@ class OpenMeController {
 
 @Module({ controllers: [OpenMeController] })
 export class NoneModule {}
+
+// ---- floor: one trivial global guard (bearer header → Map lookup): the least any Nest authentication costs ----
+
+export const FLOOR_TOKENS = Symbol('FLOOR_TOKENS');
+
+@Injectable()
+class FloorGuard implements CanActivate {
+  constructor(@Inject(FLOOR_TOKENS) private readonly tokens: Map<string, UserPayload>) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: UserPayload }>();
+    const user = this.tokens.get(request.headers.authorization?.slice(7) ?? '');
+    if (!user) throw new UnauthorizedException();
+    request.user = user;
+    return true;
+  }
+}
+
+@Controller()
+class FloorMeController {
+  @Get('me')
+  get(@Req() request: { user: UserPayload }) {
+    return toMe(request.user);
+  }
+}
+
+@Module({})
+export class FloorModule {
+  static register(tokens: Map<string, UserPayload>): DynamicModule {
+    return {
+      module: FloorModule,
+      controllers: [FloorMeController],
+      providers: [{ provide: FLOOR_TOKENS, useValue: tokens }, { provide: APP_GUARD, useClass: FloorGuard }],
+    };
+  }
+}
 
 // ---- bare: the guard of the @nestjs/jwt documentation (verifyAsync with a string secret/key) ----
 

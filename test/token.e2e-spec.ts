@@ -32,7 +32,7 @@ describe.each(ADAPTERS)('Layer 1 token handling over %s', (adapter) => {
     roles: ['user'],
     ...overrides,
   });
-  const sign = (h: object | string, p: object | string) => signJws(h, p, demo.privateKey, 'ES256');
+  const sign = (h: object | string | Buffer, p: object | string | Buffer) => signJws(h, p, demo.privateKey, 'ES256');
   const withoutKey = (object: Record<string, unknown>, key: string) => {
     const { [key]: _removed, ...rest } = object;
     return rest;
@@ -136,6 +136,21 @@ describe.each(ADAPTERS)('Layer 1 token handling over %s', (adapter) => {
     ['not a JWT at all', () => 'abc', 'token_malformed'],
     ['header that is not JSON', () => `${b64url('nope')}.${b64url(claims())}.c2ln`, 'token_malformed'],
     ['oversized token', () => sign(header(), claims({ pad: 'x'.repeat(9000) })), 'token_malformed'],
+    // Invalid UTF-8 inside a validly signed token (security review finding 9): decoded strictly, never lossily.
+    ...(
+      [
+        ['an overlong "/" (C0 AF)', [0xc0, 0xaf]],
+        ['a lone FF byte', [0xff]],
+        ['a UTF-16 surrogate (ED A0 80)', [0xed, 0xa0, 0x80]],
+        ['a truncated sequence (E2 82)', [0xe2, 0x82]],
+      ] as Array<[string, number[]]>
+    ).flatMap(([name, bytes]): Array<[string, () => string, string]> => {
+      const inString = (json: string) => Buffer.concat([Buffer.from(json.slice(0, -2)), Buffer.from(bytes), Buffer.from(json.slice(-2))]);
+      return [
+        [`invalid UTF-8 in the signed payload: ${name}`, () => sign(header(), inString(JSON.stringify(claims({ name: 'x' })))), 'token_malformed'],
+        [`invalid UTF-8 in the signed header: ${name}`, () => sign(inString(JSON.stringify(header({ note: 'x' }))), claims()), 'token_malformed'],
+      ];
+    }),
   ];
 
   it.each(hostile.map(([name, build, code]) => [name, code, build] as const))('%s → 401 %s', async (_name, code, build) => {

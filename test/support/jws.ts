@@ -10,8 +10,8 @@ export type ForgeAlgorithm = 'ES256' | 'HS256' | 'EdDSA' | 'RS256';
 
 /** Signs `header.payload` (each already a JSON object or a raw JSON string) with `key`. */
 export function signJws(
-  header: object | string,
-  payload: object | string,
+  header: object | string | Buffer,
+  payload: object | string | Buffer,
   key: KeyObject | Buffer | string,
   alg: ForgeAlgorithm,
 ): string {

@@ -52,13 +52,21 @@ function decodeSegment(segment: string): Buffer {
   return bytes;
 }
 
+/**
+ * Strict UTF-8 (RFC 8259 §8.1, RFC 7515 §5.2): overlong forms (`C0 AF`), lone bytes (`FF`) and UTF-16 surrogates
+ * (`ED A0 80`) are refused, not replaced by U+FFFD (a lossy decode would let two byte strings mean one claim).
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function decodeJsonObject(segment: string): Record<string, unknown> {
   if (segment.length === 0) fail('token_malformed');
-  const text = decodeSegment(segment).toString('utf8');
+  let text: string;
   let value: unknown;
   try {
+    text = UTF8.decode(decodeSegment(segment));
     value = JSON.parse(text);
-  } catch {
+  } catch (error) {
+    if (error instanceof TokenVerificationError) throw error;
     fail('token_malformed');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('token_malformed');
