@@ -80,24 +80,46 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     ...overrides,
   });
 
+  const strict = () => ({ globalNotBeforeMs: 0, nowMs: now, reuseGraceMs: 0 });
+
   it('rotates a session one generation at a time and revokes it on reuse', async () => {
     await store.createSession(session());
     await expect(store.getSession('tagA', 'sid1')).resolves.toEqual(session());
-    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0)).resolves.toBe('rotated');
-    await expect(store.rotateSession('tagA', 'sid1', 'alice', 1)).resolves.toBe('rotated');
-    await expect(store.rotateSession('tagA', 'sid1', 'alice', 5)).resolves.toBe('missing');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0, strict())).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 1, strict())).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 5, strict())).resolves.toBe('missing');
     await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: false });
-    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0)).resolves.toBe('reuse');
-    await expect(store.rotateSession('tagA', 'sid1', 'alice', 2)).resolves.toBe('revoked');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 0, strict())).resolves.toBe('reuse');
+    await expect(store.rotateSession('tagA', 'sid1', 'alice', 2, strict())).resolves.toBe('revoked');
     await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: true });
     await expect(store.getSession('tagA', 'sid1')).resolves.toMatchObject({ generation: 2, revokedReason: 'refresh_token_reuse' });
+  });
+
+  it('a session created before the global epoch is revoked, in the same atomic step', async () => {
+    await store.createSession(session({ sid: 'sidG' }));
+    await expect(store.rotateSession('tagA', 'sidG', 'alice', 0, { ...strict(), globalNotBeforeMs: now })).resolves.toBe('revoked');
+    await expect(store.rotateSession('tagA', 'sidG', 'alice', 0, { ...strict(), globalNotBeforeMs: now - 1 })).resolves.toBe('rotated');
+  });
+
+  it('within the reuse grace, the previous generation is replayed, until the new one is used', async () => {
+    await store.createSession(session({ sid: 'sidR' }));
+    const graced = (nowMs: number) => ({ globalNotBeforeMs: 0, nowMs, reuseGraceMs: 10_000 });
+    await expect(store.rotateSession('tagA', 'sidR', 'alice', 0, graced(now))).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sidR', 'alice', 0, graced(now + 9_000))).resolves.toBe('replayed');
+    await expect(store.getSession('tagA', 'sidR')).resolves.toMatchObject({ generation: 1 });
+    await expect(store.rotateSession('tagA', 'sidR', 'alice', 0, graced(now + 10_001))).resolves.toBe('reuse');
+    await store.createSession(session({ sid: 'sidS' }));
+    await expect(store.rotateSession('tagA', 'sidS', 'alice', 0, graced(now))).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sidS', 'alice', 1, graced(now + 1))).resolves.toBe('rotated');
+    // The new generation was used: the previous one is reuse, even within the grace.
+    await expect(store.rotateSession('tagA', 'sidS', 'alice', 0, graced(now + 2))).resolves.toBe('reuse');
   });
 
   it('a session created before the user epoch is revoked', async () => {
     await store.createSession(session({ sid: 'sid2' }));
     await store.raiseUserNotBefore('tagA', 'alice', now, 60_000);
-    await expect(store.rotateSession('tagA', 'sid2', 'alice', 0)).resolves.toBe('revoked');
-    await expect(store.rotateSession('tagA', 'nope', 'alice', 0)).resolves.toBe('missing');
+    await expect(store.rotateSession('tagA', 'sid2', 'alice', 0, strict())).resolves.toBe('revoked');
+    await expect(store.rotateSession('tagA', 'nope', 'alice', 0, strict())).resolves.toBe('missing');
   });
 
   it('revokes a session explicitly', async () => {
@@ -105,7 +127,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.revokeSession('tagA', 'sid3', 'logout')).resolves.toBe(true);
     await expect(store.revokeSession('tagA', 'missing', 'logout')).resolves.toBe(false);
     await expect(store.getSession('tagA', 'sid3')).resolves.toMatchObject({ revokedReason: 'logout' });
-    await expect(store.rotateSession('tagA', 'sid3', 'alice', 0)).resolves.toBe('revoked');
+    await expect(store.rotateSession('tagA', 'sid3', 'alice', 0, strict())).resolves.toBe('revoked');
   });
 
   it('counts a per-user rate limit in the same check', async () => {

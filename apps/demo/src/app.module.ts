@@ -10,13 +10,13 @@ import { loadDemoKeys } from './demo.keys.js';
 function storeOptions(config: DemoConfig): JwtDefenseModuleOptions['store'] {
   if (!config.redisUrl) return { type: 'memory' };
   const urls = config.redisUrl.split(',').map((url) => url.trim()).filter(Boolean);
-  const keyPrefix = config.redisKeyPrefix;
-  if (urls.length === 1) return { type: 'redis', connection: urls[0], keyPrefix };
+  const { redisKeyPrefix: keyPrefix, redisCommandTimeoutMs: commandTimeoutMs } = config;
+  if (urls.length === 1) return { type: 'redis', connection: urls[0], keyPrefix, commandTimeoutMs };
   const clusterNodes = urls.map((url) => {
     const { hostname, port } = new URL(url);
     return { host: hostname, port: Number(port || 6379) };
   });
-  return { type: 'redis', connection: { clusterNodes }, keyPrefix };
+  return { type: 'redis', connection: { clusterNodes }, keyPrefix, commandTimeoutMs };
 }
 
 @Module({})

@@ -2,7 +2,7 @@ import { ValidationPipe, type INestApplication, type LoggerService, type LogLeve
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { fastifyFrameworkErrors } from '@jwt-defense/core';
+import { fastifyFrameworkErrors, limitJsonDepth } from '@jwt-defense/core';
 import { AppModule } from './app.module.js';
 import type { DemoConfig } from './demo.config.js';
 
@@ -34,6 +34,8 @@ export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOp
     express.disable('x-powered-by');
     app = express;
   }
+  // Deeply nested JSON is refused at parse time (400), before the ValidationPipe could overflow its stack.
+  limitJsonDepth(app);
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.enableShutdownHooks();
   return app;

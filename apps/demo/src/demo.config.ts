@@ -16,6 +16,7 @@ export interface DemoConfig {
   audience: string;
   redisUrl?: string;
   redisKeyPrefix?: string;
+  redisCommandTimeoutMs?: number;
   trustProxy: string[];
   trustProxyHeader: ProxyHeader;
   throttleLimit: number;
@@ -82,6 +83,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     audience: text(env, 'JWT_AUDIENCE') ?? 'jwt-defense-demo',
     redisUrl,
     redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX'),
+    redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS ? int(env, 'REDIS_COMMAND_TIMEOUT_MS', 500, 10, 60_000) : undefined,
     trustProxy,
     trustProxyHeader,
     throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000_000),

@@ -39,7 +39,7 @@ export type { JwtAlgorithm, KeyMaterial, PublicJwk } from './token/key-ring.js';
 
 // Refresh sessions.
 export { RefreshTokenService } from './session/refresh-token.service.js';
-export type { TokenPair } from './session/refresh-token.service.js';
+export type { RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
 
 // Layer 5: revocation.
 export { RevocationService } from './revocation/revocation.service.js';
@@ -81,6 +81,7 @@ export {
   InvalidTokenException,
   InsufficientScopeException,
   MissingTokenException,
+  SubjectRequiredException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,
@@ -107,6 +108,7 @@ export type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RotateConditions,
   RotateOutcome,
   StoreMaintenance,
   UserRateLimitRequest,
@@ -121,6 +123,7 @@ export type { RedisConnection } from './store/redis/redis-connection.js';
 
 // Layer 2: rate limiting (and storages for an app's own ThrottlerModule).
 export { ClientIpResolver } from './edge/client-ip.js';
+export { limitJsonDepth, jsonTooDeep, DEFAULT_MAX_JSON_DEPTH } from './edge/json-depth.js';
 export { MemoryThrottlerStorage } from './throttling/memory-throttler.storage.js';
 export type { MemoryThrottlerStorageOptions } from './throttling/memory-throttler.storage.js';
 export { RedisThrottlerStorage } from './throttling/redis-throttler.storage.js';

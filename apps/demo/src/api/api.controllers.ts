@@ -13,7 +13,7 @@ import {
   type JsonWebKeySet,
   type SecurityEvent,
 } from '@jwt-defense/core';
-import { JtiParam, RevokeDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
+import { JtiParam, RevokeDto, RevokeTokenDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
 
 @Controller()
 export class MeController {
@@ -68,8 +68,8 @@ export class AdminController {
 
   @Post('tokens/:jti/revoke')
   @HttpCode(200)
-  async revokeToken(@Param() { jti }: JtiParam, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
-    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, actor: admin.sub });
+  async revokeToken(@Param() { jti }: JtiParam, @Body() body: RevokeTokenDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, sub: body.sub, actor: admin.sub });
     return { jti, revoked: true, already_revoked: !newlyRevoked };
   }
 

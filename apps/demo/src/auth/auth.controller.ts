@@ -57,7 +57,13 @@ export class AuthController {
   @HttpCode(200)
   async refresh(@Body() body: RefreshDto): Promise<TokenResponse> {
     try {
-      return toResponse(await this.refreshTokens.refresh(body.refresh_token));
+      // The access token gets the user's roles as they are now, not as they were at login; a user who is
+      // gone loses the session.
+      const claims = (sub: string) => {
+        const roles = this.users.findRoles(sub);
+        return roles ? { roles: [...roles] } : null;
+      };
+      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims }));
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;

@@ -25,7 +25,12 @@ export class SubParam {
   @IsString() @Length(1, 255) sub!: string;
 }
 
-/** Every token of the demo has a jti of this service's format (user tag, time, random: 42 base64url characters). */
+/** Any jti (the demo's own carry their user; another issuer's need `sub` in the body). */
 export class JtiParam {
-  @Matches(/^[A-Za-z0-9_-]{42}$/) jti!: string;
+  @IsString() @Length(1, 255) @Matches(/^[\x21-\x7e]+$/) jti!: string;
+}
+
+export class RevokeTokenDto extends RevokeDto {
+  /** The token's subject: required for a jti that is not one of the demo's own (400 `subject_required`). */
+  @IsOptional() @IsString() @Length(1, 255) sub?: string;
 }

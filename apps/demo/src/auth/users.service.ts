@@ -47,7 +47,14 @@ export class UsersService implements OnModuleInit {
     return user && matches ? { username: user.username, roles: user.roles } : undefined;
   }
 
+  /** The user's roles as they are now (a refresh reads them, so a role change reaches the next access token). */
   findRoles(username: string): readonly string[] | undefined {
     return this.users.get(username)?.roles;
+  }
+
+  /** Changes a user's roles (the demo has no admin UI for it; tests use it to show refreshes follow it). */
+  setRoles(username: string, roles: readonly string[]): void {
+    const user = this.users.get(username);
+    if (user) this.users.set(username, { ...user, roles: [...roles] });
   }
 }

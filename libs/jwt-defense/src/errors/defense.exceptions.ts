@@ -105,6 +105,20 @@ export class InvalidRequestException extends JwtDefenseException {
   }
 }
 
+/**
+ * 400: a token revocation by jti alone, for a jti that is not provably one of this module's (another issuer's
+ * format): its `sub` is needed to find where to record it. Never a silent success.
+ */
+export class SubjectRequiredException extends JwtDefenseException {
+  override readonly name = 'SubjectRequiredException';
+  readonly code = 'subject_required' as const;
+  readonly challengeError = undefined;
+
+  constructor() {
+    super(HttpStatus.BAD_REQUEST, 'subject_required');
+  }
+}
+
 /** 403: the token is valid but lacks a required role or scope. */
 export class InsufficientScopeException extends JwtDefenseException {
   override readonly name = 'InsufficientScopeException';

@@ -23,8 +23,11 @@ export interface PipelineContext {
 export interface PrincipalIdentity {
   /** The user's Cluster hash tag. */
   readonly tag: string;
-  /** Issue time of the token in epoch ms (ms precision for our own jtis), for revocation epochs. */
-  readonly issuedAtMs: number;
+  /**
+   * When the token's authentication dates from, epoch ms: the session's login (`auth_time`) for a refreshed
+   * token, else its issue time; ms precision for our own ids. Revocation epochs compare with this.
+   */
+  readonly authenticatedAtMs: number;
 }
 
 const CONTEXT = Symbol('jwt-defense.pipeline-context');

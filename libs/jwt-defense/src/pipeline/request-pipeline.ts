@@ -17,7 +17,7 @@ import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { issuedAtMs, userTag } from '../token/token-ids.js';
+import { authenticatedAtMs, userTag } from '../token/token-ids.js';
 import { TokenService } from '../token/token.service.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
@@ -146,7 +146,7 @@ export class RequestPipeline {
     let identity = this.identities.get(principal);
     if (!identity) {
       const tag = userTag(principal.sub);
-      identity = { tag, issuedAtMs: issuedAtMs(principal, tag) };
+      identity = { tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
       this.identities.set(principal, identity);
     }
     return identity;

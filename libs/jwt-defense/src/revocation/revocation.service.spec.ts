@@ -72,7 +72,10 @@ describe('RevocationService (memory store, frozen clock)', () => {
     await expect(revocation.isRevoked(issued.jti)).resolves.toBe(true);
     await expect(revocation.getRevocationInfo(issued.jti)).resolves.toMatchObject({ reason: 'stolen', actor: 'admin', revokedAtMs: T0 });
     expect(await verdict(issued.token)).toBe('jti');
-    await expect(revocation.revoke('foreign', { reason: 'x' })).rejects.toThrow(/pass the token's sub/);
+    await expect(revocation.revoke('foreign', { reason: 'x' })).rejects.toMatchObject({ code: 'subject_required' });
+    // Shaped like ours but not ours (the check fails): never recorded under a guessed user.
+    const lookalike = `${issued.jti.slice(0, 42)}AAAAAAAA`;
+    await expect(revocation.revoke(lookalike, { reason: 'x' })).rejects.toMatchObject({ code: 'subject_required' });
   });
 
   it('a denylist entry vanishes once the token could no longer be used (exp + grace)', async () => {

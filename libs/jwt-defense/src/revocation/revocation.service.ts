@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
+import { SubjectRequiredException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
@@ -15,7 +16,7 @@ import {
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { issuedAtMs, parseOwnJti, userTag } from '../token/token-ids.js';
+import { authenticatedAtMs, parseOwnJti, userTag } from '../token/token-ids.js';
 import { RevocationOptions } from './revocation.options.js';
 
 export interface RevokeTokenOptions {
@@ -23,7 +24,10 @@ export interface RevokeTokenOptions {
   reason: string;
   /** The token's `exp` as a Date or epoch ms; the entry lives until then plus the grace. Default: the longest a token could still live. */
   expiresAt?: Date | number;
-  /** The token's subject. Optional for tokens issued by this TokenService (their jti carries the user tag). */
+  /**
+   * The token's subject. Optional for tokens issued by this TokenService (their jti carries the user tag and a
+   * check); required for any other jti, or `SubjectRequiredException` (400 `subject_required`) is thrown.
+   */
   sub?: string;
   /** Who revoked (an admin's sub, `system`...). */
   actor?: string;
@@ -76,19 +80,19 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The verdict of the global measures (a retired `kid`, revoke everything before T) for a token signed by
-   * `kid` and issued at `issuedAtMs`, from memory: no store call.
+   * `kid` and authenticated at `authenticatedAtMs` (see `authenticatedAtMs()`), from memory: no store call.
    */
-  globalVerdict(kid: string, issuedAtMs: number): RevocationVerdict {
+  globalVerdict(kid: string, authenticatedAtMs: number): RevocationVerdict {
     if (this.global.retiredKids[kid] !== undefined) return 'key';
-    if (issuedAtMs <= this.global.notBeforeMs) return 'global';
+    if (authenticatedAtMs <= this.global.notBeforeMs) return 'global';
     return undefined;
   }
 
   /** The verdict of the per-user state read by the request's store call. */
-  storeVerdict(result: DefenseCheckResult, issuedAtMs: number): RevocationVerdict {
+  storeVerdict(result: DefenseCheckResult, authenticatedAtMs: number): RevocationVerdict {
     if (result.jtiRevoked) return 'jti';
     if (result.sessionRevoked) return 'session';
-    if (issuedAtMs <= result.userNotBeforeMs) return 'user';
+    if (authenticatedAtMs <= result.userNotBeforeMs) return 'user';
     return undefined;
   }
 
@@ -98,10 +102,15 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    */
   async check(principal: AccessTokenPrincipal): Promise<RevocationVerdict> {
     const tag = userTag(principal.sub);
-    const issued = issuedAtMs(principal, tag);
+    const issued = authenticatedAtMs(principal, tag);
     const global = this.globalVerdict(principal.kid, issued);
     if (global) return global;
     return this.storeVerdict(await this.requests.check({ tag, sub: principal.sub, jti: principal.jti, sid: principal.sid }), issued);
+  }
+
+  /** The global revoke-everything epoch this instance knows, epoch ms (0: never set). */
+  get globalNotBeforeMs(): number {
+    return this.global.notBeforeMs;
   }
 
   /** True when a session created at `createdAtMs` is covered by the global revoke-everything epoch. */
@@ -191,7 +200,8 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
   private tagOf(jti: string, sub: string | undefined): string {
     if (sub !== undefined) return userTag(sub);
     const own = parseOwnJti(jti);
-    if (!own) throw new TypeError('jwt-defense: pass the token\'s sub to revoke a jti that this TokenService did not issue');
+    // Not provably ours: recording it under a guessed user would be a silent no-op.
+    if (!own) throw new SubjectRequiredException();
     return own.tag;
   }
 

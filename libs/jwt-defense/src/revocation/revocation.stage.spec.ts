@@ -34,7 +34,7 @@ describe('RevocationStage', () => {
   });
   afterEach(() => moduleRef.close());
 
-  const context = (kid: string, issuedAtMs: number) => ({ principal: { kid }, identity: { tag: 't', issuedAtMs } }) as unknown as PipelineContext;
+  const context = (kid: string, issuedAtMs: number) => ({ principal: { kid }, identity: { tag: 't', authenticatedAtMs: issuedAtMs } }) as unknown as PipelineContext;
   const clean: DefenseCheckResult = { jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0 };
 
   it('refuses from memory (before the store call) a retired key or a token issued at or before the global epoch', async () => {

@@ -15,10 +15,10 @@ export class RevocationStage implements CheckStage {
   constructor(private readonly revocation: RevocationService) {}
 
   prepare(context: PipelineContext, _check: DefenseCheckRequest): void {
-    if (this.revocation.globalVerdict(context.principal!.kid, context.identity!.issuedAtMs)) throw new InvalidTokenException('token_revoked');
+    if (this.revocation.globalVerdict(context.principal!.kid, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
-    if (this.revocation.storeVerdict(result, context.identity!.issuedAtMs)) throw new InvalidTokenException('token_revoked');
+    if (this.revocation.storeVerdict(result, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
   }
 }

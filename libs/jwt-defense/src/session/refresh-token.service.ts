@@ -5,7 +5,7 @@ import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { SessionStore, type RefreshSessionRecord } from '../store/defense-store.ports.js';
-import { USER_TAG_LENGTH, userTag } from '../token/token-ids.js';
+import { newSid, SID_LENGTH, USER_TAG_LENGTH, userTag } from '../token/token-ids.js';
 import { TokenService, type IssuedAccessToken } from '../token/token.service.js';
 import { SessionOptions } from './session.options.js';
 
@@ -20,7 +20,22 @@ export interface TokenPair {
   readonly refreshExpiresAtMs: number;
 }
 
-const REFRESH_TOKEN = new RegExp(`^([A-Za-z0-9_-]{${USER_TAG_LENGTH}})\\.([A-Za-z0-9_-]{22})\\.(0|[1-9][0-9]{0,8})\\.([A-Za-z0-9_-]{43})$`);
+/**
+ * Recomputes the claims of the access token minted by a refresh (e.g. the user's current roles), from the
+ * subject and the claims given at login. Return `null` when the subject may no longer have a session (a
+ * deleted or disabled user): the session is revoked and the refresh refused.
+ */
+export type RefreshClaimsHook = (
+  sub: string,
+  loginClaims: Readonly<Record<string, unknown>>,
+) => Record<string, unknown> | null | Promise<Record<string, unknown> | null>;
+
+export interface RefreshOptions {
+  /** Recomputes the access token's claims; default: the claims given at login. */
+  claims?: RefreshClaimsHook;
+}
+
+const REFRESH_TOKEN = new RegExp(`^([A-Za-z0-9_-]{${USER_TAG_LENGTH}})\\.([A-Za-z0-9_-]{${SID_LENGTH}})\\.(0|[1-9][0-9]{0,8})\\.([A-Za-z0-9_-]{43})$`);
 
 function mac(key: string, sid: string, generation: number): Buffer {
   return createHmac('sha256', Buffer.from(key, 'base64url')).update(`${sid}.${generation}`).digest();
@@ -30,7 +45,8 @@ function mac(key: string, sid: string, generation: number): Buffer {
  * Refresh tokens with rotation and reuse detection (RFC 9700 §4.14). Each session (token family) keeps one
  * generation counter and an HMAC key, O(1) per session: the token of generation g is HMAC(key, sid.g). Using
  * it moves the session to g+1; presenting an older, authentic one is reuse, and revokes the session with all
- * its access tokens (they carry `sid`). A forged token (bad HMAC) changes nothing.
+ * its access tokens (they carry `sid`). A forged token (bad HMAC) changes nothing. Every access token of a
+ * session carries `auth_time` (the session's login), kept across refreshes, which revocation epochs compare with.
  */
 @Injectable()
 export class RefreshTokenService {
@@ -43,11 +59,11 @@ export class RefreshTokenService {
     private readonly clock: DefenseClock,
   ) {}
 
-  /** Starts a session: a new access token (with `sid`) and its first refresh token. */
+  /** Starts a session: a new access token (with `sid` and `auth_time`) and its first refresh token. */
   async issuePair(sub: string, claims: Record<string, unknown> = {}): Promise<TokenPair> {
     const nowMs = this.clock.nowMs();
     const session: RefreshSessionRecord = {
-      sid: randomBytes(16).toString('base64url'),
+      sid: newSid(nowMs),
       tag: userTag(sub),
       sub,
       key: randomBytes(32).toString('base64url'),
@@ -64,22 +80,35 @@ export class RefreshTokenService {
    * Exchanges a refresh token for a new pair; the one used is dead afterwards. Throws
    * {@link TokenVerificationError}: `token_malformed` (not one of ours), `signature_invalid` (forged),
    * `token_expired` (unknown or ended session), `token_revoked` (revoked session, or reuse, which revokes it).
+   * A store failure is thrown as `DefenseStoreError` (503).
    */
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  async refresh(refreshToken: string, refreshOptions: RefreshOptions = {}): Promise<TokenPair> {
     const match = typeof refreshToken === 'string' ? REFRESH_TOKEN.exec(refreshToken) : null;
     if (!match) throw new TokenVerificationError('token_malformed');
     const [, tag, sid, generationText, presented] = match;
+    // One spelling per MAC: base64url's last character carries spare bits that decoding ignores.
+    const presentedMac = Buffer.from(presented, 'base64url');
+    if (presentedMac.toString('base64url') !== presented) throw new TokenVerificationError('token_malformed');
     const generation = Number(generationText);
     const session = await this.store.getSession(tag, sid);
-    if (!session || session.expiresAtMs <= this.clock.nowMs()) throw new TokenVerificationError('token_expired');
-    if (!timingSafeEqual(mac(session.key, sid, generation), Buffer.from(presented, 'base64url'))) {
-      throw new TokenVerificationError('signature_invalid');
-    }
+    const nowMs = this.clock.nowMs();
+    if (!session || session.expiresAtMs <= nowMs) throw new TokenVerificationError('token_expired');
+    if (!timingSafeEqual(mac(session.key, sid, generation), presentedMac)) throw new TokenVerificationError('signature_invalid');
     if (session.revokedReason !== undefined) throw new TokenVerificationError('token_revoked');
     if (this.revocation.isSessionCoveredByGlobalEpoch(session.createdAtMs)) throw new TokenVerificationError('token_revoked');
 
-    const outcome = await this.store.rotateSession(tag, sid, session.sub, generation);
-    if (outcome === 'rotated') return this.pair(session, generation + 1, JSON.parse(session.claims) as Record<string, unknown>);
+    const loginClaims = JSON.parse(session.claims) as Record<string, unknown>;
+    const claims = refreshOptions.claims ? await refreshOptions.claims(session.sub, loginClaims) : loginClaims;
+    if (claims === null) {
+      await this.revocation.revokeSession(session.sub, sid, 'subject_gone', 'system');
+      throw new TokenVerificationError('token_revoked');
+    }
+    const outcome = await this.store.rotateSession(tag, sid, session.sub, generation, {
+      globalNotBeforeMs: this.revocation.globalNotBeforeMs,
+      nowMs,
+      reuseGraceMs: this.options.reuseGraceSec * 1000,
+    });
+    if (outcome === 'rotated' || outcome === 'replayed') return this.pair(session, generation + 1, claims);
     if (outcome === 'reuse') {
       this.events.record('refresh_token_reuse', { sub: session.sub, reason: 'a rotated refresh token was used again', details: { sid } });
       throw new TokenVerificationError('token_revoked');
@@ -88,7 +117,7 @@ export class RefreshTokenService {
   }
 
   private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>): Promise<TokenPair> {
-    const accessToken = await this.tokens.issue(session.sub, { ...claims, sid: session.sid });
+    const accessToken = await this.tokens.issue(session.sub, { ...claims, sid: session.sid, auth_time: Math.floor(session.createdAtMs / 1000) });
     const refreshToken = `${session.tag}.${session.sid}.${generation}.${mac(session.key, session.sid, generation).toString('base64url')}`;
     return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs };
   }

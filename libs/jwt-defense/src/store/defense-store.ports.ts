@@ -84,7 +84,22 @@ export interface RefreshSessionRecord {
   revokedReason?: string;
 }
 
-export type RotateOutcome = 'rotated' | 'reuse' | 'revoked' | 'missing';
+/**
+ * `rotated`: moved to the next generation; `replayed`: the previous generation presented again within the reuse
+ * grace, before the new one was used (the caller re-issues the new generation); `reuse`: an older generation, the
+ * session is now revoked; `revoked`: revoked before, or covered by an epoch; `missing`: no such session.
+ */
+export type RotateOutcome = 'rotated' | 'replayed' | 'reuse' | 'revoked' | 'missing';
+
+/** What a rotation checks besides the generation, atomically. */
+export interface RotateConditions {
+  /** The global revoke-everything epoch this instance knows (epoch ms): a session created at or before it is revoked. */
+  globalNotBeforeMs: number;
+  /** The caller's clock, epoch ms. */
+  nowMs: number;
+  /** How long after a rotation the previous generation may be replayed, ms; 0: never. */
+  reuseGraceMs: number;
+}
 
 export interface CleanupReport {
   scanned: number;
@@ -126,10 +141,11 @@ export interface SessionStore {
   getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined>;
   /**
    * Atomically moves a session from `generation` to `generation + 1`. A generation below the current one is
-   * reuse: the session is revoked in the same step. A session created at or before the user's not-before
-   * epoch counts as revoked.
+   * reuse: the session is revoked in the same step (except the previous one within the reuse grace, before the
+   * new one was used: `replayed`). A session created at or before the user's or the global not-before epoch
+   * counts as revoked, checked in the same step.
    */
-  rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome>;
+  rotateSession(tag: string, sid: string, sub: string, generation: number, conditions: RotateConditions): Promise<RotateOutcome>;
   /** Returns false when the session does not exist. */
   revokeSession(tag: string, sid: string, reason: string): Promise<boolean>;
 }

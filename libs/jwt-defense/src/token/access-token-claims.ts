@@ -14,6 +14,8 @@ export interface AccessTokenPrincipal {
   readonly scopes: readonly string[];
   /** Session (refresh-token family) the token belongs to, from the `sid` claim. */
   readonly sid?: string;
+  /** When the user authenticated (the session's login), epoch seconds, from `auth_time` (OpenID Connect). */
+  readonly authTime?: number;
   /** `kid` of the key that signed the token. */
   readonly kid: string;
   /** Every claim of the token, as verified. */
@@ -63,13 +65,14 @@ export function validateAccessTokenClaims(
   kid: string,
   rules: ClaimRules,
 ): AccessTokenPrincipal {
-  const { iss, aud, sub, jti, iat, exp, nbf, roles, scope, sid } = payload;
+  const { iss, aud, sub, jti, iat, exp, nbf, roles, scope, sid, auth_time: authTime } = payload;
   if (!isId(sub) || !isId(jti) || typeof iss !== 'string') fail('claim_invalid');
   if (!isNumericDate(iat) || !isNumericDate(exp) || (nbf !== undefined && !isNumericDate(nbf))) fail('claim_invalid');
   if (!(typeof aud === 'string' || (isStringArray(aud) && aud.length > 0))) fail('claim_invalid');
   if (roles !== undefined && !isStringArray(roles)) fail('claim_invalid');
   if (scope !== undefined && typeof scope !== 'string') fail('claim_invalid');
   if (sid !== undefined && !isId(sid)) fail('claim_invalid');
+  if (authTime !== undefined && !isNumericDate(authTime)) fail('claim_invalid');
 
   if (iss !== rules.issuer) fail('claim_invalid');
   const audiences = typeof aud === 'string' ? [aud] : aud;
@@ -80,6 +83,8 @@ export function validateAccessTokenClaims(
   if (nowSec >= exp + clockToleranceSec) fail('token_expired');
   if (nbf !== undefined && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
   if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+  // A login cannot come after the token it produced.
+  if (authTime !== undefined && authTime > iat) fail('claim_invalid');
 
   // Frozen, claims included: cached principals are shared by every request that presents the same token.
   return Object.freeze({
@@ -90,6 +95,7 @@ export function validateAccessTokenClaims(
     roles: Object.freeze([...(roles ?? [])]),
     scopes: Object.freeze(scope ? scope.split(' ').filter(Boolean) : []),
     sid,
+    authTime,
     kid,
     claims: deepFreeze(payload),
   });

@@ -5,32 +5,58 @@ import { createHash, randomBytes } from 'node:crypto';
  *
  * - The user tag is a short hash of `sub`: it is the Redis Cluster hash tag (`{u:<tag>}`) of every
  *   per-user key, so the per-request check touches one slot.
- * - Our `jti` is `<tag 12><issued-at ms 8><random 22>` (base64url, 42 chars): from the jti alone an incident
- *   responder can revoke the token (the tag finds the slot), and revoke-all can compare at millisecond
- *   precision although `iat` has one-second resolution (a login in the same second as a revoke-all works).
+ * - Our `jti` is `<tag 12><issued-at ms 8><random 22><check 8>` (base64url, 50 chars): from the jti alone an
+ *   incident responder can revoke the token (the tag finds the slot), and revoke-all can compare at millisecond
+ *   precision although `iat` has one-second resolution (a login in the same second as a revoke-all works). The
+ *   check (48 bits of SHA-256 over the rest) tells our jtis from another issuer's that merely look alike, so a
+ *   revocation by jti alone never lands under the wrong user: a jti that is not provably ours needs its `sub`.
+ * - Our session id (`sid`) is `<created-at ms 8><random 14>` (22 chars): a token refreshed from a session
+ *   carries the session's login time at millisecond precision, for the same reason.
  */
 export const USER_TAG_LENGTH = 12;
 const TIME_LENGTH = 8;
 const RANDOM_BYTES = 16;
-export const OWN_JTI_LENGTH = USER_TAG_LENGTH + TIME_LENGTH + 22;
-const OWN_JTI = /^[A-Za-z0-9_-]{42}$/;
+const RANDOM_LENGTH = 22;
+const CHECK_LENGTH = 8;
+export const OWN_JTI_LENGTH = USER_TAG_LENGTH + TIME_LENGTH + RANDOM_LENGTH + CHECK_LENGTH;
+const OWN_JTI = new RegExp(`^[A-Za-z0-9_-]{${OWN_JTI_LENGTH}}$`);
+export const SID_LENGTH = 22;
 
 /** The Cluster hash tag part for a subject: 72 bits of SHA-256, base64url. */
 export function userTag(sub: string): string {
   return createHash('sha256').update(sub, 'utf8').digest('base64url').slice(0, USER_TAG_LENGTH);
 }
 
-export function newJti(sub: string, issuedAtMs: number): string {
+function msPart(ms: number): string {
   const time = Buffer.alloc(6);
-  time.writeUIntBE(issuedAtMs, 0, 6);
-  return `${userTag(sub)}${time.toString('base64url')}${randomBytes(RANDOM_BYTES).toString('base64url')}`;
+  time.writeUIntBE(ms, 0, 6);
+  return time.toString('base64url');
 }
 
-/** The tag and issue time embedded in one of our jtis, or `undefined` for a jti of another format. */
+function readMs(part: string): number {
+  return Buffer.from(part, 'base64url').readUIntBE(0, 6);
+}
+
+function jtiCheck(body: string): string {
+  return createHash('sha256').update('jwt-defense jti\u0000').update(body).digest().subarray(0, 6).toString('base64url');
+}
+
+export function newJti(sub: string, issuedAtMs: number): string {
+  const body = `${userTag(sub)}${msPart(issuedAtMs)}${randomBytes(RANDOM_BYTES).toString('base64url')}`;
+  return `${body}${jtiCheck(body)}`;
+}
+
+/** The tag and issue time embedded in one of our jtis, or `undefined` for a jti that is not provably ours. */
 export function parseOwnJti(jti: string): { tag: string; issuedAtMs: number } | undefined {
   if (jti.length !== OWN_JTI_LENGTH || !OWN_JTI.test(jti)) return undefined;
-  const time = Buffer.from(jti.slice(USER_TAG_LENGTH, USER_TAG_LENGTH + TIME_LENGTH), 'base64url');
-  return { tag: jti.slice(0, USER_TAG_LENGTH), issuedAtMs: time.readUIntBE(0, 6) };
+  const body = jti.slice(0, OWN_JTI_LENGTH - CHECK_LENGTH);
+  if (jtiCheck(body) !== jti.slice(OWN_JTI_LENGTH - CHECK_LENGTH)) return undefined;
+  return { tag: jti.slice(0, USER_TAG_LENGTH), issuedAtMs: readMs(jti.slice(USER_TAG_LENGTH, USER_TAG_LENGTH + TIME_LENGTH)) };
+}
+
+/** A new session id carrying its creation time (ms). */
+export function newSid(createdAtMs: number): string {
+  return `${msPart(createdAtMs)}${randomBytes(10).toString('base64url').slice(0, SID_LENGTH - TIME_LENGTH)}`;
 }
 
 /**
@@ -38,11 +64,29 @@ export function parseOwnJti(jti: string): { tag: string; issuedAtMs: number } | 
  * consistent with `iat` and `sub`; otherwise the start of the `iat` second (so a revoke-all in that second
  * rejects it: in doubt, refuse).
  */
-export function issuedAtMs(principal: { sub: string; jti: string; iat: number }, tag = userTag(principal.sub)): number {
-  const own = parseOwnJti(principal.jti);
+export function issuedAtMs(principal: { sub: string; jti?: string; iat: number }, tag = userTag(principal.sub)): number {
+  const own = principal.jti === undefined ? undefined : parseOwnJti(principal.jti);
   const iatMs = Math.floor(principal.iat) * 1000;
   if (own && own.issuedAtMs >= iatMs && own.issuedAtMs < iatMs + 1000 && own.tag === tag) {
     return own.issuedAtMs;
   }
   return iatMs;
+}
+
+/**
+ * The instant a token's authentication dates from, in epoch ms: what revocation epochs are compared with. A
+ * token refreshed from a session dates from the session's login (`auth_time`, at ms precision from our `sid`
+ * when it agrees; otherwise the start of the `auth_time` second), so a refresh that raced a revoke-all still
+ * yields a refused token. Without `auth_time`: its issue time. Never later than its issue time.
+ */
+export function authenticatedAtMs(principal: { sub: string; jti?: string; iat: number; authTime?: number; sid?: string }, tag = userTag(principal.sub)): number {
+  const issued = issuedAtMs(principal, tag);
+  if (principal.authTime === undefined) return issued;
+  const secondMs = Math.floor(principal.authTime) * 1000;
+  let authMs = secondMs;
+  if (principal.sid !== undefined && principal.sid.length === SID_LENGTH && /^[A-Za-z0-9_-]+$/.test(principal.sid)) {
+    const sessionMs = readMs(principal.sid.slice(0, TIME_LENGTH));
+    if (sessionMs >= secondMs && sessionMs < secondMs + 1000) authMs = sessionMs;
+  }
+  return Math.min(authMs, issued);
 }

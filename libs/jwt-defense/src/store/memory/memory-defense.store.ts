@@ -9,6 +9,7 @@ import type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RotateConditions,
   RotateOutcome,
 } from '../defense-store.ports.js';
 import { CounterSpace, ExpiringSpace } from './bounded-spaces.js';
@@ -116,15 +117,19 @@ export class MemoryDefenseStore implements DefenseStore {
     return session && { ...session };
   }
 
-  async rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome> {
-    const session = this.sessions.get(`${tag}:${sid}`);
+  async rotateSession(tag: string, sid: string, sub: string, generation: number, conditions: RotateConditions): Promise<RotateOutcome> {
+    const session = this.sessions.get(`${tag}:${sid}`) as (RefreshSessionRecord & { rotatedAtMs?: number }) | undefined;
     if (!session) return 'missing';
     if (session.revokedReason !== undefined) return 'revoked';
     if (session.sub !== sub) return 'missing';
-    if (session.createdAtMs <= (this.epochs.get(`${tag}:${sub}`) ?? 0)) return 'revoked';
+    if (session.createdAtMs <= Math.max(this.epochs.get(`${tag}:${sub}`) ?? 0, conditions.globalNotBeforeMs)) return 'revoked';
     if (generation === session.generation) {
       session.generation += 1;
+      session.rotatedAtMs = conditions.nowMs;
       return 'rotated';
+    }
+    if (generation === session.generation - 1 && conditions.reuseGraceMs > 0 && conditions.nowMs - (session.rotatedAtMs ?? 0) <= conditions.reuseGraceMs) {
+      return 'replayed';
     }
     if (generation < session.generation) {
       session.revokedReason = 'refresh_token_reuse';

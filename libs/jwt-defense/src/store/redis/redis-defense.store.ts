@@ -10,6 +10,7 @@ import type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RotateConditions,
   RotateOutcome,
 } from '../defense-store.ports.js';
 import { DefenseStoreError } from '../defense-store.errors.js';
@@ -31,7 +32,7 @@ export interface RedisDefenseStoreOptions {
   maxEvents?: number;
 }
 
-const RESULTS: ReadonlySet<string> = new Set(['rotated', 'reuse', 'revoked', 'missing']);
+const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing']);
 
 type Scripted = {
   jwtdCheck(n: string, j: string, s: string, r: string, limit: number, ttlMs: number, blockMs: number, algorithm: string, nowMs: number): Promise<unknown>;
@@ -39,7 +40,7 @@ type Scripted = {
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
   jwtdCreateSession(s: string, sub: string, key: string, created: number, exp: number, claims: string): Promise<unknown>;
-  jwtdRotateSession(s: string, n: string, generation: number): Promise<unknown>;
+  jwtdRotateSession(s: string, n: string, generation: number, globalNb: number, nowMs: number, graceMs: number): Promise<unknown>;
   jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
 };
 
@@ -213,9 +214,16 @@ export class RedisDefenseStore implements DefenseStore {
     };
   }
 
-  async rotateSession(tag: string, sid: string, sub: string, generation: number): Promise<RotateOutcome> {
+  async rotateSession(tag: string, sid: string, sub: string, generation: number, conditions: RotateConditions): Promise<RotateOutcome> {
     const reply = await this.run(() =>
-      this.scripted.jwtdRotateSession(this.userKey(tag, 's', sid), this.userKey(tag, 'n', sub), generation),
+      this.scripted.jwtdRotateSession(
+        this.userKey(tag, 's', sid),
+        this.userKey(tag, 'n', sub),
+        generation,
+        Math.floor(conditions.globalNotBeforeMs),
+        Math.floor(conditions.nowMs),
+        Math.floor(conditions.reuseGraceMs),
+      ),
     );
     if (typeof reply !== 'string' || !RESULTS.has(reply)) throw new DefenseStoreError('unexpected Redis reply for rotateSession');
     return reply as RotateOutcome;

@@ -59,18 +59,27 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 `;
 
-/** KEYS: session, user epoch. ARGV: presented generation. Reply: rotated | reuse | revoked | missing. */
+/**
+ * KEYS: session, user epoch. ARGV: presented generation, global epoch (ms), now (ms), reuse grace (ms).
+ * Reply: rotated | replayed | reuse | revoked | missing. The epochs are checked in the same atomic step, so a
+ * rotation racing a revoke-all either sees it or happened before it.
+ */
 export const ROTATE_SESSION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 if redis.call('HEXISTS', KEYS[1], 'revoked') == 1 then return 'revoked' end
 local created = tonumber(redis.call('HGET', KEYS[1], 'created'))
 local nb = tonumber(redis.call('GET', KEYS[2]) or '0')
-if created <= nb then return 'revoked' end
+if created <= nb or created <= tonumber(ARGV[2]) then return 'revoked' end
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen'))
 local presented = tonumber(ARGV[1])
+local now = tonumber(ARGV[3])
 if presented == gen then
-  redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', gen + 1))
+  redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', gen + 1), 'rot', ARGV[3])
   return 'rotated'
+end
+local grace = tonumber(ARGV[4])
+if presented == gen - 1 and grace > 0 and now - tonumber(redis.call('HGET', KEYS[1], 'rot') or '0') <= grace then
+  return 'replayed'
 end
 if presented < gen then
   redis.call('HSET', KEYS[1], 'revoked', 'refresh_token_reuse')
