@@ -26,7 +26,7 @@ describe('ThrottleStage', () => {
     const eventService = new SecurityEventService(store, clock);
     events = [];
     eventService.events$.subscribe((event) => events.push(event));
-    stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, {}));
+    stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true }));
   });
 
   const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({

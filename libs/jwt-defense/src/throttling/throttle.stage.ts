@@ -72,8 +72,9 @@ export class ThrottleStage implements CheckStage {
   }
 
   private counted(context: PipelineContext, counter: Counter, limit: RouteRateLimit, result: RateLimitResult): void {
-    // Body-field counters never show in headers: they would tell anyone about login activity on any account.
-    if (counter !== 'body') (context.limits ??= []).push({ name: counter, limit: limit.limit, ttlMs: limit.ttlMs, result });
+    // Kept for the opt-in RateLimit fields only. Body-field counters never show: they would tell anyone about
+    // login activity on any account.
+    if (this.options.headers && counter !== 'body') (context.limits ??= []).push({ name: counter, limit: limit.limit, ttlMs: limit.ttlMs, result });
     if (!result.blocked) return;
     const sub = counter === 'user' ? context.principal?.sub : undefined;
     this.events.recordSampled('rate_limited', `${counter}:${sub ?? context.clientIp}:${limit.space}`, {

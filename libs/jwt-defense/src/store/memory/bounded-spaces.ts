@@ -107,9 +107,11 @@ export class CounterSpace {
     } else if (this.counters.size >= this.capacity) {
       this.makeRoom(nowMs);
     }
+    // hitRateLimit updates the counter in place (a new one when there was none).
     const { state, result } = hitRateLimit(counter, nowMs, limit, ttlMs, blockDurationMs, algorithm);
-    const windowEndMs = algorithm === 'fixed' ? state.window : (state.window + 2) * ttlMs;
-    this.counters.set(key, { ...state, idleAtMs: Math.max(windowEndMs, state.blockedUntilMs) });
+    const updated = state as Counter;
+    updated.idleAtMs = Math.max(algorithm === 'fixed' ? state.window : (state.window + 2) * ttlMs, state.blockedUntilMs);
+    this.counters.set(key, updated);
     return result;
   }
 
