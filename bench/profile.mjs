@@ -27,3 +27,24 @@ for (const [key, time] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   if (key.startsWith('(idle)')) continue;
   console.log(`${((100 * time) / busy).toFixed(1).padStart(5)}%  ${key}`);
 }
+
+// Inclusive time per area: a sample counts for every area that has a frame on its stack.
+const parent = new Map();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const areaOf = (url) => {
+  if (!url) return undefined;
+  if (url.includes('/libs/jwt-defense/')) return 'jwt-defense (library)';
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  return match ? match[1] : undefined;
+};
+const inclusive = new Map();
+for (const [id, time] of counts) {
+  const areas = new Set();
+  for (let at = id; at !== undefined; at = parent.get(at)) {
+    const area = areaOf(byId.get(at).callFrame.url);
+    if (area) areas.add(area);
+  }
+  for (const area of areas) inclusive.set(area, (inclusive.get(area) ?? 0) + time);
+}
+console.log('inclusive time by area (% of busy):');
+for (const [area, time] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${((100 * time) / busy).toFixed(1).padStart(5)}%  ${area}`);
