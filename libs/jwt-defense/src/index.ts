@@ -98,9 +98,12 @@ export {
   RevocationStore,
   GlobalStateStore,
   SessionStore,
+  ContextStore,
   EventStore,
 } from './store/defense-store.ports.js';
 export type {
+  AnomalyCount,
+  AnomalyResult,
   CleanupReport,
   DefenseCheckRequest,
   DefenseCheckResult,
@@ -108,6 +111,9 @@ export type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RiskLearning,
+  RiskProfile,
+  RiskRead,
   RotateConditions,
   RotateOutcome,
   StoreMaintenance,
