@@ -45,6 +45,18 @@ export class AppModule {
             // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
             profiles: { login: { ip: login, body: { field: 'username', ...login } } },
           },
+          // Layer 3: the country from COUNTRY_HEADER (believed from TRUST_PROXY peers only), the device from
+          // X-Device-Id or the user agent; step-up at RISK_STEP_UP_AT, deny at RISK_DENY_AT.
+          risk: { mode: config.riskMode, stepUpAt: config.riskStepUpAt, denyAt: config.riskDenyAt, countryHeader: config.countryHeader },
+          // Layer 4: per user × route baselines.
+          anomaly: {
+            mode: config.anomalyMode,
+            intervalSec: config.anomalyIntervalSec,
+            warmupIntervals: config.anomalyWarmupIntervals,
+            factor: config.anomalyFactor,
+            minRequests: config.anomalyMinRequests,
+            containment: config.anomalyContainment,
+          },
         }),
       ],
       controllers: [AuthController, MeController, HealthController, JwksController, AdminController],

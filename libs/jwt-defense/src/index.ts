@@ -41,6 +41,24 @@ export type { JwtAlgorithm, KeyMaterial, PublicJwk } from './token/key-ring.js';
 export { RefreshTokenService } from './session/refresh-token.service.js';
 export type { RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
 
+// Layer 3: context risk.
+export { ContextRiskService } from './context/context-risk.service.js';
+export type { RiskDecision } from './context/context-risk.service.js';
+export { RiskOptions, RiskWeightsOptions, RouteRiskOptions } from './context/risk.options.js';
+export type { LayerMode } from './context/risk.options.js';
+export { NewCountrySignal, UnknownDeviceSignal, UnusualHourSignal, ImpossibleTravelSignal, scoreRisk } from './context/risk-signals.js';
+export type { RequestRiskContext, RiskFactor, RiskInput, RiskSignal } from './context/risk-signals.js';
+export { HeaderCountryResolver, MaxMindCountryResolver } from './context/country-resolver.js';
+export type { CountryResolver } from './context/country-resolver.js';
+export { deviceFingerprint, userAgentFamily } from './context/device-fingerprint.js';
+export { hourOfWeek } from './context/risk-profile.js';
+
+// Layer 4: anomaly monitoring.
+export { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';
+export { AnomalyOptions, RouteAnomalyOptions } from './monitoring/anomaly.options.js';
+export type { AnomalyContainment } from './monitoring/anomaly.options.js';
+export { BackgroundWrites } from './common/background-writes.js';
+
 // Layer 5: revocation.
 export { RevocationService } from './revocation/revocation.service.js';
 export type { RevokeTokenOptions } from './revocation/revocation.service.js';
@@ -82,6 +100,8 @@ export {
   InsufficientScopeException,
   MissingTokenException,
   SubjectRequiredException,
+  StepUpRequiredException,
+  RiskDeniedException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,

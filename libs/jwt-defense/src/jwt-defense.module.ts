@@ -1,6 +1,13 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { BackgroundWrites } from './common/background-writes.js';
 import { DefenseClock } from './common/defense-clock.js';
+import { ContextRiskService } from './context/context-risk.service.js';
+import { ContextRiskStage } from './context/context-risk.stage.js';
+import { RiskOptions } from './context/risk.options.js';
+import { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';
+import { AnomalyOptions } from './monitoring/anomaly.options.js';
+import { AnomalyStage } from './monitoring/anomaly.stage.js';
 import { DefenseScheduler } from './common/defense-scheduler.js';
 import { ClientIpResolver } from './edge/client-ip.js';
 import { ProxyOptions } from './edge/proxy.options.js';
@@ -31,6 +38,7 @@ import {
   RequestCheckStore,
   RevocationStore,
   SessionStore,
+  ContextStore,
 } from './store/defense-store.ports.js';
 import { ThrottleOptions } from './throttling/throttle.options.js';
 import { ThrottleStage } from './throttling/throttle.stage.js';
@@ -44,6 +52,8 @@ const layerOptions: Provider[] = [
   { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: RevocationOptions, useFactory: (all: JwtDefenseOptions) => all.revocation, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SessionOptions, useFactory: (all: JwtDefenseOptions) => all.session, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: RiskOptions, useFactory: (all: JwtDefenseOptions) => all.risk, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: AnomalyOptions, useFactory: (all: JwtDefenseOptions) => all.anomaly, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SecurityHeadersOptions, useFactory: (all: JwtDefenseOptions) => all.securityHeaders, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: REALM, useFactory: (all: JwtDefenseOptions) => all.realm, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
@@ -86,8 +96,13 @@ const layerOptions: Provider[] = [
     PolicyResolver,
     { provide: ClientIpResolver, useFactory: (proxy: ProxyOptions) => new ClientIpResolver(proxy), inject: [ProxyOptions] },
     StoreFailures,
+    BackgroundWrites,
     ThrottleStage,
     RevocationStage,
+    ContextRiskService,
+    ContextRiskStage,
+    AnomalyMonitorService,
+    AnomalyStage,
     DefenseResponseHeaders,
     RequestPipeline,
     JwtDefenseGuard,
@@ -101,8 +116,12 @@ const layerOptions: Provider[] = [
     RevocationStore,
     GlobalStateStore,
     SessionStore,
+    ContextStore,
     EventStore,
     SecurityEventService,
+    ContextRiskService,
+    AnomalyMonitorService,
+    BackgroundWrites,
     TokenService,
     RevocationService,
     RefreshTokenService,

@@ -1,4 +1,6 @@
 import { IsOptional, Matches } from 'class-validator';
+import { RiskOptions } from './context/risk.options.js';
+import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { Nested, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
@@ -37,6 +39,10 @@ export class JwtDefenseOptions {
   @Nested(() => RevocationOptions) revocation: RevocationOptions = new RevocationOptions();
   /** Refresh sessions. */
   @Nested(() => SessionOptions) session: SessionOptions = new SessionOptions();
+  /** Layer 3: context risk (country, device, hour), with step-up and deny. Off by default. */
+  @Nested(() => RiskOptions) risk: RiskOptions = new RiskOptions();
+  /** Layer 4: per user × route rate baselines, with alerts and containment. Off by default. */
+  @Nested(() => AnomalyOptions) anomaly: AnomalyOptions = new AnomalyOptions();
   /** Layer 6: security headers on every answer (`false` turns the layer off; `true` or an object of overrides). */
   @Nested(() => SecurityHeadersOptions, { orBoolean: 'both' }) securityHeaders: SecurityHeadersOptions | false = new SecurityHeadersOptions();
   /** Realm of the `WWW-Authenticate` challenges (printable ASCII, no quote or backslash). Default `api`. */

@@ -1,5 +1,6 @@
-import { Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UnauthorizedException } from '@nestjs/common';
 import {
+  ContextRiskService,
   CurrentPrincipal,
   DefensePolicy,
   InvalidTokenException,
@@ -13,6 +14,9 @@ import {
 } from '@jwt-defense/core';
 import { LoginDto, RefreshDto } from './auth.dto.js';
 import { UsersService } from './users.service.js';
+
+/** `acr` of the demo's tokens: a password login (the demo has no second factor). */
+const PASSWORD_ACR = 'urn:jwt-defense:acr:pwd';
 
 /** OAuth-style token response (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -37,6 +41,7 @@ export class AuthController {
     private readonly users: UsersService,
     private readonly refreshTokens: RefreshTokenService,
     private readonly revocation: RevocationService,
+    private readonly risk: ContextRiskService,
   ) {}
 
   /** Throttled per IP and per username (the `login` profile, see AppModule), failed and successful attempts alike. */
@@ -44,11 +49,14 @@ export class AuthController {
   @DefensePolicy({ throttle: 'login' })
   @Post('login')
   @HttpCode(200)
-  async login(@Body() body: LoginDto): Promise<TokenResponse> {
+  async login(@Body() body: LoginDto, @Req() request: unknown): Promise<TokenResponse> {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    return toResponse(await this.refreshTokens.issuePair(user.username, { roles: [...user.roles] }));
+    const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR });
+    // A login records its context (country, device, hour) as known for the user.
+    this.risk.learnLogin(request, user.username);
+    return toResponse(pair);
   }
 
   /** Rotation: the refresh token used is dead afterwards; using it again revokes its whole family. */
@@ -61,7 +69,7 @@ export class AuthController {
       // gone loses the session.
       const claims = (sub: string) => {
         const roles = this.users.findRoles(sub);
-        return roles ? { roles: [...roles] } : null;
+        return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
       };
       return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims }));
     } catch (error) {

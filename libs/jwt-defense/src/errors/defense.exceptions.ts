@@ -119,6 +119,33 @@ export class SubjectRequiredException extends JwtDefenseException {
   }
 }
 
+/**
+ * 401: the request's context asks for a new authentication (RFC 9470 step-up): a risky context, or a containment
+ * (an anomaly) covering tokens authenticated before it. Challenge: `error="insufficient_user_authentication",
+ * max_age="0"`.
+ */
+export class StepUpRequiredException extends JwtDefenseException {
+  override readonly name = 'StepUpRequiredException';
+  readonly code = 'insufficient_user_authentication' as const;
+  readonly challengeError = 'insufficient_user_authentication' as const;
+  override readonly challengeParams = { max_age: '0' };
+
+  constructor() {
+    super(HttpStatus.UNAUTHORIZED, 'insufficient_user_authentication');
+  }
+}
+
+/** 403: the request's context risk is at or above the deny threshold. */
+export class RiskDeniedException extends JwtDefenseException {
+  override readonly name = 'RiskDeniedException';
+  readonly code = 'risk_denied' as const;
+  readonly challengeError = undefined;
+
+  constructor() {
+    super(HttpStatus.FORBIDDEN, 'risk_denied');
+  }
+}
+
 /** 403: the token is valid but lacks a required role or scope. */
 export class InsufficientScopeException extends JwtDefenseException {
   override readonly name = 'InsufficientScopeException';

@@ -10,6 +10,10 @@ export const SECURITY_EVENT_TYPES = [
   'store_full',
   'cleanup_failed',
   'rate_limited',
+  'risk_step_up',
+  'risk_denied',
+  'anomaly_detected',
+  'background_write_dropped',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

@@ -25,6 +25,10 @@ export interface DefenseMetricsSink {
   storeCall(operation: string, durationMs: number, failed: boolean): void;
   /** A verified-token cache lookup. */
   cacheLookup(hit: boolean): void;
+  /** A context-risk score (0-1) and what it decided (before the mode: monitor still reports step-up/deny). */
+  riskScore?(score: number, decision: 'allow' | 'step-up' | 'deny'): void;
+  /** An anomaly alert on a route template. */
+  anomalyAlert?(route: string): void;
 }
 
 /** The default sink: reports nowhere. */

@@ -13,6 +13,8 @@ import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
+import { ContextRiskStage } from '../context/context-risk.stage.js';
+import { AnomalyStage } from '../monitoring/anomaly.stage.js';
 import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
@@ -40,10 +42,12 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  *   1. throttle (pre-auth)  per client IP and per body field (e.g. username), before any token work
  *   2. edge                 bearer extraction: exactly one `Authorization: Bearer`, no token in the URL
  *   3. token                pre-filter (no crypto), signature and claims; verified-token cache
- *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer:
- *                           revocation (jti, session, user epoch), per-user rate limit
+ *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer, in
+ *                           this order: revocation (jti, session, user epoch), per-user rate limit, anomaly
+ *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
- *   6. principal            on the request, for `@CurrentPrincipal()`
+ *   6. principal            on the request, for `@CurrentPrincipal()`; layers learn from the allowed request
+ *                           (in the background: the request does not wait)
  *
  * Stages never write to the response: they throw a `JwtDefenseException`, and `DefenseResponseHeaders` (the
  * one header writer) answers. Store failures go through `StoreFailures` (the one fail-mode branch).
@@ -60,12 +64,14 @@ export class RequestPipeline {
     private readonly throttle: ThrottleStage,
     private readonly tokens: TokenService,
     revocation: RevocationStage,
+    anomaly: AnomalyStage,
+    risk: ContextRiskStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, throttle];
+    this.checkStages = [revocation, throttle, anomaly, risk];
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -105,8 +111,9 @@ export class RequestPipeline {
       layer = 'authorization';
       authorize(principal, route);
 
-      // 6. The principal, for the handler.
+      // 6. The principal, for the handler; layers learn from an allowed request.
       setPrincipal(httpRequest, principal);
+      for (const stage of this.checkStages) stage.allowed?.(context);
       this.headers.success(httpResponse, route, true, context.limits);
     } catch (error) {
       if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });
@@ -138,7 +145,10 @@ export class RequestPipeline {
       this.failures.handle(error, 'store', context.route.failMode, context);
       return;
     }
-    for (const stage of this.checkStages) stage.decide(context, result);
+    for (const stage of this.checkStages) {
+      const pending = stage.decide(context, result);
+      if (pending) await pending;
+    }
   }
 
   /** Verified principals are cached per token: hash each one's subject once, not on every request. */

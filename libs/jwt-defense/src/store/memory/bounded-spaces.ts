@@ -182,6 +182,10 @@ export class LruSpace<V> {
     while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
   }
 
+  forEach(visit: (value: V) => void): void {
+    for (const entry of this.entries.values()) visit(entry.value);
+  }
+
   /** Drops idle entries, at most `limit` looked at. */
   sweep(nowMs: number, limit: number): number {
     let looked = 0;

@@ -244,6 +244,8 @@ export class MemoryDefenseStore implements DefenseStore {
       profiles: this.profiles.size,
       baselines: this.baselines.size,
     };
+    sizes.baselineRoutes = 0;
+    this.baselines.forEach((routes) => (sizes.baselineRoutes += routes.size));
     for (const [name, space] of this.counters) sizes[`counters:${name}`] = space.size;
     return sizes;
   }
