@@ -30,6 +30,8 @@ const DAY_MS = 86_400_000;
 export class ContextRiskService implements OnModuleInit {
   private countries: CountryResolver;
   readonly signals: readonly RiskSignal[];
+  /** Fingerprints of recent clients (user agent, language), bounded: most requests come from a few. */
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(
     readonly options: RiskOptions,
@@ -60,7 +62,7 @@ export class ContextRiskService implements OnModuleInit {
     return {
       ip,
       country: this.countries.resolve(request, ip, this.clientIp.peerIsTrusted(request)),
-      device: deviceFingerprint(request, this.options.deviceIdHeader),
+      device: deviceFingerprint(request, this.options.deviceIdHeader, this.fingerprints),
       hourOfWeek: hourOfWeek(nowMs),
       route,
       nowMs,

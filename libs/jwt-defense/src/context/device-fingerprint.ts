@@ -40,12 +40,27 @@ function digest(value: string): string {
 /**
  * A stable device fingerprint: the app's device id header when sent (`id:` + a hash of it), else the user-agent
  * family and OS with the first `Accept-Language` value (`ua:` + a hash). Never the raw values: they are personal
- * data and unbounded.
+ * data and unbounded. Give a `cache` (a Map the caller owns) to parse and hash each client once.
  */
-export function deviceFingerprint(request: IncomingMessage, deviceIdHeader: string): string {
+export function deviceFingerprint(request: IncomingMessage, deviceIdHeader: string, cache?: Map<string, string>): string {
   const id = request.headers[deviceIdHeader];
   if (typeof id === 'string' && id.length > 0 && id.length <= 256) return `id:${digest(id)}`;
-  const { browser, os } = userAgentFamily(typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : '');
-  const language = (typeof request.headers['accept-language'] === 'string' ? request.headers['accept-language'] : '').split(',')[0].split(';')[0].trim().toLowerCase().slice(0, 16);
-  return `ua:${digest(`${browser}|${os}|${language}`)}`;
+  const userAgent = typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : '';
+  const acceptLanguage = typeof request.headers['accept-language'] === 'string' ? request.headers['accept-language'] : '';
+  // Most requests come from a few clients: parse and hash each (user agent, language) once.
+  const cacheKey = `${userAgent}\u0000${acceptLanguage}`;
+  let fingerprint = cache?.get(cacheKey);
+  if (fingerprint === undefined) {
+    const { browser, os } = userAgentFamily(userAgent);
+    const language = acceptLanguage.split(',')[0].split(';')[0].trim().toLowerCase().slice(0, 16);
+    fingerprint = `ua:${digest(`${browser}|${os}|${language}`)}`;
+    if (cache && cacheKey.length <= 1024) {
+      if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
+      cache.set(cacheKey, fingerprint);
+    }
+  }
+  return fingerprint;
 }
+
+/** Most (user agent, language) pairs a fingerprint cache keeps. */
+const MAX_CACHED = 1000;
