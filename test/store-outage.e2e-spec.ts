@@ -105,7 +105,7 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
     expect(status).toBe(200);
 
     const principal = await tokens.verify(auth.slice(7));
-    await app.get(RevocationService).revoke(principal.jti, { reason: 'after restart', sub: principal.sub });
+    await app.get(RevocationService).revoke(principal.jti!, { reason: 'after restart', sub: principal.sub });
     const revoked = await request(app.getHttpServer()).get('/store/open').set('Authorization', auth);
     expect(revoked.status).toBe(401);
     expect(revoked.body.code).toBe('token_revoked');

@@ -37,6 +37,11 @@ export type { AccessTokenPrincipal } from './token/access-token-claims.js';
 export { JWT_ALGORITHMS } from './token/key-ring.js';
 export type { JwtAlgorithm, KeyMaterial, PublicJwk } from './token/key-ring.js';
 
+// External issuers (resource-server mode).
+export { AccessTokenVerifier } from './issuers/access-token.verifier.js';
+export { IssuerOptions, EXTERNAL_ALGORITHMS, EXTERNAL_TOKEN_TYPES } from './issuers/issuer.options.js';
+export type { RolesMapping } from './token/access-token-claims.js';
+
 // Refresh sessions.
 export { RefreshTokenService } from './session/refresh-token.service.js';
 export type { RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
@@ -102,6 +107,7 @@ export {
   SubjectRequiredException,
   StepUpRequiredException,
   RiskDeniedException,
+  IssuerUnavailableException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,

@@ -44,10 +44,12 @@ import { ThrottleOptions } from './throttling/throttle.options.js';
 import { ThrottleStage } from './throttling/throttle.stage.js';
 import { TokenOptions } from './token/token.options.js';
 import { TokenService } from './token/token.service.js';
+import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
 
 /** Each layer injects its own options class, and only it (the throttler never sees key material). */
 const layerOptions: Provider[] = [
   { provide: TokenOptions, useFactory: (all: JwtDefenseOptions) => all.token, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: EXTERNAL_ISSUERS, useFactory: (all: JwtDefenseOptions) => all.issuers, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ProxyOptions, useFactory: (all: JwtDefenseOptions) => all.proxy, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: RevocationOptions, useFactory: (all: JwtDefenseOptions) => all.revocation, inject: [JWT_DEFENSE_OPTIONS] },
@@ -60,6 +62,7 @@ const layerOptions: Provider[] = [
   {
     provide: TOKEN_LIFETIMES,
     useFactory: (all: JwtDefenseOptions, tokens: TokenService): TokenLifetimes => ({
+      issuer: all.token.issuer,
       maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
       clockToleranceSec: all.token.clockToleranceSec,
       refreshTokenTtlSec: all.session.refreshTokenTtlSec,
@@ -90,6 +93,7 @@ const layerOptions: Provider[] = [
     DefenseStoreLifecycle,
     SecurityEventService,
     TokenService,
+    AccessTokenVerifier,
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,
@@ -123,6 +127,7 @@ const layerOptions: Provider[] = [
     AnomalyMonitorService,
     BackgroundWrites,
     TokenService,
+    AccessTokenVerifier,
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,

@@ -1,7 +1,8 @@
 import { IsOptional, Matches } from 'class-validator';
 import { RiskOptions } from './context/risk.options.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
-import { Nested, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
+import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
+import { IssuerOptions } from './issuers/issuer.options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import type { DefenseMetricsSink } from './pipeline/metrics-sink.js';
@@ -28,6 +29,11 @@ export class JwtDefenseOptions {
   declare readonly [REQUIRED]?: { token: true };
   /** Layer 1: the tokens this module issues and verifies (issuer, audience, key ring, lifetimes). Required. */
   @Nested(() => TokenOptions) token!: TokenOptions;
+  /**
+   * External OpenID providers whose access tokens this API also accepts (resource-server mode): `[{ issuer,
+   * audience, jwksUri?, ... }]`. Default none.
+   */
+  @NestedList(() => IssuerOptions) issuers: IssuerOptions[] = [];
   /** Shared state: `{ type: 'memory' }` (the default: one process), `{ type: 'redis', connection }`, or `{ type: 'custom', store }`. */
   @NestedUnion('type', () => ({ memory: MemoryStoreOptions, redis: RedisStoreOptions, custom: CustomStoreOptions }))
   store: StoreOptions = { type: 'memory' } as MemoryStoreOptions;

@@ -68,12 +68,12 @@ export class ContextRiskStage implements CheckStage {
       },
     });
     if (policy.mode !== 'enforce') return;
-    this.risk.recordChallenge(sub, state.context.nowMs, context.identity!.tag);
+    this.risk.recordChallenge(context.identity!.subject, state.context.nowMs, context.identity!.tag);
     throw decision === 'deny' ? new RiskDeniedException() : new StepUpRequiredException();
   }
 
   allowed(context: PipelineContext): void {
     const state = (context as WithRisk)[RISK];
-    if (state?.learn) this.risk.learn(context.principal!.sub, state.context, state.result?.risk, context.identity!.tag);
+    if (state?.learn) this.risk.learn(context.identity!.subject, state.context, state.result?.risk, context.identity!.tag);
   }
 }

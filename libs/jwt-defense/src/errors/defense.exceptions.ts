@@ -19,12 +19,15 @@ export type BearerChallengeError =
 /** Raised by `TokenService.verify` (outside HTTP); the guard turns it into an {@link InvalidTokenException}. */
 export class TokenVerificationError extends Error {
   override readonly name = 'TokenVerificationError';
+  /** A finer reason than the code (`jwe`, `alg_none`, `header_jku`, `utf8`...): for events and metrics, never the answer. */
+  readonly reason?: string;
 
   constructor(
     readonly code: TokenErrorCode,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     super(DEFENSE_ERROR_MESSAGES[code], options);
+    this.reason = options?.reason;
   }
 }
 
@@ -166,6 +169,18 @@ export class DefenseStoreUnavailableException extends JwtDefenseException {
 
   constructor(cause?: unknown) {
     super(HttpStatus.SERVICE_UNAVAILABLE, 'defense_store_unavailable', cause);
+  }
+}
+
+/** 503: an external issuer's keys are needed and cannot be fetched (known keys keep working from the cache). */
+export class IssuerUnavailableException extends JwtDefenseException {
+  override readonly name = 'IssuerUnavailableException';
+  readonly code = 'issuer_unavailable' as const;
+  readonly challengeError = undefined;
+  override readonly retryAfterSec = 5;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'issuer_unavailable', cause);
   }
 }
 

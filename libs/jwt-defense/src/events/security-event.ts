@@ -14,6 +14,7 @@ export const SECURITY_EVENT_TYPES = [
   'risk_denied',
   'anomaly_detected',
   'background_write_dropped',
+  'token_rejected',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

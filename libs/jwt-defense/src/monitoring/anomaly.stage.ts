@@ -48,7 +48,7 @@ export class AnomalyStage implements CheckStage {
       },
     });
     if (mode !== 'enforce' || containment === 'none') return;
-    return this.contain(sub, containment, context.route.template);
+    return this.contain(context.identity!.subject, containment, context.route.template);
   }
 
   /** The rare path (an alert in enforce mode): the request waits for the containment, then is refused too. */

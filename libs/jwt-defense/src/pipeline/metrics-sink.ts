@@ -8,8 +8,10 @@ export interface DefenseDecision {
   layer: DefenseLayer;
   /** `allow`, `reject`, or `fail_open` (the store failed and the layer let the request through). */
   outcome: 'allow' | 'reject' | 'fail_open';
-  /** The answer's code when rejected (a closed set), or a finer reason such as a pre-filter rule. */
+  /** The answer's code when rejected (a closed set). */
   code?: DefenseErrorCode;
+  /** A finer reason, from a closed set of rule names (`jwe`, `alg_none`, `header_jku`, `utf8`...), for token rejections. */
+  reason?: string;
   /** The route template (`/orders/:id`), never the raw URL. */
   route?: string;
 }

@@ -21,7 +21,9 @@ export interface PipelineContext {
 }
 
 export interface PrincipalIdentity {
-  /** The user's Cluster hash tag. */
+  /** The key of the user's state: the subject, or `<issuer> <subject>` for an external issuer (see `subjectKey`). */
+  readonly subject: string;
+  /** The user's Cluster hash tag (of `subject`). */
   readonly tag: string;
   /**
    * When the token's authentication dates from, epoch ms: the session's login (`auth_time`) for a refreshed

@@ -9,6 +9,7 @@ import {
   MissingTokenException,
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
@@ -19,8 +20,9 @@ import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { authenticatedAtMs, userTag } from '../token/token-ids.js';
+import { authenticatedAtMs, subjectKey, userTag } from '../token/token-ids.js';
 import { TokenService } from '../token/token.service.js';
+import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
 import { attachContext, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
@@ -63,12 +65,14 @@ export class RequestPipeline {
     private readonly clientIp: ClientIpResolver,
     private readonly throttle: ThrottleStage,
     private readonly tokens: TokenService,
+    private readonly verifier: AccessTokenVerifier,
     revocation: RevocationStage,
     anomaly: AnomalyStage,
     risk: ContextRiskStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
+    private readonly events: SecurityEventService,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
     this.checkStages = [revocation, throttle, anomaly, risk];
@@ -116,14 +120,24 @@ export class RequestPipeline {
       for (const stage of this.checkStages) stage.allowed?.(context);
       this.headers.success(httpResponse, route, true, context.limits);
     } catch (error) {
-      if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });
+      if (error instanceof JwtDefenseException) {
+        const reason = (error.cause as TokenVerificationError | undefined)?.reason;
+        this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
+        // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
+        if (layer === 'token' && error.code !== 'token_expired') {
+          this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
+            ip: context.clientIp,
+            details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
+          });
+        }
+      }
       throw error;
     }
   }
 
   private async verify(token: string): Promise<AccessTokenPrincipal> {
     try {
-      return await this.tokens.verify(token);
+      return await this.verifier.verify(token);
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;
@@ -133,7 +147,7 @@ export class RequestPipeline {
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
   private async checkState(context: PipelineContext): Promise<void> {
     const principal = context.principal!;
-    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: principal.sub, jti: principal.jti, sid: principal.sid };
+    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, jti: principal.jti ?? '', sid: principal.sid };
     for (const stage of this.checkStages) stage.prepare(context, check);
     let result: DefenseCheckResult;
     const startedMs = this.timed ? performance.now() : 0;
@@ -155,8 +169,9 @@ export class RequestPipeline {
   private identityOf(principal: AccessTokenPrincipal): PrincipalIdentity {
     let identity = this.identities.get(principal);
     if (!identity) {
-      const tag = userTag(principal.sub);
-      identity = { tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
+      const subject = subjectKey(principal.issuer, principal.sub, this.tokens.issuer);
+      const tag = userTag(subject);
+      identity = { subject, tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
       this.identities.set(principal, identity);
     }
     return identity;
