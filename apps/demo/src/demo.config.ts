@@ -34,6 +34,27 @@ export interface DemoConfig {
   anomalyFactor: number;
   anomalyMinRequests: number;
   anomalyContainment: AnomalyContainment;
+  externalIssuer?: string;
+  externalAudience?: string;
+  externalJwksUrl?: string;
+  externalRolesClaim?: string;
+  externalCaFile?: string;
+  externalMaxTokenTtlSec: number;
+  dpop: 'allowed' | 'required' | 'off';
+  publicUrl?: string;
+}
+
+function httpsUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new TypeError(`demo: ${name} must be an https URL`);
+  }
+  if (url.protocol !== 'https:') throw new TypeError(`demo: ${name} must be an https URL`);
+  return raw;
 }
 
 function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
@@ -91,6 +112,11 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   if (!PROXY_HEADERS.includes(trustProxyHeader)) {
     throw new TypeError(`demo: TRUST_PROXY_HEADER must be one of ${PROXY_HEADERS.join(', ')}`);
   }
+  const externalIssuer = httpsUrl(env, 'EXTERNAL_ISSUER');
+  const externalAudience = text(env, 'EXTERNAL_AUDIENCE');
+  if (externalIssuer !== undefined && externalAudience === undefined) {
+    throw new TypeError('demo: EXTERNAL_AUDIENCE is required with EXTERNAL_ISSUER (this API\'s audience at the provider)');
+  }
   const redisUrl = text(env, 'REDIS_URL');
   for (const url of redisUrl?.split(',') ?? []) {
     if (!/^rediss?:\/\/[^\s]+$/.test(url.trim())) {
@@ -126,5 +152,13 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     anomalyFactor: decimal(env, 'ANOMALY_FACTOR', 3, 1, 1000),
     anomalyMinRequests: int(env, 'ANOMALY_MIN_REQUESTS', 20, 1, 1_000_000),
     anomalyContainment: oneOf(env, 'ANOMALY_CONTAINMENT', ['none', 'step-up', 'revoke'] as const, 'none'),
+    externalIssuer,
+    externalAudience,
+    externalJwksUrl: httpsUrl(env, 'EXTERNAL_JWKS_URL'),
+    externalRolesClaim: text(env, 'EXTERNAL_ROLES_CLAIM'),
+    externalCaFile: text(env, 'EXTERNAL_CA_FILE'),
+    externalMaxTokenTtlSec: int(env, 'EXTERNAL_MAX_TOKEN_TTL_SEC', 3600, 60, 86_400),
+    dpop: oneOf(env, 'DPOP', ['allowed', 'required', 'off'] as const, 'allowed'),
+    publicUrl: text(env, 'PUBLIC_URL'),
   };
 }

@@ -42,9 +42,14 @@ export { AccessTokenVerifier } from './issuers/access-token.verifier.js';
 export { IssuerOptions, EXTERNAL_ALGORITHMS, EXTERNAL_TOKEN_TYPES } from './issuers/issuer.options.js';
 export type { RolesMapping } from './token/access-token-claims.js';
 
+// DPoP (RFC 9449).
+export { DpopService } from './dpop/dpop.service.js';
+export type { DpopProof } from './dpop/dpop.service.js';
+export { DpopOptions, DPOP_ALGORITHMS } from './dpop/dpop.options.js';
+
 // Refresh sessions.
 export { RefreshTokenService } from './session/refresh-token.service.js';
-export type { RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
+export type { IssuePairOptions, RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
 
 // Layer 3: context risk.
 export { ContextRiskService } from './context/context-risk.service.js';
@@ -108,6 +113,8 @@ export {
   StepUpRequiredException,
   RiskDeniedException,
   IssuerUnavailableException,
+  DpopProofException,
+  UseDpopNonceException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,

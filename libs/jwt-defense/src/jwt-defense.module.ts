@@ -45,11 +45,15 @@ import { ThrottleStage } from './throttling/throttle.stage.js';
 import { TokenOptions } from './token/token.options.js';
 import { TokenService } from './token/token.service.js';
 import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
+import { DpopOptions } from './dpop/dpop.options.js';
+import { DpopService } from './dpop/dpop.service.js';
+import { DpopStage } from './dpop/dpop.stage.js';
 
 /** Each layer injects its own options class, and only it (the throttler never sees key material). */
 const layerOptions: Provider[] = [
   { provide: TokenOptions, useFactory: (all: JwtDefenseOptions) => all.token, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: EXTERNAL_ISSUERS, useFactory: (all: JwtDefenseOptions) => all.issuers, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: DpopOptions, useFactory: (all: JwtDefenseOptions) => all.dpop, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ProxyOptions, useFactory: (all: JwtDefenseOptions) => all.proxy, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: RevocationOptions, useFactory: (all: JwtDefenseOptions) => all.revocation, inject: [JWT_DEFENSE_OPTIONS] },
@@ -107,6 +111,8 @@ const layerOptions: Provider[] = [
     ContextRiskStage,
     AnomalyMonitorService,
     AnomalyStage,
+    DpopService,
+    DpopStage,
     DefenseResponseHeaders,
     RequestPipeline,
     JwtDefenseGuard,
@@ -126,6 +132,7 @@ const layerOptions: Provider[] = [
     ContextRiskService,
     AnomalyMonitorService,
     BackgroundWrites,
+    DpopService,
     TokenService,
     AccessTokenVerifier,
     RevocationService,

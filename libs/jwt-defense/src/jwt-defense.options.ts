@@ -3,6 +3,7 @@ import { RiskOptions } from './context/risk.options.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
 import { IssuerOptions } from './issuers/issuer.options.js';
+import { DpopOptions } from './dpop/dpop.options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import type { DefenseMetricsSink } from './pipeline/metrics-sink.js';
@@ -34,6 +35,8 @@ export class JwtDefenseOptions {
    * audience, jwksUri?, ... }]`. Default none.
    */
   @NestedList(() => IssuerOptions) issuers: IssuerOptions[] = [];
+  /** DPoP (RFC 9449): sender-constrained tokens. */
+  @Nested(() => DpopOptions) dpop: DpopOptions = new DpopOptions();
   /** Shared state: `{ type: 'memory' }` (the default: one process), `{ type: 'redis', connection }`, or `{ type: 'custom', store }`. */
   @NestedUnion('type', () => ({ memory: MemoryStoreOptions, redis: RedisStoreOptions, custom: CustomStoreOptions }))
   store: StoreOptions = { type: 'memory' } as MemoryStoreOptions;

@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post, Req, UnauthorizedException } from '@n
 import {
   ContextRiskService,
   CurrentPrincipal,
+  DpopService,
   DefensePolicy,
   InvalidTokenException,
   Public,
@@ -22,7 +23,8 @@ const PASSWORD_ACR = 'urn:jwt-defense:acr:pwd';
 export interface TokenResponse {
   access_token: string;
   refresh_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the login carried a DPoP proof: the tokens are bound to its key (RFC 9449). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
 }
 
@@ -30,9 +32,14 @@ function toResponse(pair: TokenPair): TokenResponse {
   return {
     access_token: pair.accessToken.token,
     refresh_token: pair.refreshToken,
-    token_type: 'Bearer',
+    token_type: pair.tokenType,
     expires_in: pair.accessToken.expiresInSec,
   };
+}
+
+/** The request carries a `DPoP` proof header. */
+function hasDpopProof(request: { headers?: Record<string, unknown> }): boolean {
+  return request.headers?.dpop !== undefined;
 }
 
 @Controller('auth')
@@ -42,6 +49,7 @@ export class AuthController {
     private readonly refreshTokens: RefreshTokenService,
     private readonly revocation: RevocationService,
     private readonly risk: ContextRiskService,
+    private readonly dpop: DpopService,
   ) {}
 
   /** Throttled per IP and per username (the `login` profile, see AppModule), failed and successful attempts alike. */
@@ -53,7 +61,9 @@ export class AuthController {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR });
+    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt).
+    const proof = hasDpopProof(request as { headers?: Record<string, unknown> }) ? await this.dpop.verifyProof(request) : undefined;
+    const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR }, { jkt: proof?.jkt });
     // A login records its context (country, device, hour) as known for the user.
     this.risk.learnLogin(request, user.username);
     return toResponse(pair);
@@ -63,7 +73,7 @@ export class AuthController {
   @Public()
   @Post('refresh')
   @HttpCode(200)
-  async refresh(@Body() body: RefreshDto): Promise<TokenResponse> {
+  async refresh(@Body() body: RefreshDto, @Req() request: { headers?: Record<string, unknown> }): Promise<TokenResponse> {
     try {
       // The access token gets the user's roles as they are now, not as they were at login; a user who is
       // gone loses the session.
@@ -71,7 +81,8 @@ export class AuthController {
         const roles = this.users.findRoles(sub);
         return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
       };
-      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims }));
+      const dpop = hasDpopProof(request) ? await this.dpop.verifyProof(request) : undefined;
+      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, dpop }));
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;

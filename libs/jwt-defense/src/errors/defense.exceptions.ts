@@ -14,7 +14,9 @@ export type BearerChallengeError =
   | 'invalid_request'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'insufficient_user_authentication';
+  | 'insufficient_user_authentication'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
 /** Raised by `TokenService.verify` (outside HTTP); the guard turns it into an {@link InvalidTokenException}. */
 export class TokenVerificationError extends Error {
@@ -67,6 +69,10 @@ export abstract class JwtDefenseException extends HttpException {
   readonly retryAfterSec?: number;
   /** Extra auth-params of the challenge (e.g. `max_age` of an RFC 9470 step-up). */
   readonly challengeParams?: Readonly<Record<string, string>>;
+  /** The challenge's scheme when it must be `DPoP` (RFC 9449 §7.1); otherwise the request's decides. */
+  readonly challengeScheme?: 'DPoP';
+  /** Headers the answer needs besides the challenge (e.g. `DPoP-Nonce`), written by the one header writer. */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
 
   protected constructor(status: number, code: DefenseErrorCode, cause?: unknown) {
     super(defenseErrorBody(status, code), status, { cause });
@@ -146,6 +152,37 @@ export class RiskDeniedException extends JwtDefenseException {
 
   constructor() {
     super(HttpStatus.FORBIDDEN, 'risk_denied');
+  }
+}
+
+/**
+ * 401: a DPoP problem (RFC 9449 §7.1): no proof, an invalid or replayed one, a key that is not the token's, a
+ * DPoP-bound token sent as Bearer, or a plain token where DPoP is required. Challenge scheme `DPoP`.
+ */
+export class DpopProofException extends JwtDefenseException {
+  override readonly name = 'DpopProofException';
+  readonly code = 'invalid_dpop_proof' as const;
+  override readonly challengeScheme = 'DPoP' as const;
+
+  constructor(
+    readonly challengeError: 'invalid_dpop_proof' | 'invalid_token' = 'invalid_dpop_proof',
+    readonly reason?: string,
+  ) {
+    super(HttpStatus.UNAUTHORIZED, 'invalid_dpop_proof');
+  }
+}
+
+/** 401: the proof must carry the server's current nonce, sent in `DPoP-Nonce` (RFC 9449 §8). */
+export class UseDpopNonceException extends JwtDefenseException {
+  override readonly name = 'UseDpopNonceException';
+  readonly code = 'use_dpop_nonce' as const;
+  readonly challengeError = 'use_dpop_nonce' as const;
+  override readonly challengeScheme = 'DPoP' as const;
+  override readonly responseHeaders: Readonly<Record<string, string>>;
+
+  constructor(nonce: string) {
+    super(HttpStatus.UNAUTHORIZED, 'use_dpop_nonce');
+    this.responseHeaders = { 'dpop-nonce': nonce };
   }
 }
 

@@ -1,7 +1,7 @@
 import type { DefenseErrorCode } from '../errors/defense-error-code.js';
 
 /** The pipeline's layers, as reported to a {@link DefenseMetricsSink}. */
-export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'revocation' | 'authorization' | 'store';
+export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'dpop' | 'revocation' | 'authorization' | 'store';
 
 /** One decision of a layer about one request. */
 export interface DefenseDecision {

@@ -12,6 +12,8 @@ export interface PipelineContext {
   readonly httpRequest: { body?: unknown };
   /** The client address (trusted-proxy resolution), resolved once. */
   readonly clientIp: string;
+  /** The scheme the token came with (`DPoP` for a sender-constrained one). */
+  scheme?: 'Bearer' | 'DPoP';
   /** The verified principal, once verification passed. */
   principal?: AccessTokenPrincipal;
   /** Who the principal is for the store (hash tag) and when its token was issued (ms), computed once per token. */

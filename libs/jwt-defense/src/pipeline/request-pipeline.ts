@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
-import { extractBearerToken } from '../edge/bearer-token.extractor.js';
+import { extractAccessToken } from '../edge/access-token.extractor.js';
+import { DpopStage } from '../dpop/dpop.stage.js';
 import {
   InsufficientScopeException,
   InvalidTokenException,
@@ -42,10 +43,11 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  * own folder; this lists them in request order:
  *
  *   1. throttle (pre-auth)  per client IP and per body field (e.g. username), before any token work
- *   2. edge                 bearer extraction: exactly one `Authorization: Bearer`, no token in the URL
- *   3. token                pre-filter (no crypto), signature and claims; verified-token cache
+ *   2. edge                 token extraction: exactly one `Authorization: Bearer` or `DPoP`, no token in the URL
+ *   3. token                pre-filter (no crypto), signature and claims (this module's keys, or an external
+ *                           issuer's JWKS); verified-token cache; a DPoP-bound token's proof (RFC 9449)
  *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer, in
- *                           this order: revocation (jti, session, user epoch), per-user rate limit, anomaly
+ *                           this order: revocation (jti, session, user epoch), DPoP proof replay, per-user rate limit, anomaly
  *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
  *   6. principal            on the request, for `@CurrentPrincipal()`; layers learn from the allowed request
@@ -67,6 +69,7 @@ export class RequestPipeline {
     private readonly tokens: TokenService,
     private readonly verifier: AccessTokenVerifier,
     revocation: RevocationStage,
+    private readonly dpop: DpopStage,
     anomaly: AnomalyStage,
     risk: ContextRiskStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
@@ -75,7 +78,7 @@ export class RequestPipeline {
     private readonly events: SecurityEventService,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, throttle, anomaly, risk];
+    this.checkStages = [revocation, dpop, throttle, anomaly, risk];
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -96,16 +99,19 @@ export class RequestPipeline {
         return;
       }
 
-      // 2. Bearer extraction.
+      // 2. Token extraction: `Authorization: Bearer` or `DPoP`.
       layer = 'edge';
-      const token = extractBearerToken(request);
-      if (token === undefined) throw new MissingTokenException();
+      const presented = extractAccessToken(request);
+      if (presented === undefined) throw new MissingTokenException();
+      context.scheme = presented.scheme;
 
-      // 3. Pre-filter, signature, claims (or the verified-token cache).
+      // 3. Pre-filter, signature, claims (or the verified-token cache); then a DPoP-bound token's proof.
       layer = 'token';
-      const principal = await this.verify(token);
+      const principal = await this.verify(presented.token);
       context.principal = principal;
       context.identity = this.identityOf(principal);
+      layer = 'dpop';
+      await this.dpop.verify(context, presented.scheme, presented.token);
 
       // 4. ONE store call for every layer with per-request state.
       layer = 'revocation';

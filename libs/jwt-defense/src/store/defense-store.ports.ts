@@ -98,6 +98,8 @@ export interface DefenseCheckRequest {
   anomaly?: AnomalyCount;
   /** Read the user's step-up epoch (set by anomaly containment). */
   stepUp?: boolean;
+  /** Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. */
+  dpopProof?: { key: string; ttlMs: number };
 }
 
 export interface DefenseCheckResult {
@@ -115,6 +117,8 @@ export interface DefenseCheckResult {
   anomaly?: AnomalyResult;
   /** Tokens of this user authenticated at or before this instant need a new login (step-up); 0 when never set. */
   stepUpBeforeMs?: number;
+  /** When `dpopProof` was given: the proof had been seen before (a replay). */
+  dpopReplayed?: boolean;
 }
 
 /** What a context-risk learning write records (after an allowed request or a login). */

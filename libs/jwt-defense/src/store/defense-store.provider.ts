@@ -42,6 +42,7 @@ export const defenseStoreProviders: Provider[] = [
         maxUserEpochs: store.maxUserEpochs,
         maxCounters: store.maxCounters,
         maxProfiles: store.maxProfiles,
+        maxDpopProofs: store.maxDpopProofs,
         maxEvents: store.maxEvents,
         now: () => clock.nowMs(),
         onFull: (space) => alerts.next(space),

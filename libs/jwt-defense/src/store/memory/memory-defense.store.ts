@@ -27,6 +27,8 @@ export interface MemoryDefenseStoreOptions {
   maxCounters?: number;
   /** Most users whose context profile and anomaly baselines are kept (least recently used go first). Default 100000. */
   maxProfiles?: number;
+  /** Most DPoP proofs remembered (for their replay window). Never evicted early: when full, a new proof is refused (503). Default 100000. */
+  maxDpopProofs?: number;
   /** Most security events kept (ring buffer). Default 10000. */
   maxEvents?: number;
   /** Time source, epoch ms. Default `Date.now`. */
@@ -46,6 +48,7 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly revocations: ExpiringSpace<RevocationRecord>;
   private readonly sessions: ExpiringSpace<RefreshSessionRecord>;
   private readonly epochs: ExpiringSpace<number>;
+  private readonly dpopProofs: ExpiringSpace<true>;
   private readonly counters = new Map<string, CounterSpace>();
   private readonly profiles: LruSpace<RiskProfileState>;
   private readonly baselines: LruSpace<Map<string, AnomalyCounterState>>;
@@ -66,6 +69,7 @@ export class MemoryDefenseStore implements DefenseStore {
     this.sessions = new ExpiringSpace('sessions', options.maxSessions ?? 100_000, this.now, this.onFull);
     this.epochs = new ExpiringSpace('userEpochs', options.maxUserEpochs ?? 100_000, this.now, this.onFull);
     this.profiles = new LruSpace(options.maxProfiles ?? 100_000);
+    this.dpopProofs = new ExpiringSpace('dpopProofs', options.maxDpopProofs ?? 100_000, this.now, this.onFull);
     this.baselines = new LruSpace(options.maxProfiles ?? 100_000);
   }
 
@@ -81,6 +85,11 @@ export class MemoryDefenseStore implements DefenseStore {
     const nowMs = this.now();
     if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
     if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
+    if (request.dpopProof) {
+      const key = `${request.tag}:${request.dpopProof.key}`;
+      result.dpopReplayed = this.dpopProofs.get(key) !== undefined;
+      if (!result.dpopReplayed) this.dpopProofs.set(key, true, nowMs + request.dpopProof.ttlMs);
+    }
     const anomaly = request.anomaly;
     if (anomaly) {
       let routes = this.baselines.get(user, anomaly.nowMs);
@@ -212,7 +221,7 @@ export class MemoryDefenseStore implements DefenseStore {
     const started = this.now();
     const budget = { deadlineMs: Date.now() + budgetMs, clock: Date.now };
     const report: CleanupReport = { scanned: 0, removed: 0, truncated: false };
-    for (const space of [this.revocations, this.sessions, this.epochs]) {
+    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs]) {
       const done = space.sweep(started, Infinity, budget);
       report.scanned += done.scanned;
       report.removed += done.removed;
@@ -232,7 +241,7 @@ export class MemoryDefenseStore implements DefenseStore {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    for (const space of [this.revocations, this.sessions, this.epochs, this.profiles, this.baselines, ...this.counters.values()]) space.clear();
+    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs, this.profiles, this.baselines, ...this.counters.values()]) space.clear();
   }
 
   /** Live entries per space (for tests and metrics). */

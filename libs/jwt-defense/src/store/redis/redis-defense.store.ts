@@ -88,7 +88,7 @@ export class RedisDefenseStore implements DefenseStore {
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
-    define('jwtdCheck', 7, scripts.CHECK);
+    define('jwtdCheck', 8, scripts.CHECK);
     define('jwtdLearnContext', 1, scripts.LEARN_CONTEXT);
     define('jwtdRecordChallenge', 1, scripts.RECORD_CHALLENGE);
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
@@ -119,6 +119,7 @@ export class RedisDefenseStore implements DefenseStore {
         this.userKey(tag, 'c', sub),
         this.userKey(tag, 'a', sub),
         this.userKey(tag, 'p', sub),
+        this.userKey(tag, 'dp', request.dpopProof?.key ?? ''),
         rate?.limit ?? 0,
         rate?.ttlMs ?? 0,
         rate?.blockDurationMs ?? 0,
@@ -139,9 +140,10 @@ export class RedisDefenseStore implements DefenseStore {
         Math.floor(anomaly?.idleTtlMs ?? 1),
         Math.floor(anomaly?.nowMs ?? 0),
         request.stepUp ? '1' : '0',
+        request.dpopProof ? Math.max(1, Math.ceil(request.dpopProof.ttlMs)) : '0',
       ),
     );
-    if (!Array.isArray(reply) || reply.length !== 21) throw new DefenseStoreError('unexpected Redis reply for check');
+    if (!Array.isArray(reply) || reply.length !== 22) throw new DefenseStoreError('unexpected Redis reply for check');
     const int = (index: number) => integer(reply[index], 'check');
     const result: DefenseCheckResult = { userNotBeforeMs: int(0), jtiRevoked: int(1) === 1, sessionRevoked: int(2) === 1 };
     if (rate) result.userRate = { totalHits: int(3), timeToExpireMs: int(4), blocked: int(5) === 1, timeToBlockExpireMs: int(6) };
@@ -160,6 +162,7 @@ export class RedisDefenseStore implements DefenseStore {
     }
     if (anomaly) result.anomaly = { count: int(16), baseline: decimal(reply[17], 'check'), intervals: int(18), alerted: int(19) === 1 };
     if (request.stepUp) result.stepUpBeforeMs = int(20);
+    if (request.dpopProof) result.dpopReplayed = int(21) === 1;
     return result;
   }
 
@@ -360,7 +363,7 @@ export class RedisDefenseStore implements DefenseStore {
     return this.client as unknown as Scripted;
   }
 
-  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r' | 'c' | 'a' | 'p', id: string): string {
+  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
 

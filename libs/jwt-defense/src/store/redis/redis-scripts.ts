@@ -56,14 +56,14 @@ end
 
 /**
  * The per-request check. KEYS: user epoch, jti denylist entry, session, user rate counter, context profile,
- * anomaly baselines, step-up epoch (all under the user's hash tag: one slot).
+ * anomaly baselines, step-up epoch, DPoP proof (all under the user's hash tag: one slot).
  * ARGV: [1-5] rate limit (limit 0: none), ttlMs, blockMs, algorithm, nowMs;
  * [6-9] risk ('1' to read), country ('' unknown), device, hour of week;
  * [10-19] anomaly ('1' to count), route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, nowMs;
- * [20] step-up ('1' to read).
+ * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key.
  * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs,
  * learned, countrySeenAtMs, deviceSeenAtMs, hourWeight, hourTotal, lastCountry, lastCountryAtMs, challengedAtMs,
- * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs]. Every layer with per-request state adds
+ * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs, dpopReplayed]. Every layer with per-request state adds
  * its part here, so a request stays ONE round trip.
  */
 export const CHECK = `${RATE_LIMIT_LUA}${ANOMALY_LUA}
@@ -92,9 +92,13 @@ if ARGV[10] == '1' then
 end
 local su = '0'
 if ARGV[20] == '1' then su = redis.call('GET', KEYS[7]) or '0' end
+local replayed = 0
+if ARGV[21] ~= '0' then
+  if redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[21]) == false then replayed = 1 end
+end
 return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4],
   risk[1], risk[2], risk[3], risk[4], risk[5], risk[6], risk[7], risk[8], risk[9],
-  anomaly[1], anomaly[2], anomaly[3], anomaly[4], su}
+  anomaly[1], anomaly[2], anomaly[3], anomaly[4], su, replayed}
 `;
 
 /**
