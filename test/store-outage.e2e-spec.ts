@@ -72,7 +72,10 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
     const refused = 5;
     expect(delta.evalsha).toBe(2 * requests + refused);
     const insideScripts = ['get', 'exists', 'hexists', 'hmget', 'hset', 'hget', 'hlen', 'pexpire'];
-    expect(Object.keys(delta).filter((name) => name !== 'evalsha' && !insideScripts.includes(name))).toEqual([]);
+    // Besides: the sampled token_rejected event of the refused tokens (one per client and rule per 10 s), appended to
+    // the event log without the request waiting for it.
+    expect(delta.xadd ?? 0).toBeLessThanOrEqual(1);
+    expect(Object.keys(delta).filter((name) => name !== 'evalsha' && name !== 'xadd' && !insideScripts.includes(name))).toEqual([]);
     // Inside the one script: the user epoch and the step-up epoch, read once each per authenticated request.
     expect(delta.get).toBe(2 * requests);
     // HMGET: the IP counter of every request, the user counter and the context profile of each authenticated one.
