@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { JwtDefenseModule, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
-import { ADAPTERS } from './support/demo-app.js';
+import { BackgroundWrites, JwtDefenseModule, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { ADAPTERS, startDemo } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
 import { OidcProvider } from './support/oidc-provider.js';
@@ -127,6 +127,43 @@ describe('an external issuer that cannot be reached', () => {
       expect(again.status).toBe(200);
     } finally {
       await app.close();
+      await op.stop();
+    }
+  }, 30_000);
+});
+
+describe.each(ADAPTERS)('context risk with tokens of an external provider over %s', (adapter) => {
+  it("a step-up is passed by re-authenticating at the provider: a token whose auth_time is later than the challenge", async () => {
+    const op = await OidcProvider.start({ audience: AUDIENCE, ...CLIENT });
+    const demo = await startDemo(adapter, {
+      EXTERNAL_ISSUER: op.issuer,
+      EXTERNAL_AUDIENCE: AUDIENCE,
+      EXTERNAL_CA_FILE: op.caFile,
+      TRUST_PROXY: '127.0.0.1/32,::1/128,::ffff:127.0.0.1/128',
+      RISK_DENY_AT: '2',
+      THROTTLE_LIMIT: '100000',
+    });
+    try {
+      const nowSec = () => Math.floor(Date.now() / 1000);
+      const loginAt = nowSec() - 30;
+      const first = (await op.clientCredentialsToken({ extraClaims: { auth_time: loginAt } })).access_token;
+      const from = (token: string, country: string, ua: string) =>
+        request(demo.server).get('/me').set('Authorization', `Bearer ${token}`).set('CF-IPCountry', country).set('User-Agent', ua);
+      expect((await from(first, 'FR', 'laptop-browser')).status).toBe(200);
+      await demo.app.get(BackgroundWrites).settle();
+      const challenged = await from(first, 'BR', 'phone-app');
+      expect(challenged.status).toBe(401);
+      expect(challenged.body.code).toBe('insufficient_user_authentication');
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      // Re-authenticated at the provider after the challenge: passes, and its context is learned.
+      const fresh = (await op.clientCredentialsToken({ extraClaims: { auth_time: nowSec() } })).access_token;
+      expect((await from(fresh, 'BR', 'phone-app')).status).toBe(200);
+      // A token authenticated before the challenge never passes there, however fresh the token itself.
+      const stale = (await op.clientCredentialsToken({ extraClaims: { auth_time: loginAt } })).access_token;
+      const refused = await from(stale, 'CN', 'other-app');
+      expect(refused.status).toBe(401);
+    } finally {
+      await demo.close();
       await op.stop();
     }
   }, 30_000);
