@@ -3,9 +3,10 @@
 // before Node 24.9.)
 // jose 6 is ESM-only too (its package.json `exports` has no `require` condition, only `default` → dist/webapi
 // ESM), so Jest's CommonJS resolver loads an ESM file it must transform. oidc-provider is not listed: it runs
-// in a child process (test/support/oidc-provider.child.mjs), never inside Jest.
+// in a child process (test/support/oidc-provider.child.mjs), never inside Jest. The GraphQL-on-Fastify chain
+// (@nestjs/mercurius → mercurius → quick-lru, @fastify/static → content-disposition) is ESM-only too.
 const esmPackages = ['@nestjs', 'file-type', 'strtok3', 'token-types', 'peek-readable', 'uint8array-extras',
-  '@tokenizer', '@borewit', 'uid', 'cookie', 'path-to-regexp', 'load-esm', 'jose'];
+  '@tokenizer', '@borewit', 'uid', 'cookie', 'path-to-regexp', 'load-esm', 'jose', '@fastify/static', 'content-disposition', 'mercurius', 'quick-lru'];
 const swc = ['@swc/jest', {
   jsc: {
     parser: { syntax: 'typescript', decorators: true },

@@ -35,6 +35,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port found free can be taken before redis-server binds it (by another test's server, or as the ephemeral port of
+ * any loopback connection): start again on new ports, a few times.
+ */
+async function retryOnPortRace<T>(start: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts || !/Address already in use/.test(String((error as Error)?.message))) throw error;
+    }
+  }
+}
+
 /** A user created with `ACL SETUSER name reset on >password <rules>`. */
 export interface RedisAclUser {
   username: string;
@@ -125,15 +139,17 @@ export class RedisServer {
    */
   static async start(options: string[] | RedisServerOptions = {}): Promise<RedisServer> {
     ensureRedisInstalled();
-    const server = new RedisServer(await freePort(), Array.isArray(options) ? { args: options } : options);
-    try {
-      if (server.options.tls) server.tlsFiles = makeTlsFiles(server.dir);
-      await server.resume();
-    } catch (error) {
-      await server.destroy();
-      throw error;
-    }
-    return server;
+    return retryOnPortRace(async () => {
+      const server = new RedisServer(await freePort(), Array.isArray(options) ? { args: options } : options);
+      try {
+        if (server.options.tls) server.tlsFiles = makeTlsFiles(server.dir);
+        await server.resume();
+      } catch (error) {
+        await server.destroy();
+        throw error;
+      }
+      return server;
+    });
   }
 
   get tls(): boolean {
@@ -349,11 +365,12 @@ export class RedisClusterServer {
     const nodeTimeoutMs = options.nodeTimeoutMs ?? (replicas ? 1000 : 2000);
     const count = 3 * (1 + replicas);
     // No diskless-sync delay (5 s by default): a replica's first sync is immediate.
-    const busPorts = await Promise.all(Array.from({ length: count }, () => freePort()));
     const started = await Promise.allSettled(
-      busPorts.map((busPort) =>
-        RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs),
-          '--cluster-port', String(busPort), '--repl-diskless-sync-delay', '0']),
+      Array.from({ length: count }, () =>
+        retryOnPortRace(async () =>
+          RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs),
+            '--cluster-port', String(await freePort()), '--repl-diskless-sync-delay', '0']),
+        ),
       ),
     );
     const nodes = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));

@@ -1,11 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { GraphQLModule } from '@nestjs/graphql';
+import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
+import { MeResolver } from './api/me.resolver.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
 import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
+
+/**
+ * `POST /graphql`: Apollo on Express, Mercurius on Fastify; the schema is built from the resolvers in memory. No
+ * sandbox page (it needs inline scripts the security headers forbid), no stack traces in errors.
+ */
+function graphqlModule(config: DemoConfig): DynamicModule {
+  if (config.adapter === 'fastify') {
+    return GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, autoSchemaFile: true, graphiql: false });
+  }
+  return GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, playground: false, includeStacktraceInErrorResponses: false });
+}
 
 /** REDIS_URL: one URL (standalone), or a comma-separated list of Cluster nodes; absent: memory store. */
 function storeOptions(config: DemoConfig): JwtDefenseModuleOptions['store'] {
@@ -74,9 +89,10 @@ export class AppModule {
             containment: config.anomalyContainment,
           },
         }),
+        graphqlModule(config),
       ],
       controllers: [AuthController, MeController, HealthController, JwksController, AdminController],
-      providers: [UsersService],
+      providers: [UsersService, MeResolver],
     };
   }
 }

@@ -42,6 +42,12 @@ export { AccessTokenVerifier } from './issuers/access-token.verifier.js';
 export { IssuerOptions, EXTERNAL_ALGORITHMS, EXTERNAL_TOKEN_TYPES } from './issuers/issuer.options.js';
 export type { RolesMapping } from './token/access-token-claims.js';
 
+// Transports: GraphQL, WebSocket gateways, microservices.
+export { TransportsOptions } from './transports/transports.options.js';
+export type { TransportMode } from './transports/transports.options.js';
+export { DefenseWsConnections } from './transports/ws-connections.service.js';
+export { principalOf } from './policy/current-principal.decorator.js';
+
 // DPoP (RFC 9449).
 export { DpopService } from './dpop/dpop.service.js';
 export type { DpopProof } from './dpop/dpop.service.js';

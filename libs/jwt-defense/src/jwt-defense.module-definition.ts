@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
+import { FastifyRouteErrors } from './errors/fastify-route-errors.js';
 import { SecurityHeadersInterceptor } from './headers/security-headers.hooks.js';
 import type { JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { JWT_DEFENSE_EXTRAS } from './jwt-defense.tokens.js';
@@ -36,7 +37,8 @@ export const {
   .setClassMethodName('forRoot')
   .setExtras<JwtDefenseModuleExtras>(DEFAULT_EXTRAS, (definition, extras) => {
     const resolved: Required<JwtDefenseModuleExtras> = { ...DEFAULT_EXTRAS, ...extras };
-    const providers: Provider[] = [{ provide: JWT_DEFENSE_EXTRAS, useValue: resolved }];
+    // FastifyRouteErrors: Nest's error handler for every Fastify route (see there); nothing on Express.
+    const providers: Provider[] = [{ provide: JWT_DEFENSE_EXTRAS, useValue: resolved }, FastifyRouteErrors];
     if (resolved.globalGuard) providers.push({ provide: APP_GUARD, useExisting: JwtDefenseGuard });
     // Without the global guard, an interceptor applies @SecurityHeaders() overrides (and a middleware the base set).
     else providers.push({ provide: APP_INTERCEPTOR, useClass: SecurityHeadersInterceptor });

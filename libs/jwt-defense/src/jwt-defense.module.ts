@@ -46,6 +46,8 @@ import { TokenOptions } from './token/token.options.js';
 import { TokenService } from './token/token.service.js';
 import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
 import { DpopOptions } from './dpop/dpop.options.js';
+import { TransportsOptions } from './transports/transports.options.js';
+import { DefenseWsConnections } from './transports/ws-connections.service.js';
 import { DpopService } from './dpop/dpop.service.js';
 import { DpopStage } from './dpop/dpop.stage.js';
 
@@ -53,6 +55,7 @@ import { DpopStage } from './dpop/dpop.stage.js';
 const layerOptions: Provider[] = [
   { provide: TokenOptions, useFactory: (all: JwtDefenseOptions) => all.token, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: EXTERNAL_ISSUERS, useFactory: (all: JwtDefenseOptions) => all.issuers, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: TransportsOptions, useFactory: (all: JwtDefenseOptions) => all.transports, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: DpopOptions, useFactory: (all: JwtDefenseOptions) => all.dpop, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ProxyOptions, useFactory: (all: JwtDefenseOptions) => all.proxy, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
@@ -113,6 +116,7 @@ const layerOptions: Provider[] = [
     AnomalyStage,
     DpopService,
     DpopStage,
+    DefenseWsConnections,
     DefenseResponseHeaders,
     RequestPipeline,
     JwtDefenseGuard,
@@ -133,6 +137,8 @@ const layerOptions: Provider[] = [
     AnomalyMonitorService,
     BackgroundWrites,
     DpopService,
+    DefenseWsConnections,
+    TransportsOptions,
     TokenService,
     AccessTokenVerifier,
     RevocationService,

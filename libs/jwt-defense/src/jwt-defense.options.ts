@@ -4,6 +4,7 @@ import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
 import { IssuerOptions } from './issuers/issuer.options.js';
 import { DpopOptions } from './dpop/dpop.options.js';
+import { TransportsOptions } from './transports/transports.options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import type { DefenseMetricsSink } from './pipeline/metrics-sink.js';
@@ -35,6 +36,8 @@ export class JwtDefenseOptions {
    * audience, jwksUri?, ... }]`. Default none.
    */
   @NestedList(() => IssuerOptions) issuers: IssuerOptions[] = [];
+  /** GraphQL, WebSocket and microservice contexts: defended by the same pipeline, let through, or refused. */
+  @Nested(() => TransportsOptions) transports: TransportsOptions = new TransportsOptions();
   /** DPoP (RFC 9449): sender-constrained tokens. */
   @Nested(() => DpopOptions) dpop: DpopOptions = new DpopOptions();
   /** Shared state: `{ type: 'memory' }` (the default: one process), `{ type: 'redis', connection }`, or `{ type: 'custom', store }`. */

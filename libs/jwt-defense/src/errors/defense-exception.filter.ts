@@ -1,5 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { throwError, type Observable } from 'rxjs';
 import { rawRequest } from '../common/http.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { contextOf } from '../pipeline/pipeline-context.js';
@@ -45,6 +46,10 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
  * stack, no validation detail, nothing of the request echoed back. A store failure anywhere (a login, a
  * refresh, an admin call) is the declared 503 `defense_store_unavailable` with `Retry-After`, never a 500.
  * Other unexpected errors become a logged 500 `internal_error`. Headers come from `DefenseResponseHeaders`.
+ *
+ * Other transports get the same body in their own shape: a microservice reply error, a WebSocket `exception`
+ * event (what Nest's base filters send, with our `code`); GraphQL errors go back to the GraphQL layer, which
+ * formats them.
  */
 @Catch()
 export class JwtDefenseExceptionFilter implements ExceptionFilter {
@@ -55,13 +60,18 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     private readonly headers: DefenseResponseHeaders,
   ) {}
 
-  catch(thrown: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw thrown;
+  catch(thrown: unknown, host: ArgumentsHost): void | Observable<never> {
+    const type = host.getType<string>();
+    if (type === 'graphql') throw thrown;
     const error = thrown instanceof DefenseStoreError ? new DefenseStoreUnavailableException(thrown) : thrown;
     const status = statusOf(error);
-    if (status >= 500 && !(error instanceof HttpException)) {
+    // HttpException, WsException and RpcException (which has `getError`) are answers, not crashes.
+    if (status >= 500 && !(error instanceof HttpException) && typeof (error as { getError?: unknown } | null)?.getError !== 'function') {
       this.logger.error(`Unhandled ${(error as Error)?.name ?? 'error'}`, (error as Error)?.stack);
     }
+    if (type === 'rpc') return throwError(() => transportErrorBody(error, status));
+    if (type === 'ws') return emitException(host.switchToWs().getClient(), transportErrorBody(error, status));
+    if (type !== 'http') throw thrown;
     const http = host.switchToHttp();
     const response = http.getResponse<unknown>();
     const request = http.getRequest<unknown>();
@@ -69,4 +79,22 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     this.headers.error(response, error, context?.route, context?.limits, context);
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }
+}
+
+/**
+ * A WebSocket or microservice error body: what the transport's own error carried (a `WsException` or
+ * `RpcException` with an object), or ours, `{ status: 'error', statusCode, code, message }`.
+ */
+function transportErrorBody(error: unknown, status: number): object {
+  const own = (error as { getError?: () => unknown } | null)?.getError?.();
+  if (typeof own === 'object' && own !== null) return own;
+  if (typeof own === 'string') return { status: 'error', message: own };
+  const { statusCode, code, message } = defenseErrorBody(status, codeOf(error, status));
+  return { status: 'error', statusCode, code, message };
+}
+
+/** socket.io clients get an `exception` event; native WebSocket clients a `{ event, data }` message (as Nest does). */
+function emitException(client: { readyState?: unknown; send?: (data: string) => void; emit?: (event: string, data: unknown) => void } | undefined, body: object): void {
+  if (typeof client?.readyState === 'number' && typeof client.send === 'function') client.send(JSON.stringify({ event: 'exception', data: body }));
+  else client?.emit?.('exception', body);
 }

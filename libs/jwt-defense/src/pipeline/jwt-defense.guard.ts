@@ -1,18 +1,23 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
-import { TransportNotConfiguredException } from '../errors/defense.exceptions.js';
+import { JwtDefenseException, TransportNotConfiguredException } from '../errors/defense.exceptions.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
+import { setPrincipal } from '../policy/current-principal.decorator.js';
 import { PolicyResolver, type RoutePolicy } from '../policy/policy.resolver.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import { closeSocket, graphqlRequest, messageRequest, socketRequest, type TransportRequest } from '../transports/transport-context.js';
+import { TransportErrors } from '../transports/transport-errors.js';
+import { TransportsOptions } from '../transports/transports.options.js';
 import { contextOf } from './pipeline-context.js';
 import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
 
 /**
  * The one guard of jwt-defense (global by default): every HTTP request that reaches a route goes through the
- * {@link RequestPipeline} (rate limits, token, revocation, authorization), `@Public()` routes through its rate
- * limits only. Execution contexts other than HTTP are refused, never waved through.
+ * {@link RequestPipeline} (rate limits, token, revocation, risk, anomaly, authorization), `@Public()` routes through
+ * their rate limits only. GraphQL resolvers, WebSocket gateway messages and microservice handlers go through the same
+ * pipeline (`transports` options); any other execution context is refused, never waved through.
  *
  * Extension points: subclass it (with `globalGuard: false`, then register yours) and override `getPolicy` or
  * `authorize`.
@@ -21,30 +26,33 @@ import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
 export class JwtDefenseGuard implements CanActivate {
   private readonly writesErrorHeaders: boolean;
   private readonly authorizer = (principal: AccessTokenPrincipal, route: RoutePolicy) => this.authorize(principal, route);
+  private readonly errors = new TransportErrors();
 
   constructor(
     protected readonly pipeline: RequestPipeline,
     protected readonly policies: PolicyResolver,
     protected readonly headers: DefenseResponseHeaders,
     @Inject(JWT_DEFENSE_EXTRAS) extras: Required<JwtDefenseModuleExtras>,
+    private readonly transports: TransportsOptions,
   ) {
     // Without our exception filter, the guard writes its own rejections' headers (challenge, Retry-After).
     this.writesErrorHeaders = !extras.exceptionFilter;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http') throw new TransportNotConfiguredException(context.getType());
-    const route = this.getPolicy(context);
-    const http = context.switchToHttp();
-    const response = http.getResponse<unknown>();
+    const type = context.getType<string>();
+    if (type === 'http') return this.activateHttp(context);
+    const mode = type === 'graphql' || type === 'ws' || type === 'rpc' ? this.transports[type] : 'deny';
+    if (mode === 'allow') return true;
+    if (mode === 'deny') return this.refuse(type, new TransportNotConfiguredException(type), context);
+    const transport = type === 'graphql' ? graphqlRequest(context) : type === 'ws' ? socketRequest(context.switchToWs().getClient()) : messageRequest(context, this.transports.rpcTokenField);
+    if (!transport) return this.refuse(type, new TransportNotConfiguredException(type), context);
     try {
-      await this.pipeline.run(route, http.getRequest(), response, this.authorizer);
+      await this.run(context, transport);
     } catch (error) {
-      if (this.writesErrorHeaders) {
-        const context = contextOf(rawRequest(http.getRequest()));
-        this.headers.error(response, error, route, context?.limits, context);
-      }
-      throw error;
+      // GraphQL over HTTP: the HTTP answer still gets the security headers, challenge and Retry-After.
+      if (transport.httpResponse) this.writeErrorHeaders(transport, error);
+      return this.refuse(type, error, context);
     }
     return true;
   }
@@ -57,5 +65,40 @@ export class JwtDefenseGuard implements CanActivate {
   /** Throws `InsufficientScopeException` when the principal lacks a required role or scope. */
   protected authorize(principal: AccessTokenPrincipal, route: RoutePolicy): void {
     authorizeByPolicy(principal, route);
+  }
+
+  private async activateHttp(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const transport = { httpRequest: http.getRequest<unknown>(), httpResponse: http.getResponse<unknown>(), principalHolder: http.getRequest<object>() };
+    try {
+      await this.run(context, transport);
+    } catch (error) {
+      if (this.writesErrorHeaders) this.writeErrorHeaders(transport, error);
+      throw error;
+    }
+    return true;
+  }
+
+  private writeErrorHeaders(transport: TransportRequest, error: unknown): void {
+    const pipelineContext = contextOf(rawRequest(transport.httpRequest));
+    this.headers.error(transport.httpResponse, error, pipelineContext?.route, pipelineContext?.limits, pipelineContext);
+  }
+
+  private async run(context: ExecutionContext, transport: TransportRequest): Promise<void> {
+    const principal = await this.pipeline.run(this.getPolicy(context), transport.httpRequest, transport.httpResponse, this.authorizer);
+    if (principal && transport.principalHolder !== transport.httpRequest) setPrincipal(transport.principalHolder, principal);
+  }
+
+  /** Each transport's own error, with our code; a WebSocket whose token is revoked or expired is closed too. */
+  private async refuse(type: string, error: unknown, context: ExecutionContext): Promise<never> {
+    if (!(error instanceof JwtDefenseException)) throw error;
+    if (type === 'graphql') throw await this.errors.graphql(error);
+    if (type === 'rpc') throw await this.errors.rpc(error);
+    if (type === 'ws') {
+      const wsError = await this.errors.ws(error);
+      if (['token_revoked', 'token_expired'].includes(error.code)) closeSocket(context.switchToWs().getClient(), error, (wsError as unknown as { getError(): unknown }).getError());
+      throw wsError;
+    }
+    throw error;
   }
 }

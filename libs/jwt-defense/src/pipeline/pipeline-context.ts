@@ -20,6 +20,10 @@ export interface PipelineContext {
   identity?: PrincipalIdentity;
   /** Rate limits counted for this request (for the opt-in `RateLimit` fields). */
   limits?: CountedLimit[];
+  /** The pre-authentication rate limits of this request (shared by every guard run for the same request). */
+  admitted?: Promise<void>;
+  /** The authentication of this request, once started (shared by every guard run for the same request). */
+  authenticated?: Promise<AccessTokenPrincipal>;
 }
 
 export interface PrincipalIdentity {

@@ -26,7 +26,7 @@ import { TokenService } from '../token/token.service.js';
 import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
-import { attachContext, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
+import { attachContext, contextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
 import { StoreFailures } from './store-failure.js';
 
 /** Decides whether a verified principal may use a route (roles and scopes by default). */
@@ -83,54 +83,49 @@ export class RequestPipeline {
   }
 
   /**
-   * Runs one HTTP request through every layer. Resolves when the request may reach its handler (the success
-   * headers are written); throws the exception that answers it otherwise.
+   * Runs one request through every layer. Resolves with the principal (`undefined` on a public route) when the
+   * request may reach its handler (the success headers are written when there is an HTTP response); throws the
+   * exception that answers it otherwise. A second run for the same HTTP request (the resolvers of one GraphQL
+   * request) reuses the first: counted and decided once per request, authorized per route.
    */
-  async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<void> {
+  async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<AccessTokenPrincipal | undefined> {
     const request = rawRequest(httpRequest);
-    const context: PipelineContext = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
+    let context = contextOf(request);
+    if (context) return this.again(context, route, httpRequest, httpResponse, authorize);
+    context = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
     attachContext(request, context);
-    let layer: DefenseLayer = 'throttle';
+    // Which layer refused, for metrics and events (set as the request goes through).
+    const progress = { layer: 'throttle' as DefenseLayer };
     try {
-      // 1. Rate limits before authentication: a flood costs no crypto.
-      await this.throttle.beforeAuth(context);
+      // 1. Rate limits before authentication: a flood costs no crypto. (Other runs for this request, resolvers of
+      // one GraphQL request running concurrently, wait for the same promise.)
+      context.admitted = this.throttle.beforeAuth(context);
+      await context.admitted;
       if (route.isPublic) {
-        this.headers.success(httpResponse, route, false, context.limits);
-        return;
+        if (httpResponse) this.headers.success(httpResponse, route, false, context.limits);
+        return undefined;
       }
 
-      // 2. Token extraction: `Authorization: Bearer` or `DPoP`.
-      layer = 'edge';
-      const presented = extractAccessToken(request);
-      if (presented === undefined) throw new MissingTokenException();
-      context.scheme = presented.scheme;
-
-      // 3. Pre-filter, signature, claims (or the verified-token cache); then a DPoP-bound token's proof.
-      layer = 'token';
-      const principal = await this.verify(presented.token);
-      context.principal = principal;
-      context.identity = this.identityOf(principal);
-      layer = 'dpop';
-      await this.dpop.verify(context, presented.scheme, presented.token);
-
-      // 4. ONE store call for every layer with per-request state.
-      layer = 'revocation';
-      await this.checkState(context);
+      // 2-4. Token, proof, the ONE store call: once per request.
+      const authenticated = this.authenticate(context, (at) => (progress.layer = at));
+      context.authenticated = authenticated;
+      const principal = await authenticated;
 
       // 5. Authorization.
-      layer = 'authorization';
+      progress.layer = 'authorization';
       authorize(principal, route);
 
       // 6. The principal, for the handler; layers learn from an allowed request.
       setPrincipal(httpRequest, principal);
       for (const stage of this.checkStages) stage.allowed?.(context);
-      this.headers.success(httpResponse, route, true, context.limits);
+      if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
+      return principal;
     } catch (error) {
       if (error instanceof JwtDefenseException) {
         const reason = (error.cause as TokenVerificationError | undefined)?.reason;
-        this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
+        this.metrics.decision({ layer: progress.layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
         // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
-        if (layer === 'token' && error.code !== 'token_expired') {
+        if (progress.layer === 'token' && error.code !== 'token_expired') {
           this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
             ip: context.clientIp,
             details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
@@ -139,6 +134,43 @@ export class RequestPipeline {
       }
       throw error;
     }
+  }
+
+  /** Stages 2 to 4: the token, its DPoP proof, and the ONE store call. */
+  private async authenticate(context: PipelineContext, at: (layer: DefenseLayer) => void): Promise<AccessTokenPrincipal> {
+    // 2. Token extraction: `Authorization: Bearer` or `DPoP`.
+    at('edge');
+    const presented = extractAccessToken(context.request);
+    if (presented === undefined) throw new MissingTokenException();
+    context.scheme = presented.scheme;
+
+    // 3. Pre-filter, signature, claims (or the verified-token cache); then a DPoP-bound token's proof.
+    at('token');
+    const principal = await this.verify(presented.token);
+    context.principal = principal;
+    context.identity = this.identityOf(principal);
+    at('dpop');
+    await this.dpop.verify(context, presented.scheme, presented.token);
+
+    // 4. ONE store call for every layer with per-request state.
+    at('revocation');
+    await this.checkState(context);
+    return principal;
+  }
+
+  /**
+   * Another guard run for a request already in the pipeline (GraphQL resolvers, possibly concurrent with the first):
+   * the same rate-limit answer and authentication, authorized per route.
+   */
+  private async again(context: PipelineContext, route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer): Promise<AccessTokenPrincipal | undefined> {
+    await context.admitted;
+    if (route.isPublic) return undefined;
+    context.authenticated ??= this.authenticate(context, () => undefined);
+    const principal = await context.authenticated;
+    authorize(principal, route);
+    setPrincipal(httpRequest, principal);
+    if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
+    return principal;
   }
 
   private async verify(token: string): Promise<AccessTokenPrincipal> {

@@ -171,6 +171,8 @@ export class PolicyResolver implements OnModuleInit {
       .filter((path): path is string => typeof path === 'string')
       .map((path) => path.replace(/^\/+|\/+$/g, ''))
       .filter(Boolean);
+    // Resolvers, gateway handlers and message handlers have no path: their name stands for the route.
+    if (parts.length === 0 && Reflect.getMetadata(PATH_METADATA, handler) === undefined) return `${controller.name}.${handler.name}`;
     return `/${parts.join('/')}`;
   }
 }
