@@ -114,7 +114,7 @@ describe.each(ADAPTERS)('attack corpus over %s, on real Redis', (adapter) => {
 describe.each(ADAPTERS)('around the corpus over %s', (adapter) => {
   let t: AttackTarget;
   beforeAll(async () => {
-    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate);
+    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate, 'around');
   }, 30_000);
   afterAll(() => t?.close());
 
@@ -149,6 +149,29 @@ describe.each(ADAPTERS)('around the corpus over %s', (adapter) => {
     expect(out.status).toBe(204);
     const refused = await request(t.server).get('/me').set('X-Device-Id', ALICE_DEVICE).set('Authorization', `Bearer ${twin}`);
     expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 401, code: 'token_revoked' });
+  });
+
+  it('a flood of 300 forged tokens from one client adds ONE token_rejected event (sampled per client and rule), and changes no state', async () => {
+    const client = new Redis(redis.url);
+    const events = `${t.prefix}{e}:events`;
+    try {
+      const before = await t.snapshot();
+      const lengthBefore = await client.xlen(events);
+      const forged = (i: number) => `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: t.kid })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: `flood-${i}` })).toString('base64url')}.`;
+      for (let batch = 0; batch < 6; batch++) {
+        const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => t.attacker('get', '/me').set('Authorization', `Bearer ${forged(batch * 50 + i)}`)));
+        expect(answers.map((res) => res.body.code)).toEqual(Array(50).fill('algorithm_not_allowed'));
+      }
+      // The event is appended without the request waiting: give it a moment, then count exactly one.
+      for (let i = 0; i < 100 && (await client.xlen(events)) === lengthBefore; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await client.xlen(events)).toBe(lengthBefore + 1);
+      const [[, fields]] = await client.xrevrange(events, '+', '-', 'COUNT', 1);
+      expect(JSON.parse(fields[1])).toMatchObject({ type: 'token_rejected', details: { code: 'algorithm_not_allowed', reason: 'alg_none' } });
+      expect(describeChanges(before, await t.snapshot())).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it("an Authorization header beyond Node's header limit (16 KB) is refused by the HTTP parser: 431, before any app code", async () => {

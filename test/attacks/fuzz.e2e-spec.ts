@@ -104,7 +104,7 @@ afterAll(async () => {
 describe.each(ADAPTERS)('fuzzing valid tokens and proofs over %s', (adapter) => {
   let t: AttackTarget;
   beforeAll(async () => {
-    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate);
+    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate, 'fuzz');
   }, 30_000);
   afterAll(() => t?.close());
 

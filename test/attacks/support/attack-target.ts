@@ -55,8 +55,9 @@ export class AttackTarget {
     this.attackerCertificate = options.certificate;
   }
 
-  static async start(adapter: HttpAdapterName, alg: 'ES256' | 'RS256', redis: RedisServer, tripwire: Tripwire, certificate: string): Promise<AttackTarget> {
-    const prefix = `attacks-${alg.toLowerCase()}-${adapter}:`;
+  /** `name` makes the key prefix (and so the whole defence state) this target's own. */
+  static async start(adapter: HttpAdapterName, alg: 'ES256' | 'RS256', redis: RedisServer, tripwire: Tripwire, certificate: string, name = 'corpus'): Promise<AttackTarget> {
+    const prefix = `attacks-${name}-${alg.toLowerCase()}-${adapter}:`;
     const keys = alg === 'ES256' ? writeEs256KeyFiles() : writeRsaKeyFiles();
     const demo = await startDemo(
       adapter,
