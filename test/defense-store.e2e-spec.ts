@@ -140,6 +140,40 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.check({ tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
   });
 
+  it('a revoked token or a replayed proof counts nothing against its user: no rate hit, no anomaly count, no proof recorded', async () => {
+    // Found by the attack corpus: holding a revoked token (or a captured DPoP request) must not spend the user's rate
+    // limit (a lockout of the real user) nor feed the anomaly baseline (a containment raised against them).
+    const userRate = { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
+    const anomaly: AnomalyCount = { route: 'GET /me', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 0, factor: 3, minRequests: 1, maxRoutes: 10, idleTtlMs: 86_400_000, nowMs: now };
+    const counted = { userRate, anomaly, authenticatedAtMs: now - 1000 };
+    const call = (extra: object) => store.check({ tag: 'tagZ', sub: 'zoe', jti: 'jz', sid: 'sz', ...counted, ...extra });
+    await expect(call({})).resolves.toMatchObject({ userRate: { totalHits: 1 }, anomaly: { count: 1 } });
+
+    await store.revokeToken('tagZ', { jti: 'jz-revoked', reason: 'logout', revokedAtMs: now }, 60_000);
+    await expect(call({ jti: 'jz-revoked', dpopProof: { key: 'p1', ttlMs: 60_000 } })).resolves.toMatchObject({
+      jtiRevoked: true,
+      dpopReplayed: false,
+      userRate: { totalHits: 0, blocked: false },
+      anomaly: { count: 0, alerted: false },
+    });
+    await store.createSession(session({ tag: 'tagZ', sid: 'sz-revoked', sub: 'zoe' }));
+    await store.revokeSession('tagZ', 'sz-revoked', 'logout');
+    await expect(call({ sid: 'sz-revoked' })).resolves.toMatchObject({ sessionRevoked: true, userRate: { totalHits: 0 }, anomaly: { count: 0 } });
+
+    // The first use of a proof counts; its replay does not.
+    await expect(call({ dpopProof: { key: 'p2', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: false, userRate: { totalHits: 2 }, anomaly: { count: 2 } });
+    await expect(call({ dpopProof: { key: 'p2', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: true, userRate: { totalHits: 0 }, anomaly: { count: 0 } });
+    // The proof refused with the revoked token above was not recorded: its first valid use is not a replay.
+    await expect(call({ dpopProof: { key: 'p1', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: false, userRate: { totalHits: 3 } });
+
+    // A token authenticated at or before the user epoch is refused inside the call; a later one counts.
+    await store.raiseUserNotBefore('tagZ', 'zoe', now, 60_000);
+    await expect(call({ authenticatedAtMs: now })).resolves.toMatchObject({ userNotBeforeMs: now, userRate: { totalHits: 0 }, anomaly: { count: 0 } });
+    await expect(call({ authenticatedAtMs: now + 1 })).resolves.toMatchObject({ userRate: { totalHits: 4 }, anomaly: { count: 4 } });
+    // Without authenticatedAtMs the call cannot know (RevocationService.check outside the pipeline counts nothing anyway).
+    await expect(call({ authenticatedAtMs: undefined })).resolves.toMatchObject({ userRate: { totalHits: 5 } });
+  });
+
   const learning = (overrides: Partial<RiskLearning> = {}): RiskLearning => ({
     country: 'FR', device: 'dev-a', hourOfWeek: 10, nowMs: now, countHour: true, maxDevices: 3, maxCountries: 2, halfLifeMs: 7 * 86_400_000, ttlMs: 60_000, ...overrides,
   });

@@ -14,8 +14,10 @@ import { RevocationService } from './revocation.service.js';
 export class RevocationStage implements CheckStage {
   constructor(private readonly revocation: RevocationService) {}
 
-  prepare(context: PipelineContext, _check: DefenseCheckRequest): void {
+  prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     if (this.revocation.globalVerdict(context.principal!.kid, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
+    // The call then knows a token revoked by the user epoch too, and counts nothing for it.
+    check.authenticatedAtMs = context.identity!.authenticatedAtMs;
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {

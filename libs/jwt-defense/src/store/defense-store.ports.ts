@@ -100,6 +100,12 @@ export interface DefenseCheckRequest {
   stepUp?: boolean;
   /** Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. */
   dpopProof?: { key: string; ttlMs: number };
+  /**
+   * When the token's user authenticated (epoch ms), so the call knows a token revoked by the user epoch. A revoked
+   * token (jti, session or user epoch) or a replayed proof counts nothing: no rate hit, no anomaly count, no proof
+   * recorded (`userRate` and `anomaly` answer zeros), so that holding one cannot spend its user's limits.
+   */
+  authenticatedAtMs?: number;
 }
 
 export interface DefenseCheckResult {

@@ -81,17 +81,22 @@ export class MemoryDefenseStore implements DefenseStore {
       userNotBeforeMs: this.epochs.get(`${request.tag}:${request.sub}`) ?? 0,
     };
     const user = `${request.tag}:${request.sub}`;
-    if (request.userRate) result.userRate = this.space('user').hit(user, request.userRate);
     const nowMs = this.now();
-    if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
-    if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
+    // A refused token (revoked, or a replayed proof) counts nothing against its user: the twin of the CHECK script.
+    let refused = result.jtiRevoked || result.sessionRevoked || (request.authenticatedAtMs !== undefined && request.authenticatedAtMs <= result.userNotBeforeMs);
     if (request.dpopProof) {
       const key = `${request.tag}:${request.dpopProof.key}`;
-      result.dpopReplayed = this.dpopProofs.get(key) !== undefined;
-      if (!result.dpopReplayed) this.dpopProofs.set(key, true, nowMs + request.dpopProof.ttlMs);
+      result.dpopReplayed = !refused && this.dpopProofs.get(key) !== undefined;
+      if (!refused && !result.dpopReplayed) this.dpopProofs.set(key, true, nowMs + request.dpopProof.ttlMs);
+      refused ||= result.dpopReplayed;
     }
+    if (request.userRate) result.userRate = refused ? { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 } : this.space('user').hit(user, request.userRate);
+    if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
+    if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
     const anomaly = request.anomaly;
-    if (anomaly) {
+    if (anomaly && refused) {
+      result.anomaly = { count: 0, baseline: 0, intervals: 0, alerted: false };
+    } else if (anomaly) {
       let routes = this.baselines.get(user, anomaly.nowMs);
       if (!routes) routes = new Map();
       const { state, result: counted } = countAnomaly(routes.get(anomaly.route), anomaly);

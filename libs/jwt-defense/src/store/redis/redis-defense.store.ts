@@ -141,6 +141,7 @@ export class RedisDefenseStore implements DefenseStore {
         Math.floor(anomaly?.nowMs ?? 0),
         request.stepUp ? '1' : '0',
         request.dpopProof ? Math.max(1, Math.ceil(request.dpopProof.ttlMs)) : '0',
+        request.authenticatedAtMs === undefined ? '' : Math.floor(request.authenticatedAtMs),
       ),
     );
     if (!Array.isArray(reply) || reply.length !== 22) throw new DefenseStoreError('unexpected Redis reply for check');

@@ -60,7 +60,11 @@ end
  * ARGV: [1-5] rate limit (limit 0: none), ttlMs, blockMs, algorithm, nowMs;
  * [6-9] risk ('1' to read), country ('' unknown), device, hour of week;
  * [10-19] anomaly ('1' to count), route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, nowMs;
- * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key.
+ * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key; [22] when the token's
+ * user authenticated, epoch ms ('' : not known), compared with the user epoch.
+ * A refused token (revoked by jti, session or user epoch) or a replayed DPoP proof counts nothing: no rate hit, no
+ * anomaly count, no proof recorded. Otherwise whoever holds a revoked token, or a captured request, could spend the
+ * user's rate limit or raise an anomaly containment against the user.
  * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs,
  * learned, countrySeenAtMs, deviceSeenAtMs, hourWeight, hourTotal, lastCountry, lastCountryAtMs, challengedAtMs,
  * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs, dpopReplayed]. Every layer with per-request state adds
@@ -70,8 +74,16 @@ export const CHECK = `${RATE_LIMIT_LUA}${ANOMALY_LUA}
 local nb = redis.call('GET', KEYS[1])
 local jti = redis.call('EXISTS', KEYS[2])
 local session = redis.call('HEXISTS', KEYS[3], 'revoked')
+local refused = jti == 1 or session == 1 or (ARGV[22] ~= '' and tonumber(nb or '0') >= tonumber(ARGV[22]))
+local replayed = 0
+if ARGV[21] ~= '0' and not refused then
+  if redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[21]) == false then
+    replayed = 1
+    refused = true
+  end
+end
 local rate = {0, 0, 0, 0}
-if ARGV[1] ~= '0' then
+if ARGV[1] ~= '0' and not refused then
   rate = rate_limit(KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 end
 local risk = {0, 0, 0, '0', '0', '', 0, 0, -1}
@@ -86,16 +98,12 @@ if ARGV[6] == '1' then
   risk = {f[1] or '0', countrySeen, f[3] or '0', string.format('%.6f', weight), f[7] or '0', f[8] or '', f[9] or '0', f[10] or '0', f[11] or '-1'}
 end
 local anomaly = {0, '0', 0, 0}
-if ARGV[10] == '1' then
+if ARGV[10] == '1' and not refused then
   anomaly = count_anomaly(KEYS[6], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]),
     tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]))
 end
 local su = '0'
 if ARGV[20] == '1' then su = redis.call('GET', KEYS[7]) or '0' end
-local replayed = 0
-if ARGV[21] ~= '0' then
-  if redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[21]) == false then replayed = 1 end
-end
 return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4],
   risk[1], risk[2], risk[3], risk[4], risk[5], risk[6], risk[7], risk[8], risk[9],
   anomaly[1], anomaly[2], anomaly[3], anomaly[4], su, replayed}
