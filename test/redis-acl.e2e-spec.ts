@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisDefenseStore, RedisThrottlerStorage, type AnomalyCount } from '@jwt-defense/core';
+import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+
+// The least-privilege Redis user of docs/infrastructure.md, taken from the doc itself: every operation of the store
+// and of the throttler storage runs as that user (every Lua branch that calls Redis included), on standalone and on
+// Cluster, and Redis's ACL LOG must stay empty. The same user is refused what the module never needs.
+
+const PASSWORD = 'acl-test-password-0123456789';
+
+/** The `ACL SETUSER jwtd ...` line of docs/infrastructure.md, as arguments, with the test's password. */
+function aclRulesFromDoc(redisVersion: string): string[] {
+  const doc = readFileSync(join(__dirname, '..', 'docs', 'infrastructure.md'), 'utf8');
+  const lines = doc.split('\n').filter((line) => line.startsWith('ACL SETUSER jwtd '));
+  if (lines.length !== 1) throw new Error(`docs/infrastructure.md must hold exactly one "ACL SETUSER jwtd ..." line (found ${lines.length})`);
+  const rules = lines[0].trim().split(/\s+/).slice(3).map((rule) => (rule.startsWith('>') ? `>${PASSWORD}` : rule));
+  if (!rules.some((rule) => rule === `>${PASSWORD}`)) throw new Error('the ACL line of docs/infrastructure.md sets no password (">...")');
+  // As the doc says: Redis 7.2 added CLIENT SETINFO, which ioredis sends on connect.
+  const [major, minor] = redisVersion.split('.').map(Number);
+  return major > 7 || (major === 7 && minor >= 2) ? [...rules, '+client|setinfo'] : rules;
+}
+
+async function redisVersion(node: RedisServer): Promise<string> {
+  const info = (await node.call('INFO', 'server')) as string;
+  return /redis_version:([\d.]+)/.exec(info)![1];
+}
+
+const anomaly = (route: string, nowMs: number): AnomalyCount => ({
+  route,
+  intervalMs: 60_000,
+  alpha: 0.3,
+  warmupIntervals: 0,
+  factor: 3,
+  minRequests: 1,
+  maxRoutes: 1,
+  idleTtlMs: 60_000,
+  nowMs,
+});
+
+/**
+ * Every port method of the store, and the throttler storage, with the inputs that reach every `redis.call` of the
+ * scripts (the anomaly and context evictions, the refresh reuse branch, the cleanup of a key without TTL).
+ * `plantStaleKey` writes, as an admin, a key of ours without TTL (the module never writes one) for the cleanup.
+ */
+async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisThrottlerStorage, plantStaleKey: (key: string) => Promise<void>): Promise<void> {
+  const now = Date.now();
+  const tag = 'acl';
+  const rate = { limit: 5, ttlMs: 60_000, blockDurationMs: 0, algorithm: 'sliding' as const, nowMs: now };
+  const risk = { country: 'FR', device: 'd1', hourOfWeek: 3 };
+  const first = await store.check({ tag, sub: 'alice', jti: 'j1', sid: 's1', userRate: rate, risk, anomaly: anomaly('r1', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
+  expect(first).toMatchObject({ jtiRevoked: false, dpopReplayed: false, userRate: { totalHits: 1 }, anomaly: { count: 1 } });
+  // A second route over maxRoutes (1): the eviction reads the hash and drops the oldest route.
+  const second = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, risk, anomaly: anomaly('r2', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
+  expect(second).toMatchObject({ dpopReplayed: true, userRate: { totalHits: 2 } });
+  const learning = { nowMs: now, countHour: true, maxDevices: 1, maxCountries: 1, halfLifeMs: 86_400_000, ttlMs: 60_000 };
+  await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3 });
+  await store.learnContext(tag, 'alice', { ...learning, country: 'DE', device: 'd2', hourOfWeek: 4 });
+  expect((await store.check({ tag, sub: 'alice', jti: 'j1', risk: { country: 'DE', device: 'd1', hourOfWeek: 4 } })).risk).toMatchObject({ learned: 2, deviceSeenAtMs: 0 });
+  await store.recordChallenge(tag, 'alice', now, 60_000);
+  await expect(store.raiseStepUpBefore(tag, 'alice', now, 60_000)).resolves.toBe(now);
+  await store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now });
+  await expect(store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now })).resolves.toMatchObject({ blocked: true });
+  await expect(store.revokeToken(tag, { jti: 'j1', reason: 'stolen', revokedAtMs: now, actor: 'admin', sub: 'alice' }, 60_000)).resolves.toBe(true);
+  await expect(store.getRevocation(tag, 'j1')).resolves.toMatchObject({ reason: 'stolen' });
+  await expect(store.raiseUserNotBefore(tag, 'alice', now, 60_000)).resolves.toBe(now);
+  await expect(store.raiseGlobalNotBefore(now - 60_000)).resolves.toBe(now - 60_000);
+  await store.retireKid('old-kid', now);
+  await expect(store.readGlobalState()).resolves.toEqual({ notBeforeMs: now - 60_000, retiredKids: { 'old-kid': now } });
+  // Created after the user's epoch (raised to `now` above), or the rotation would find it revoked.
+  await store.createSession({ sid: 's2', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now + 1, expiresAtMs: now + 60_000, claims: '{}' });
+  await expect(store.getSession(tag, 's2')).resolves.toMatchObject({ generation: 0 });
+  const conditions = { globalNotBeforeMs: 0, nowMs: now + 2, reuseGraceMs: 0 };
+  await expect(store.rotateSession(tag, 's2', 'alice', 0, conditions)).resolves.toBe('rotated');
+  await expect(store.rotateSession(tag, 's2', 'alice', 0, conditions)).resolves.toBe('reuse');
+  await store.createSession({ sid: 's3', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now, expiresAtMs: now + 60_000, claims: '{}' });
+  await expect(store.revokeSession(tag, 's3', 'logout')).resolves.toBe(true);
+  await store.appendEvent({ id: 'e1', type: 'token_revoked', at: new Date(now).toISOString(), sub: 'alice' });
+  await expect(store.listEvents({ limit: 10 })).resolves.toHaveLength(1);
+  await plantStaleKey(`${store.prefix}{u:acl}:j:stale`);
+  await expect(store.cleanupExpired(5000)).resolves.toMatchObject({ removed: 1, truncated: false });
+  await store.ping();
+  await expect(throttler.increment('198.51.100.7', 60_000, 5, 0, 'default')).resolves.toMatchObject({ totalHits: 1 });
+  await Promise.all([store.close(), throttler.close()]);
+}
+
+/** What the module never needs is refused to its user: other keys (in scripts too), admin commands, KEYS, pub/sub. */
+async function expectRefusedOutsideItsRights(client: Redis): Promise<void> {
+  const refused = [
+    () => client.get('other-app:secret'),
+    () => client.set('other-app:secret', 'x'),
+    () => client.eval("return redis.call('GET', KEYS[1])", 1, 'other-app:secret'),
+    () => client.eval("return redis.call('FLUSHALL')", 0),
+    () => client.keys('jwtd:*'),
+    () => client.flushall(),
+    () => client.config('GET', 'requirepass'),
+    () => client.call('ACL', 'LIST'),
+    () => client.publish('jwtd:channel', 'x'),
+  ];
+  // NOPERM, or, from inside a script, "The user executing the script can't run this command".
+  for (const command of refused) await expect(command()).rejects.toThrow(/NOPERM|can't run this command|no permissions/i);
+}
+
+describe('the Redis ACL user of docs/infrastructure.md', () => {
+  it('on standalone: every command of the store and the throttler passes, ACL LOG stays empty, the rest is refused', async () => {
+    const server = await RedisServer.start({ requirePass: 'admin-password' });
+    try {
+      await server.call('ACL', 'SETUSER', 'jwtd', ...aclRulesFromDoc(await redisVersion(server)));
+      const url = server.urlFor({ username: 'jwtd', password: PASSWORD });
+      const store = new RedisDefenseStore({ connection: url });
+      const throttler = new RedisThrottlerStorage({ connection: url });
+      try {
+        await store.ready();
+        await exerciseEveryCommand(store, throttler, async (key) => void (await server.call('SET', key, '1')));
+      } finally {
+        store.client.disconnect();
+        throttler.client.disconnect();
+      }
+      await expect(server.call('ACL', 'LOG')).resolves.toEqual([]);
+
+      const client = new Redis(url, { maxRetriesPerRequest: 0 });
+      try {
+        await expectRefusedOutsideItsRights(client);
+      } finally {
+        client.disconnect();
+      }
+      // ACL LOG does catch refusals (so its emptiness above means something).
+      expect(((await server.call('ACL', 'LOG')) as unknown[]).length).toBeGreaterThanOrEqual(5);
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  it('on a 3-master Cluster: the same, the user created on every node', async () => {
+    const cluster = await RedisClusterServer.start();
+    try {
+      const rules = aclRulesFromDoc(await redisVersion(cluster.nodes[0]));
+      for (const node of cluster.nodes) await node.call('ACL', 'SETUSER', 'jwtd', ...rules);
+      const connection = { clusterNodes: cluster.clusterNodes, clusterOptions: { redisOptions: { username: 'jwtd', password: PASSWORD } } };
+      const store = new RedisDefenseStore({ connection });
+      const throttler = new RedisThrottlerStorage({ connection });
+      try {
+        await store.ready(10_000);
+        await exerciseEveryCommand(store, throttler, async (key) => void (await cluster.node(await cluster.masterFor(key)).call('SET', key, '1')));
+      } finally {
+        store.client.disconnect();
+        throttler.client.disconnect();
+      }
+      for (const node of cluster.nodes) await expect(node.call('ACL', 'LOG')).resolves.toEqual([]);
+    } finally {
+      await cluster.destroy();
+    }
+  }, 60_000);
+});
