@@ -1,10 +1,28 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { randomBytes } from 'node:crypto';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { Registry } from 'prom-client';
+import { JwtDefenseModule, PrometheusDefenseMetrics, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
 import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
+import { DashboardController } from './ops/dashboard.controller.js';
+import { EventExportController, IncidentController } from './ops/incident.controller.js';
+import { MetricsController } from './ops/metrics.controller.js';
+import { DEMO_OPS, type DemoOps } from './ops/ops.tokens.js';
+import { ProbesController } from './ops/probes.controller.js';
+
+/**
+ * The KEK of rotated signing keys: JWT_KEY_ENCRYPTION_KEY, the same on every instance. Without it on Redis, a
+ * random one (with a warning): a rotation still works on this instance, but no other instance can open its key.
+ */
+function keyEncryptionKey(config: DemoConfig): string | undefined {
+  if (config.keyEncryptionKey !== undefined || !config.redisUrl) return config.keyEncryptionKey;
+  new Logger('DemoKeys').warn('JWT_KEY_ENCRYPTION_KEY is not set: a rotated signing key can only be opened by this instance.');
+  return randomBytes(32).toString('base64url');
+}
 
 /** REDIS_URL: one URL (standalone), or a comma-separated list of Cluster nodes; absent: memory store. */
 function storeOptions(config: DemoConfig): JwtDefenseModuleOptions['store'] {
@@ -24,6 +42,9 @@ export class AppModule {
   static forRoot(config: DemoConfig, tuning: { verifiedTokenCacheSize?: number } = {}): DynamicModule {
     const client = { limit: config.throttleLimit, ttlMs: config.throttleTtlMs };
     const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
+    // The app's own Prometheus registry; jwt-defense reports into it through the pipeline's metrics sink.
+    const registry = new Registry();
+    const ops: DemoOps = { registry, metricsPublic: config.metricsPublic, metricsToken: config.metricsToken };
     return {
       module: AppModule,
       imports: [
@@ -57,10 +78,25 @@ export class AppModule {
             minRequests: config.anomalyMinRequests,
             containment: config.anomalyContainment,
           },
+          // Incident toolkit: admins are served during a deny-non-admin lockdown; rotated keys sealed with the KEK.
+          incident: { adminRoles: ['admin'], keyEncryptionKey: keyEncryptionKey(config) },
+          metrics: new PrometheusDefenseMetrics({ registry }),
         }),
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],
-      controllers: [AuthController, MeController, HealthController, JwksController, AdminController],
-      providers: [UsersService],
+      controllers: [
+        AuthController,
+        MeController,
+        HealthController,
+        JwksController,
+        AdminController,
+        IncidentController,
+        EventExportController,
+        MetricsController,
+        ProbesController,
+        DashboardController,
+      ],
+      providers: [UsersService, { provide: DEMO_OPS, useValue: ops }],
     };
   }
 }

@@ -34,6 +34,13 @@ export interface DemoConfig {
   anomalyFactor: number;
   anomalyMinRequests: number;
   anomalyContainment: AnomalyContainment;
+  /** Operations: `/metrics` without auth (METRICS_PUBLIC), a static bearer for scrapers (METRICS_TOKEN). */
+  metricsPublic: boolean;
+  metricsToken?: string;
+  /** Key-encryption key of rotated signing keys (JWT_KEY_ENCRYPTION_KEY, base64 of 32 bytes; an extension). */
+  keyEncryptionKey?: string;
+  /** LOG_FORMAT `json` (structured, one object per line) or `text` (an extension). */
+  logFormat: 'json' | 'text';
 }
 
 function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
@@ -66,6 +73,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
 function text(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** A scraper's static bearer: long enough not to be guessed, and a valid bearer token68. */
+function metricsToken(env: NodeJS.ProcessEnv): string | undefined {
+  const token = text(env, 'METRICS_TOKEN');
+  if (token !== undefined && !/^[A-Za-z0-9._~+/-]{16,512}=*$/.test(token)) {
+    throw new TypeError('demo: METRICS_TOKEN must be 16-512 characters of [A-Za-z0-9._~+/-] (e.g. openssl rand -hex 32)');
+  }
+  return token;
 }
 
 /** Reads and checks the environment; throws a `TypeError` naming the variable on a bad value. */
@@ -126,5 +142,9 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     anomalyFactor: decimal(env, 'ANOMALY_FACTOR', 3, 1, 1000),
     anomalyMinRequests: int(env, 'ANOMALY_MIN_REQUESTS', 20, 1, 1_000_000),
     anomalyContainment: oneOf(env, 'ANOMALY_CONTAINMENT', ['none', 'step-up', 'revoke'] as const, 'none'),
+    metricsPublic: oneOf(env, 'METRICS_PUBLIC', ['true', 'false'] as const, 'false') === 'true',
+    metricsToken: metricsToken(env),
+    keyEncryptionKey: text(env, 'JWT_KEY_ENCRYPTION_KEY'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'text'] as const, 'text'),
   };
 }

@@ -1,6 +1,7 @@
 import { IsOptional, Matches } from 'class-validator';
 import { RiskOptions } from './context/risk.options.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
+import { IncidentOptions } from './incident/incident.options.js';
 import { Nested, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
@@ -43,6 +44,8 @@ export class JwtDefenseOptions {
   @Nested(() => RiskOptions) risk: RiskOptions = new RiskOptions();
   /** Layer 4: per user × route rate baselines, with alerts and containment. Off by default. */
   @Nested(() => AnomalyOptions) anomaly: AnomalyOptions = new AnomalyOptions();
+  /** The incident toolkit: admin roles served during a lockdown, the key-encryption key of rotated signing keys. */
+  @Nested(() => IncidentOptions) incident: IncidentOptions = new IncidentOptions();
   /** Layer 6: security headers on every answer (`false` turns the layer off; `true` or an object of overrides). */
   @Nested(() => SecurityHeadersOptions, { orBoolean: 'both' }) securityHeaders: SecurityHeadersOptions | false = new SecurityHeadersOptions();
   /** Realm of the `WWW-Authenticate` challenges (printable ASCII, no quote or backslash). Default `api`. */

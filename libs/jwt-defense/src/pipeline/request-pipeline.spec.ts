@@ -162,6 +162,7 @@ describe('RequestPipeline', () => {
     expect(decisions).toEqual([
       { layer: 'revocation', outcome: 'reject', code: 'defense_store_unavailable', route: '/route' },
       { layer: 'store', outcome: 'fail_open', code: 'defense_store_unavailable', route: '/route' },
+      { layer: 'authorization', outcome: 'allow', route: '/route' },
     ]);
   });
 

@@ -15,6 +15,7 @@ import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { ContextRiskStage } from '../context/context-risk.stage.js';
 import { AnomalyStage } from '../monitoring/anomaly.stage.js';
+import { LockdownStage } from '../incident/lockdown.stage.js';
 import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
@@ -43,7 +44,8 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  *   2. edge                 bearer extraction: exactly one `Authorization: Bearer`, no token in the URL
  *   3. token                pre-filter (no crypto), signature and claims; verified-token cache
  *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer, in
- *                           this order: revocation (jti, session, user epoch), per-user rate limit, anomaly
+ *                           this order: revocation (jti, session, user epoch), incident lockdown (from memory,
+ *                           before the call), per-user rate limit, anomaly
  *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
  *   6. principal            on the request, for `@CurrentPrincipal()`; layers learn from the allowed request
@@ -66,12 +68,13 @@ export class RequestPipeline {
     revocation: RevocationStage,
     anomaly: AnomalyStage,
     risk: ContextRiskStage,
+    lockdown: LockdownStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, throttle, anomaly, risk];
+    this.checkStages = [revocation, lockdown, throttle, anomaly, risk];
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -115,6 +118,7 @@ export class RequestPipeline {
       setPrincipal(httpRequest, principal);
       for (const stage of this.checkStages) stage.allowed?.(context);
       this.headers.success(httpResponse, route, true, context.limits);
+      this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });
     } catch (error) {
       if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });
       throw error;
