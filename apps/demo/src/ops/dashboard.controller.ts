@@ -2,7 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { Public, SecurityHeaders } from '@jwt-defense/core';
 import { DASHBOARD_HTML } from './dashboard/dashboard.page.js';
 import { DASHBOARD_JS } from './dashboard/dashboard.script.js';
-import { DASHBOARD_CSS } from './dashboard/dashboard.style.js';
+import { DASHBOARD_CSS, DASHBOARD_ICON } from './dashboard/dashboard.style.js';
 
 /**
  * The page's CSP: its own script and stylesheet, fetches to its own origin, nothing inline, no framing, no form
@@ -37,5 +37,11 @@ export class DashboardController {
   @Header('content-type', 'text/css; charset=utf-8')
   style(): string {
     return DASHBOARD_CSS;
+  }
+
+  @Get('favicon.svg')
+  @Header('content-type', 'image/svg+xml')
+  icon(): string {
+    return DASHBOARD_ICON;
   }
 }

@@ -8,6 +8,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>jwt-defense · security dashboard</title>
+<link rel="icon" href="/admin/dashboard/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/admin/dashboard/dashboard.css">
 <script src="/admin/dashboard/dashboard.js" defer></script>
 </head>

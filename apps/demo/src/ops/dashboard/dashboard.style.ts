@@ -20,3 +20,6 @@ dialog { border: 1px solid #1d2330; border-radius: 6px; max-width: 480px; }
 dialog input { width: 100%; box-sizing: border-box; margin-top: 4px; }
 .bar-count { fill: #c0392b; } .bar-baseline { fill: #98a2b3; } .chart-label { font-size: 10px; fill: #1d2330; }
 `;
+
+/** The page's icon (a shield), so the browser does not ask for a /favicon.ico the API does not have. */
+export const DASHBOARD_ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M8 1l6 2v5c0 3.5-2.6 6-6 7-3.4-1-6-3.5-6-7V3z" fill="#1d2330"/></svg>';
