@@ -132,12 +132,13 @@ describe.each(ADAPTERS)('security dashboard over %s, in headless Chromium', (ada
   }, 60_000);
 
   it('the CSP is enforced: an injected inline script does not run, and is reported', async () => {
-    const ran = await page.evaluate(() => {
+    // Runs in the page (a string: the test's own TypeScript has no DOM types).
+    const ran = await page.evaluate(`(() => {
       const script = document.createElement('script');
       script.textContent = 'window.__inlineRan = true;';
       document.body.appendChild(script);
-      return (window as unknown as { __inlineRan?: boolean }).__inlineRan === true;
-    });
+      return window.__inlineRan === true;
+    })()`);
     expect(ran).toBe(false);
     await page.waitForTimeout(100);
     expect(consoleErrors.some((text) => /Content Security Policy/.test(text))).toBe(true);
