@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { SECURITY_EVENT_TYPES } from '@jwt-defense/core';
@@ -98,6 +100,45 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
       expect(parsePrometheusText(res.text).some((sample) => sample.name === 'jwt_defense_lockdown')).toBe(true);
     } finally {
       await demo.close();
+    }
+  });
+
+  it('forwards security events to a SIEM as NDJSON batches (SIEM_URL, SIEM_TOKEN), and keeps them while it is down', async () => {
+    const received: Array<{ headers: IncomingMessage['headers']; lines: string[] }> = [];
+    let up = false;
+    const siem: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        if (!up) {
+          res.writeHead(503).end();
+          return;
+        }
+        received.push({ headers: req.headers, lines: body.split('\n').filter(Boolean) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => siem.listen(0, '127.0.0.1', resolve));
+    const demo = await startDemo(adapter, { ...LIMITS, SIEM_URL: `http://127.0.0.1:${(siem.address() as AddressInfo).port}/ingest`, SIEM_TOKEN: 'siem-secret' });
+    try {
+      const adminToken = (await login(demo, 'admin')).access_token;
+      await admin(demo, adminToken, 'post', '/admin/users/alice/revoke-all', { reason: 'siem-1' });
+      await sleep(1300); // one failed delivery: the SIEM is down
+      expect(received).toEqual([]);
+      up = true;
+      await admin(demo, adminToken, 'post', '/admin/incident/lockdown', { mode: 'off', reason: 'siem-2' });
+      const deadline = Date.now() + 5000;
+      while (received.flatMap((batch) => batch.lines).length < 2 && Date.now() < deadline) await sleep(100);
+      const events = received.flatMap((batch) => batch.lines).map((line) => JSON.parse(line));
+      expect(events.map((event) => [event.type, event.reason])).toEqual([
+        ['user_revoked', 'siem-1'],
+        ['lockdown_changed', 'siem-2'],
+      ]);
+      expect(received[0].headers['content-type']).toBe('application/x-ndjson');
+      expect(received[0].headers.authorization).toBe('Bearer siem-secret');
+    } finally {
+      await demo.close();
+      siem.close();
     }
   });
 

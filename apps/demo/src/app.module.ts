@@ -13,6 +13,7 @@ import { EventExportController, IncidentController } from './ops/incident.contro
 import { MetricsController } from './ops/metrics.controller.js';
 import { DEMO_OPS, type DemoOps } from './ops/ops.tokens.js';
 import { ProbesController } from './ops/probes.controller.js';
+import { SiemForwarder } from './ops/siem-forwarder.js';
 
 /**
  * The KEK of rotated signing keys: JWT_KEY_ENCRYPTION_KEY, the same on every instance. Without it on Redis, a
@@ -44,7 +45,13 @@ export class AppModule {
     const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
     // The app's own Prometheus registry; jwt-defense reports into it through the pipeline's metrics sink.
     const registry = new Registry();
-    const ops: DemoOps = { registry, metricsPublic: config.metricsPublic, metricsToken: config.metricsToken };
+    const ops: DemoOps = {
+      registry,
+      metricsPublic: config.metricsPublic,
+      metricsToken: config.metricsToken,
+      siemUrl: config.siemUrl,
+      siemToken: config.siemToken,
+    };
     return {
       module: AppModule,
       imports: [
@@ -96,7 +103,7 @@ export class AppModule {
         ProbesController,
         DashboardController,
       ],
-      providers: [UsersService, { provide: DEMO_OPS, useValue: ops }],
+      providers: [UsersService, { provide: DEMO_OPS, useValue: ops }, SiemForwarder],
     };
   }
 }

@@ -39,6 +39,9 @@ export interface DemoConfig {
   metricsToken?: string;
   /** Key-encryption key of rotated signing keys (JWT_KEY_ENCRYPTION_KEY, base64 of 32 bytes; an extension). */
   keyEncryptionKey?: string;
+  /** SIEM_URL / SIEM_TOKEN: forward security events as NDJSON over HTTP (an extension). */
+  siemUrl?: string;
+  siemToken?: string;
   /** LOG_FORMAT `json` (structured, one object per line) or `text` (an extension). */
   logFormat: 'json' | 'text';
 }
@@ -82,6 +85,12 @@ function metricsToken(env: NodeJS.ProcessEnv): string | undefined {
     throw new TypeError('demo: METRICS_TOKEN must be 16-512 characters of [A-Za-z0-9._~+/-] (e.g. openssl rand -hex 32)');
   }
   return token;
+}
+
+function siemUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const url = text(env, 'SIEM_URL');
+  if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new TypeError('demo: SIEM_URL must be an http(s) URL');
+  return url;
 }
 
 /** Reads and checks the environment; throws a `TypeError` naming the variable on a bad value. */
@@ -146,5 +155,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     metricsToken: metricsToken(env),
     keyEncryptionKey: text(env, 'JWT_KEY_ENCRYPTION_KEY'),
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'text'] as const, 'text'),
+    siemUrl: siemUrl(env),
+    siemToken: text(env, 'SIEM_TOKEN'),
   };
 }

@@ -8,4 +8,8 @@ export interface DemoOps {
   metricsPublic: boolean;
   /** METRICS_TOKEN: a static bearer for scrapers (they cannot log in every 5 minutes). */
   metricsToken?: string;
+  /** SIEM_URL: where security events are forwarded as NDJSON (absent: not forwarded). */
+  siemUrl?: string;
+  /** SIEM_TOKEN: the bearer of the SIEM's HTTP input. */
+  siemToken?: string;
 }
