@@ -4,11 +4,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { createDemoApp } from '../apps/demo/src/demo.app.js';
 import { loadDemoConfig } from '../apps/demo/src/demo.config.js';
 import { renderGamedayReport } from './report.js';
-import { runStolenTokenScenario } from './scenario.js';
+import { gamedayDemoEnv, runStolenTokenScenario } from './scenario.js';
 
 function option(name: string): string | undefined {
   const argv = process.argv.slice(2);
@@ -19,22 +18,7 @@ function option(name: string): string | undefined {
 async function main(): Promise<number> {
   const out = resolve(option('--out') ?? mkdtempSync(join(tmpdir(), 'jwt-defense-gameday-')));
   mkdirSync(out, { recursive: true });
-  const env: Record<string, string> = {
-    HTTP_ADAPTER: option('--adapter') ?? 'express',
-    PORT: '0',
-    // The edge (here: this script) is a trusted proxy, so its CF-IPCountry header is believed.
-    TRUST_PROXY: '127.0.0.1/32,::1/128',
-    RISK_MODE: 'monitor',
-    ANOMALY_MODE: 'monitor',
-    ANOMALY_WARMUP_INTERVALS: '0',
-    ANOMALY_MIN_REQUESTS: '20',
-    THROTTLE_LIMIT: '10000',
-    LOGIN_LIMIT: '100',
-    JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-  };
-  const redis = option('--redis');
-  if (redis) env.REDIS_URL = redis;
-  if (redis) env.REDIS_KEY_PREFIX = `gameday${Date.now()}:`;
+  const env = gamedayDemoEnv(option('--adapter') ?? 'express', option('--redis'));
   const app = await createDemoApp(loadDemoConfig(env), { logger: ['warn', 'error'] });
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;

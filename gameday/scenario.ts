@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /** One line of the game day's timeline. */
 export interface TimelineEntry {
   /** Milliseconds since the scenario started. */
@@ -43,6 +45,26 @@ export interface GamedayResult {
 interface Answer {
   status: number;
   body: Record<string, unknown> & { code?: string };
+}
+
+/**
+ * The demo's environment for the game day: this script is the trusted edge (its CF-IPCountry header is believed), risk
+ * and anomaly run in `monitor` (no warm-up, an alert from 20 requests), and instances would share rotated keys.
+ */
+export function gamedayDemoEnv(adapter: string, redisUrl?: string): Record<string, string> {
+  return {
+    HTTP_ADAPTER: adapter,
+    PORT: '0',
+    TRUST_PROXY: '127.0.0.1/32,::1/128,::ffff:127.0.0.1/128',
+    RISK_MODE: 'monitor',
+    ANOMALY_MODE: 'monitor',
+    ANOMALY_WARMUP_INTERVALS: '0',
+    ANOMALY_MIN_REQUESTS: '20',
+    THROTTLE_LIMIT: '10000',
+    LOGIN_LIMIT: '100',
+    JWT_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `gameday${Date.now()}:` } : {}),
+  };
 }
 
 const ALICE_HOME = { 'cf-ipcountry': 'FR', 'x-device-id': 'alice-laptop', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' };
