@@ -63,9 +63,39 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   it('keeps the global state', async () => {
     await expect(store.raiseGlobalNotBefore(now)).resolves.toBe(now);
     await expect(store.raiseGlobalNotBefore(now - 1)).resolves.toBe(now);
-    await store.retireKid('old-key', now);
-    await store.retireKid('old-key', now + 5);
+    await expect(store.retireKid('old-key', now)).resolves.toBe(true);
+    await expect(store.retireKid('old-key', now + 5)).resolves.toBe(true);
     await expect(store.readGlobalState()).resolves.toEqual({ notBeforeMs: now, retiredKids: { 'old-key': now } });
+  });
+
+  it('refuses to retire the signing key, atomically: the rotated one, else the caller\'s, else the declared one', async () => {
+    await store.declareSigningKid('configured');
+    await expect(store.retireKid('configured', now)).resolves.toBe(false);
+    await expect(store.retireKid('mine', now, 'mine')).resolves.toBe(false);
+    await expect(store.retireKid('configured', now, 'mine')).resolves.toBe(true);
+    await expect(store.readGlobalState()).resolves.toMatchObject({ declaredSigningKid: 'configured', retiredKids: { configured: now } });
+  });
+
+  it('shares rotated keys: the newest signs, a retired one is deleted, every change moves the version', async () => {
+    const key = (kid: string, createdAtMs: number) => ({ kid, algorithms: ['ES256'], sealed: `v1.x.${kid}`, createdAtMs });
+    await expect(store.rotateSigningKey(key('k1', now))).resolves.toBe(1);
+    await expect(store.rotateSigningKey(key('k2', now + 1))).resolves.toBe(2);
+    await expect(store.listSigningKeys()).resolves.toEqual([key('k1', now), key('k2', now + 1)]);
+    await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 2 });
+    // The rotated signing key wins over a caller's configured one.
+    await expect(store.retireKid('k2', now, 'configured')).resolves.toBe(false);
+    await expect(store.retireKid('k1', now, 'k1')).resolves.toBe(true);
+    await expect(store.listSigningKeys()).resolves.toEqual([key('k2', now + 1)]);
+    await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 3, retiredKids: { k1: now } });
+  });
+
+  it('keeps the newest lockdown decision', async () => {
+    await expect(store.readGlobalState()).resolves.not.toHaveProperty('lockdown');
+    await store.setLockdown({ mode: 'step-up', sinceMs: now, reason: 'theft', actor: 'admin' });
+    await store.setLockdown({ mode: 'off', sinceMs: now - 10, reason: 'late replay' });
+    await expect(store.readGlobalState()).resolves.toMatchObject({ lockdown: { mode: 'step-up', sinceMs: now, reason: 'theft', actor: 'admin' } });
+    await store.setLockdown({ mode: 'off', sinceMs: now + 10, reason: 'over' });
+    await expect(store.readGlobalState()).resolves.toMatchObject({ lockdown: { mode: 'off', sinceMs: now + 10, reason: 'over' } });
   });
 
   const session = (overrides: Partial<RefreshSessionRecord> = {}): RefreshSessionRecord => ({
@@ -265,6 +295,8 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     expect(latest.map((event) => event.id)).toEqual(['e29', 'e28', 'e27']);
     const filtered = await store.listEvents({ type: 'token_revoked', sub: 'bob', limit: 100 });
     expect(filtered.map((event) => event.id)).toEqual(['e27', 'e21', 'e15', 'e9', 'e3']);
+    const recent = await store.listEvents({ sinceMs: now + 26, limit: 100 });
+    expect(recent.map((event) => event.id)).toEqual(['e29', 'e28', 'e27', 'e26']);
   });
 });
 

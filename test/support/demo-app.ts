@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,13 +18,16 @@ export interface DemoHandle {
   close(): Promise<void>;
 }
 
-/** An ES256 key pair written to PEM files, so a test can forge tokens with the demo's own key. */
-export function writeEs256KeyFiles(): { privateKey: KeyObject; publicKey: KeyObject; privateKeyFile: string } {
+/**
+ * An ES256 key pair written to PEM files, so a test can forge tokens with the demo's own key; and a key-encryption
+ * key, so instances given the same keys also share rotated signing keys.
+ */
+export function writeEs256KeyFiles(): { privateKey: KeyObject; publicKey: KeyObject; privateKeyFile: string; keyEncryptionKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const dir = mkdtempSync(join(tmpdir(), 'jwt-defense-keys-'));
   const privateKeyFile = join(dir, 'private.pem');
   writeFileSync(privateKeyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }));
-  return { privateKey, publicKey, privateKeyFile };
+  return { privateKey, publicKey, privateKeyFile, keyEncryptionKey: randomBytes(32).toString('base64') };
 }
 
 export type DemoKeys = ReturnType<typeof writeEs256KeyFiles>;
@@ -34,7 +37,7 @@ export type DemoKeys = ReturnType<typeof writeEs256KeyFiles>;
  * same `keys` to several instances so they verify each other's tokens.
  */
 export async function startDemo(adapter: HttpAdapterName, env: Record<string, string> = {}, keys: DemoKeys = writeEs256KeyFiles()): Promise<DemoHandle> {
-  const config = loadDemoConfig({ JWT_PRIVATE_KEY_FILE: keys.privateKeyFile, ...env, HTTP_ADAPTER: adapter });
+  const config = loadDemoConfig({ JWT_PRIVATE_KEY_FILE: keys.privateKeyFile, JWT_KEY_ENCRYPTION_KEY: keys.keyEncryptionKey, ...env, HTTP_ADAPTER: adapter });
   const app = await createDemoApp(config, { logger: false });
   await app.init();
   if (adapter === 'fastify') await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();

@@ -1,15 +1,34 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Module, type DynamicModule } from '@nestjs/common';
-import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
+import { TerminusModule } from '@nestjs/terminus';
+import { Registry } from 'prom-client';
+import { JwtDefenseModule, PrometheusDefenseMetrics, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
 import { MeResolver } from './api/me.resolver.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
 import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
+import { DashboardController } from './ops/dashboard.controller.js';
+import { EventExportController, IncidentController } from './ops/incident.controller.js';
+import { MetricsController } from './ops/metrics.controller.js';
+import { DEMO_OPS, type DemoOps } from './ops/ops.tokens.js';
+import { ProbesController } from './ops/probes.controller.js';
+import { SiemForwarder } from './ops/siem-forwarder.js';
+
+/**
+ * The KEK of rotated signing keys: JWT_KEY_ENCRYPTION_KEY, the same on every instance. Without it on Redis, a
+ * random one (with a warning): a rotation still works on this instance, but no other instance can open its key.
+ */
+function keyEncryptionKey(config: DemoConfig): string | undefined {
+  if (config.keyEncryptionKey !== undefined || !config.redisUrl) return config.keyEncryptionKey;
+  new Logger('DemoKeys').warn('JWT_KEY_ENCRYPTION_KEY is not set: a rotated signing key can only be opened by this instance.');
+  return randomBytes(32).toString('base64url');
+}
 
 /**
  * `POST /graphql`: Apollo on Express, Mercurius on Fastify; the schema is built from the resolvers in memory. No
@@ -40,6 +59,15 @@ export class AppModule {
   static forRoot(config: DemoConfig, tuning: { verifiedTokenCacheSize?: number } = {}): DynamicModule {
     const client = { limit: config.throttleLimit, ttlMs: config.throttleTtlMs };
     const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
+    // The app's own Prometheus registry; jwt-defense reports into it through the pipeline's metrics sink.
+    const registry = new Registry();
+    const ops: DemoOps = {
+      registry,
+      metricsPublic: config.metricsPublic,
+      metricsToken: config.metricsToken,
+      siemUrl: config.siemUrl,
+      siemToken: config.siemToken,
+    };
     return {
       module: AppModule,
       imports: [
@@ -88,11 +116,26 @@ export class AppModule {
             minRequests: config.anomalyMinRequests,
             containment: config.anomalyContainment,
           },
+          // Incident toolkit: admins are served during a deny-non-admin lockdown; rotated keys sealed with the KEK.
+          incident: { adminRoles: ['admin'], keyEncryptionKey: keyEncryptionKey(config) },
+          metrics: new PrometheusDefenseMetrics({ registry }),
         }),
         graphqlModule(config),
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],
-      controllers: [AuthController, MeController, HealthController, JwksController, AdminController],
-      providers: [UsersService, MeResolver],
+      controllers: [
+        AuthController,
+        MeController,
+        HealthController,
+        JwksController,
+        AdminController,
+        IncidentController,
+        EventExportController,
+        MetricsController,
+        ProbesController,
+        DashboardController,
+      ],
+      providers: [UsersService, MeResolver, { provide: DEMO_OPS, useValue: ops }, SiemForwarder],
     };
   }
 }

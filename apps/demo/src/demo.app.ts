@@ -1,4 +1,4 @@
-import { ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
+import { ConsoleLogger, ValidationPipe, type INestApplication, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -15,7 +15,8 @@ export interface CreateDemoAppOptions {
 /** Builds (but does not start) the demo app on the adapter the config names. */
 export async function createDemoApp(config: DemoConfig, options: CreateDemoAppOptions = {}): Promise<INestApplication> {
   const module = AppModule.forRoot(config, { verifiedTokenCacheSize: options.verifiedTokenCacheSize });
-  const logger = options.logger ?? ['log', 'warn', 'error'];
+  // LOG_FORMAT=json: one JSON object per line (level, time, context, message), for a log pipeline.
+  const logger = options.logger ?? (config.logFormat === 'json' ? new ConsoleLogger({ json: true, logLevels: ['log', 'warn', 'error'] }) : ['log', 'warn', 'error']);
   let app: INestApplication;
   if (config.adapter === 'fastify') {
     app = await NestFactory.create<NestFastifyApplication>(

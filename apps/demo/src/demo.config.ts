@@ -42,6 +42,16 @@ export interface DemoConfig {
   externalMaxTokenTtlSec: number;
   dpop: 'allowed' | 'required' | 'off';
   publicUrl?: string;
+  /** Operations: `/metrics` without auth (METRICS_PUBLIC), a static bearer for scrapers (METRICS_TOKEN). */
+  metricsPublic: boolean;
+  metricsToken?: string;
+  /** Key-encryption key of rotated signing keys (JWT_KEY_ENCRYPTION_KEY, base64 of 32 bytes; an extension). */
+  keyEncryptionKey?: string;
+  /** SIEM_URL / SIEM_TOKEN: forward security events as NDJSON over HTTP (an extension). */
+  siemUrl?: string;
+  siemToken?: string;
+  /** LOG_FORMAT `json` (structured, one object per line) or `text` (an extension). */
+  logFormat: 'json' | 'text';
 }
 
 function httpsUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -87,6 +97,21 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
 function text(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** A scraper's static bearer: long enough not to be guessed, and a valid bearer token68. */
+function metricsToken(env: NodeJS.ProcessEnv): string | undefined {
+  const token = text(env, 'METRICS_TOKEN');
+  if (token !== undefined && !/^[A-Za-z0-9._~+/-]{16,512}=*$/.test(token)) {
+    throw new TypeError('demo: METRICS_TOKEN must be 16-512 characters of [A-Za-z0-9._~+/-] (e.g. openssl rand -hex 32)');
+  }
+  return token;
+}
+
+function siemUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const url = text(env, 'SIEM_URL');
+  if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new TypeError('demo: SIEM_URL must be an http(s) URL');
+  return url;
 }
 
 /** Reads and checks the environment; throws a `TypeError` naming the variable on a bad value. */
@@ -160,5 +185,11 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     externalMaxTokenTtlSec: int(env, 'EXTERNAL_MAX_TOKEN_TTL_SEC', 3600, 60, 86_400),
     dpop: oneOf(env, 'DPOP', ['allowed', 'required', 'off'] as const, 'allowed'),
     publicUrl: text(env, 'PUBLIC_URL'),
+    metricsPublic: oneOf(env, 'METRICS_PUBLIC', ['true', 'false'] as const, 'false') === 'true',
+    metricsToken: metricsToken(env),
+    keyEncryptionKey: text(env, 'JWT_KEY_ENCRYPTION_KEY'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'text'] as const, 'text'),
+    siemUrl: siemUrl(env),
+    siemToken: text(env, 'SIEM_TOKEN'),
   };
 }

@@ -80,10 +80,20 @@ export { RevocationService } from './revocation/revocation.service.js';
 export type { RevokeTokenOptions } from './revocation/revocation.service.js';
 export { RevocationCleanupJob, CLEANUP_JOB_NAME } from './revocation/revocation-cleanup.job.js';
 
+// Incident response, health and metrics.
+export { IncidentService } from './incident/incident.service.js';
+export type { IncidentActor, IncidentStatus, KeyStatus, LockdownVerdict } from './incident/incident.service.js';
+export { IncidentOptions } from './incident/incident.options.js';
+export { LockdownStage } from './incident/lockdown.stage.js';
+export { DefenseHealthIndicator } from './health/defense-health.indicator.js';
+export type { DefenseHealthResult } from './health/defense-health.indicator.js';
+export { PrometheusDefenseMetrics } from './metrics/prometheus.metrics.js';
+export type { PrometheusDefenseMetricsOptions } from './metrics/prometheus.metrics.js';
+
 // Events.
 export { SecurityEventService } from './events/security-event.service.js';
 export type { SecurityEventInput } from './events/security-event.service.js';
-export { SECURITY_EVENT_TYPES } from './events/security-event.js';
+export { SECURITY_EVENT_TYPES, createSecurityEvent, toNdjsonLine } from './events/security-event.js';
 export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';
 
 // The pipeline, its guard and its policies.
@@ -121,6 +131,8 @@ export {
   IssuerUnavailableException,
   DpopProofException,
   UseDpopNonceException,
+  LockdownException,
+  SigningKeyActiveException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,
@@ -136,9 +148,11 @@ export {
   RateLimitStore,
   RevocationStore,
   GlobalStateStore,
+  KeyRingStore,
   SessionStore,
   ContextStore,
   EventStore,
+  LOCKDOWN_MODES,
 } from './store/defense-store.ports.js';
 export type {
   AnomalyCount,
@@ -147,6 +161,9 @@ export type {
   DefenseCheckRequest,
   DefenseCheckResult,
   GlobalDefenseState,
+  LockdownMode,
+  LockdownState,
+  StoredSigningKey,
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,

@@ -8,6 +8,10 @@ import { RiskOptions } from './context/risk.options.js';
 import { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { AnomalyStage } from './monitoring/anomaly.stage.js';
+import { IncidentOptions } from './incident/incident.options.js';
+import { IncidentService } from './incident/incident.service.js';
+import { LockdownStage } from './incident/lockdown.stage.js';
+import { DefenseHealthIndicator } from './health/defense-health.indicator.js';
 import { DefenseScheduler } from './common/defense-scheduler.js';
 import { ClientIpResolver } from './edge/client-ip.js';
 import { ProxyOptions } from './edge/proxy.options.js';
@@ -34,6 +38,7 @@ import {
   DefenseStore,
   EventStore,
   GlobalStateStore,
+  KeyRingStore,
   RateLimitStore,
   RequestCheckStore,
   RevocationStore,
@@ -63,6 +68,7 @@ const layerOptions: Provider[] = [
   { provide: SessionOptions, useFactory: (all: JwtDefenseOptions) => all.session, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: RiskOptions, useFactory: (all: JwtDefenseOptions) => all.risk, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: AnomalyOptions, useFactory: (all: JwtDefenseOptions) => all.anomaly, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: IncidentOptions, useFactory: (all: JwtDefenseOptions) => all.incident, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SecurityHeadersOptions, useFactory: (all: JwtDefenseOptions) => all.securityHeaders, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: REALM, useFactory: (all: JwtDefenseOptions) => all.realm, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
@@ -73,7 +79,10 @@ const layerOptions: Provider[] = [
       maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
       clockToleranceSec: all.token.clockToleranceSec,
       refreshTokenTtlSec: all.session.refreshTokenTtlSec,
-      signingKid: tokens.signingKid,
+      // A getter: a key rotation changes it at run time.
+      get signingKid() {
+        return tokens.signingKid;
+      },
     }),
     inject: [JWT_DEFENSE_OPTIONS, TokenService],
   },
@@ -117,6 +126,9 @@ const layerOptions: Provider[] = [
     DpopService,
     DpopStage,
     DefenseWsConnections,
+    IncidentService,
+    LockdownStage,
+    DefenseHealthIndicator,
     DefenseResponseHeaders,
     RequestPipeline,
     JwtDefenseGuard,
@@ -129,10 +141,13 @@ const layerOptions: Provider[] = [
     RateLimitStore,
     RevocationStore,
     GlobalStateStore,
+    KeyRingStore,
     SessionStore,
     ContextStore,
     EventStore,
     SecurityEventService,
+    IncidentService,
+    DefenseHealthIndicator,
     ContextRiskService,
     AnomalyMonitorService,
     BackgroundWrites,

@@ -58,6 +58,9 @@ describe('resolveJwtDefenseOptions', () => {
     ['a bad cron expression', (o) => (o.revocation = { cleanupCron: 'every day' }), /revocation\.cleanupCron is not a cron expression/],
     ['an invalid CIDR', (o) => (o.proxy = { trusted: ['10.0.0.0/33'] }), /proxy\.trusted must be a list of IP addresses or CIDRs/],
     ['an unknown proxy header', (o) => (o.proxy = { trusted: [], header: 'x-client-ip' }), /proxy\.header must be one of the following values/],
+    ['a key-encryption key that is not 32 bytes', (o) => (o.incident = { keyEncryptionKey: randomBytes(16) }), /incident\.keyEncryptionKey must be exactly 32 bytes \(got 16\)/],
+    ['no admin role for the lockdown', (o) => (o.incident = { adminRoles: [] }), /incident\.adminRoles should not be empty/],
+    ['a misspelled incident option', (o) => (o.incident = { adminRole: ['ops'] }), /incident\.adminRole is not an option: did you mean "adminRoles"\?/],
     ['a body limit on a bad field name', (o) => (o.throttle = { profiles: { login: { body: { field: 'user.name', limit: 5, ttlMs: 1000 } } } }), /throttle\.profiles\.login\.body\.field must name a top-level body member/],
     ['a metrics sink without its methods', (o) => (o.metrics = { decision: () => undefined }), /metrics must implement DefenseMetricsSink: missing storeCall, cacheLookup/],
   ])('refuses %s with a message naming the option', (_name, mutate, message) => {

@@ -5,6 +5,7 @@ import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, 
 import { IssuerOptions } from './issuers/issuer.options.js';
 import { DpopOptions } from './dpop/dpop.options.js';
 import { TransportsOptions } from './transports/transports.options.js';
+import { IncidentOptions } from './incident/incident.options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import type { DefenseMetricsSink } from './pipeline/metrics-sink.js';
@@ -55,6 +56,8 @@ export class JwtDefenseOptions {
   @Nested(() => RiskOptions) risk: RiskOptions = new RiskOptions();
   /** Layer 4: per user × route rate baselines, with alerts and containment. Off by default. */
   @Nested(() => AnomalyOptions) anomaly: AnomalyOptions = new AnomalyOptions();
+  /** The incident toolkit: admin roles served during a lockdown, the key-encryption key of rotated signing keys. */
+  @Nested(() => IncidentOptions) incident: IncidentOptions = new IncidentOptions();
   /** Layer 6: security headers on every answer (`false` turns the layer off; `true` or an object of overrides). */
   @Nested(() => SecurityHeadersOptions, { orBoolean: 'both' }) securityHeaders: SecurityHeadersOptions | false = new SecurityHeadersOptions();
   /** Realm of the `WWW-Authenticate` challenges (printable ASCII, no quote or backslash). Default `api`. */

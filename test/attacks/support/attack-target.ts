@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,7 +202,7 @@ export function writeRsaKeyFiles(): DemoKeys {
   const dir = mkdtempSync(join(tmpdir(), 'jwt-defense-rsa-'));
   const privateKeyFile = join(dir, 'private.pem');
   writeFileSync(privateKeyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }));
-  return { privateKey, publicKey, privateKeyFile };
+  return { privateKey, publicKey, privateKeyFile, keyEncryptionKey: randomBytes(32).toString('base64') };
 }
 
 /** A self-signed certificate of a fresh attacker key (openssl), base64 DER as `x5c` carries it. */

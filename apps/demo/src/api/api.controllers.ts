@@ -79,6 +79,7 @@ export class AdminController {
 
   @Get('security-events')
   async securityEvents(@Query() query: SecurityEventsQueryDto): Promise<{ events: SecurityEvent[] }> {
-    return { events: await this.events.list({ type: query.type, sub: query.sub, limit: query.limit }) };
+    const since = query.since === undefined ? {} : { sinceMs: Date.parse(query.since) };
+    return { events: await this.events.list({ type: query.type, sub: query.sub, limit: query.limit, ...since }) };
   }
 }

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { SECURITY_EVENT_TYPES, type SecurityEventType } from '@jwt-defense/core';
 
 export class LoginDto {
@@ -19,6 +19,8 @@ export class SecurityEventsQueryDto {
   @IsOptional() @IsIn(SECURITY_EVENT_TYPES) type?: SecurityEventType;
   @IsOptional() @IsString() @Length(1, 255) sub?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
+  /** Only events at or after this instant (ISO 8601; an extension of the contract). */
+  @IsOptional() @IsISO8601({ strict: true }) since?: string;
 }
 
 export class SubParam {

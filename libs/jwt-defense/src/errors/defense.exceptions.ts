@@ -186,6 +186,28 @@ export class UseDpopNonceException extends JwtDefenseException {
   }
 }
 
+/** 403: an incident lockdown (`deny-non-admin`) is in force and the principal has none of the admin roles. */
+export class LockdownException extends JwtDefenseException {
+  override readonly name = 'LockdownException';
+  readonly code = 'lockdown' as const;
+  readonly challengeError = undefined;
+
+  constructor() {
+    super(HttpStatus.FORBIDDEN, 'lockdown');
+  }
+}
+
+/** 409: retiring the key that signs new tokens would lock every new login out: rotate first. */
+export class SigningKeyActiveException extends JwtDefenseException {
+  override readonly name = 'SigningKeyActiveException';
+  readonly code = 'signing_key_active' as const;
+  readonly challengeError = undefined;
+
+  constructor(readonly kid: string) {
+    super(HttpStatus.CONFLICT, 'signing_key_active');
+  }
+}
+
 /** 403: the token is valid but lacks a required role or scope. */
 export class InsufficientScopeException extends JwtDefenseException {
   override readonly name = 'InsufficientScopeException';

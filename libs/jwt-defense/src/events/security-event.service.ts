@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
+import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import { EventStore } from '../store/defense-store.ports.js';
 import { STORE_ALERTS, type StoreAlerts } from '../store/defense-store.provider.js';
 import { EventSampler } from './event-sampler.js';
-import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './security-event.js';
+import { createSecurityEvent, type SecurityEvent, type SecurityEventQuery, type SecurityEventType } from './security-event.js';
 
 /** Fields of an event the caller provides; `id` and `at` are set by the service. */
 export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'at' | 'type'>;
@@ -35,6 +36,7 @@ export class SecurityEventService {
     @Inject(EventStore) private readonly store: EventStore,
     private readonly clock: DefenseClock,
     @Optional() @Inject(STORE_ALERTS) alerts?: StoreAlerts,
+    @Optional() @Inject(DEFENSE_METRICS) private readonly metrics?: DefenseMetricsSink,
   ) {
     alerts?.subscribe((space) => this.recordSampled('store_full', space, { reason: `the ${space} space is full`, details: { space } }, 60_000));
   }
@@ -42,9 +44,8 @@ export class SecurityEventService {
   /** Records an event (fire and forget: a store failure is logged, not thrown). */
   record(type: SecurityEventType, fields: SecurityEventInput = {}): SecurityEvent {
     const nowMs = this.clock.nowMs();
-    // Time-ordered and unique across instances: ms time, a per-process sequence, random bits.
-    const id = `${nowMs.toString(36).padStart(9, '0')}-${(this.sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
-    const event: SecurityEvent = { id, type, at: new Date(nowMs).toISOString(), ...fields };
+    const event = createSecurityEvent(type, fields, nowMs, this.sequence++);
+    this.metrics?.securityEvent?.(type);
     this.subject.next(event);
     this.store.appendEvent(event).catch(() => this.keepPending(event));
     return event;
@@ -85,9 +86,9 @@ export class SecurityEventService {
     if (this.pending.length > MAX_PENDING) this.pending.shift();
   }
 
-  /** Newest first; `limit` defaults to 100 and is capped at 1000. */
+  /** Newest first; `limit` defaults to 100 and is capped at 1000; `sinceMs` keeps events at or after it. */
   async list(query: Partial<SecurityEventQuery> = {}): Promise<SecurityEvent[]> {
     const limit = Math.min(Math.max(1, Math.floor(query.limit ?? DEFAULT_EVENT_LIMIT)), MAX_EVENT_LIMIT);
-    return this.store.listEvents({ type: query.type, sub: query.sub, limit });
+    return this.store.listEvents({ type: query.type, sub: query.sub, limit, ...(query.sinceMs === undefined ? {} : { sinceMs: query.sinceMs }) });
   }
 }

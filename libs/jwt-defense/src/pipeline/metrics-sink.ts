@@ -1,4 +1,6 @@
 import type { DefenseErrorCode } from '../errors/defense-error-code.js';
+import type { SecurityEventType } from '../events/security-event.js';
+import type { LockdownMode } from '../store/defense-store.ports.js';
 
 /** The pipeline's layers, as reported to a {@link DefenseMetricsSink}. */
 export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'dpop' | 'revocation' | 'authorization' | 'store';
@@ -31,6 +33,10 @@ export interface DefenseMetricsSink {
   riskScore?(score: number, decision: 'allow' | 'step-up' | 'deny'): void;
   /** An anomaly alert on a route template. */
   anomalyAlert?(route: string): void;
+  /** A security event was recorded (revocations, rotations, alerts...): its type, a closed set. */
+  securityEvent?(type: SecurityEventType): void;
+  /** The lockdown mode this instance enforces, on every change. */
+  lockdownMode?(mode: LockdownMode): void;
 }
 
 /** The default sink: reports nowhere. */

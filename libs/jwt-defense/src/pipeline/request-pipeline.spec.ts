@@ -7,6 +7,7 @@ import type { JwtDefenseModuleOptions } from '../jwt-defense.options.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { getPrincipal } from '../policy/current-principal.decorator.js';
 import { RevocationService } from '../revocation/revocation.service.js';
+import { IncidentService } from '../incident/incident.service.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DefenseStore } from '../store/defense-store.ports.js';
 import { TokenService } from '../token/token.service.js';
@@ -148,6 +149,27 @@ describe('RequestPipeline', () => {
     expect(check).not.toHaveBeenCalled();
   });
 
+  it('applies an incident lockdown from memory, before the store call: step-up for older tokens, deny-non-admin', async () => {
+    const incident = moduleRef.get(IncidentService);
+    const before = await bearer('alice', { roles: ['user'] });
+    const adminBefore = await bearer('root', { roles: ['admin'] });
+    await incident.setLockdown('step-up', { reason: 'test', actor: 'ops' });
+    const check = jest.spyOn(store, 'check');
+    expect(await codeOf(pipeline.run(route(), request(before), response()))).toBe('insufficient_user_authentication');
+    expect(await codeOf(pipeline.run(route(), request(adminBefore), response()))).toBe('insufficient_user_authentication');
+    expect(check).not.toHaveBeenCalled();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(await codeOf(pipeline.run(route(), request(await bearer('alice', { roles: ['user'] })), response()))).toBe('allowed');
+
+    await incident.setLockdown('deny-non-admin', { reason: 'test' });
+    check.mockClear();
+    expect(await codeOf(pipeline.run(route(), request(await bearer('alice', { roles: ['user'] })), response()))).toBe('lockdown');
+    expect(check).not.toHaveBeenCalled();
+    expect(await codeOf(pipeline.run(route(), request(await bearer('root', { roles: ['admin'] })), response()))).toBe('allowed');
+    await incident.setLockdown('off', { reason: 'test' });
+    expect(await codeOf(pipeline.run(route(), request(before), response()))).toBe('allowed');
+  });
+
   it('authorizes after the store check: roles and scopes', async () => {
     expect(await codeOf(pipeline.run(route({ roles: ['admin'] }), request(await bearer('bob', { roles: ['user'] })), response()))).toBe('insufficient_scope');
     expect(await codeOf(pipeline.run(route({ scopes: ['a', 'b'] }), request(await bearer('bob', { scope: 'a' })), response()))).toBe('insufficient_scope');
@@ -162,6 +184,7 @@ describe('RequestPipeline', () => {
     expect(decisions).toEqual([
       { layer: 'revocation', outcome: 'reject', code: 'defense_store_unavailable', route: '/route' },
       { layer: 'store', outcome: 'fail_open', code: 'defense_store_unavailable', route: '/route' },
+      { layer: 'authorization', outcome: 'allow', route: '/route' },
     ]);
   });
 

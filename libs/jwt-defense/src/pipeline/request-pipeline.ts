@@ -17,6 +17,7 @@ import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { ContextRiskStage } from '../context/context-risk.stage.js';
 import { AnomalyStage } from '../monitoring/anomaly.stage.js';
+import { LockdownStage } from '../incident/lockdown.stage.js';
 import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
@@ -47,7 +48,8 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  *   3. token                pre-filter (no crypto), signature and claims (this module's keys, or an external
  *                           issuer's JWKS); verified-token cache; a DPoP-bound token's proof (RFC 9449)
  *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer, in
- *                           this order: revocation (jti, session, user epoch), DPoP proof replay, per-user rate limit, anomaly
+ *                           this order: revocation (jti, session, user epoch), incident lockdown (from memory,
+ *                           before the call), DPoP proof replay, per-user rate limit, anomaly
  *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
  *   6. principal            on the request, for `@CurrentPrincipal()`; layers learn from the allowed request
@@ -72,13 +74,14 @@ export class RequestPipeline {
     private readonly dpop: DpopStage,
     anomaly: AnomalyStage,
     risk: ContextRiskStage,
+    lockdown: LockdownStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
     private readonly events: SecurityEventService,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, dpop, throttle, anomaly, risk];
+    this.checkStages = [revocation, lockdown, dpop, throttle, anomaly, risk];
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -119,6 +122,7 @@ export class RequestPipeline {
       setPrincipal(httpRequest, principal);
       for (const stage of this.checkStages) stage.allowed?.(context);
       if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
+      this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });
       return principal;
     } catch (error) {
       if (error instanceof JwtDefenseException) {

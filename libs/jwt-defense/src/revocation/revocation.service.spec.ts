@@ -94,7 +94,7 @@ describe('RevocationService (memory store, frozen clock)', () => {
     expect(await verdict(alice)).toBe('global');
     expect(await verdict((await tokens.issue('bob')).token)).toBeUndefined();
 
-    await expect(revocation.retireKey('a', 'leak')).rejects.toThrow(/still signs new tokens/);
+    await expect(revocation.retireKey('a', 'leak')).rejects.toMatchObject({ code: 'signing_key_active', status: 409 });
     await revocation.retireKey('b', 'leak');
     const principal = await tokens.verify((await tokens.issue('carol')).token);
     expect(await revocation.check({ ...principal, kid: 'b' })).toBe('key');

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
-import { SubjectRequiredException } from '../errors/defense.exceptions.js';
+import { SigningKeyActiveException, SubjectRequiredException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
@@ -51,6 +52,9 @@ export type RevocationVerdict = 'jti' | 'session' | 'user' | 'global' | 'key' | 
 export class RevocationService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('JwtDefense');
   private global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
+  private readonly refreshed = new Subject<GlobalDefenseState>();
+  /** The global state as read from the store by each background refresh (lockdown and rotated keys ride on it). */
+  readonly globalState$: Observable<GlobalDefenseState> = this.refreshed.asObservable();
 
   constructor(
     @Inject(RevocationStore) private readonly store: RevocationStore,
@@ -107,6 +111,11 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     const global = this.globalVerdict(principal.kid, issued);
     if (global) return global;
     return this.storeVerdict(await this.requests.check({ tag, sub: subject, jti: principal.jti ?? '', sid: principal.sid }), issued);
+  }
+
+  /** The retired kids this instance knows (kid → epoch ms). */
+  get retiredKids(): Readonly<Record<string, number>> {
+    return this.global.retiredKids;
   }
 
   /** The global revoke-everything epoch this instance knows, epoch ms (0: never set). */
@@ -169,13 +178,15 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     return { notBeforeMs };
   }
 
-  /** Incident: refuse every token signed with `kid` (a leaked key). Rotate `signingKid` away from it first. */
+  /**
+   * Incident: refuse every token signed with `kid` (a leaked key). The key that signs new tokens (on any instance:
+   * checked atomically by the store) is refused with `SigningKeyActiveException` (409): rotate first.
+   */
   async retireKey(kid: string, reason: string, actor?: string): Promise<void> {
-    if (this.lifetimes.signingKid === kid) {
-      throw new TypeError(`jwt-defense: kid "${kid}" still signs new tokens: switch signingKid to another key before retiring it`);
-    }
     const nowMs = this.clock.nowMs();
-    await this.globalStore.retireKid(kid, nowMs);
+    if (this.lifetimes.signingKid === kid || !(await this.globalStore.retireKid(kid, nowMs, this.lifetimes.signingKid))) {
+      throw new SigningKeyActiveException(kid);
+    }
     this.global = { ...this.global, retiredKids: { ...this.global.retiredKids, [kid]: nowMs } };
     this.events.record('key_retired', { reason, details: { kid, ...this.actor(actor) } });
   }
@@ -193,6 +204,7 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
         notBeforeMs: Math.max(this.global.notBeforeMs, state.notBeforeMs),
         retiredKids: { ...this.global.retiredKids, ...state.retiredKids },
       };
+      this.refreshed.next(state);
     } catch (error) {
       this.logger.warn(`global revocation state not refreshed: ${(error as Error).message}`);
     }

@@ -157,6 +157,41 @@ export interface GlobalDefenseState {
   notBeforeMs: number;
   /** kid → epoch ms of retirement: tokens signed by these keys are refused. */
   retiredKids: Record<string, number>;
+  /** The signing key chosen by the last key rotation (`IncidentService.rotateKey`); absent: each instance's configured key. */
+  signingKid?: string;
+  /** The configured signing key an instance declared at boot (what a retirement by the CLI is checked against). */
+  declaredSigningKid?: string;
+  /** Moves on every change to the rotated keys: instances re-read them only when it moved. 0: none yet. */
+  keysVersion?: number;
+  /** The lockdown in force; absent: never set. */
+  lockdown?: LockdownState;
+}
+
+/** How the whole API answers during an incident: normally, a new login for every older token, or admins only. */
+export type LockdownMode = 'off' | 'step-up' | 'deny-non-admin';
+export const LOCKDOWN_MODES: readonly LockdownMode[] = ['off', 'step-up', 'deny-non-admin'];
+
+export interface LockdownState {
+  mode: LockdownMode;
+  /** When this mode was set, epoch ms (`step-up`: tokens authenticated at or before it need a new login). */
+  sinceMs: number;
+  reason?: string;
+  actor?: string;
+}
+
+/**
+ * A signing key made by a rotation, as stored for every instance. The private key (PKCS#8 DER) or the HS secret is
+ * sealed with AES-256-GCM under the key-encryption key of the options (`incident.keyEncryptionKey`), with the kid
+ * and algorithms as additional data: the store never holds usable key material, and an instance only trusts a key
+ * it could unseal (a writer of the store cannot slip in a verification key of its own).
+ */
+export interface StoredSigningKey {
+  kid: string;
+  /** The key's algorithm allow-list; the first signs. */
+  algorithms: string[];
+  /** `v1.<kekId>.<iv>.<tag>.<ciphertext>`, base64url parts. */
+  sealed: string;
+  createdAtMs: number;
 }
 
 /** A refresh session (token family) as stored. */
@@ -224,7 +259,24 @@ export interface GlobalStateStore {
   readGlobalState(): Promise<GlobalDefenseState>;
   /** Raises (never lowers) the global not-before epoch. Returns the epoch in force. */
   raiseGlobalNotBefore(atMs: number): Promise<number>;
-  retireKid(kid: string, atMs: number): Promise<void>;
+  /**
+   * Retires `kid` unless it is the signing key: the one chosen by the last rotation, else `signingKid` (the caller's
+   * configured key), else the one declared at boot; checked in the same atomic step. A retired rotated key's sealed
+   * material is deleted. Returns false (nothing changed) when `kid` signs.
+   */
+  retireKid(kid: string, atMs: number, signingKid?: string): Promise<boolean>;
+  /** Records the configured signing kid of an instance at boot (see `retireKid`). */
+  declareSigningKid(kid: string): Promise<void>;
+  /** Sets the lockdown when `state.sinceMs` is not older than the one in force (the newest decision wins). */
+  setLockdown(state: LockdownState): Promise<void>;
+}
+
+/** Signing keys made by rotations, shared by every instance (see {@link StoredSigningKey}). */
+export interface KeyRingStore {
+  /** Adds `key` and makes it the signing key of every instance, in one atomic step. Returns the new keys version. */
+  rotateSigningKey(key: StoredSigningKey): Promise<number>;
+  /** The rotated keys that are not retired. */
+  listSigningKeys(): Promise<StoredSigningKey[]>;
 }
 
 /** Refresh sessions (token families). */
@@ -278,7 +330,7 @@ export interface StoreMaintenance {
  * contract suite in the repository's `test/defense-store.e2e-spec.ts` can check it.
  */
 export interface DefenseStore
-  extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, ContextStore, EventStore, StoreMaintenance {}
+  extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, KeyRingStore, SessionStore, ContextStore, EventStore, StoreMaintenance {}
 
 /** Injection tokens: a `Symbol` with the same name as each port. */
 export const DefenseStore = Symbol('DefenseStore');
@@ -289,11 +341,12 @@ export const GlobalStateStore = Symbol('GlobalStateStore');
 export const SessionStore = Symbol('SessionStore');
 export const EventStore = Symbol('EventStore');
 export const ContextStore = Symbol('ContextStore');
+export const KeyRingStore = Symbol('KeyRingStore');
 
 /** The methods a custom store must have (checked at boot). */
 export const DEFENSE_STORE_METHODS = [
   'check', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
   'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'learnContext', 'recordChallenge',
-  'raiseStepUpBefore', 'appendEvent', 'listEvents',
+  'raiseStepUpBefore', 'appendEvent', 'listEvents', 'declareSigningKid', 'setLockdown', 'rotateSigningKey', 'listSigningKeys',
   'cleanupExpired', 'ping', 'close',
 ] as const;

@@ -7,6 +7,7 @@ import {
   DefenseStore,
   EventStore,
   GlobalStateStore,
+  KeyRingStore,
   RateLimitStore,
   RequestCheckStore,
   RevocationStore,
@@ -50,7 +51,7 @@ export const defenseStoreProviders: Provider[] = [
     },
     inject: [JWT_DEFENSE_OPTIONS, DefenseClock, STORE_ALERTS],
   },
-  ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, ContextStore, EventStore].map(
+  ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, KeyRingStore, SessionStore, ContextStore, EventStore].map(
     (port): Provider => ({ provide: port, useExisting: DefenseStore }),
   ),
 ];

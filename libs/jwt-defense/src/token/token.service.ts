@@ -57,13 +57,15 @@ interface KeyEntry {
 export class TokenService {
   private readonly entries = new Map<string, KeyEntry>();
   private readonly prefilter: { maxTokenBytes: number };
-  private readonly headerProfile: HeaderProfile;
+  private readonly headerProfile: HeaderProfile & { allowedAlgorithms: Set<string> };
+  private readonly unpublished = new Set<string>();
   private readonly cache?: VerifiedTokenCache;
 
   private readonly options: {
     readonly issuer: string;
     readonly audiences: readonly string[];
-    readonly signingKey?: ResolvedKey;
+    /** Changed at run time by a key rotation (`useSigningKey`). */
+    signingKey?: ResolvedKey;
     readonly accessTokenTtlSec: number;
     readonly maxAccessTokenTtlSec: number;
     readonly clockToleranceSec: number;
@@ -198,10 +200,44 @@ export class TokenService {
     });
   }
 
-  /** The public keys of the ring, for `/.well-known/jwks.json`. HS secrets are never published. */
+  /**
+   * Adds a key to the ring at run time (a rotation shared through the store): tokens signed with it verify at
+   * once. A kid already in the ring is left as it is (keys are immutable once known).
+   */
+  addKey(key: ResolvedKey): void {
+    if (this.entries.has(key.kid)) return;
+    this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key, ACCESS_TOKEN_TYPE) });
+    for (const alg of key.algorithms) this.headerProfile.allowedAlgorithms.add(alg);
+  }
+
+  /** Makes `kid`, a key of the ring that can sign, the one that signs new tokens. */
+  useSigningKey(kid: string): void {
+    const key = this.entries.get(kid)?.key;
+    if (!key?.signKey) throw new TypeError(`jwt-defense: kid "${kid}" is not a key of the ring that can sign`);
+    this.options.signingKey = key;
+  }
+
+  /** Leaves a retired key out of the JWKS; it stays known, so its tokens are refused as revoked, not as unknown. */
+  unpublish(kid: string): void {
+    this.unpublished.add(kid);
+  }
+
+  /** The ring, without key material: kid, algorithms, whether it can sign, signs now, is published. */
+  describeKeys(): Array<{ kid: string; algorithms: readonly string[]; canSign: boolean; signing: boolean; published: boolean }> {
+    return [...this.entries.values()].map(({ key }) => ({
+      kid: key.kid,
+      algorithms: key.algorithms,
+      canSign: key.signKey !== undefined,
+      signing: key.kid === this.options.signingKey?.kid,
+      published: !key.symmetric && !this.unpublished.has(key.kid),
+    }));
+  }
+
+  /** The public keys of the ring, for `/.well-known/jwks.json`. HS secrets and retired keys are never published. */
   getJwks(): JsonWebKeySet {
     const keys: PublicJwk[] = [];
     for (const { key } of this.entries.values()) {
+      if (this.unpublished.has(key.kid)) continue;
       const jwk = toPublicJwk(key);
       if (jwk) keys.push(jwk);
     }

@@ -6,12 +6,14 @@ import type {
   DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
+  LockdownState,
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
   RiskLearning,
   RotateConditions,
   RotateOutcome,
+  StoredSigningKey,
 } from '../defense-store.ports.js';
 import { countAnomaly, emptyRiskProfile, learnRiskProfile, readRiskProfile, type AnomalyCounterState, type RiskProfileState } from '../../context/risk-profile.js';
 import { CounterSpace, ExpiringSpace, LruSpace } from './bounded-spaces.js';
@@ -55,6 +57,7 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly events: SecurityEvent[] = [];
   private eventHead = 0;
   private readonly global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
+  private readonly signingKeys = new Map<string, StoredSigningKey>();
   private readonly maxEvents: number;
   private readonly maxCounters: number;
   private readonly now: () => number;
@@ -133,7 +136,11 @@ export class MemoryDefenseStore implements DefenseStore {
   }
 
   async readGlobalState(): Promise<GlobalDefenseState> {
-    return { notBeforeMs: this.global.notBeforeMs, retiredKids: { ...this.global.retiredKids } };
+    return {
+      ...this.global,
+      retiredKids: { ...this.global.retiredKids },
+      ...(this.global.lockdown ? { lockdown: { ...this.global.lockdown } } : {}),
+    };
   }
 
   async raiseGlobalNotBefore(atMs: number): Promise<number> {
@@ -141,8 +148,32 @@ export class MemoryDefenseStore implements DefenseStore {
     return this.global.notBeforeMs;
   }
 
-  async retireKid(kid: string, atMs: number): Promise<void> {
+  async retireKid(kid: string, atMs: number, signingKid?: string): Promise<boolean> {
+    const active = this.global.signingKid ?? signingKid ?? this.global.declaredSigningKid;
+    if (active === kid) return false;
     this.global.retiredKids[kid] ??= atMs;
+    if (this.signingKeys.delete(kid)) this.global.keysVersion = (this.global.keysVersion ?? 0) + 1;
+    return true;
+  }
+
+  async declareSigningKid(kid: string): Promise<void> {
+    this.global.declaredSigningKid = kid;
+  }
+
+  async setLockdown(state: LockdownState): Promise<void> {
+    if (state.sinceMs < (this.global.lockdown?.sinceMs ?? 0)) return;
+    this.global.lockdown = { ...state };
+  }
+
+  async rotateSigningKey(key: StoredSigningKey): Promise<number> {
+    this.signingKeys.set(key.kid, { ...key, algorithms: [...key.algorithms] });
+    this.global.signingKid = key.kid;
+    this.global.keysVersion = (this.global.keysVersion ?? 0) + 1;
+    return this.global.keysVersion;
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    return [...this.signingKeys.values()].map((key) => ({ ...key, algorithms: [...key.algorithms] })).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
   async learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void> {
@@ -215,6 +246,7 @@ export class MemoryDefenseStore implements DefenseStore {
     const count = this.events.length;
     for (let i = 1; i <= count && found.length < query.limit; i++) {
       const event = this.events[(this.eventHead - i + count) % count];
+      if (query.sinceMs !== undefined && Date.parse(event.at) < query.sinceMs) break;
       if ((query.type === undefined || event.type === query.type) && (query.sub === undefined || event.sub === query.sub)) {
         found.push(event);
       }

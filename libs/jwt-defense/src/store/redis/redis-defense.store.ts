@@ -7,13 +7,17 @@ import type {
   DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
+  LockdownMode,
+  LockdownState,
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
   RiskLearning,
   RotateConditions,
   RotateOutcome,
+  StoredSigningKey,
 } from '../defense-store.ports.js';
+import { LOCKDOWN_MODES } from '../defense-store.ports.js';
 import { DefenseStoreError } from '../defense-store.errors.js';
 import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import { RedisCommands } from './redis-commands.js';
@@ -45,6 +49,9 @@ type Scripted = {
   jwtdCreateSession(s: string, sub: string, key: string, created: number, exp: number, claims: string): Promise<unknown>;
   jwtdRotateSession(s: string, n: string, generation: number, globalNb: number, nowMs: number, graceMs: number): Promise<unknown>;
   jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
+  jwtdRetireKid(g: string, k: string, kid: string, atMs: number, signingKid: string): Promise<unknown>;
+  jwtdRotateSigningKey(g: string, k: string, kid: string, stored: string): Promise<unknown>;
+  jwtdSetLockdown(g: string, mode: string, sinceMs: number, reason: string, actor: string): Promise<unknown>;
 };
 
 function decimal(value: unknown, what: string): number {
@@ -74,6 +81,7 @@ export class RedisDefenseStore implements DefenseStore {
   private readonly maxEvents: number;
   private readonly globalKey: string;
   private readonly eventsKey: string;
+  private readonly keysKey: string;
 
   constructor(options: RedisDefenseStoreOptions) {
     this.prefix = options.keyPrefix ?? 'jwtd:';
@@ -83,6 +91,7 @@ export class RedisDefenseStore implements DefenseStore {
     this.maxEvents = options.maxEvents ?? 10_000;
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
+    this.keysKey = `${this.prefix}{g}:keys`;
     ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
     this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
@@ -97,6 +106,9 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdCreateSession', 1, scripts.CREATE_SESSION);
     define('jwtdRotateSession', 2, scripts.ROTATE_SESSION);
     define('jwtdRevokeSession', 1, scripts.REVOKE_SESSION);
+    define('jwtdRetireKid', 2, scripts.RETIRE_KID);
+    define('jwtdRotateSigningKey', 2, scripts.ROTATE_SIGNING_KEY);
+    define('jwtdSetLockdown', 1, scripts.SET_LOCKDOWN);
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
@@ -235,9 +247,21 @@ export class RedisDefenseStore implements DefenseStore {
   async readGlobalState(): Promise<GlobalDefenseState> {
     const hash = await this.run(() => this.client.hgetall(this.globalKey));
     const state: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
-    for (const [field, value] of Object.entries(hash ?? {})) {
+    const fields = hash ?? {};
+    for (const [field, value] of Object.entries(fields)) {
       if (field === 'nb') state.notBeforeMs = integer(value, 'readGlobalState');
       else if (field.startsWith('kid:')) state.retiredKids[field.slice(4)] = integer(value, 'readGlobalState');
+    }
+    if (fields.sk) state.signingKid = fields.sk;
+    if (fields.osk) state.declaredSigningKid = fields.osk;
+    if (fields.kv) state.keysVersion = integer(fields.kv, 'readGlobalState');
+    if (fields.lm && (LOCKDOWN_MODES as readonly string[]).includes(fields.lm)) {
+      state.lockdown = {
+        mode: fields.lm as LockdownMode,
+        sinceMs: integer(fields.ls, 'readGlobalState'),
+        ...(fields.lr ? { reason: fields.lr } : {}),
+        ...(fields.la ? { actor: fields.la } : {}),
+      };
     }
     return state;
   }
@@ -247,8 +271,36 @@ export class RedisDefenseStore implements DefenseStore {
     return integer(reply, 'raiseGlobalNotBefore');
   }
 
-  async retireKid(kid: string, atMs: number): Promise<void> {
-    await this.run(() => this.client.hsetnx(this.globalKey, `kid:${kid}`, String(Math.floor(atMs))));
+  async retireKid(kid: string, atMs: number, signingKid?: string): Promise<boolean> {
+    const reply = await this.run(() => this.scripted.jwtdRetireKid(this.globalKey, this.keysKey, kid, Math.floor(atMs), signingKid ?? ''));
+    return integer(reply, 'retireKid') === 1;
+  }
+
+  async declareSigningKid(kid: string): Promise<void> {
+    await this.run(() => this.client.hset(this.globalKey, 'osk', kid));
+  }
+
+  async setLockdown(state: LockdownState): Promise<void> {
+    await this.run(() => this.scripted.jwtdSetLockdown(this.globalKey, state.mode, Math.floor(state.sinceMs), state.reason ?? '', state.actor ?? ''));
+  }
+
+  async rotateSigningKey(key: StoredSigningKey): Promise<number> {
+    const reply = await this.run(() => this.scripted.jwtdRotateSigningKey(this.globalKey, this.keysKey, key.kid, JSON.stringify(key)));
+    return integer(reply, 'rotateSigningKey');
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    const hash = await this.run(() => this.client.hgetall(this.keysKey));
+    const keys: StoredSigningKey[] = [];
+    for (const value of Object.values(hash ?? {})) {
+      try {
+        const key = JSON.parse(value) as StoredSigningKey;
+        if (typeof key.kid === 'string' && typeof key.sealed === 'string' && Array.isArray(key.algorithms)) keys.push(key);
+      } catch {
+        // Not ours: skipped (an instance only trusts keys it can unseal anyway).
+      }
+    }
+    return keys.sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
   async createSession(session: RefreshSessionRecord): Promise<void> {
@@ -315,6 +367,8 @@ export class RedisDefenseStore implements DefenseStore {
       for (const [, fields] of entries) {
         const event = this.parseEvent(fields);
         if (!event) continue;
+        // Newest first: the first event older than `sinceMs` ends the walk.
+        if (query.sinceMs !== undefined && Date.parse(event.at) < query.sinceMs) return found;
         if ((query.type === undefined || event.type === query.type) && (query.sub === undefined || event.sub === query.sub)) {
           found.push(event);
           if (found.length >= query.limit) return found;

@@ -242,3 +242,34 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSETNX', KEYS[1], 'revoked', ARGV[1])
 return 1
 `;
+
+/**
+ * KEYS: global hash, rotated keys hash. ARGV: kid, atMs, the caller's configured signing kid ('' none).
+ * Reply: 1 retired (or already), 0 refused: the kid signs (the rotated signing key, else the caller's, else the one
+ * declared at boot), checked in the same step as the write so no instance can be left signing with a retired key.
+ */
+export const RETIRE_KID = `
+local active = redis.call('HGET', KEYS[1], 'sk')
+if not active then
+  if ARGV[3] ~= '' then active = ARGV[3] else active = redis.call('HGET', KEYS[1], 'osk') end
+end
+if active == ARGV[1] then return 0 end
+redis.call('HSETNX', KEYS[1], 'kid:' .. ARGV[1], ARGV[2])
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'kv', 1) end
+return 1
+`;
+
+/** KEYS: global hash, rotated keys hash. ARGV: kid, the stored key (JSON). Reply: the new keys version. */
+export const ROTATE_SIGNING_KEY = `
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'sk', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'kv', 1)
+`;
+
+/** KEYS: global hash. ARGV: mode, sinceMs, reason, actor. The newest decision wins (never an older one replayed). */
+export const SET_LOCKDOWN = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'ls') or '0')
+if tonumber(ARGV[2]) < current then return 0 end
+redis.call('HSET', KEYS[1], 'lm', ARGV[1], 'ls', ARGV[2], 'lr', ARGV[3], 'la', ARGV[4])
+return 1
+`;

@@ -1,0 +1,293 @@
+import { userInfo } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createSecurityEvent, toNdjsonLine, SECURITY_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
+import { DefenseStoreError } from '../store/defense-store.errors.js';
+import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
+import { RedisDefenseStore } from '../store/redis/redis-defense.store.js';
+import type { RedisConnection } from '../store/redis/redis-connection.js';
+import { parseOwnJti, userTag } from '../token/token-ids.js';
+import { KID_PATTERN, MAX_ACCESS_TOKEN_TTL_SEC } from '../jwt-defense.constants.js';
+
+/** Exit codes of `jwt-defense`: scripts can branch on them. */
+export const EXIT = {
+  ok: 0,
+  /** Anything unexpected. */
+  failure: 1,
+  /** A bad command, option or value (nothing was changed). */
+  usage: 2,
+  /** Redis cannot be reached or does not answer (nothing was changed, or it is unknown: check with `status`). */
+  store: 3,
+  /** Refused as unsafe: retiring the key that signs new tokens (rotate first). */
+  refused: 4,
+} as const;
+
+/** Where the CLI writes, and its environment (a test passes its own). */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+  now?: () => number;
+}
+
+// The CLI does not know the app's options, so its TTLs are the largest any app can configure: an entry may live
+// longer than needed, never shorter (session.refreshTokenTtlSec ≤ 90 days, clock tolerance ≤ 300 s, grace ≤ 1 day).
+const MAX_SESSION_SEC = 7_776_000;
+const MAX_TOLERANCE_SEC = 300;
+const MAX_GRACE_SEC = 86_400;
+const USER_EPOCH_TTL_MS = (MAX_SESSION_SEC + MAX_TOLERANCE_SEC + MAX_GRACE_SEC) * 1000;
+const DENYLIST_MAX_LIFE_MS = (MAX_ACCESS_TOKEN_TTL_SEC + MAX_TOLERANCE_SEC) * 1000;
+
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+interface GlobalOptions {
+  redis?: string;
+  prefix: string;
+  actor?: string;
+  timeoutMs: number;
+  json?: boolean;
+}
+
+function duration(value: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (!match) throw new InvalidArgumentError('a duration like 30s, 15m, 1h or 7d');
+  return Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+function positiveInt(max: number) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 1 || number > max) throw new InvalidArgumentError(`an integer from 1 to ${max}`);
+    return number;
+  };
+}
+
+function reasonText(value: string): string {
+  if (value.trim().length === 0 || value.length > 256) throw new InvalidArgumentError('1-256 characters: why, for the event log');
+  return value;
+}
+
+/** `redis://host:port`, or a comma-separated list of Cluster nodes (as the demo's REDIS_URL). */
+export function connectionFrom(url: string): RedisConnection {
+  const urls = url.split(',').map((part) => part.trim()).filter(Boolean);
+  for (const part of urls) if (!/^rediss?:\/\/\S+$/.test(part)) throw new CliFailure('--redis must be redis://host:port (or a comma-separated list of Cluster nodes)', EXIT.usage);
+  if (urls.length === 1) return urls[0];
+  return { clusterNodes: urls.map((part) => ({ host: new URL(part).hostname, port: Number(new URL(part).port || 6379) })) };
+}
+
+/** Host and port only: a URL's password never reaches the terminal. */
+function redacted(url: string): string {
+  return url
+    .split(',')
+    .map((part) => {
+      try {
+        const parsed = new URL(part.trim());
+        return `${parsed.protocol}//${parsed.host}`;
+      } catch {
+        return '(invalid url)';
+      }
+    })
+    .join(',');
+}
+
+/**
+ * `jwt-defense`: the incident commands for a bad day, when the app itself may be down. It talks to Redis directly
+ * with the library's own store (`RedisDefenseStore`: the same keys and the same Lua scripts), so every running
+ * instance applies what it does, as if an admin had called the app's incident API. Returns the exit code.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const now = io.now ?? Date.now;
+  let exitCode: number = EXIT.ok;
+  const program = new Command('jwt-defense')
+    .description('Incident response for jwt-defense: talks to its Redis directly (same keys and scripts as the library).')
+    .addOption(new Option('--redis <url>', 'redis://host:port, or Cluster nodes comma-separated (default: REDIS_URL)').default(io.env.REDIS_URL || undefined))
+    .addOption(new Option('--prefix <prefix>', 'key prefix of the app, store.keyPrefix (default: REDIS_KEY_PREFIX, else jwtd:)').default(io.env.REDIS_KEY_PREFIX || 'jwtd:'))
+    .option('--actor <name>', 'who acts, recorded with each action (default: cli:<os user>)')
+    .addOption(new Option('--timeout-ms <ms>', 'bound of one Redis command').argParser(positiveInt(60_000)).default(2000))
+    .option('--json', 'machine-readable output')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError();
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const actorOf = (): string => globals().actor ?? `cli:${safeUser()}`;
+  const print = (human: string, machine: unknown) => io.out(globals().json ? `${JSON.stringify(machine)}\n` : `${human}\n`);
+
+  const withStore = async <T>(work: (store: RedisDefenseStore) => Promise<T>): Promise<T> => {
+    const { redis, prefix, timeoutMs } = globals();
+    if (!redis) throw new CliFailure('no Redis given: --redis redis://host:port or REDIS_URL', EXIT.usage);
+    if (/[{}]/.test(prefix)) throw new CliFailure('--prefix must not contain { or }', EXIT.usage);
+    const store = new RedisDefenseStore({ connection: connectionFrom(redis), keyPrefix: prefix, commandTimeoutMs: timeoutMs });
+    try {
+      await store.ready(timeoutMs * 3);
+      return await work(store);
+    } catch (error) {
+      if (error instanceof DefenseStoreError) throw new CliFailure(`Redis at ${redacted(redis)} did not answer: ${error.message}`, EXIT.store);
+      throw error;
+    } finally {
+      await store.close();
+    }
+  };
+
+  const record = (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>) =>
+    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, now(), 0));
+
+  program
+    .command('revoke-user')
+    .description('revoke every token and session of a user issued until now (O(1): the user\'s not-before epoch)')
+    .argument('<sub>', 'the user (token sub)')
+    .requiredOption('--reason <text>', 'why', reasonText)
+    .action(async (sub: string, { reason }: { reason: string }) => {
+      await withStore(async (store) => {
+        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, now(), USER_EPOCH_TTL_MS);
+        await record(store, 'user_revoked', { sub, reason });
+        print(`revoked every token of ${sub} issued at or before ${new Date(notBeforeMs).toISOString()}`, { sub, revoked_before: new Date(notBeforeMs).toISOString() });
+      });
+    });
+
+  program
+    .command('revoke-token')
+    .description('denylist one access token by its jti')
+    .argument('<jti>', 'the token\'s jti')
+    .option('--sub <sub>', 'the token\'s subject: required for a jti the library did not issue')
+    .requiredOption('--reason <text>', 'why', reasonText)
+    .action(async (jti: string, { sub, reason }: { sub?: string; reason: string }) => {
+      if (jti.length === 0 || jti.length > 255) throw new CliFailure('a jti is 1-255 characters', EXIT.usage);
+      const own = parseOwnJti(jti);
+      if (sub === undefined && !own) throw new CliFailure('this jti is not provably one of ours: give its subject with --sub', EXIT.usage);
+      await withStore(async (store) => {
+        const nowMs = now();
+        const latestExpiryMs = own ? Math.min(own.issuedAtMs, nowMs) + DENYLIST_MAX_LIFE_MS : nowMs + DENYLIST_MAX_LIFE_MS;
+        const ttlMs = Math.max(latestExpiryMs - nowMs, 0) + MAX_GRACE_SEC * 1000;
+        const added = await store.revokeToken(sub !== undefined ? userTag(sub) : own!.tag, { jti, reason, revokedAtMs: nowMs, actor: actorOf(), sub }, ttlMs);
+        if (added) await record(store, 'token_revoked', { jti, sub, reason });
+        print(added ? `revoked ${jti}` : `${jti} was already revoked`, { jti, revoked: true, already_revoked: !added });
+      });
+    });
+
+  program
+    .command('revoke-before')
+    .description('revoke every token of everyone issued at or before a time (default now)')
+    .option('--at <iso>', 'ISO 8601, not later than now (default: now)')
+    .requiredOption('--reason <text>', 'why', reasonText)
+    .action(async ({ at, reason }: { at?: string; reason: string }) => {
+      const nowMs = now();
+      const atMs = at === undefined ? nowMs : Date.parse(at);
+      if (!Number.isFinite(atMs) || !/^\d{4}-\d\d-\d\dT/.test(at ?? '2000-01-01T')) throw new CliFailure('--at must be an ISO 8601 time', EXIT.usage);
+      if (atMs > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
+      await withStore(async (store) => {
+        const notBeforeMs = await store.raiseGlobalNotBefore(atMs);
+        await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } });
+        print(`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
+      });
+    });
+
+  program
+    .command('retire-key')
+    .description('refuse every token signed with a kid (the key that signs new tokens is refused: rotate first)')
+    .argument('<kid>', 'the key id')
+    .requiredOption('--reason <text>', 'why', reasonText)
+    .action(async (kid: string, { reason }: { reason: string }) => {
+      if (!KID_PATTERN.test(kid)) throw new CliFailure('a kid is 1-64 characters of [A-Za-z0-9._-]', EXIT.usage);
+      await withStore(async (store) => {
+        if (!(await store.retireKid(kid, now()))) {
+          throw new CliFailure(`${kid} signs new tokens: rotate the signing key first (POST /admin/incident/rotate-key), then retire it`, EXIT.refused);
+        }
+        await record(store, 'key_retired', { reason, details: { kid } });
+        print(`retired ${kid}: its tokens are refused by every instance within its refresh interval`, { kid, retired: true });
+      });
+    });
+
+  program
+    .command('lockdown')
+    .description('step-up: every token from before needs a new login; deny-non-admin: 403 lockdown except admins; off')
+    .addArgument(new Command().createArgument('<mode>', 'the mode').choices(LOCKDOWN_MODES))
+    .requiredOption('--reason <text>', 'why', reasonText)
+    .action(async (mode: LockdownMode, { reason }: { reason: string }) => {
+      await withStore(async (store) => {
+        const previous = (await store.readGlobalState()).lockdown?.mode ?? 'off';
+        const sinceMs = now();
+        await store.setLockdown({ mode, sinceMs, reason, actor: actorOf() });
+        await record(store, 'lockdown_changed', { reason, details: { mode, previous } });
+        print(`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });
+      });
+    });
+
+  program
+    .command('events')
+    .description('the security event log, oldest first')
+    .option('--since <duration>', 'only the last 30s, 15m, 1h, 7d...', duration)
+    .addOption(new Option('--type <type>', 'one event type').choices(SECURITY_EVENT_TYPES))
+    .option('--sub <sub>', 'one user')
+    .addOption(new Option('--limit <n>', 'at most this many (the newest)').argParser(positiveInt(100_000)).default(1000))
+    .addOption(new Option('--format <format>', 'output').choices(['ndjson', 'json', 'table']).default('table'))
+    .action(async (options: { since?: number; type?: SecurityEventType; sub?: string; limit: number; format: 'ndjson' | 'json' | 'table' }) => {
+      await withStore(async (store) => {
+        const sinceMs = options.since === undefined ? undefined : now() - options.since;
+        const events = (await store.listEvents({ type: options.type, sub: options.sub, limit: options.limit, ...(sinceMs === undefined ? {} : { sinceMs }) })).reverse();
+        if (options.format === 'ndjson') io.out(events.map(toNdjsonLine).join(''));
+        else if (options.format === 'json') io.out(`${JSON.stringify(events)}\n`);
+        else io.out(events.map((e) => [e.at, e.type, e.sub ?? '-', e.reason ?? ''].join('  ')).join('\n') + (events.length ? '\n' : ''));
+      });
+    });
+
+  program
+    .command('status')
+    .description('the global measures in force: revoke-before epoch, retired and rotated keys, lockdown')
+    .action(async () => {
+      await withStore(async (store) => {
+        const started = performance.now();
+        await store.ping();
+        const pingMs = Math.round((performance.now() - started) * 10) / 10;
+        const state = await store.readGlobalState();
+        const keys = await store.listSigningKeys();
+        const status = {
+          redis: { ping_ms: pingMs, prefix: globals().prefix },
+          revoked_before: state.notBeforeMs > 0 ? new Date(state.notBeforeMs).toISOString() : null,
+          signing_kid: state.signingKid ?? state.declaredSigningKid ?? null,
+          rotated_keys: keys.map((key) => ({ kid: key.kid, alg: key.algorithms[0], created: new Date(key.createdAtMs).toISOString() })),
+          retired_kids: Object.fromEntries(Object.entries(state.retiredKids).map(([kid, at]) => [kid, new Date(at).toISOString()])),
+          lockdown: state.lockdown ? { ...state.lockdown, since: new Date(state.lockdown.sinceMs).toISOString() } : { mode: 'off' as const, since: undefined },
+        };
+        const lines = [
+          `redis          answers in ${pingMs} ms (prefix ${status.redis.prefix})`,
+          `lockdown       ${status.lockdown.mode}${state.lockdown && state.lockdown.mode !== 'off' ? ` since ${status.lockdown.since ?? ''} (${state.lockdown.reason ?? ''})` : ''}`,
+          `revoked before ${status.revoked_before ?? 'never'}`,
+          `signing kid    ${status.signing_kid ?? 'unknown'}`,
+          `rotated keys   ${keys.map((key) => key.kid).join(', ') || 'none'}`,
+          `retired kids   ${Object.keys(state.retiredKids).join(', ') || 'none'}`,
+        ];
+        print(lines.join('\n'), status);
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not failures; every other parse error is a usage error.
+      exitCode = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+    } else if (error instanceof CliFailure) {
+      io.err(`jwt-defense: ${error.message}\n`);
+      exitCode = error.code;
+    } else {
+      io.err(`jwt-defense: ${(error as Error)?.message ?? String(error)}\n`);
+      exitCode = EXIT.failure;
+    }
+  }
+  return exitCode;
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EXIT, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
+import { login, me } from './support/demo-client.js';
+import { freePort } from './support/redis-server.js';
+import { useRedisTopologies } from './support/redis-topologies.js';
+
+const redis = useRedisTopologies();
+const LIMITS = { THROTTLE_LIMIT: '100000', LOGIN_LIMIT: '100000' };
+let suite = 0;
+
+/** Runs the CLI in process; returns its exit code and what it printed. */
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (text) => (out += text), err: (text) => (err += text), env: {} });
+  return { code, out, err };
+}
+
+async function eventually(check: () => Promise<void>, timeoutMs = 4000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+const TOPOLOGIES: Array<[string, () => string]> = [
+  ['redis standalone', () => redis.standalone.url],
+  ['redis cluster', () => redis.cluster.clusterNodes.map((node) => `redis://${node.host}:${node.port}`).join(',')],
+];
+
+describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo on the same Redis', (_name, url) => {
+  let demo: DemoHandle;
+  let prefix: string;
+  let base: string[];
+  beforeAll(async () => {
+    prefix = `cli${suite++}:`;
+    demo = await startDemo('express', { ...LIMITS, REDIS_URL: url(), REDIS_KEY_PREFIX: prefix }, writeEs256KeyFiles());
+    base = ['--redis', url(), '--prefix', prefix, '--actor', 'oncall-ana'];
+  });
+  afterAll(() => demo.close());
+
+  it('status shows the signing kid the app declared; retiring it is refused (exit 4), nothing changed', async () => {
+    const token = (await login(demo, 'alice')).access_token;
+    const kid = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid;
+    const status = await cli(...base, '--json', 'status');
+    expect(status.code).toBe(EXIT.ok);
+    expect(JSON.parse(status.out)).toMatchObject({ signing_kid: kid, lockdown: { mode: 'off' }, revoked_before: null, retired_kids: {} });
+    const refused = await cli(...base, 'retire-key', kid, '--reason', 'oops');
+    expect(refused.code).toBe(EXIT.refused);
+    expect(refused.err).toMatch(/rotate the signing key first/);
+    expect((await me(demo, token)).status).toBe(200);
+    expect((await cli(...base, 'status')).out).toMatch(/retired kids\s+none/);
+  });
+
+  it('revoke-user and revoke-token use the app\'s keys: the running app refuses those tokens at once', async () => {
+    const alice = await login(demo, 'alice');
+    const adminSession = await login(demo, 'admin');
+    const other = await login(demo, 'admin');
+    const res = await cli(...base, 'revoke-user', 'alice', '--reason', 'phished');
+    expect(res.code).toBe(EXIT.ok);
+    expect(res.out).toMatch(/^revoked every token of alice issued at or before \d{4}-/);
+    expect((await me(demo, alice.access_token)).body.code).toBe('token_revoked');
+    expect((await me(demo, (await login(demo, 'alice')).access_token)).status).toBe(200);
+
+    const { jti } = (await me(demo, adminSession.access_token)).body;
+    const revoked = await cli(...base, '--json', 'revoke-token', jti, '--reason', 'leaked in a log');
+    expect(revoked.code).toBe(EXIT.ok);
+    expect(JSON.parse(revoked.out)).toEqual({ jti, revoked: true, already_revoked: false });
+    expect((await me(demo, adminSession.access_token)).body.code).toBe('token_revoked');
+    expect((await me(demo, other.access_token)).status).toBe(200);
+    expect(JSON.parse((await cli(...base, '--json', 'revoke-token', jti, '--reason', 'again')).out).already_revoked).toBe(true);
+    const foreign = await cli(...base, 'revoke-token', 'not-one-of-ours', '--reason', 'x');
+    expect(foreign.code).toBe(EXIT.usage);
+    expect(foreign.err).toMatch(/--sub/);
+  });
+
+  it('lockdown and revoke-before reach the running app within its refresh interval; events show them with the actor', async () => {
+    const alice = await login(demo, 'alice');
+    expect((await cli(...base, 'lockdown', 'deny-non-admin', '--reason', 'credential stuffing')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, alice.access_token)).body.code).toBe('lockdown'));
+    expect((await cli(...base, 'lockdown', 'off', '--reason', 'contained')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, alice.access_token)).status).toBe(200));
+
+    const future = new Date(Date.now() + 60_000).toISOString();
+    expect((await cli(...base, 'revoke-before', '--at', future, '--reason', 'x')).code).toBe(EXIT.usage);
+    expect((await cli(...base, 'revoke-before', '--reason', 'signing host compromised')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, alice.access_token)).body.code).toBe('token_revoked'));
+    expect((await me(demo, (await login(demo, 'alice')).access_token)).status).toBe(200);
+
+    const events = await cli(...base, 'events', '--since', '1h', '--format', 'ndjson');
+    expect(events.code).toBe(EXIT.ok);
+    const lines = events.out.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const ours = lines.filter((event) => event.details?.actor === 'oncall-ana').map((event) => [event.type, event.reason]);
+    expect(ours).toEqual(
+      expect.arrayContaining([
+        ['user_revoked', 'phished'],
+        ['token_revoked', 'leaked in a log'],
+        ['lockdown_changed', 'credential stuffing'],
+        ['lockdown_changed', 'contained'],
+        ['global_revoked', 'signing host compromised'],
+      ]),
+    );
+    const times = lines.map((event) => Date.parse(event.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const typed = await cli(...base, 'events', '--type', 'lockdown_changed', '--format', 'json');
+    expect(JSON.parse(typed.out).map((event: { details: { mode: string } }) => event.details.mode)).toEqual(['deny-non-admin', 'off']);
+  });
+});
+
+describe('jwt-defense CLI errors', () => {
+  it('usage errors exit 2 and change nothing', async () => {
+    for (const argv of [
+      ['--redis', 'redis://127.0.0.1:1', 'nonsense'],
+      ['--redis', 'redis://127.0.0.1:1', 'lockdown', 'panic', '--reason', 'x'],
+      ['--redis', 'redis://127.0.0.1:1', 'revoke-user', 'alice'],
+      ['--redis', 'redis://127.0.0.1:1', 'events', '--since', 'yesterday'],
+      ['--redis', 'redis://127.0.0.1:1', 'retire-key', 'bad kid!', '--reason', 'x'],
+      ['--redis', 'http://127.0.0.1:1', 'status'],
+      ['status'],
+    ]) {
+      expect({ argv, code: (await cli(...argv)).code }).toEqual({ argv, code: EXIT.usage });
+    }
+    expect((await cli('--help')).code).toBe(EXIT.ok);
+  });
+
+  it('an unreachable Redis exits 3, without printing a password from the URL', async () => {
+    const port = await freePort();
+    const res = await cli('--redis', `redis://ops:hunter2-secret@127.0.0.1:${port}`, '--timeout-ms', '200', 'revoke-user', 'alice', '--reason', 'x');
+    expect(res.code).toBe(EXIT.store);
+    expect(res.err).toContain(`redis://127.0.0.1:${port}`);
+    expect(res.err + res.out).not.toContain('hunter2');
+  });
+
+  it('`npm run defense` runs the built bin with the same exit codes', async () => {
+    const run = (command: string, args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(command, args, { cwd: join(__dirname, '..'), timeout: 120_000 }, (error, stdout) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout }),
+        );
+      });
+    // Builds the library, then runs the bin (package.json "bin": dist/libs/jwt-defense/cli/main.js).
+    const ok = await run('npm', ['run', '--silent', 'defense', '--', '--redis', redis.standalone.url, '--prefix', 'clibin:', '--json', 'lockdown', 'step-up', '--reason', 'bin test']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ mode: 'step-up', previous: 'off' });
+    const bad = await run('node', ['dist/libs/jwt-defense/cli/main.js', '--redis', redis.standalone.url, 'lockdown', 'sideways', '--reason', 'x']);
+    expect(bad.code).toBe(EXIT.usage);
+  }, 150_000);
+});
