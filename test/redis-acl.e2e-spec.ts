@@ -52,8 +52,11 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   const first = await store.check({ tag, sub: 'alice', jti: 'j1', sid: 's1', userRate: rate, risk, anomaly: anomaly('r1', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
   expect(first).toMatchObject({ jtiRevoked: false, dpopReplayed: false, userRate: { totalHits: 1 }, anomaly: { count: 1 } });
   // A second route over maxRoutes (1): the eviction reads the hash and drops the oldest route.
-  const second = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, risk, anomaly: anomaly('r2', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
-  expect(second).toMatchObject({ dpopReplayed: true, userRate: { totalHits: 2 } });
+  const second = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, risk, anomaly: anomaly('r2', now), stepUp: true, dpopProof: { key: 'p2', ttlMs: 60_000 } });
+  expect(second).toMatchObject({ dpopReplayed: false, userRate: { totalHits: 2 } });
+  // A replayed proof: refused before anything is counted.
+  const replayed = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, anomaly: anomaly('r2', now), dpopProof: { key: 'p1', ttlMs: 60_000 } });
+  expect(replayed).toMatchObject({ dpopReplayed: true, userRate: { totalHits: 0 } });
   const learning = { nowMs: now, countHour: true, maxDevices: 1, maxCountries: 1, halfLifeMs: 86_400_000, ttlMs: 60_000 };
   await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3 });
   await store.learnContext(tag, 'alice', { ...learning, country: 'DE', device: 'd2', hourOfWeek: 4 });
@@ -66,8 +69,15 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   await expect(store.getRevocation(tag, 'j1')).resolves.toMatchObject({ reason: 'stolen' });
   await expect(store.raiseUserNotBefore(tag, 'alice', now, 60_000)).resolves.toBe(now);
   await expect(store.raiseGlobalNotBefore(now - 60_000)).resolves.toBe(now - 60_000);
-  await store.retireKid('old-kid', now);
-  await expect(store.readGlobalState()).resolves.toEqual({ notBeforeMs: now - 60_000, retiredKids: { 'old-kid': now } });
+  // The incident toolkit: the signing kid declared at boot, a rotation (the current signer cannot be retired), a lockdown.
+  await store.declareSigningKid('boot-kid');
+  await expect(store.retireKid('boot-kid', now)).resolves.toBe(false);
+  await expect(store.rotateSigningKey({ kid: 'rotated-kid', algorithms: ['ES256'], sealed: 'v1.k.iv.tag.ct', createdAtMs: now })).resolves.toBeGreaterThan(0);
+  await expect(store.listSigningKeys()).resolves.toMatchObject([{ kid: 'rotated-kid' }]);
+  await expect(store.retireKid('rotated-kid', now)).resolves.toBe(false);
+  await store.setLockdown({ mode: 'step-up', sinceMs: now, reason: 'drill' });
+  await expect(store.retireKid('old-kid', now)).resolves.toBe(true);
+  await expect(store.readGlobalState()).resolves.toMatchObject({ notBeforeMs: now - 60_000, retiredKids: { 'old-kid': now }, lockdown: { mode: 'step-up' } });
   // Created after the user's epoch (raised to `now` above), or the rotation would find it revoked.
   await store.createSession({ sid: 's2', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now + 1, expiresAtMs: now + 60_000, claims: '{}' });
   await expect(store.getSession(tag, 's2')).resolves.toMatchObject({ generation: 0 });
@@ -78,6 +88,7 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   await expect(store.revokeSession(tag, 's3', 'logout')).resolves.toBe(true);
   await store.appendEvent({ id: 'e1', type: 'token_revoked', at: new Date(now).toISOString(), sub: 'alice' });
   await expect(store.listEvents({ limit: 10 })).resolves.toHaveLength(1);
+  await expect(store.listEvents({ limit: 10, sinceMs: now - 1 })).resolves.toHaveLength(1);
   await plantStaleKey(`${store.prefix}{u:acl}:j:stale`);
   await expect(store.cleanupExpired(5000)).resolves.toMatchObject({ removed: 1, truncated: false });
   await store.ping();
