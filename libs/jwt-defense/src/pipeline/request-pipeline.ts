@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
 import { extractBearerToken } from '../edge/bearer-token.extractor.js';
@@ -10,7 +10,7 @@ import {
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
-import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { DEFENSE_METRICS, PRINCIPAL_PROPERTY } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { RevocationStage } from '../revocation/revocation.stage.js';
@@ -43,7 +43,7 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer:
  *                           revocation (jti, session, user epoch), per-user rate limit
  *   5. authorization        roles and scopes of the route's policy
- *   6. principal            on the request, for `@CurrentPrincipal()`
+ *   6. principal            on the request, for `@CurrentPrincipal()` (and `req.user`: `principalProperty`)
  *
  * Stages never write to the response: they throw a `JwtDefenseException`, and `DefenseResponseHeaders` (the
  * one header writer) answers. Store failures go through `StoreFailures` (the one fail-mode branch).
@@ -54,6 +54,8 @@ export class RequestPipeline {
   private readonly checkStages: readonly CheckStage[];
   private readonly identities = new WeakMap<AccessTokenPrincipal, PrincipalIdentity>();
   private readonly timed: boolean;
+  /** Passport's convention: the principal also on `req[principalProperty]` (`false`: not). */
+  @Optional() @Inject(PRINCIPAL_PROPERTY) private readonly principalProperty: string | false = false;
 
   constructor(
     private readonly clientIp: ClientIpResolver,
@@ -107,6 +109,7 @@ export class RequestPipeline {
 
       // 6. The principal, for the handler.
       setPrincipal(httpRequest, principal);
+      if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
       this.headers.success(httpResponse, route, true, context.limits);
     } catch (error) {
       if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });

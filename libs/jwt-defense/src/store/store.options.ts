@@ -1,7 +1,6 @@
 import { Equals, IsDefined, IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.js';
-import type { RedisConnection } from './redis/redis-connection.js';
 
 /** The embedded store: one process, bounded spaces (see docs/REVOCATION.md for sizing). */
 export class MemoryStoreOptions {
@@ -19,12 +18,20 @@ export class MemoryStoreOptions {
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
 }
 
-/** Shared state on Redis, standalone or Cluster. */
+/**
+ * How the module reaches Redis, typed without ioredis so that the main entry's types never need it installed: a
+ * URL (`redis://`, `rediss://`), an ioredis `Redis` or `Cluster` (never closed by us), ioredis `RedisOptions`, or
+ * `{ clusterNodes, clusterOptions? }`. `RedisConnection` from `@jwt-defense/core/redis` is the same union with
+ * ioredis' own types (use it with `satisfies` to have your options checked); each one is a `RedisStoreConnection`.
+ */
+export type RedisStoreConnection = string | object;
+
+/** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
 export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
   @Equals('redis') type!: 'redis';
-  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }`. Required. */
-  @IsDefined() connection!: RedisConnection;
+  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }` (see `RedisStoreConnection`). Required. */
+  @IsDefined() connection!: RedisStoreConnection;
   /** Prefix of every key, without `{` or `}`. Default `jwtd:`. */
   @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';
   /**
