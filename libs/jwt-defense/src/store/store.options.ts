@@ -5,6 +5,7 @@ import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.
 /** The embedded store: one process, bounded spaces (see docs/REVOCATION.md for sizing). */
 export class MemoryStoreOptions {
   declare readonly [REQUIRED]?: { type: true };
+  /** `memory`: the embedded store, for one process. The default store. */
   @Equals('memory') type!: 'memory';
   /** Most live jti revocations. Default 100000. Never evicted early: when full, a new revocation answers 503 and a `store_full` event is recorded. */
   @IsInt() @Min(1) @Max(100_000_000) maxRevocations: number = 100_000;
@@ -29,6 +30,7 @@ export type RedisStoreConnection = string | object;
 /** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
 export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
+  /** `redis`: Redis standalone or Cluster, shared by every instance. */
   @Equals('redis') type!: 'redis';
   /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }` (see `RedisStoreConnection`). Required. */
   @IsDefined() connection!: RedisStoreConnection;
@@ -51,6 +53,7 @@ export class RedisStoreOptions {
 })
 export class CustomStoreOptions {
   declare readonly [REQUIRED]?: { type: true; store: true };
+  /** `custom`: your own `DefenseStore`. */
   @Equals('custom') type!: 'custom';
   /** The store: every method of every port (see `DefenseStore`). Required. */
   @IsDefined() store!: DefenseStore;
