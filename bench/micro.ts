@@ -56,11 +56,11 @@ export async function runMicro(redisUrl: string | undefined, timeMs: number): Pr
       await esCached.verify(esToken);
     })
     .add('defence check, memory store (+ user rate)', async () => {
-      await memory.check({ ...check, userRate: { ...userRate, nowMs: Date.now() } });
+      await memory.check({ ...check, jti: check.jti ?? '', userRate: { ...userRate, nowMs: Date.now() } });
     });
   if (redis) {
     bench.add('defence check, Redis round trip (+ user rate)', async () => {
-      await redis.check({ ...check, userRate: { ...userRate, nowMs: Date.now() } });
+      await redis.check({ ...check, jti: check.jti ?? '', userRate: { ...userRate, nowMs: Date.now() } });
     });
   }
   await bench.run();
@@ -82,8 +82,15 @@ export async function memoryPerUser(users: number): Promise<number | undefined> 
   for (let i = 0; i < users; i++) {
     const sub = `user-${i}`;
     const tag = userTag(sub);
-    await store.check({ tag, sub, jti: 'j', userRate: { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs } });
+    await store.check({
+      tag,
+      sub,
+      jti: 'j',
+      userRate: { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs },
+      anomaly: { route: 'route-a', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 50, idleTtlMs: 86_400_000, nowMs },
+    });
     await store.raiseUserNotBefore(tag, sub, nowMs, 60_000);
+    await store.learnContext(tag, sub, { country: 'FR', device: 'ua:abcdefghijklmnop', hourOfWeek: 10, nowMs, countHour: true, maxDevices: 20, maxCountries: 20, halfLifeMs: 30 * 86_400_000, ttlMs: 86_400_000 });
   }
   gc();
   const perUser = (process.memoryUsage().heapUsed - before) / users;

@@ -40,6 +40,9 @@ const RATIOS: Array<[string, string, string, number | undefined]> = [
   ['HS256 memory: defended / bare @nestjs/jwt', 'defended-memory HS256', 'bare HS256', 3],
   ['HS256 memory: defended / recipe', 'defended-memory HS256', 'recipe HS256 (redis)', 3],
   ['HS256 Redis: defended / none', 'defended-redis HS256', 'none', 0.75],
+  ['layers 3-4 on / off, Express memory', 'defended-memory HS256', 'defended-memory HS256 without layers 3-4', 0.95],
+  ['layers 3-4 on / off, Express Redis', 'defended-redis HS256', 'defended-redis HS256 without layers 3-4', 0.95],
+  ['layers 3-4 on / off, Fastify memory', 'fastify defended-memory HS256', 'fastify defended-memory HS256 without layers 3-4', 0.9],
   ['HS256 Redis: defended / recipe (Redis)', 'defended-redis HS256', 'recipe HS256 (redis)', 2.5],
   ['ES256 memory, cache on: defended / none', 'defended-memory ES256', 'none', 0.6],
   ['ES256 memory, cache off: defended / none', 'defended-memory ES256 no cache', 'none', undefined],
@@ -138,7 +141,7 @@ export function renderReport(input: ReportInput): { markdown: string; svg: strin
   lines.push('## Where the time goes (microbenchmarks, tinybench)', '', '| operation | mean µs | p99 µs |', '|---|---|---|');
   for (const micro of input.micro) lines.push(`| ${micro.name} | ${fmt(micro.meanUs, 1)} | ${fmt(micro.p99Us, 1)} |`);
   if (input.bytesPerUser !== undefined) {
-    lines.push('', `Memory per tracked user on the memory store (user epoch + sliding rate counter): ~${input.bytesPerUser.toFixed(0)} bytes of heap; bounded by \`store.maxUserEpochs\` and \`store.maxCounters\`.`);
+    lines.push('', `Memory per tracked user on the memory store (user epoch, sliding rate counter, context profile with one country, one device and the hour histogram, one route baseline): ~${input.bytesPerUser.toFixed(0)} bytes of heap; bounded by \`store.maxUserEpochs\`, \`store.maxCounters\` and \`store.maxProfiles\`.`);
   }
   const notes = join(dirname(fileURLToPath(import.meta.url)), '../../../bench/notes.md'); // from dist/bench/bench
   if (existsSync(notes)) lines.push('', readFileSync(notes, 'utf8').trim());

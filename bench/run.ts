@@ -24,6 +24,8 @@ interface Variant {
   alg: 'HS256' | 'ES256';
   redis?: boolean;
   cache?: 'on' | 'off';
+  /** Layers 3 and 4 (context risk, anomaly): on (enforce, the demo's default) unless `off`. */
+  riskAnomaly?: 'off';
 }
 
 function args() {
@@ -50,7 +52,9 @@ const FULL: Variant[] = [
   { name: 'bare HS256', variant: 'bare', adapter: 'express', alg: 'HS256' },
   { name: 'recipe HS256 (redis)', variant: 'recipe', adapter: 'express', alg: 'HS256', redis: true },
   { name: 'defended-memory HS256', variant: 'defended', adapter: 'express', alg: 'HS256' },
+  { name: 'defended-memory HS256 without layers 3-4', variant: 'defended', adapter: 'express', alg: 'HS256', riskAnomaly: 'off' },
   { name: 'defended-redis HS256', variant: 'defended', adapter: 'express', alg: 'HS256', redis: true },
+  { name: 'defended-redis HS256 without layers 3-4', variant: 'defended', adapter: 'express', alg: 'HS256', redis: true, riskAnomaly: 'off' },
   { name: 'bare ES256', variant: 'bare', adapter: 'express', alg: 'ES256' },
   { name: 'recipe ES256 (redis)', variant: 'recipe', adapter: 'express', alg: 'ES256', redis: true },
   { name: 'defended-memory ES256', variant: 'defended', adapter: 'express', alg: 'ES256', cache: 'on' },
@@ -59,6 +63,7 @@ const FULL: Variant[] = [
   { name: 'fastify none', variant: 'none', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify floor', variant: 'floor', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify defended-memory HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256' },
+  { name: 'fastify defended-memory HS256 without layers 3-4', variant: 'defended', adapter: 'fastify', alg: 'HS256', riskAnomaly: 'off' },
   { name: 'fastify defended-redis HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256', redis: true },
   { name: 'fastify defended-memory ES256', variant: 'defended', adapter: 'fastify', alg: 'ES256' },
 ];
@@ -77,7 +82,15 @@ function startServer(variant: Variant, env: Record<string, string>): Promise<{ c
   const server = join(HERE, 'server.js');
   const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, server]] : [process.execPath, [server]];
   const child = spawn(command, argv, {
-    env: { ...process.env, ...env, BENCH_VARIANT: variant.variant, BENCH_ADAPTER: variant.adapter, BENCH_ALG: variant.alg, BENCH_CACHE: variant.cache ?? 'on' },
+    env: {
+      ...process.env,
+      ...env,
+      BENCH_VARIANT: variant.variant,
+      BENCH_ADAPTER: variant.adapter,
+      BENCH_ALG: variant.alg,
+      BENCH_CACHE: variant.cache ?? 'on',
+      BENCH_RISK_ANOMALY: variant.riskAnomaly ?? 'on',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolvePort, reject) => {

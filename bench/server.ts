@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       REDIS_URL: env.BENCH_REDIS_URL,
       REDIS_KEY_PREFIX: `bench${process.pid}:`,
       THROTTLE_LIMIT: String(LIMIT),
+      ...(env.BENCH_RISK_ANOMALY === 'off' ? { RISK_MODE: 'off', ANOMALY_MODE: 'off' } : {}),
     });
     app = await createDemoApp(config, { logger: ['error'], verifiedTokenCacheSize: env.BENCH_CACHE === 'off' ? 0 : undefined });
   } else {

@@ -38,12 +38,15 @@ describe('scheduled cleanup job', () => {
     await raw.set(`${prefix}{u:abc}:j:lost-ttl`, '1'); // an entry that lost its TTL
     await raw.set(`${prefix}{u:abc}:j:fine`, '1', 'PX', 60_000);
     await raw.set('other-app:{u:abc}:j:x', '1'); // not ours: untouched
+    // The store's connection is made (and ready) before the clock is faked: its connect timeout must stay real.
+    const connection = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    await new Promise((resolve) => connection.once('ready', resolve));
 
     jest.useFakeTimers({ ...FAKE_TIMERS, now: new Date('2026-11-24T10:00:00Z') });
     moduleRef = await Test.createTestingModule({
       imports: [
         JwtDefenseModule.forRoot(
-          fixtureOptions({ store: { type: 'redis', connection: redis.url, keyPrefix: prefix }, revocation: { cleanupCron: '0 */5 * * * *' } }),
+          fixtureOptions({ store: { type: 'redis', connection, keyPrefix: prefix }, revocation: { cleanupCron: '0 */5 * * * *' } }),
         ),
       ],
     }).compile();
@@ -63,6 +66,7 @@ describe('scheduled cleanup job', () => {
     expect(calls(redis.port, 'scan')).toBeGreaterThan(scansBefore);
     expect(calls(redis.port, 'keys')).toBe(0);
     raw.disconnect();
+    connection.disconnect();
   });
 
   it('removes expired entries from the memory store by timestamp', async () => {

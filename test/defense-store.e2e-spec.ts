@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MemoryDefenseStore, type DefenseStore, type RefreshSessionRecord } from '@jwt-defense/core';
+import { MemoryDefenseStore, type AnomalyCount, type DefenseStore, type RefreshSessionRecord, type RiskLearning, type RiskRead } from '@jwt-defense/core';
 import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { useRedisTopologies } from './support/redis-topologies.js';
 
@@ -139,6 +139,89 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 3, blocked: true, timeToBlockExpireMs: 30_000 } });
     await expect(store.check({ tag: 'tagR', sub: 'other', jti: 'j', userRate })).resolves.toMatchObject({ userRate: { blocked: false } });
     await expect(store.check({ tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
+  });
+
+  const learning = (overrides: Partial<RiskLearning> = {}): RiskLearning => ({
+    country: 'FR', device: 'dev-a', hourOfWeek: 10, nowMs: now, countHour: true, maxDevices: 3, maxCountries: 2, halfLifeMs: 7 * 86_400_000, ttlMs: 60_000, ...overrides,
+  });
+  const riskOf = async (sub: string, read: RiskRead) => (await store.check({ tag: 'tagC', sub, jti: 'j', risk: read })).risk!;
+
+  it('reads an empty context profile for a new user (trust on first use starts from nothing)', async () => {
+    await expect(riskOf('nobody', { country: 'FR', device: 'd', hourOfWeek: 3 })).resolves.toEqual({
+      learned: 0, countrySeenAtMs: 0, deviceSeenAtMs: 0, hourWeight: 0, hourTotal: 0, lastCountryAtMs: 0, challengedAtMs: 0, learnedHour: -1,
+    });
+  });
+
+  it('learns contexts: countries and devices bounded (least recently seen dropped), hours with their neighbours', async () => {
+    await store.learnContext('tagC', 'cleo', learning());
+    await store.learnContext('tagC', 'cleo', learning({ country: 'DE', device: 'dev-b', hourOfWeek: 11, nowMs: now + 1000 }));
+    const profile = await riskOf('cleo', { country: 'FR', device: 'dev-a', hourOfWeek: 11 });
+    expect(profile).toMatchObject({ learned: 2, countrySeenAtMs: now, deviceSeenAtMs: now, lastCountry: 'DE', lastCountryAtMs: now + 1000, learnedHour: Math.floor((now + 1000) / 3_600_000) });
+    // hours 10 and 11 are both within ±1 of 11; 10 and 11 of 10; only 11 of 12.
+    expect(profile.hourTotal).toBeCloseTo(2, 3);
+    expect(profile.hourWeight).toBeCloseTo(2, 3);
+    expect((await riskOf('cleo', { device: 'x', hourOfWeek: 13 })).hourWeight).toBeCloseTo(0, 6);
+    // A third country: the least recently seen (FR) goes, DE stays.
+    await store.learnContext('tagC', 'cleo', learning({ country: 'IT', device: 'dev-c', nowMs: now + 2000, countHour: false }));
+    await expect(riskOf('cleo', { country: 'FR', device: 'dev-a', hourOfWeek: 0 })).resolves.toMatchObject({ countrySeenAtMs: 0, deviceSeenAtMs: now });
+    await expect(riskOf('cleo', { country: 'DE', device: 'dev-c', hourOfWeek: 0 })).resolves.toMatchObject({ countrySeenAtMs: now + 1000, deviceSeenAtMs: now + 2000 });
+    await store.learnContext('tagC', 'cleo', learning({ country: 'IT', device: 'dev-d', nowMs: now + 3000, countHour: false }));
+    await expect(riskOf('cleo', { country: 'IT', device: 'dev-a', hourOfWeek: 0 })).resolves.toMatchObject({ deviceSeenAtMs: 0, learned: 4 });
+  });
+
+  it('weighs recent hours more (half-life), without rewriting the past', async () => {
+    const halfLifeMs = 86_400_000;
+    await store.learnContext('tagC', 'hana', learning({ hourOfWeek: 1, halfLifeMs, ttlMs: 10 * halfLifeMs }));
+    await store.learnContext('tagC', 'hana', learning({ hourOfWeek: 2, halfLifeMs, nowMs: now + halfLifeMs, ttlMs: 10 * halfLifeMs }));
+    const profile = await riskOf('hana', { device: 'x', hourOfWeek: 3 });
+    expect(profile.hourTotal).toBeCloseTo(3, 3);
+    expect(profile.hourWeight).toBeCloseTo(2, 3);
+  });
+
+  it('records challenges and step-up epochs, never lowering them', async () => {
+    await store.recordChallenge('tagC', 'ivan', now, 60_000);
+    await store.recordChallenge('tagC', 'ivan', now - 10, 60_000);
+    await expect(riskOf('ivan', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now, learned: 0 });
+    await expect(store.raiseStepUpBefore('tagC', 'ivan', now, 60_000)).resolves.toBe(now);
+    await expect(store.raiseStepUpBefore('tagC', 'ivan', now - 5, 60_000)).resolves.toBe(now);
+    await expect(store.check({ tag: 'tagC', sub: 'ivan', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: now });
+    await expect(store.check({ tag: 'tagC', sub: 'other', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: 0 });
+  });
+
+  const anomaly = (overrides: Partial<AnomalyCount> = {}): AnomalyCount => ({
+    route: 'r1', intervalMs: 60_000, alpha: 0.5, warmupIntervals: 2, factor: 3, minRequests: 4, maxRoutes: 2, idleTtlMs: 600_000, nowMs: now, ...overrides,
+  });
+  const count = async (sub: string, overrides: Partial<AnomalyCount> = {}) => (await store.check({ tag: 'tagA2', sub, jti: 'j', anomaly: anomaly(overrides) })).anomaly!;
+
+  it('counts per user × route with an EWMA baseline, and alerts exactly once per interval after the warm-up', async () => {
+    const t0 = Math.floor(now / 60_000) * 60_000;
+    // Warm-up: 2 intervals of 2 requests.
+    for (const interval of [0, 1]) for (let i = 0; i < 2; i++) await count('kai', { nowMs: t0 + interval * 60_000 + i });
+    const alerts: boolean[] = [];
+    for (let i = 0; i < 10; i++) alerts.push((await count('kai', { nowMs: t0 + 2 * 60_000 + i })).alerted);
+    // Baseline 2 (EWMA of 2 and 2): the 7th request (> 3 × 2, and ≥ 4) alerts, once.
+    expect(alerts.indexOf(true)).toBe(6);
+    expect(alerts.filter(Boolean)).toHaveLength(1);
+    await expect(count('kai', { nowMs: t0 + 2 * 60_000 + 20 })).resolves.toMatchObject({ count: 11, baseline: 2, intervals: 2, alerted: false });
+    // Another route and another user have their own baselines.
+    await expect(count('kai', { route: 'r2', nowMs: t0 + 2 * 60_000 })).resolves.toMatchObject({ count: 1, intervals: 0 });
+    await expect(count('lea', { nowMs: t0 + 2 * 60_000 })).resolves.toMatchObject({ count: 1, intervals: 0 });
+    // The next interval folds 11 in: baseline 2 + 0.5 × (11 - 2) = 6.5.
+    await expect(count('kai', { nowMs: t0 + 3 * 60_000 })).resolves.toMatchObject({ count: 1, baseline: 6.5, intervals: 3 });
+    // Empty intervals decay it: folding 1 gives 3.75, then 2 idle intervals × 0.5² = 0.9375.
+    const decayed = await count('kai', { nowMs: t0 + 6 * 60_000 });
+    expect(decayed.baseline).toBeCloseTo(0.9375, 4);
+    expect(decayed.intervals).toBe(6);
+  });
+
+  it('keeps at most maxRoutes baselines per user, dropping the least recently counted', async () => {
+    const t0 = Math.floor(now / 60_000) * 60_000;
+    await count('max', { route: 'a', nowMs: t0 });
+    await count('max', { route: 'b', nowMs: t0 + 60_000 });
+    await count('max', { route: 'c', nowMs: t0 + 120_000 });
+    // 'a' was dropped: it starts again from nothing; 'b' and 'c' kept their counts.
+    await expect(count('max', { route: 'c', nowMs: t0 + 120_001 })).resolves.toMatchObject({ count: 2 });
+    await expect(count('max', { route: 'a', nowMs: t0 + 120_002 })).resolves.toMatchObject({ count: 1, intervals: 0 });
   });
 
   it('lists events newest first, filtered and bounded', async () => {

@@ -77,8 +77,9 @@ describe.each(ADAPTERS)('hostile requests against the demo over %s', (adapter) =
       fc.asyncProperty(hostileRequests(demo, () => token), async (r) => {
         const res = await send(demo, token, r);
         expectDeclaredAnswer(res, false);
+        // A validly signed token with invalid UTF-8 never gets through (400 when the body itself is refused first).
         if (r.authorization.startsWith('Bearer ') && r.authorization.length > 100 && r.route === '/me' && r.method === 'get' && r.suffix === undefined) {
-          expect(res.status).toBe(401);
+          expect([400, 401]).toContain(res.status);
         }
       }),
       { numRuns: 300 },

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { JwtDefenseModule, RevocationService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { BackgroundWrites, JwtDefenseModule, RevocationService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
 import { FailModeController, fixtureOptions, startFixture } from './fixtures/fixture.app.js';
-import { RedisServer } from './support/redis-server.js';
+import { RedisClusterServer, RedisServer } from './support/redis-server.js';
 
 const COMMAND_TIMEOUT_MS = 300;
 
@@ -30,6 +30,9 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
           store: { type: 'redis', connection: redis.url, keyPrefix: `outage-${adapter}:`, commandTimeoutMs: COMMAND_TIMEOUT_MS },
           // Background work kept out of the command counts below.
           revocation: { globalStateRefreshMs: 3_600_000, cleanupCron: false },
+          // Every layer with per-request state on: they all share the ONE check call.
+          risk: { mode: 'enforce' },
+          anomaly: { mode: 'enforce' },
         }),
       ),
       [FailModeController],
@@ -44,9 +47,10 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
 
   const bearer = async () => `Bearer ${(await tokens.issue('carol')).token}`;
 
-  it('the defence check is ONE Redis command per authenticated request, none for a refused token', async () => {
+  it('the defence check is ONE Redis command per authenticated request (revocation, user rate, risk, anomaly), none for a refused token', async () => {
     const auth = await bearer();
-    await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth); // warm-up: script load
+    await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth); // warm-up: script load, first context learned
+    await app.get(BackgroundWrites).settle();
     const before = commandStats(redis.port);
     const requests = 10;
     for (let i = 0; i < requests; i++) {
@@ -67,9 +71,15 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
     // the scripts run inside Redis; those are not round trips, and nothing else was sent.
     const refused = 5;
     expect(delta.evalsha).toBe(2 * requests + refused);
-    const insideScripts = ['get', 'exists', 'hexists', 'hmget', 'hset', 'pexpire'];
-    expect(Object.keys(delta).filter((name) => name !== 'evalsha' && !insideScripts.includes(name))).toEqual([]);
-    expect(delta.get).toBe(requests); // the user epoch: read once per authenticated request, in the check script
+    const insideScripts = ['get', 'exists', 'hexists', 'hmget', 'hset', 'hget', 'hlen', 'pexpire'];
+    // Besides: the sampled token_rejected event of the refused tokens (one per client and rule per 10 s), appended to
+    // the event log without the request waiting for it.
+    expect(delta.xadd ?? 0).toBeLessThanOrEqual(1);
+    expect(Object.keys(delta).filter((name) => name !== 'evalsha' && name !== 'xadd' && !insideScripts.includes(name))).toEqual([]);
+    // Inside the one script: the user epoch and the step-up epoch, read once each per authenticated request.
+    expect(delta.get).toBe(2 * requests);
+    // HMGET: the IP counter of every request, the user counter and the context profile of each authenticated one.
+    expect(delta.hmget).toBe(requests + refused + 2 * requests);
   });
 
   it('Redis down: fail-closed answers 503 within the command timeout, fail-open answers 200 and records an event; enforcement resumes after a restart', async () => {
@@ -98,7 +108,7 @@ describe.each(ADAPTERS)('defence store outage and budget over %s', (adapter) => 
     expect(status).toBe(200);
 
     const principal = await tokens.verify(auth.slice(7));
-    await app.get(RevocationService).revoke(principal.jti, { reason: 'after restart', sub: principal.sub });
+    await app.get(RevocationService).revoke(principal.jti!, { reason: 'after restart', sub: principal.sub });
     const revoked = await request(app.getHttpServer()).get('/store/open').set('Authorization', auth);
     expect(revoked.status).toBe(401);
     expect(revoked.body.code).toBe('token_revoked');
@@ -140,4 +150,35 @@ describe.each(ADAPTERS)('throttle fail mode over %s', (adapter) => {
       await redis.destroy();
     }
   }, 30_000);
+});
+
+describe('the round-trip budget on Redis Cluster', () => {
+  it('an authenticated request costs 2 round trips (IP counter, check) with every layer on; a refused token 1', async () => {
+    const cluster = await RedisClusterServer.start();
+    const app = await startFixture(
+      'express',
+      JwtDefenseModule.forRoot(
+        fixtureOptions({
+          store: { type: 'redis', connection: { clusterNodes: cluster.clusterNodes }, keyPrefix: 'budget:' },
+          revocation: { globalStateRefreshMs: 3_600_000, cleanupCron: false },
+          risk: { mode: 'enforce' },
+          anomaly: { mode: 'enforce' },
+        }),
+      ),
+      [FailModeController],
+    );
+    try {
+      const evalsha = () => cluster.nodes.map((node) => commandStats(node.port).evalsha ?? 0).reduce((a, b) => a + b, 0);
+      const auth = `Bearer ${(await app.get(TokenService).issue('carol')).token}`;
+      await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth);
+      await app.get(BackgroundWrites).settle();
+      const before = evalsha();
+      for (let i = 0; i < 10; i++) expect((await request(app.getHttpServer()).get('/store/closed').set('Authorization', auth)).status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await request(app.getHttpServer()).get('/store/closed').set('Authorization', 'Bearer x.y.z')).status).toBe(401);
+      expect(evalsha() - before).toBe(2 * 10 + 5);
+    } finally {
+      await app.close();
+      await cluster.destroy();
+    }
+  }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
@@ -44,6 +45,33 @@ export class AppModule {
             user: client,
             // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
             profiles: { login: { ip: login, body: { field: 'username', ...login } } },
+          },
+          // Layer 3: the country from COUNTRY_HEADER (believed from TRUST_PROXY peers only), the device from
+          // X-Device-Id or the user agent; step-up at RISK_STEP_UP_AT, deny at RISK_DENY_AT.
+          risk: { mode: config.riskMode, stepUpAt: config.riskStepUpAt, denyAt: config.riskDenyAt, countryHeader: config.countryHeader },
+          // Tokens of an external OpenID provider (resource-server mode), with their own profile.
+          issuers: config.externalIssuer
+            ? [
+                {
+                  issuer: config.externalIssuer,
+                  audience: config.externalAudience!,
+                  jwksUri: config.externalJwksUrl,
+                  roles: config.externalRolesClaim,
+                  maxTokenTtlSec: config.externalMaxTokenTtlSec,
+                  ca: config.externalCaFile ? readFileSync(config.externalCaFile, 'utf8') : undefined,
+                },
+              ]
+            : [],
+          // DPoP (RFC 9449): a login with a proof gets tokens bound to its key.
+          dpop: { mode: config.dpop, publicUrl: config.publicUrl },
+          // Layer 4: per user × route baselines.
+          anomaly: {
+            mode: config.anomalyMode,
+            intervalSec: config.anomalyIntervalSec,
+            warmupIntervals: config.anomalyWarmupIntervals,
+            factor: config.anomalyFactor,
+            minRequests: config.anomalyMinRequests,
+            containment: config.anomalyContainment,
           },
         }),
       ],

@@ -1,5 +1,5 @@
 import proxyAddr from 'proxy-addr';
-import { PROXY_HEADERS, type ProxyHeader } from '@jwt-defense/core';
+import { PROXY_HEADERS, type AnomalyContainment, type LayerMode, type ProxyHeader } from '@jwt-defense/core';
 
 export type DemoAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 export type HttpAdapterName = 'express' | 'fastify';
@@ -24,9 +24,55 @@ export interface DemoConfig {
   loginLimit: number;
   loginTtlMs: number;
   accessTokenTtlSec: number;
+  countryHeader: string;
+  riskMode: LayerMode;
+  riskStepUpAt: number;
+  riskDenyAt: number;
+  anomalyMode: LayerMode;
+  anomalyIntervalSec: number;
+  anomalyWarmupIntervals: number;
+  anomalyFactor: number;
+  anomalyMinRequests: number;
+  anomalyContainment: AnomalyContainment;
+  externalIssuer?: string;
+  externalAudience?: string;
+  externalJwksUrl?: string;
+  externalRolesClaim?: string;
+  externalCaFile?: string;
+  externalMaxTokenTtlSec: number;
+  dpop: 'allowed' | 'required' | 'off';
+  publicUrl?: string;
+}
+
+function httpsUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new TypeError(`demo: ${name} must be an https URL`);
+  }
+  if (url.protocol !== 'https:') throw new TypeError(`demo: ${name} must be an https URL`);
+  return raw;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const value = (text(env, name) ?? fallback).toLowerCase() as T;
+  if (!allowed.includes(value)) throw new TypeError(`demo: ${name} must be one of ${allowed.join(', ')}`);
+  return value;
+}
+
+function decimal(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) throw new TypeError(`demo: ${name} must be a number from ${min} to ${max}`);
+  return value;
 }
 
 const ALGORITHMS: readonly DemoAlgorithm[] = ['HS256', 'RS256', 'ES256', 'EdDSA'];
+const MODES: readonly LayerMode[] = ['enforce', 'monitor', 'off'];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -66,6 +112,11 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   if (!PROXY_HEADERS.includes(trustProxyHeader)) {
     throw new TypeError(`demo: TRUST_PROXY_HEADER must be one of ${PROXY_HEADERS.join(', ')}`);
   }
+  const externalIssuer = httpsUrl(env, 'EXTERNAL_ISSUER');
+  const externalAudience = text(env, 'EXTERNAL_AUDIENCE');
+  if (externalIssuer !== undefined && externalAudience === undefined) {
+    throw new TypeError('demo: EXTERNAL_AUDIENCE is required with EXTERNAL_ISSUER (this API\'s audience at the provider)');
+  }
   const redisUrl = text(env, 'REDIS_URL');
   for (const url of redisUrl?.split(',') ?? []) {
     if (!/^rediss?:\/\/[^\s]+$/.test(url.trim())) {
@@ -91,5 +142,23 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),
     loginTtlMs: int(env, 'LOGIN_TTL_MS', 60_000, 1, 86_400_000),
     accessTokenTtlSec: int(env, 'ACCESS_TOKEN_TTL_SEC', 300, 1, 900),
+    countryHeader: (text(env, 'COUNTRY_HEADER') ?? 'cf-ipcountry').toLowerCase(),
+    riskMode: oneOf(env, 'RISK_MODE', MODES, 'enforce'),
+    riskStepUpAt: decimal(env, 'RISK_STEP_UP_AT', 0.4, 0, 2),
+    riskDenyAt: decimal(env, 'RISK_DENY_AT', 0.8, 0, 2),
+    anomalyMode: oneOf(env, 'ANOMALY_MODE', MODES, 'enforce'),
+    anomalyIntervalSec: int(env, 'ANOMALY_INTERVAL_SEC', 3600, 10, 604_800),
+    anomalyWarmupIntervals: int(env, 'ANOMALY_WARMUP_INTERVALS', 24, 0, 10_000),
+    anomalyFactor: decimal(env, 'ANOMALY_FACTOR', 3, 1, 1000),
+    anomalyMinRequests: int(env, 'ANOMALY_MIN_REQUESTS', 20, 1, 1_000_000),
+    anomalyContainment: oneOf(env, 'ANOMALY_CONTAINMENT', ['none', 'step-up', 'revoke'] as const, 'none'),
+    externalIssuer,
+    externalAudience,
+    externalJwksUrl: httpsUrl(env, 'EXTERNAL_JWKS_URL'),
+    externalRolesClaim: text(env, 'EXTERNAL_ROLES_CLAIM'),
+    externalCaFile: text(env, 'EXTERNAL_CA_FILE'),
+    externalMaxTokenTtlSec: int(env, 'EXTERNAL_MAX_TOKEN_TTL_SEC', 3600, 60, 86_400),
+    dpop: oneOf(env, 'DPOP', ['allowed', 'required', 'off'] as const, 'allowed'),
+    publicUrl: text(env, 'PUBLIC_URL'),
   };
 }

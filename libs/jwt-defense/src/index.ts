@@ -38,9 +38,37 @@ export type { AccessTokenPrincipal } from './token/access-token-claims.js';
 export { JWT_ALGORITHMS } from './token/key-ring.js';
 export type { JwtAlgorithm, KeyMaterial, PublicJwk } from './token/key-ring.js';
 
+// External issuers (resource-server mode).
+export { AccessTokenVerifier } from './issuers/access-token.verifier.js';
+export { IssuerOptions, EXTERNAL_ALGORITHMS, EXTERNAL_TOKEN_TYPES } from './issuers/issuer.options.js';
+export type { RolesMapping } from './token/access-token-claims.js';
+
+// DPoP (RFC 9449).
+export { DpopService } from './dpop/dpop.service.js';
+export type { DpopProof } from './dpop/dpop.service.js';
+export { DpopOptions, DPOP_ALGORITHMS } from './dpop/dpop.options.js';
+
 // Refresh sessions.
 export { RefreshTokenService } from './session/refresh-token.service.js';
-export type { RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
+export type { IssuePairOptions, RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
+
+// Layer 3: context risk.
+export { ContextRiskService } from './context/context-risk.service.js';
+export type { RiskDecision } from './context/context-risk.service.js';
+export { RiskOptions, RiskWeightsOptions, RouteRiskOptions } from './context/risk.options.js';
+export type { LayerMode } from './context/risk.options.js';
+export { NewCountrySignal, UnknownDeviceSignal, UnusualHourSignal, ImpossibleTravelSignal, scoreRisk } from './context/risk-signals.js';
+export type { RequestRiskContext, RiskFactor, RiskInput, RiskSignal } from './context/risk-signals.js';
+export { HeaderCountryResolver, MaxMindCountryResolver } from './context/country-resolver.js';
+export type { CountryResolver } from './context/country-resolver.js';
+export { deviceFingerprint, userAgentFamily } from './context/device-fingerprint.js';
+export { hourOfWeek } from './context/risk-profile.js';
+
+// Layer 4: anomaly monitoring.
+export { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';
+export { AnomalyOptions, RouteAnomalyOptions } from './monitoring/anomaly.options.js';
+export type { AnomalyContainment } from './monitoring/anomaly.options.js';
+export { BackgroundWrites } from './common/background-writes.js';
 
 // Layer 5: revocation.
 export { RevocationService } from './revocation/revocation.service.js';
@@ -83,6 +111,11 @@ export {
   InsufficientScopeException,
   MissingTokenException,
   SubjectRequiredException,
+  StepUpRequiredException,
+  RiskDeniedException,
+  IssuerUnavailableException,
+  DpopProofException,
+  UseDpopNonceException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,
@@ -99,9 +132,12 @@ export {
   RevocationStore,
   GlobalStateStore,
   SessionStore,
+  ContextStore,
   EventStore,
 } from './store/defense-store.ports.js';
 export type {
+  AnomalyCount,
+  AnomalyResult,
   CleanupReport,
   DefenseCheckRequest,
   DefenseCheckResult,
@@ -109,6 +145,9 @@ export type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RiskLearning,
+  RiskProfile,
+  RiskRead,
   RotateConditions,
   RotateOutcome,
   StoreMaintenance,

@@ -1,6 +1,13 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { BackgroundWrites } from './common/background-writes.js';
 import { DefenseClock } from './common/defense-clock.js';
+import { ContextRiskService } from './context/context-risk.service.js';
+import { ContextRiskStage } from './context/context-risk.stage.js';
+import { RiskOptions } from './context/risk.options.js';
+import { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';
+import { AnomalyOptions } from './monitoring/anomaly.options.js';
+import { AnomalyStage } from './monitoring/anomaly.stage.js';
 import { DefenseScheduler } from './common/defense-scheduler.js';
 import { ClientIpResolver } from './edge/client-ip.js';
 import { ProxyOptions } from './edge/proxy.options.js';
@@ -31,19 +38,28 @@ import {
   RequestCheckStore,
   RevocationStore,
   SessionStore,
+  ContextStore,
 } from './store/defense-store.ports.js';
 import { ThrottleOptions } from './throttling/throttle.options.js';
 import { ThrottleStage } from './throttling/throttle.stage.js';
 import { TokenOptions } from './token/token.options.js';
 import { TokenService } from './token/token.service.js';
+import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
+import { DpopOptions } from './dpop/dpop.options.js';
+import { DpopService } from './dpop/dpop.service.js';
+import { DpopStage } from './dpop/dpop.stage.js';
 
 /** Each layer injects its own options class, and only it (the throttler never sees key material). */
 const layerOptions: Provider[] = [
   { provide: TokenOptions, useFactory: (all: JwtDefenseOptions) => all.token, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: EXTERNAL_ISSUERS, useFactory: (all: JwtDefenseOptions) => all.issuers, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: DpopOptions, useFactory: (all: JwtDefenseOptions) => all.dpop, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ProxyOptions, useFactory: (all: JwtDefenseOptions) => all.proxy, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: ThrottleOptions, useFactory: (all: JwtDefenseOptions) => all.throttle, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: RevocationOptions, useFactory: (all: JwtDefenseOptions) => all.revocation, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SessionOptions, useFactory: (all: JwtDefenseOptions) => all.session, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: RiskOptions, useFactory: (all: JwtDefenseOptions) => all.risk, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: AnomalyOptions, useFactory: (all: JwtDefenseOptions) => all.anomaly, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SecurityHeadersOptions, useFactory: (all: JwtDefenseOptions) => all.securityHeaders, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: REALM, useFactory: (all: JwtDefenseOptions) => all.realm, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: PRINCIPAL_PROPERTY, useFactory: (all: JwtDefenseOptions) => all.principalProperty, inject: [JWT_DEFENSE_OPTIONS] },
@@ -51,6 +67,7 @@ const layerOptions: Provider[] = [
   {
     provide: TOKEN_LIFETIMES,
     useFactory: (all: JwtDefenseOptions, tokens: TokenService): TokenLifetimes => ({
+      issuer: all.token.issuer,
       maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
       clockToleranceSec: all.token.clockToleranceSec,
       refreshTokenTtlSec: all.session.refreshTokenTtlSec,
@@ -81,14 +98,22 @@ const layerOptions: Provider[] = [
     DefenseStoreLifecycle,
     SecurityEventService,
     TokenService,
+    AccessTokenVerifier,
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,
     PolicyResolver,
     { provide: ClientIpResolver, useFactory: (proxy: ProxyOptions) => new ClientIpResolver(proxy), inject: [ProxyOptions] },
     StoreFailures,
+    BackgroundWrites,
     ThrottleStage,
     RevocationStage,
+    ContextRiskService,
+    ContextRiskStage,
+    AnomalyMonitorService,
+    AnomalyStage,
+    DpopService,
+    DpopStage,
     DefenseResponseHeaders,
     RequestPipeline,
     JwtDefenseGuard,
@@ -102,9 +127,15 @@ const layerOptions: Provider[] = [
     RevocationStore,
     GlobalStateStore,
     SessionStore,
+    ContextStore,
     EventStore,
     SecurityEventService,
+    ContextRiskService,
+    AnomalyMonitorService,
+    BackgroundWrites,
+    DpopService,
     TokenService,
+    AccessTokenVerifier,
     RevocationService,
     RefreshTokenService,
     RevocationCleanupJob,

@@ -1,5 +1,9 @@
 import { IsNotIn, IsOptional, Matches, ValidateIf } from 'class-validator';
-import { Nested, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
+import { RiskOptions } from './context/risk.options.js';
+import { AnomalyOptions } from './monitoring/anomaly.options.js';
+import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
+import { IssuerOptions } from './issuers/issuer.options.js';
+import { DpopOptions } from './dpop/dpop.options.js';
 import { ProxyOptions } from './edge/proxy.options.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import type { DefenseMetricsSink } from './pipeline/metrics-sink.js';
@@ -32,6 +36,13 @@ export class JwtDefenseOptions {
   declare readonly [REQUIRED]?: { token: true };
   /** Layer 1: the tokens this module issues and verifies (issuer, audience, key ring, lifetimes). Required. */
   @Nested(() => TokenOptions) token!: TokenOptions;
+  /**
+   * External OpenID providers whose access tokens this API also accepts (resource-server mode): `[{ issuer,
+   * audience, jwksUri?, ... }]`. Default none.
+   */
+  @NestedList(() => IssuerOptions) issuers: IssuerOptions[] = [];
+  /** DPoP (RFC 9449): sender-constrained tokens. */
+  @Nested(() => DpopOptions) dpop: DpopOptions = new DpopOptions();
   /** Shared state: `{ type: 'memory' }` (the default: one process), `{ type: 'redis', connection }`, or `{ type: 'custom', store }`. */
   @NestedUnion('type', () => ({ memory: MemoryStoreOptions, redis: RedisStoreOptions, custom: CustomStoreOptions }))
   store: StoreOptions = { type: 'memory' } as MemoryStoreOptions;
@@ -43,6 +54,10 @@ export class JwtDefenseOptions {
   @Nested(() => RevocationOptions) revocation: RevocationOptions = new RevocationOptions();
   /** Refresh sessions. */
   @Nested(() => SessionOptions) session: SessionOptions = new SessionOptions();
+  /** Layer 3: context risk (country, device, hour), with step-up and deny. Off by default. */
+  @Nested(() => RiskOptions) risk: RiskOptions = new RiskOptions();
+  /** Layer 4: per user × route rate baselines, with alerts and containment. Off by default. */
+  @Nested(() => AnomalyOptions) anomaly: AnomalyOptions = new AnomalyOptions();
   /** Layer 6: security headers on every answer (`false` turns the layer off; `true` or an object of overrides). */
   @Nested(() => SecurityHeadersOptions, { orBoolean: 'both' }) securityHeaders: SecurityHeadersOptions | false = new SecurityHeadersOptions();
   /** Realm of the `WWW-Authenticate` challenges (printable ASCII, no quote or backslash). Default `api`. */

@@ -16,6 +16,8 @@ export const JWT_DEFENSE_EXTRAS = Symbol('JWT_DEFENSE_EXTRAS');
 /** The lifetimes other layers size their state by (revocation epochs, denylist TTLs); never key material. */
 export const TOKEN_LIFETIMES = Symbol('JWT_DEFENSE_TOKEN_LIFETIMES');
 export interface TokenLifetimes {
+  /** This module's own issuer (`token.issuer`): users of other issuers are keyed by issuer and subject. */
+  readonly issuer: string;
   readonly maxAccessTokenTtlSec: number;
   readonly refreshTokenTtlSec: number;
   readonly clockToleranceSec: number;

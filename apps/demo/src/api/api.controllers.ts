@@ -17,9 +17,13 @@ import { JtiParam, RevokeDto, RevokeTokenDto, SecurityEventsQueryDto, SubParam }
 
 @Controller()
 export class MeController {
+  constructor(private readonly tokens: TokenService) {}
+
+  /** The demo's own tokens: `{sub, roles, jti, exp}`; an external issuer's: `{sub, roles, exp, iss}` and `jti` when it has one. */
   @Get('me')
   me(@CurrentPrincipal() principal: AccessTokenPrincipal) {
-    return { sub: principal.sub, roles: principal.roles, jti: principal.jti, exp: principal.exp };
+    if (principal.issuer === this.tokens.issuer) return { sub: principal.sub, roles: principal.roles, jti: principal.jti, exp: principal.exp };
+    return { sub: principal.sub, roles: principal.roles, exp: principal.exp, iss: principal.issuer, ...(principal.jti ? { jti: principal.jti } : {}) };
   }
 }
 

@@ -1,6 +1,8 @@
-import { Body, Controller, HttpCode, Post, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UnauthorizedException } from '@nestjs/common';
 import {
+  ContextRiskService,
   CurrentPrincipal,
+  DpopService,
   DefensePolicy,
   InvalidTokenException,
   Public,
@@ -14,11 +16,15 @@ import {
 import { LoginDto, RefreshDto } from './auth.dto.js';
 import { UsersService } from './users.service.js';
 
+/** `acr` of the demo's tokens: a password login (the demo has no second factor). */
+const PASSWORD_ACR = 'urn:jwt-defense:acr:pwd';
+
 /** OAuth-style token response (RFC 6749 §5.1). */
 export interface TokenResponse {
   access_token: string;
   refresh_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the login carried a DPoP proof: the tokens are bound to its key (RFC 9449). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
 }
 
@@ -26,9 +32,14 @@ function toResponse(pair: TokenPair): TokenResponse {
   return {
     access_token: pair.accessToken.token,
     refresh_token: pair.refreshToken,
-    token_type: 'Bearer',
+    token_type: pair.tokenType,
     expires_in: pair.accessToken.expiresInSec,
   };
+}
+
+/** The request carries a `DPoP` proof header. */
+function hasDpopProof(request: { headers?: Record<string, unknown> }): boolean {
+  return request.headers?.dpop !== undefined;
 }
 
 @Controller('auth')
@@ -37,6 +48,8 @@ export class AuthController {
     private readonly users: UsersService,
     private readonly refreshTokens: RefreshTokenService,
     private readonly revocation: RevocationService,
+    private readonly risk: ContextRiskService,
+    private readonly dpop: DpopService,
   ) {}
 
   /** Throttled per IP and per username (the `login` profile, see AppModule), failed and successful attempts alike. */
@@ -44,26 +57,32 @@ export class AuthController {
   @DefensePolicy({ throttle: 'login' })
   @Post('login')
   @HttpCode(200)
-  async login(@Body() body: LoginDto): Promise<TokenResponse> {
+  async login(@Body() body: LoginDto, @Req() request: unknown): Promise<TokenResponse> {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    return toResponse(await this.refreshTokens.issuePair(user.username, { roles: [...user.roles] }));
+    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt).
+    const proof = hasDpopProof(request as { headers?: Record<string, unknown> }) ? await this.dpop.verifyProof(request) : undefined;
+    const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR }, { jkt: proof?.jkt });
+    // A login records its context (country, device, hour) as known for the user.
+    this.risk.learnLogin(request, user.username);
+    return toResponse(pair);
   }
 
   /** Rotation: the refresh token used is dead afterwards; using it again revokes its whole family. */
   @Public()
   @Post('refresh')
   @HttpCode(200)
-  async refresh(@Body() body: RefreshDto): Promise<TokenResponse> {
+  async refresh(@Body() body: RefreshDto, @Req() request: { headers?: Record<string, unknown> }): Promise<TokenResponse> {
     try {
       // The access token gets the user's roles as they are now, not as they were at login; a user who is
       // gone loses the session.
       const claims = (sub: string) => {
         const roles = this.users.findRoles(sub);
-        return roles ? { roles: [...roles] } : null;
+        return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
       };
-      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims }));
+      const dpop = hasDpopProof(request) ? await this.dpop.verifyProof(request) : undefined;
+      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, dpop }));
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;
@@ -74,7 +93,7 @@ export class AuthController {
   @Post('logout')
   @HttpCode(204)
   async logout(@CurrentPrincipal() principal: AccessTokenPrincipal): Promise<void> {
-    await this.revocation.revoke(principal.jti, { reason: 'logout', sub: principal.sub, expiresAt: principal.exp * 1000, actor: principal.sub });
+    if (principal.jti) await this.revocation.revoke(principal.jti, { reason: 'logout', sub: principal.sub, expiresAt: principal.exp * 1000, actor: principal.sub });
     if (principal.sid) await this.revocation.revokeSession(principal.sub, principal.sid, 'logout', principal.sub);
   }
 }

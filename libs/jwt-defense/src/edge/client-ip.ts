@@ -32,6 +32,13 @@ export class ClientIpResolver {
     this.ipv6SubnetPrefix = options.ipv6SubnetPrefix ?? 64;
   }
 
+  /** True when the request's peer (the socket address) is a trusted proxy: only then are its headers believed. */
+  peerIsTrusted(request: IncomingMessage): boolean {
+    if (this.trustsNobody) return false;
+    const peer = request.socket?.remoteAddress;
+    return peer !== undefined && this.trust(peer, 0);
+  }
+
   resolve(request: IncomingMessage): string {
     const peer = request.socket?.remoteAddress ?? '';
     // Hot path: no proxy trusted, the peer is the client; no header is even parsed.

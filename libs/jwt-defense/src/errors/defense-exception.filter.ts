@@ -66,7 +66,7 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     const response = http.getResponse<unknown>();
     const request = http.getRequest<unknown>();
     const context = request ? contextOf(rawRequest(request)) : undefined;
-    this.headers.error(response, error, context?.route, context?.limits);
+    this.headers.error(response, error, context?.route, context?.limits, context);
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }
 }

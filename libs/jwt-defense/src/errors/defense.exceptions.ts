@@ -14,17 +14,22 @@ export type BearerChallengeError =
   | 'invalid_request'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'insufficient_user_authentication';
+  | 'insufficient_user_authentication'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
 /** Raised by `TokenService.verify` (outside HTTP); the guard turns it into an {@link InvalidTokenException}. */
 export class TokenVerificationError extends Error {
   override readonly name = 'TokenVerificationError';
+  /** A finer reason than the code (`jwe`, `alg_none`, `header_jku`, `utf8`...): for events and metrics, never the answer. */
+  readonly reason?: string;
 
   constructor(
     readonly code: TokenErrorCode,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     super(DEFENSE_ERROR_MESSAGES[code], options);
+    this.reason = options?.reason;
   }
 }
 
@@ -64,6 +69,10 @@ export abstract class JwtDefenseException extends HttpException {
   readonly retryAfterSec?: number;
   /** Extra auth-params of the challenge (e.g. `max_age` of an RFC 9470 step-up). */
   readonly challengeParams?: Readonly<Record<string, string>>;
+  /** The challenge's scheme when it must be `DPoP` (RFC 9449 §7.1); otherwise the request's decides. */
+  readonly challengeScheme?: 'DPoP';
+  /** Headers the answer needs besides the challenge (e.g. `DPoP-Nonce`), written by the one header writer. */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
 
   protected constructor(status: number, code: DefenseErrorCode, cause?: unknown) {
     super(defenseErrorBody(status, code), status, { cause });
@@ -119,6 +128,64 @@ export class SubjectRequiredException extends JwtDefenseException {
   }
 }
 
+/**
+ * 401: the request's context asks for a new authentication (RFC 9470 step-up): a risky context, or a containment
+ * (an anomaly) covering tokens authenticated before it. Challenge: `error="insufficient_user_authentication",
+ * max_age="0"`.
+ */
+export class StepUpRequiredException extends JwtDefenseException {
+  override readonly name = 'StepUpRequiredException';
+  readonly code = 'insufficient_user_authentication' as const;
+  readonly challengeError = 'insufficient_user_authentication' as const;
+  override readonly challengeParams = { max_age: '0' };
+
+  constructor() {
+    super(HttpStatus.UNAUTHORIZED, 'insufficient_user_authentication');
+  }
+}
+
+/** 403: the request's context risk is at or above the deny threshold. */
+export class RiskDeniedException extends JwtDefenseException {
+  override readonly name = 'RiskDeniedException';
+  readonly code = 'risk_denied' as const;
+  readonly challengeError = undefined;
+
+  constructor() {
+    super(HttpStatus.FORBIDDEN, 'risk_denied');
+  }
+}
+
+/**
+ * 401: a DPoP problem (RFC 9449 §7.1): no proof, an invalid or replayed one, a key that is not the token's, a
+ * DPoP-bound token sent as Bearer, or a plain token where DPoP is required. Challenge scheme `DPoP`.
+ */
+export class DpopProofException extends JwtDefenseException {
+  override readonly name = 'DpopProofException';
+  readonly code = 'invalid_dpop_proof' as const;
+  override readonly challengeScheme = 'DPoP' as const;
+
+  constructor(
+    readonly challengeError: 'invalid_dpop_proof' | 'invalid_token' = 'invalid_dpop_proof',
+    readonly reason?: string,
+  ) {
+    super(HttpStatus.UNAUTHORIZED, 'invalid_dpop_proof');
+  }
+}
+
+/** 401: the proof must carry the server's current nonce, sent in `DPoP-Nonce` (RFC 9449 §8). */
+export class UseDpopNonceException extends JwtDefenseException {
+  override readonly name = 'UseDpopNonceException';
+  readonly code = 'use_dpop_nonce' as const;
+  readonly challengeError = 'use_dpop_nonce' as const;
+  override readonly challengeScheme = 'DPoP' as const;
+  override readonly responseHeaders: Readonly<Record<string, string>>;
+
+  constructor(nonce: string) {
+    super(HttpStatus.UNAUTHORIZED, 'use_dpop_nonce');
+    this.responseHeaders = { 'dpop-nonce': nonce };
+  }
+}
+
 /** 403: the token is valid but lacks a required role or scope. */
 export class InsufficientScopeException extends JwtDefenseException {
   override readonly name = 'InsufficientScopeException';
@@ -139,6 +206,18 @@ export class DefenseStoreUnavailableException extends JwtDefenseException {
 
   constructor(cause?: unknown) {
     super(HttpStatus.SERVICE_UNAVAILABLE, 'defense_store_unavailable', cause);
+  }
+}
+
+/** 503: an external issuer's keys are needed and cannot be fetched (known keys keep working from the cache). */
+export class IssuerUnavailableException extends JwtDefenseException {
+  override readonly name = 'IssuerUnavailableException';
+  readonly code = 'issuer_unavailable' as const;
+  readonly challengeError = undefined;
+  override readonly retryAfterSec = 5;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'issuer_unavailable', cause);
   }
 }
 

@@ -10,6 +10,11 @@ export const SECURITY_EVENT_TYPES = [
   'store_full',
   'cleanup_failed',
   'rate_limited',
+  'risk_step_up',
+  'risk_denied',
+  'anomaly_detected',
+  'background_write_dropped',
+  'token_rejected',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

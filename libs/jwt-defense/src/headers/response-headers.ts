@@ -6,6 +6,8 @@ import { REALM } from '../jwt-defense.tokens.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import type { RateLimitResult } from '../throttling/rate-limit.js';
 import { ThrottleOptions } from '../throttling/throttle.options.js';
+import { DpopOptions } from '../dpop/dpop.options.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { buildHeaderSet, SecurityHeadersOptions, type HeaderSet } from './security-headers.options.js';
 
 /** A header set prepared once: as a list (Express) and as an object (one bulk call on Fastify), with and without `no-store`. */
@@ -54,11 +56,17 @@ export class DefenseResponseHeaders {
   private readonly routes = new WeakMap<object, PreparedHeaders>();
   private readonly rateLimitHeaders: boolean;
 
+  private readonly dpopAlgs: string;
+  private readonly dpopRequired: boolean;
+
   constructor(
     @Inject(SecurityHeadersOptions) options: SecurityHeadersOptions | false,
     @Inject(REALM) private readonly realm: string,
     throttle: ThrottleOptions,
+    dpop: DpopOptions,
   ) {
+    this.dpopAlgs = dpop.algorithms.join(' ');
+    this.dpopRequired = dpop.mode === 'required';
     this.base = new PreparedHeaders(options === false ? [] : buildHeaderSet(options));
     this.rateLimitHeaders = throttle.headers;
   }
@@ -71,19 +79,29 @@ export class DefenseResponseHeaders {
   }
 
   /** The headers of an error answer (any error: ours, the framework's, the app's). */
-  error(response: unknown, error: unknown, route?: RoutePolicy, limits?: readonly CountedLimit[]): void {
+  error(response: unknown, error: unknown, route?: RoutePolicy, limits?: readonly CountedLimit[], context?: PipelineContext): void {
     const raw = rawResponse(response);
     if (raw.headersSent) return;
     this.write(response, this.forRoute(route).noStore);
     if (this.rateLimitHeaders && limits?.length) this.writeRateLimits(response, limits);
     if (!(error instanceof JwtDefenseException)) return;
-    if (error.challengeError !== undefined) set(response, 'www-authenticate', this.challenge(error));
+    if (error.challengeError !== undefined) set(response, 'www-authenticate', this.challenge(error, context));
     if (error.retryAfterSec !== undefined) set(response, 'retry-after', String(Math.max(1, Math.ceil(error.retryAfterSec))));
+    for (const [name, value] of Object.entries(error.responseHeaders ?? {})) set(response, name, value);
   }
 
-  /** The RFC 6750 §3 challenge of an exception (`error` omitted when no token was sent). */
-  challenge(error: JwtDefenseException): string {
-    let value = `Bearer realm="${this.realm}"`;
+  /**
+   * The challenge of an exception: RFC 6750 §3 (`error` omitted when no token was sent), in the `DPoP` scheme (RFC
+   * 9449 §7.1, with `algs`) for DPoP errors, for a request that used the DPoP scheme or a bound token, and for a
+   * missing token when DPoP is required.
+   */
+  challenge(error: JwtDefenseException, context?: PipelineContext): string {
+    const dpop =
+      error.challengeScheme === 'DPoP' ||
+      context?.scheme === 'DPoP' ||
+      context?.principal?.jkt !== undefined ||
+      (this.dpopRequired && error.challengeError === null);
+    let value = dpop ? `DPoP realm="${this.realm}", algs="${this.dpopAlgs}"` : `Bearer realm="${this.realm}"`;
     if (error.challengeError) value += `, error="${error.challengeError}"`;
     for (const [name, param] of Object.entries(error.challengeParams ?? {})) value += `, ${name}="${param}"`;
     return value;

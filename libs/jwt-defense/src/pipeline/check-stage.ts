@@ -10,6 +10,11 @@ import type { PipelineContext } from './pipeline-context.js';
 export interface CheckStage {
   /** Adds this layer's part to the store call; may refuse at once (throw) from in-memory state alone. */
   prepare(context: PipelineContext, check: DefenseCheckRequest): void;
-  /** Decides from the store's answer: returns to allow, throws a `JwtDefenseException` to refuse. */
-  decide(context: PipelineContext, result: DefenseCheckResult): void;
+  /**
+   * Decides from the store's answer: returns to allow, throws a `JwtDefenseException` to refuse. May return a
+   * promise for a rare write the answer must wait for (a containment); the common path stays synchronous.
+   */
+  decide(context: PipelineContext, result: DefenseCheckResult): void | Promise<void>;
+  /** The request passed every stage: learn from it (in the background: the request does not wait). */
+  allowed?(context: PipelineContext): void;
 }

@@ -40,7 +40,10 @@ export class JwtDefenseGuard implements CanActivate {
     try {
       await this.pipeline.run(route, http.getRequest(), response, this.authorizer);
     } catch (error) {
-      if (this.writesErrorHeaders) this.headers.error(response, error, route, contextOf(rawRequest(http.getRequest()))?.limits);
+      if (this.writesErrorHeaders) {
+        const context = contextOf(rawRequest(http.getRequest()));
+        this.headers.error(response, error, route, context?.limits, context);
+      }
       throw error;
     }
     return true;

@@ -1,15 +1,17 @@
 import type { DefenseErrorCode } from '../errors/defense-error-code.js';
 
 /** The pipeline's layers, as reported to a {@link DefenseMetricsSink}. */
-export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'revocation' | 'authorization' | 'store';
+export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'dpop' | 'revocation' | 'authorization' | 'store';
 
 /** One decision of a layer about one request. */
 export interface DefenseDecision {
   layer: DefenseLayer;
   /** `allow`, `reject`, or `fail_open` (the store failed and the layer let the request through). */
   outcome: 'allow' | 'reject' | 'fail_open';
-  /** The answer's code when rejected (a closed set), or a finer reason such as a pre-filter rule. */
+  /** The answer's code when rejected (a closed set). */
   code?: DefenseErrorCode;
+  /** A finer reason, from a closed set of rule names (`jwe`, `alg_none`, `header_jku`, `utf8`...), for token rejections. */
+  reason?: string;
   /** The route template (`/orders/:id`), never the raw URL. */
   route?: string;
 }
@@ -25,6 +27,10 @@ export interface DefenseMetricsSink {
   storeCall(operation: string, durationMs: number, failed: boolean): void;
   /** A verified-token cache lookup. */
   cacheLookup(hit: boolean): void;
+  /** A context-risk score (0-1) and what it decided (before the mode: monitor still reports step-up/deny). */
+  riskScore?(score: number, decision: 'allow' | 'step-up' | 'deny'): void;
+  /** An anomaly alert on a route template. */
+  anomalyAlert?(route: string): void;
 }
 
 /** The default sink: reports nowhere. */

@@ -12,6 +12,8 @@ export interface PipelineContext {
   readonly httpRequest: { body?: unknown };
   /** The client address (trusted-proxy resolution), resolved once. */
   readonly clientIp: string;
+  /** The scheme the token came with (`DPoP` for a sender-constrained one). */
+  scheme?: 'Bearer' | 'DPoP';
   /** The verified principal, once verification passed. */
   principal?: AccessTokenPrincipal;
   /** Who the principal is for the store (hash tag) and when its token was issued (ms), computed once per token. */
@@ -21,7 +23,9 @@ export interface PipelineContext {
 }
 
 export interface PrincipalIdentity {
-  /** The user's Cluster hash tag. */
+  /** The key of the user's state: the subject, or `<issuer> <subject>` for an external issuer (see `subjectKey`). */
+  readonly subject: string;
+  /** The user's Cluster hash tag (of `subject`). */
   readonly tag: string;
   /**
    * When the token's authentication dates from, epoch ms: the session's login (`auth_time`) for a refreshed

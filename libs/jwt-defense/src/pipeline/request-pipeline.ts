@@ -1,7 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
-import { extractBearerToken } from '../edge/bearer-token.extractor.js';
+import { extractAccessToken } from '../edge/access-token.extractor.js';
+import { DpopStage } from '../dpop/dpop.stage.js';
 import {
   InsufficientScopeException,
   InvalidTokenException,
@@ -9,16 +10,20 @@ import {
   MissingTokenException,
   TokenVerificationError,
 } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { DEFENSE_METRICS, PRINCIPAL_PROPERTY } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
+import { ContextRiskStage } from '../context/context-risk.stage.js';
+import { AnomalyStage } from '../monitoring/anomaly.stage.js';
 import { RevocationStage } from '../revocation/revocation.stage.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { authenticatedAtMs, userTag } from '../token/token-ids.js';
+import { authenticatedAtMs, subjectKey, userTag } from '../token/token-ids.js';
 import { TokenService } from '../token/token.service.js';
+import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
 import { attachContext, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
@@ -38,12 +43,15 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  * own folder; this lists them in request order:
  *
  *   1. throttle (pre-auth)  per client IP and per body field (e.g. username), before any token work
- *   2. edge                 bearer extraction: exactly one `Authorization: Bearer`, no token in the URL
- *   3. token                pre-filter (no crypto), signature and claims; verified-token cache
- *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer:
- *                           revocation (jti, session, user epoch), per-user rate limit
+ *   2. edge                 token extraction: exactly one `Authorization: Bearer` or `DPoP`, no token in the URL
+ *   3. token                pre-filter (no crypto), signature and claims (this module's keys, or an external
+ *                           issuer's JWKS); verified-token cache; a DPoP-bound token's proof (RFC 9449)
+ *   4. ONE store call       every layer with per-request state adds its part, then decides from the answer, in
+ *                           this order: revocation (jti, session, user epoch), DPoP proof replay, per-user rate limit, anomaly
+ *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
- *   6. principal            on the request, for `@CurrentPrincipal()` (and `req.user`: `principalProperty`)
+ *   6. principal            on the request, for `@CurrentPrincipal()` (and `req.user`: `principalProperty`);
+ *                           layers learn from the allowed request (in the background: the request does not wait)
  *
  * Stages never write to the response: they throw a `JwtDefenseException`, and `DefenseResponseHeaders` (the
  * one header writer) answers. Store failures go through `StoreFailures` (the one fail-mode branch).
@@ -61,13 +69,18 @@ export class RequestPipeline {
     private readonly clientIp: ClientIpResolver,
     private readonly throttle: ThrottleStage,
     private readonly tokens: TokenService,
+    private readonly verifier: AccessTokenVerifier,
     revocation: RevocationStage,
+    private readonly dpop: DpopStage,
+    anomaly: AnomalyStage,
+    risk: ContextRiskStage,
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
+    private readonly events: SecurityEventService,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, throttle];
+    this.checkStages = [revocation, dpop, throttle, anomaly, risk];
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -88,16 +101,19 @@ export class RequestPipeline {
         return;
       }
 
-      // 2. Bearer extraction.
+      // 2. Token extraction: `Authorization: Bearer` or `DPoP`.
       layer = 'edge';
-      const token = extractBearerToken(request);
-      if (token === undefined) throw new MissingTokenException();
+      const presented = extractAccessToken(request);
+      if (presented === undefined) throw new MissingTokenException();
+      context.scheme = presented.scheme;
 
-      // 3. Pre-filter, signature, claims (or the verified-token cache).
+      // 3. Pre-filter, signature, claims (or the verified-token cache); then a DPoP-bound token's proof.
       layer = 'token';
-      const principal = await this.verify(token);
+      const principal = await this.verify(presented.token);
       context.principal = principal;
       context.identity = this.identityOf(principal);
+      layer = 'dpop';
+      await this.dpop.verify(context, presented.scheme, presented.token);
 
       // 4. ONE store call for every layer with per-request state.
       layer = 'revocation';
@@ -107,19 +123,30 @@ export class RequestPipeline {
       layer = 'authorization';
       authorize(principal, route);
 
-      // 6. The principal, for the handler.
+      // 6. The principal, for the handler; layers learn from an allowed request.
       setPrincipal(httpRequest, principal);
       if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
+      for (const stage of this.checkStages) stage.allowed?.(context);
       this.headers.success(httpResponse, route, true, context.limits);
     } catch (error) {
-      if (error instanceof JwtDefenseException) this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template });
+      if (error instanceof JwtDefenseException) {
+        const reason = (error.cause as TokenVerificationError | undefined)?.reason;
+        this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
+        // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
+        if (layer === 'token' && error.code !== 'token_expired') {
+          this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
+            ip: context.clientIp,
+            details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
+          });
+        }
+      }
       throw error;
     }
   }
 
   private async verify(token: string): Promise<AccessTokenPrincipal> {
     try {
-      return await this.tokens.verify(token);
+      return await this.verifier.verify(token);
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;
@@ -129,7 +156,7 @@ export class RequestPipeline {
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
   private async checkState(context: PipelineContext): Promise<void> {
     const principal = context.principal!;
-    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: principal.sub, jti: principal.jti, sid: principal.sid };
+    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, jti: principal.jti ?? '', sid: principal.sid };
     for (const stage of this.checkStages) stage.prepare(context, check);
     let result: DefenseCheckResult;
     const startedMs = this.timed ? performance.now() : 0;
@@ -141,15 +168,19 @@ export class RequestPipeline {
       this.failures.handle(error, 'store', context.route.failMode, context);
       return;
     }
-    for (const stage of this.checkStages) stage.decide(context, result);
+    for (const stage of this.checkStages) {
+      const pending = stage.decide(context, result);
+      if (pending) await pending;
+    }
   }
 
   /** Verified principals are cached per token: hash each one's subject once, not on every request. */
   private identityOf(principal: AccessTokenPrincipal): PrincipalIdentity {
     let identity = this.identities.get(principal);
     if (!identity) {
-      const tag = userTag(principal.sub);
-      identity = { tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
+      const subject = subjectKey(principal.issuer, principal.sub, this.tokens.issuer);
+      const tag = userTag(subject);
+      identity = { subject, tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
       this.identities.set(principal, identity);
     }
     return identity;

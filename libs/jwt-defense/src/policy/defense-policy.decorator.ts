@@ -1,6 +1,8 @@
 import { Reflector } from '@nestjs/core';
 import type { OptionsInput } from '../common/options.js';
 import type { FailMode } from '../revocation/revocation.options.js';
+import type { RouteRiskOptions } from '../context/risk.options.js';
+import type { RouteAnomalyOptions } from '../monitoring/anomaly.options.js';
 import type { ThrottlePolicyOptions } from '../throttling/throttle.options.js';
 
 /** Per-controller or per-handler policy. A handler's policy replaces its controller's (getAllAndOverride). */
@@ -17,6 +19,10 @@ export interface DefensePolicyOptions {
    * `@Throttle()` and `@SkipThrottle()` are honoured too (see docs/THROTTLING.md).
    */
   throttle?: string | OptionsInput<ThrottlePolicyOptions> | false;
+  /** Context risk on this route: `{ mode?, stepUpAt?, denyAt? }` over the module's `risk` options. */
+  risk?: OptionsInput<RouteRiskOptions>;
+  /** Anomaly monitoring on this route: `{ mode?, containment? }` over the module's `anomaly` options. */
+  anomaly?: OptionsInput<RouteAnomalyOptions>;
 }
 
 /** Attaches a {@link DefensePolicyOptions} to a controller or a handler. */

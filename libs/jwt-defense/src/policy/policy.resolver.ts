@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { resolveOptions } from '../common/options.js';
@@ -5,6 +6,8 @@ import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js'
 import { SecurityHeaders } from '../headers/security-headers.decorator.js';
 import { SecurityHeadersOptions } from '../headers/security-headers.options.js';
 import { RevocationOptions, type FailMode } from '../revocation/revocation.options.js';
+import { RiskOptions, RouteRiskOptions, type LayerMode } from '../context/risk.options.js';
+import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '../monitoring/anomaly.options.js';
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
@@ -34,6 +37,10 @@ export interface RoutePolicy {
   readonly body?: RouteRateLimit & { readonly field: string };
   /** `@SecurityHeaders()` overrides, when the route has some. */
   readonly headers?: RouteHeaders;
+  /** A short stable id of the template (the anomaly layer's per-route key: bounded field names). */
+  readonly routeId: string;
+  readonly risk: { readonly mode: LayerMode; readonly stepUpAt: number; readonly denyAt: number };
+  readonly anomaly: { readonly mode: LayerMode; readonly containment: AnomalyContainment };
 }
 
 // @nestjs/throttler's metadata keys (its decorators' contract; the constants are not in its public barrel).
@@ -63,6 +70,8 @@ export class PolicyResolver implements OnModuleInit {
     private readonly throttle: ThrottleOptions,
     private readonly revocation: RevocationOptions,
     @Inject(SecurityHeadersOptions) private readonly securityHeaders: SecurityHeadersOptions | false,
+    private readonly riskOptions: RiskOptions,
+    private readonly anomalyOptions: AnomalyOptions,
   ) {}
 
   onModuleInit(): void {
@@ -119,10 +128,19 @@ export class PolicyResolver implements OnModuleInit {
     const skipAll = skipped('default');
 
     const headers = routeHeadersFor(this.reflector.getAllAndOverride(SecurityHeaders, targets), this.securityHeaders, name);
+    const risk = resolveOptions(RouteRiskOptions, declared.risk, `@DefensePolicy of ${name}: risk`);
+    const anomaly = resolveOptions(RouteAnomalyOptions, declared.anomaly, `@DefensePolicy of ${name}: anomaly`);
+    const stepUpAt = risk.stepUpAt ?? this.riskOptions.stepUpAt;
+    const denyAt = risk.denyAt ?? this.riskOptions.denyAt;
+    if (stepUpAt > denyAt) throw new TypeError(`jwt-defense: @DefensePolicy of ${name}: risk.stepUpAt must not be greater than risk.denyAt`);
+    const template = this.template(handler, controller);
     return {
       name,
       headers,
-      template: this.template(handler, controller),
+      template,
+      routeId: createHash('sha256').update(`${name} ${template}`).digest('base64url').slice(0, 10),
+      risk: { mode: risk.mode ?? this.riskOptions.mode, stepUpAt, denyAt },
+      anomaly: { mode: anomaly.mode ?? this.anomalyOptions.mode, containment: anomaly.containment ?? this.anomalyOptions.containment },
       isPublic: this.reflector.getAllAndOverride(Public, targets) === true,
       roles: declared.roles,
       scopes: declared.scopes,

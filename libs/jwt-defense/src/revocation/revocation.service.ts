@@ -16,7 +16,7 @@ import {
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { authenticatedAtMs, parseOwnJti, userTag } from '../token/token-ids.js';
+import { authenticatedAtMs, parseOwnJti, subjectKey, userTag } from '../token/token-ids.js';
 import { RevocationOptions } from './revocation.options.js';
 
 export interface RevokeTokenOptions {
@@ -101,11 +101,12 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    * own single store call): `undefined` when the token is active. One store call.
    */
   async check(principal: AccessTokenPrincipal): Promise<RevocationVerdict> {
-    const tag = userTag(principal.sub);
+    const subject = subjectKey(principal.issuer, principal.sub, this.lifetimes.issuer);
+    const tag = userTag(subject);
     const issued = authenticatedAtMs(principal, tag);
     const global = this.globalVerdict(principal.kid, issued);
     if (global) return global;
-    return this.storeVerdict(await this.requests.check({ tag, sub: principal.sub, jti: principal.jti, sid: principal.sid }), issued);
+    return this.storeVerdict(await this.requests.check({ tag, sub: subject, jti: principal.jti ?? '', sid: principal.sid }), issued);
   }
 
   /** The global revoke-everything epoch this instance knows, epoch ms (0: never set). */

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
-import { TokenVerificationError } from '../errors/defense.exceptions.js';
+import { DpopProofException, TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { SessionStore, type RefreshSessionRecord } from '../store/defense-store.ports.js';
@@ -18,6 +18,8 @@ export interface TokenPair {
   readonly sid: string;
   /** When the session ends, epoch ms. */
   readonly refreshExpiresAtMs: number;
+  /** `DPoP` when the session is bound to a key (every access token carries `cnf.jkt`), else `Bearer`. */
+  readonly tokenType: 'Bearer' | 'DPoP';
 }
 
 /**
@@ -33,6 +35,13 @@ export type RefreshClaimsHook = (
 export interface RefreshOptions {
   /** Recomputes the access token's claims; default: the claims given at login. */
   claims?: RefreshClaimsHook;
+  /** The request's DPoP proof (`DpopService.verifyProof`): required, by the same key, to refresh a bound session. */
+  dpop?: { jkt: string };
+}
+
+export interface IssuePairOptions {
+  /** Binds the session to a key (RFC 9449): the thumbprint of the login request's DPoP proof key. */
+  jkt?: string;
 }
 
 const REFRESH_TOKEN = new RegExp(`^([A-Za-z0-9_-]{${USER_TAG_LENGTH}})\\.([A-Za-z0-9_-]{${SID_LENGTH}})\\.(0|[1-9][0-9]{0,8})\\.([A-Za-z0-9_-]{43})$`);
@@ -59,8 +68,13 @@ export class RefreshTokenService {
     private readonly clock: DefenseClock,
   ) {}
 
-  /** Starts a session: a new access token (with `sid` and `auth_time`) and its first refresh token. */
-  async issuePair(sub: string, claims: Record<string, unknown> = {}): Promise<TokenPair> {
+  /**
+   * Starts a session: a new access token (with `sid` and `auth_time`) and its first refresh token. With a `jkt`
+   * (from the login request's DPoP proof), every access token of the session is bound to that key (`cnf.jkt`).
+   */
+  async issuePair(sub: string, claims: Record<string, unknown> = {}, options: IssuePairOptions = {}): Promise<TokenPair> {
+    if ('cnf' in claims) throw new TypeError('jwt-defense: issuePair() sets cnf itself: pass { jkt } in its options');
+    if (options.jkt !== undefined) claims = { ...claims, cnf: { jkt: options.jkt } };
     const nowMs = this.clock.nowMs();
     const session: RefreshSessionRecord = {
       sid: newSid(nowMs),
@@ -98,7 +112,13 @@ export class RefreshTokenService {
     if (this.revocation.isSessionCoveredByGlobalEpoch(session.createdAtMs)) throw new TokenVerificationError('token_revoked');
 
     const loginClaims = JSON.parse(session.claims) as Record<string, unknown>;
-    const claims = refreshOptions.claims ? await refreshOptions.claims(session.sub, loginClaims) : loginClaims;
+    // A bound session refreshes only with a proof by its key (RFC 9449 §5): a stolen refresh token alone is useless.
+    const cnf = loginClaims.cnf as { jkt?: string } | undefined;
+    if (cnf?.jkt !== undefined && refreshOptions.dpop?.jkt !== cnf.jkt) {
+      throw new DpopProofException('invalid_dpop_proof', refreshOptions.dpop ? 'refresh_key_mismatch' : 'refresh_proof_missing');
+    }
+    const recomputed = refreshOptions.claims ? await refreshOptions.claims(session.sub, loginClaims) : loginClaims;
+    const claims = recomputed && cnf ? { ...recomputed, cnf } : recomputed;
     if (claims === null) {
       await this.revocation.revokeSession(session.sub, sid, 'subject_gone', 'system');
       throw new TokenVerificationError('token_revoked');
@@ -119,6 +139,7 @@ export class RefreshTokenService {
   private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>): Promise<TokenPair> {
     const accessToken = await this.tokens.issue(session.sub, { ...claims, sid: session.sid, auth_time: Math.floor(session.createdAtMs / 1000) });
     const refreshToken = `${session.tag}.${session.sid}.${generation}.${mac(session.key, session.sid, generation).toString('base64url')}`;
-    return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs };
+    const tokenType = (claims.cnf as { jkt?: string } | undefined)?.jkt ? 'DPoP' : 'Bearer';
+    return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs, tokenType };
   }
 }

@@ -25,6 +25,63 @@ export interface RateLimitHit {
 /** A per-user rate limit counted inside the per-request check. */
 export type UserRateLimitRequest = Omit<RateLimitHit, 'space' | 'key'>;
 
+/** What the context-risk layer reads about the request's context in the per-request call. */
+export interface RiskRead {
+  /** ISO 3166 country of the request, when known. */
+  country?: string;
+  /** Device fingerprint of the request. */
+  device: string;
+  /** Hour of the week of the request, 0-167 (UTC; 0 = Monday 00:00). */
+  hourOfWeek: number;
+}
+
+/** What the store knows about a user's usual contexts (see `RiskRead`). */
+export interface RiskProfile {
+  /** Requests learned so far (0: no history yet). */
+  learned: number;
+  /** When the request's country was last learned for this user, epoch ms; 0: never. */
+  countrySeenAtMs: number;
+  /** When the request's device was last learned for this user, epoch ms; 0: never. */
+  deviceSeenAtMs: number;
+  /** Decayed weight of learned requests at this hour of the week (± 1 hour), and of all hours. */
+  hourWeight: number;
+  hourTotal: number;
+  /** The last learned country and when, epoch ms (for impossible travel). */
+  lastCountry?: string;
+  lastCountryAtMs: number;
+  /** The user's last risk challenge (step-up or deny), epoch ms; 0: never. */
+  challengedAtMs: number;
+  /** The hour-of-week index (hours since the epoch) last learned: learning at most once per hour per user. */
+  learnedHour: number;
+}
+
+/** The anomaly layer's per-request count: one interval counter and an EWMA baseline per user × route. */
+export interface AnomalyCount {
+  /** The route template's id (a short hash: bounded field names). */
+  route: string;
+  intervalMs: number;
+  /** EWMA smoothing of the baseline, 0-1. */
+  alpha: number;
+  warmupIntervals: number;
+  factor: number;
+  minRequests: number;
+  /** Routes tracked per user; the least recently used goes beyond it. */
+  maxRoutes: number;
+  /** How long an idle user's baselines are kept, ms. */
+  idleTtlMs: number;
+  nowMs: number;
+}
+
+export interface AnomalyResult {
+  /** This interval's count, this request included. */
+  count: number;
+  /** The baseline (EWMA of past intervals' counts) and how many intervals it has seen. */
+  baseline: number;
+  intervals: number;
+  /** True for the ONE request that first went over `factor × baseline` (and `minRequests`) in this interval. */
+  alerted: boolean;
+}
+
 /** Per-request state of one token, read (and counted) in ONE store round trip. */
 export interface DefenseCheckRequest {
   /** Cluster hash tag of the subject (`userTag(sub)`). */
@@ -35,6 +92,14 @@ export interface DefenseCheckRequest {
   sid?: string;
   /** Count this request against the user's rate limit, in the same round trip. */
   userRate?: UserRateLimitRequest;
+  /** Read the user's context profile for this request's context. */
+  risk?: RiskRead;
+  /** Count this request in the user's anomaly baseline of its route. */
+  anomaly?: AnomalyCount;
+  /** Read the user's step-up epoch (set by anomaly containment). */
+  stepUp?: boolean;
+  /** Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. */
+  dpopProof?: { key: string; ttlMs: number };
 }
 
 export interface DefenseCheckResult {
@@ -46,6 +111,27 @@ export interface DefenseCheckResult {
   userNotBeforeMs: number;
   /** The user's rate-limit counter after this hit, when `userRate` was asked for. */
   userRate?: RateLimitResult;
+  /** When `risk` was asked for. */
+  risk?: RiskProfile;
+  /** When `anomaly` was asked for. */
+  anomaly?: AnomalyResult;
+  /** Tokens of this user authenticated at or before this instant need a new login (step-up); 0 when never set. */
+  stepUpBeforeMs?: number;
+  /** When `dpopProof` was given: the proof had been seen before (a replay). */
+  dpopReplayed?: boolean;
+}
+
+/** What a context-risk learning write records (after an allowed request or a login). */
+export interface RiskLearning extends RiskRead {
+  nowMs: number;
+  /** Whether to count this request in the hour-of-week histogram (at most once per user per hour). */
+  countHour: boolean;
+  maxDevices: number;
+  maxCountries: number;
+  /** Half-life of the hour-of-week histogram, ms. */
+  halfLifeMs: number;
+  /** How long an idle profile is kept, ms. */
+  ttlMs: number;
 }
 
 /** What the denylist keeps about a revoked token. */
@@ -150,6 +236,16 @@ export interface SessionStore {
   revokeSession(tag: string, sid: string, reason: string): Promise<boolean>;
 }
 
+/** Per-user state of the context-risk and anomaly layers, beyond what the per-request check reads. */
+export interface ContextStore {
+  /** Records a context as known for the user (after a login or an allowed request). */
+  learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void>;
+  /** Records a risk challenge (step-up or deny) at `atMs` (never lowered). */
+  recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void>;
+  /** Raises (never lowers) the user's step-up epoch: tokens authenticated at or before it need a new login. */
+  raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number>;
+}
+
 /** The bounded security event log. */
 export interface EventStore {
   appendEvent(event: SecurityEvent): Promise<void>;
@@ -176,7 +272,7 @@ export interface StoreMaintenance {
  * contract suite in the repository's `test/defense-store.e2e-spec.ts` can check it.
  */
 export interface DefenseStore
-  extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, EventStore, StoreMaintenance {}
+  extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, ContextStore, EventStore, StoreMaintenance {}
 
 /** Injection tokens: a `Symbol` with the same name as each port. */
 export const DefenseStore = Symbol('DefenseStore');
@@ -186,10 +282,12 @@ export const RevocationStore = Symbol('RevocationStore');
 export const GlobalStateStore = Symbol('GlobalStateStore');
 export const SessionStore = Symbol('SessionStore');
 export const EventStore = Symbol('EventStore');
+export const ContextStore = Symbol('ContextStore');
 
 /** The methods a custom store must have (checked at boot). */
 export const DEFENSE_STORE_METHODS = [
   'check', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
-  'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'appendEvent', 'listEvents',
+  'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'learnContext', 'recordChallenge',
+  'raiseStepUpBefore', 'appendEvent', 'listEvents',
   'cleanupExpired', 'ping', 'close',
 ] as const;

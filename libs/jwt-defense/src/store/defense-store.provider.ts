@@ -11,6 +11,7 @@ import {
   RequestCheckStore,
   RevocationStore,
   SessionStore,
+  ContextStore,
 } from './defense-store.ports.js';
 import { MemoryDefenseStore } from './memory/memory-defense.store.js';
 import type { RedisConnection } from './redis/redis-connection.js';
@@ -46,6 +47,8 @@ export const defenseStoreProviders: Provider[] = [
         maxSessions: store.maxSessions,
         maxUserEpochs: store.maxUserEpochs,
         maxCounters: store.maxCounters,
+        maxProfiles: store.maxProfiles,
+        maxDpopProofs: store.maxDpopProofs,
         maxEvents: store.maxEvents,
         now: () => clock.nowMs(),
         onFull: (space) => alerts.next(space),
@@ -53,7 +56,7 @@ export const defenseStoreProviders: Provider[] = [
     },
     inject: [JWT_DEFENSE_OPTIONS, DefenseClock, STORE_ALERTS],
   },
-  ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, EventStore].map(
+  ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, SessionStore, ContextStore, EventStore].map(
     (port): Provider => ({ provide: port, useExisting: DefenseStore }),
   ),
 ];

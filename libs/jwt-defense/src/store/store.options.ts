@@ -15,6 +15,10 @@ export class MemoryStoreOptions {
   @IsInt() @Min(1) @Max(100_000_000) maxUserEpochs: number = 100_000;
   /** Most rate-limit counters per space (client IPs, body values, users). Default 100000. Idle counters go first, active blocks never. */
   @IsInt() @Min(1) @Max(100_000_000) maxCounters: number = 100_000;
+  /** Most users whose context profile (layer 3) and anomaly baselines (layer 4) are kept; the least recently used go (they can be relearned). Default 100000. */
+  @IsInt() @Min(1) @Max(100_000_000) maxProfiles: number = 100_000;
+  /** Most DPoP proofs remembered for their replay window. Never evicted early: when full, a new proof is refused (503). Default 100000. */
+  @IsInt() @Min(1) @Max(100_000_000) maxDpopProofs: number = 100_000;
   /** Most security events kept (a ring). Default 10000. */
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
 }

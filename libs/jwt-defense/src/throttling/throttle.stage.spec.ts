@@ -30,7 +30,7 @@ describe('ThrottleStage', () => {
   });
 
   const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
-    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, ...route } as RoutePolicy,
+    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
     request: {} as IncomingMessage,
     httpRequest: { body },
     clientIp: ip,

@@ -22,6 +22,14 @@ export const OWN_JTI_LENGTH = USER_TAG_LENGTH + TIME_LENGTH + RANDOM_LENGTH + CH
 const OWN_JTI = new RegExp(`^[A-Za-z0-9_-]{${OWN_JTI_LENGTH}}$`);
 export const SID_LENGTH = 22;
 
+/**
+ * The key of a user's state in the store: the subject for this module's own tokens, `<issuer> <subject>` for an
+ * external issuer's, so users of two issuers never share state (revocation epochs, counters, contexts).
+ */
+export function subjectKey(issuer: string, sub: string, ownIssuer: string): string {
+  return issuer === ownIssuer ? sub : `${issuer} ${sub}`;
+}
+
 /** The Cluster hash tag part for a subject: 72 bits of SHA-256, base64url. */
 export function userTag(sub: string): string {
   return createHash('sha256').update(sub, 'utf8').digest('base64url').slice(0, USER_TAG_LENGTH);

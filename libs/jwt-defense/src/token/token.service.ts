@@ -2,7 +2,8 @@ import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
-import { prefilterCompactJws, type PrefilterOptions } from '../edge/compact-jws.js';
+import { checkJoseHeader, parseCompactJws, requireSignature, type HeaderProfile, type PrefilteredJws } from '../edge/compact-jws.js';
+import { KID_PATTERN } from '../jwt-defense.constants.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { ACCESS_TOKEN_TYPE } from '../jwt-defense.constants.js';
 import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
@@ -55,7 +56,8 @@ interface KeyEntry {
 @Injectable()
 export class TokenService {
   private readonly entries = new Map<string, KeyEntry>();
-  private readonly prefilter: PrefilterOptions;
+  private readonly prefilter: { maxTokenBytes: number };
+  private readonly headerProfile: HeaderProfile;
   private readonly cache?: VerifiedTokenCache;
 
   private readonly options: {
@@ -91,11 +93,13 @@ export class TokenService {
     if (options.verifiedTokenCacheSize > 0) {
       this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, options.clockToleranceSec);
     }
-    this.prefilter = {
-      maxTokenBytes: options.maxTokenBytes,
-      tokenType: ACCESS_TOKEN_TYPE,
-      allowedAlgorithms: new Set(keys.flatMap((key) => key.algorithms)),
-    };
+    this.prefilter = { maxTokenBytes: options.maxTokenBytes };
+    this.headerProfile = { types: [ACCESS_TOKEN_TYPE], allowedAlgorithms: new Set(keys.flatMap((key) => key.algorithms)), kidPattern: KID_PATTERN };
+  }
+
+  /** This module's own issuer (`iss` of the tokens it issues). */
+  get issuer(): string {
+    return this.options.issuer;
   }
 
   /** `kid` of the key that signs new tokens (`undefined` for a verify-only ring). */
@@ -160,10 +164,20 @@ export class TokenService {
   }
 
   private async verifyUncached(token: string): Promise<AccessTokenPrincipal> {
-    const jws = prefilterCompactJws(token, this.prefilter);
+    return this.verifyParsed(parseCompactJws(token, this.prefilter.maxTokenBytes));
+  }
+
+  /**
+   * Verifies a parsed token as one of this module's own: header checks, the key selected by `kid`, the signature,
+   * the claims. No cache (the caller has one).
+   */
+  async verifyParsed(jws: PrefilteredJws): Promise<AccessTokenPrincipal> {
+    checkJoseHeader(jws.header, this.headerProfile);
+    requireSignature(jws);
+    const token = jws.token;
     const entry = this.entries.get(jws.header.kid);
-    if (!entry) throw new TokenVerificationError('signature_invalid');
-    if (!entry.key.algorithms.includes(jws.header.alg as never)) throw new TokenVerificationError('algorithm_not_allowed');
+    if (!entry) throw new TokenVerificationError('signature_invalid', { reason: 'unknown_kid' });
+    if (!entry.key.algorithms.includes(jws.header.alg as never)) throw new TokenVerificationError('algorithm_not_allowed', { reason: 'alg_not_for_key' });
 
     if (entry.jwt) {
       try {

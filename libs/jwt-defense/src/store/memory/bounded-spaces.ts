@@ -155,3 +155,56 @@ export class CounterSpace {
     this.counters.clear();
   }
 }
+
+/**
+ * A bounded map for state that can be rebuilt (context profiles, anomaly baselines): least recently used first
+ * beyond its capacity, and dropped when idle longer than its TTL. Losing an entry makes a user look new (trust on
+ * first use), which is why security state never lives here.
+ */
+export class LruSpace<V> {
+  private readonly entries = new Map<string, { value: V; usedAtMs: number; ttlMs: number }>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(key: string, nowMs: number): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (nowMs - entry.usedAtMs > entry.ttlMs) return undefined;
+    entry.usedAtMs = nowMs;
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: V, nowMs: number, ttlMs: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, usedAtMs: nowMs, ttlMs });
+    while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  forEach(visit: (value: V) => void): void {
+    for (const entry of this.entries.values()) visit(entry.value);
+  }
+
+  /** Drops idle entries, at most `limit` looked at. */
+  sweep(nowMs: number, limit: number): number {
+    let looked = 0;
+    let removed = 0;
+    for (const [key, entry] of this.entries) {
+      if (looked++ >= limit) break;
+      if (nowMs - entry.usedAtMs > entry.ttlMs) {
+        this.entries.delete(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}

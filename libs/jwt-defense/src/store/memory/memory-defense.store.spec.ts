@@ -65,6 +65,24 @@ describe('MemoryDefenseStore', () => {
     await expect(store.hit({ space: 'ip', key: 'a', ...hit, nowMs })).resolves.toMatchObject({ blocked: true });
   });
 
+  it('stays bounded with 100k users and 1k routes: context profiles and baselines evict the least recently used', async () => {
+    const store = new MemoryDefenseStore({ maxProfiles: 50 });
+    const nowMs = Date.now();
+    const learning = { device: 'd', hourOfWeek: 1, nowMs, countHour: true, maxDevices: 20, maxCountries: 20, halfLifeMs: 1e9, ttlMs: 1e9 };
+    const anomaly = { intervalMs: 60_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 20, idleTtlMs: 1e9, nowMs };
+    for (let i = 0; i < 100_000; i++) {
+      await store.learnContext(`t${i}`, `user${i}`, learning);
+      await store.check({ tag: `t${i}`, sub: `user${i}`, jti: 'j', risk: { device: 'd', hourOfWeek: 1 }, anomaly: { ...anomaly, route: 'r' } });
+    }
+    for (let route = 0; route < 1000; route++) await store.check({ tag: 't', sub: 'busy', jti: 'j', anomaly: { ...anomaly, route: `route-${route}` } });
+    expect(store.sizes.profiles).toBe(50);
+    expect(store.sizes.baselines).toBe(50);
+    expect(store.sizes.baselineRoutes).toBeLessThanOrEqual(49 + 20);
+    // The most recent ones are kept.
+    await expect(store.check({ tag: 't99999', sub: 'user99999', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 1 } });
+    await expect(store.check({ tag: 't0', sub: 'user0', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 0 } });
+  });
+
   it('expires by timestamp, without a timer per entry', async () => {
     let now = 1_000_000;
     const store = new MemoryDefenseStore({ now: () => now });

@@ -9,10 +9,12 @@ import type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RiskLearning,
   RotateConditions,
   RotateOutcome,
 } from '../defense-store.ports.js';
-import { CounterSpace, ExpiringSpace } from './bounded-spaces.js';
+import { countAnomaly, emptyRiskProfile, learnRiskProfile, readRiskProfile, type AnomalyCounterState, type RiskProfileState } from '../../context/risk-profile.js';
+import { CounterSpace, ExpiringSpace, LruSpace } from './bounded-spaces.js';
 
 export interface MemoryDefenseStoreOptions {
   /** Most live jti revocations kept. Default 100000. Never evicted early: when full, a revocation is refused (503). */
@@ -23,6 +25,10 @@ export interface MemoryDefenseStoreOptions {
   maxUserEpochs?: number;
   /** Most rate-limit counters kept per space (IP, body field, user). Default 100000. Idle ones go first, active blocks never. */
   maxCounters?: number;
+  /** Most users whose context profile and anomaly baselines are kept (least recently used go first). Default 100000. */
+  maxProfiles?: number;
+  /** Most DPoP proofs remembered (for their replay window). Never evicted early: when full, a new proof is refused (503). Default 100000. */
+  maxDpopProofs?: number;
   /** Most security events kept (ring buffer). Default 10000. */
   maxEvents?: number;
   /** Time source, epoch ms. Default `Date.now`. */
@@ -42,7 +48,10 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly revocations: ExpiringSpace<RevocationRecord>;
   private readonly sessions: ExpiringSpace<RefreshSessionRecord>;
   private readonly epochs: ExpiringSpace<number>;
+  private readonly dpopProofs: ExpiringSpace<true>;
   private readonly counters = new Map<string, CounterSpace>();
+  private readonly profiles: LruSpace<RiskProfileState>;
+  private readonly baselines: LruSpace<Map<string, AnomalyCounterState>>;
   private readonly events: SecurityEvent[] = [];
   private eventHead = 0;
   private readonly global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
@@ -59,6 +68,9 @@ export class MemoryDefenseStore implements DefenseStore {
     this.revocations = new ExpiringSpace('revocations', options.maxRevocations ?? 100_000, this.now, this.onFull);
     this.sessions = new ExpiringSpace('sessions', options.maxSessions ?? 100_000, this.now, this.onFull);
     this.epochs = new ExpiringSpace('userEpochs', options.maxUserEpochs ?? 100_000, this.now, this.onFull);
+    this.profiles = new LruSpace(options.maxProfiles ?? 100_000);
+    this.dpopProofs = new ExpiringSpace('dpopProofs', options.maxDpopProofs ?? 100_000, this.now, this.onFull);
+    this.baselines = new LruSpace(options.maxProfiles ?? 100_000);
   }
 
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
@@ -68,7 +80,27 @@ export class MemoryDefenseStore implements DefenseStore {
       sessionRevoked: session?.revokedReason !== undefined,
       userNotBeforeMs: this.epochs.get(`${request.tag}:${request.sub}`) ?? 0,
     };
-    if (request.userRate) result.userRate = this.space('user').hit(`${request.tag}:${request.sub}`, request.userRate);
+    const user = `${request.tag}:${request.sub}`;
+    if (request.userRate) result.userRate = this.space('user').hit(user, request.userRate);
+    const nowMs = this.now();
+    if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
+    if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
+    if (request.dpopProof) {
+      const key = `${request.tag}:${request.dpopProof.key}`;
+      result.dpopReplayed = this.dpopProofs.get(key) !== undefined;
+      if (!result.dpopReplayed) this.dpopProofs.set(key, true, nowMs + request.dpopProof.ttlMs);
+    }
+    const anomaly = request.anomaly;
+    if (anomaly) {
+      let routes = this.baselines.get(user, anomaly.nowMs);
+      if (!routes) routes = new Map();
+      const { state, result: counted } = countAnomaly(routes.get(anomaly.route), anomaly);
+      routes.delete(anomaly.route);
+      routes.set(anomaly.route, state);
+      if (routes.size > anomaly.maxRoutes) routes.delete(routes.keys().next().value as string);
+      this.baselines.set(user, routes, anomaly.nowMs, anomaly.idleTtlMs);
+      result.anomaly = counted;
+    }
     return result;
   }
 
@@ -106,6 +138,25 @@ export class MemoryDefenseStore implements DefenseStore {
 
   async retireKid(kid: string, atMs: number): Promise<void> {
     this.global.retiredKids[kid] ??= atMs;
+  }
+
+  async learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void> {
+    const user = `${tag}:${sub}`;
+    this.profiles.set(user, learnRiskProfile(this.profiles.get(user, learning.nowMs), learning), learning.nowMs, learning.ttlMs);
+  }
+
+  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void> {
+    const user = `${tag}:${sub}`;
+    const profile = this.profiles.get(user, atMs) ?? emptyRiskProfile();
+    profile.challengedAtMs = Math.max(profile.challengedAtMs, atMs);
+    this.profiles.set(user, profile, atMs, ttlMs);
+  }
+
+  async raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
+    const key = `${tag}:${sub}:su`;
+    const epoch = Math.max(this.epochs.get(key) ?? 0, atMs);
+    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs));
+    return epoch;
   }
 
   async createSession(session: RefreshSessionRecord): Promise<void> {
@@ -170,7 +221,7 @@ export class MemoryDefenseStore implements DefenseStore {
     const started = this.now();
     const budget = { deadlineMs: Date.now() + budgetMs, clock: Date.now };
     const report: CleanupReport = { scanned: 0, removed: 0, truncated: false };
-    for (const space of [this.revocations, this.sessions, this.epochs]) {
+    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs]) {
       const done = space.sweep(started, Infinity, budget);
       report.scanned += done.scanned;
       report.removed += done.removed;
@@ -180,18 +231,30 @@ export class MemoryDefenseStore implements DefenseStore {
       report.scanned += space.size;
       report.removed += space.sweep(started, Infinity);
     }
+    for (const space of [this.profiles, this.baselines]) {
+      report.scanned += space.size;
+      report.removed += space.sweep(started, Infinity);
+    }
     return report;
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    for (const space of [this.revocations, this.sessions, this.epochs, ...this.counters.values()]) space.clear();
+    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs, this.profiles, this.baselines, ...this.counters.values()]) space.clear();
   }
 
   /** Live entries per space (for tests and metrics). */
   get sizes(): Record<string, number> {
-    const sizes: Record<string, number> = { revocations: this.revocations.size, sessions: this.sessions.size, userEpochs: this.epochs.size };
+    const sizes: Record<string, number> = {
+      revocations: this.revocations.size,
+      sessions: this.sessions.size,
+      userEpochs: this.epochs.size,
+      profiles: this.profiles.size,
+      baselines: this.baselines.size,
+    };
+    sizes.baselineRoutes = 0;
+    this.baselines.forEach((routes) => (sizes.baselineRoutes += routes.size));
     for (const [name, space] of this.counters) sizes[`counters:${name}`] = space.size;
     return sizes;
   }

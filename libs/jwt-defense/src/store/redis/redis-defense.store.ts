@@ -10,6 +10,7 @@ import type {
   RateLimitHit,
   RefreshSessionRecord,
   RevocationRecord,
+  RiskLearning,
   RotateConditions,
   RotateOutcome,
 } from '../defense-store.ports.js';
@@ -35,7 +36,9 @@ export interface RedisDefenseStoreOptions {
 const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing']);
 
 type Scripted = {
-  jwtdCheck(n: string, j: string, s: string, r: string, limit: number, ttlMs: number, blockMs: number, algorithm: string, nowMs: number): Promise<unknown>;
+  jwtdCheck(...args: Array<string | number>): Promise<unknown>;
+  jwtdLearnContext(...args: Array<string | number>): Promise<unknown>;
+  jwtdRecordChallenge(c: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
@@ -43,6 +46,12 @@ type Scripted = {
   jwtdRotateSession(s: string, n: string, generation: number, globalNb: number, nowMs: number, graceMs: number): Promise<unknown>;
   jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
 };
+
+function decimal(value: unknown, what: string): number {
+  const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isFinite(number)) throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
+  return number;
+}
 
 function integer(value: unknown, what: string): number {
   const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
@@ -79,7 +88,9 @@ export class RedisDefenseStore implements DefenseStore {
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
-    define('jwtdCheck', 4, scripts.CHECK);
+    define('jwtdCheck', 8, scripts.CHECK);
+    define('jwtdLearnContext', 1, scripts.LEARN_CONTEXT);
+    define('jwtdRecordChallenge', 1, scripts.RECORD_CHALLENGE);
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
     define('jwtdRaiseUserNotBefore', 1, scripts.RAISE_USER_NOT_BEFORE);
     define('jwtdRaiseGlobalNotBefore', 1, scripts.RAISE_GLOBAL_NOT_BEFORE);
@@ -98,35 +109,89 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
-    const rate = request.userRate;
+    const { tag, sub, userRate: rate, risk, anomaly } = request;
     const reply = await this.run(() =>
       this.scripted.jwtdCheck(
-        this.userKey(request.tag, 'n', request.sub),
-        this.userKey(request.tag, 'j', request.jti),
-        this.userKey(request.tag, 's', request.sid ?? ''),
-        this.userKey(request.tag, 'r', request.sub),
+        this.userKey(tag, 'n', sub),
+        this.userKey(tag, 'j', request.jti),
+        this.userKey(tag, 's', request.sid ?? ''),
+        this.userKey(tag, 'r', sub),
+        this.userKey(tag, 'c', sub),
+        this.userKey(tag, 'a', sub),
+        this.userKey(tag, 'p', sub),
+        this.userKey(tag, 'dp', request.dpopProof?.key ?? ''),
         rate?.limit ?? 0,
         rate?.ttlMs ?? 0,
         rate?.blockDurationMs ?? 0,
         rate?.algorithm ?? 'fixed',
         Math.floor(rate?.nowMs ?? 0),
+        risk ? '1' : '0',
+        risk?.country ?? '',
+        risk?.device ?? '',
+        risk?.hourOfWeek ?? 0,
+        anomaly ? '1' : '0',
+        anomaly?.route ?? '',
+        anomaly?.intervalMs ?? 1,
+        anomaly?.alpha ?? 0,
+        anomaly?.warmupIntervals ?? 0,
+        anomaly?.factor ?? 0,
+        anomaly?.minRequests ?? 0,
+        anomaly?.maxRoutes ?? 0,
+        Math.floor(anomaly?.idleTtlMs ?? 1),
+        Math.floor(anomaly?.nowMs ?? 0),
+        request.stepUp ? '1' : '0',
+        request.dpopProof ? Math.max(1, Math.ceil(request.dpopProof.ttlMs)) : '0',
       ),
     );
-    if (!Array.isArray(reply) || reply.length !== 7) throw new DefenseStoreError('unexpected Redis reply for check');
-    const result: DefenseCheckResult = {
-      userNotBeforeMs: integer(reply[0], 'check'),
-      jtiRevoked: integer(reply[1], 'check') === 1,
-      sessionRevoked: integer(reply[2], 'check') === 1,
-    };
-    if (rate) {
-      result.userRate = {
-        totalHits: integer(reply[3], 'check'),
-        timeToExpireMs: integer(reply[4], 'check'),
-        blocked: integer(reply[5], 'check') === 1,
-        timeToBlockExpireMs: integer(reply[6], 'check'),
+    if (!Array.isArray(reply) || reply.length !== 22) throw new DefenseStoreError('unexpected Redis reply for check');
+    const int = (index: number) => integer(reply[index], 'check');
+    const result: DefenseCheckResult = { userNotBeforeMs: int(0), jtiRevoked: int(1) === 1, sessionRevoked: int(2) === 1 };
+    if (rate) result.userRate = { totalHits: int(3), timeToExpireMs: int(4), blocked: int(5) === 1, timeToBlockExpireMs: int(6) };
+    if (risk) {
+      result.risk = {
+        learned: int(7),
+        countrySeenAtMs: int(8),
+        deviceSeenAtMs: int(9),
+        hourWeight: decimal(reply[10], 'check'),
+        hourTotal: decimal(reply[11], 'check'),
+        lastCountry: typeof reply[12] === 'string' && reply[12] !== '' ? reply[12] : undefined,
+        lastCountryAtMs: int(13),
+        challengedAtMs: int(14),
+        learnedHour: int(15),
       };
     }
+    if (anomaly) result.anomaly = { count: int(16), baseline: decimal(reply[17], 'check'), intervals: int(18), alerted: int(19) === 1 };
+    if (request.stepUp) result.stepUpBeforeMs = int(20);
+    if (request.dpopProof) result.dpopReplayed = int(21) === 1;
     return result;
+  }
+
+  async learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void> {
+    await this.run(() =>
+      this.scripted.jwtdLearnContext(
+        this.userKey(tag, 'c', sub),
+        Math.floor(learning.nowMs),
+        learning.country ?? '',
+        learning.device,
+        learning.hourOfWeek,
+        learning.countHour ? '1' : '0',
+        learning.maxDevices,
+        learning.maxCountries,
+        Math.floor(learning.halfLifeMs),
+        Math.floor(learning.ttlMs),
+      ),
+    );
+  }
+
+  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void> {
+    await this.run(() => this.scripted.jwtdRecordChallenge(this.userKey(tag, 'c', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))));
+  }
+
+  async raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdRaiseUserNotBefore(this.userKey(tag, 'p', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))),
+    );
+    return integer(reply, 'raiseStepUpBefore');
   }
 
   async hit(request: RateLimitHit): Promise<RateLimitResult> {
@@ -298,7 +363,7 @@ export class RedisDefenseStore implements DefenseStore {
     return this.client as unknown as Scripted;
   }
 
-  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r', id: string): string {
+  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
 

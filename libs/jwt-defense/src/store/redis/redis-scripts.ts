@@ -7,13 +7,66 @@ import { RATE_LIMIT_LUA } from '../../throttling/rate-limit.lua.js';
  * Lua's `tostring` without an exponent.
  */
 
+/** The anomaly twin of `countAnomaly` (context/risk-profile.ts): one packed field per route "i,c,b,n,a". */
+const ANOMALY_LUA = `
+local function count_anomaly(key, route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, now)
+  local index = math.floor(now / intervalMs)
+  local i, c, b, n, a = index, 0, 0, 0, -1
+  local packed = redis.call('HGET', key, route)
+  if packed then
+    local fi, fc, fb, fn, fa = string.match(packed, '^(-?[%d]+),(-?[%d]+),([^,]+),(-?[%d]+),(-?[%d]+)$')
+    if fi then i, c, b, n, a = tonumber(fi), tonumber(fc), tonumber(fb), tonumber(fn), tonumber(fa) end
+  end
+  if index > i then
+    if n == 0 then b = c else b = b + alpha * (c - b) end
+    n = n + 1
+    local gap = math.min(index - i - 1, 1000)
+    if gap > 0 then
+      b = b * (1 - alpha) ^ gap
+      n = n + gap
+    end
+    n = math.min(n, 1000000)
+    i = index
+    c = 0
+  end
+  c = c + 1
+  local alerted = 0
+  if n >= warmup and c >= minRequests and c > factor * b and a ~= index then
+    alerted = 1
+    a = index
+  end
+  local isNew = packed == false or packed == nil
+  redis.call('HSET', key, route, string.format('%.0f,%d,%.6f,%d,%.0f', i, c, b, n, a))
+  if isNew and redis.call('HLEN', key) > maxRoutes then
+    -- Beyond the cap: drop the least recently counted route (the oldest interval).
+    local all = redis.call('HGETALL', key)
+    local oldest, oldestIndex = nil, nil
+    for k = 1, #all, 2 do
+      local fi = tonumber(string.match(all[k + 1], '^(-?[%d]+),'))
+      if all[k] ~= route and fi and (oldestIndex == nil or fi < oldestIndex) then
+        oldest, oldestIndex = all[k], fi
+      end
+    end
+    if oldest then redis.call('HDEL', key, oldest) end
+  end
+  redis.call('PEXPIRE', key, idleTtlMs)
+  return {c, string.format('%.6f', b), n, alerted}
+end
+`;
+
 /**
- * The per-request check. KEYS: user epoch, jti denylist entry, session, user rate counter.
- * ARGV: rate limit (0: none), ttlMs, blockMs, algorithm, nowMs.
- * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs].
- * Later layers add their per-user state here, so a request stays ONE round trip.
+ * The per-request check. KEYS: user epoch, jti denylist entry, session, user rate counter, context profile,
+ * anomaly baselines, step-up epoch, DPoP proof (all under the user's hash tag: one slot).
+ * ARGV: [1-5] rate limit (limit 0: none), ttlMs, blockMs, algorithm, nowMs;
+ * [6-9] risk ('1' to read), country ('' unknown), device, hour of week;
+ * [10-19] anomaly ('1' to count), route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, nowMs;
+ * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key.
+ * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs,
+ * learned, countrySeenAtMs, deviceSeenAtMs, hourWeight, hourTotal, lastCountry, lastCountryAtMs, challengedAtMs,
+ * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs, dpopReplayed]. Every layer with per-request state adds
+ * its part here, so a request stays ONE round trip.
  */
-export const CHECK = `${RATE_LIMIT_LUA}
+export const CHECK = `${RATE_LIMIT_LUA}${ANOMALY_LUA}
 local nb = redis.call('GET', KEYS[1])
 local jti = redis.call('EXISTS', KEYS[2])
 local session = redis.call('HEXISTS', KEYS[3], 'revoked')
@@ -21,7 +74,94 @@ local rate = {0, 0, 0, 0}
 if ARGV[1] ~= '0' then
   rate = rate_limit(KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 end
-return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4]}
+local risk = {0, 0, 0, '0', '0', '', 0, 0, -1}
+if ARGV[6] == '1' then
+  local w = tonumber(ARGV[9])
+  local country = ARGV[7]
+  local f = redis.call('HMGET', KEYS[5], 'l', country == '' and 'co:' or 'co:' .. country, 'dv:' .. ARGV[8],
+    'h:' .. ((w + 167) % 168), 'h:' .. w, 'h:' .. ((w + 1) % 168), 'ht', 'lc', 'lt', 'ch', 'lh')
+  local weight = (tonumber(f[4] or '0') or 0) + (tonumber(f[5] or '0') or 0) + (tonumber(f[6] or '0') or 0)
+  local countrySeen = f[2] or '0'
+  if country == '' then countrySeen = '0' end
+  risk = {f[1] or '0', countrySeen, f[3] or '0', string.format('%.6f', weight), f[7] or '0', f[8] or '', f[9] or '0', f[10] or '0', f[11] or '-1'}
+end
+local anomaly = {0, '0', 0, 0}
+if ARGV[10] == '1' then
+  anomaly = count_anomaly(KEYS[6], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]),
+    tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]))
+end
+local su = '0'
+if ARGV[20] == '1' then su = redis.call('GET', KEYS[7]) or '0' end
+local replayed = 0
+if ARGV[21] ~= '0' then
+  if redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[21]) == false then replayed = 1 end
+end
+return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4],
+  risk[1], risk[2], risk[3], risk[4], risk[5], risk[6], risk[7], risk[8], risk[9],
+  anomaly[1], anomaly[2], anomaly[3], anomaly[4], su, replayed}
+`;
+
+/**
+ * Learns a context for a user. KEYS: context profile. ARGV: now, country ('' unknown), device, hour of week,
+ * countHour ('1'), maxDevices, maxCountries, halfLifeMs, ttlMs. The twin of `learnRiskProfile`.
+ */
+export const LEARN_CONTEXT = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local function remember(prefix, counter, name, max)
+  local field = prefix .. name
+  if redis.call('HEXISTS', key, field) == 0 then
+    if redis.call('HINCRBY', key, counter, 1) > max then
+      local all = redis.call('HGETALL', key)
+      local oldest, oldestAt = nil, nil
+      for k = 1, #all, 2 do
+        if string.sub(all[k], 1, #prefix) == prefix and all[k] ~= field then
+          local at = tonumber(all[k + 1])
+          if oldestAt == nil or at < oldestAt then oldest, oldestAt = all[k], at end
+        end
+      end
+      if oldest then
+        redis.call('HDEL', key, oldest)
+        redis.call('HINCRBY', key, counter, -1)
+      end
+    end
+  end
+  redis.call('HSET', key, field, ARGV[1])
+end
+redis.call('HINCRBY', key, 'l', 1)
+if ARGV[2] ~= '' then
+  remember('co:', 'nco', ARGV[2], tonumber(ARGV[7]))
+  redis.call('HSET', key, 'lc', ARGV[2], 'lt', ARGV[1])
+end
+remember('dv:', 'ndv', ARGV[3], tonumber(ARGV[6]))
+if ARGV[5] == '1' then
+  local total = tonumber(redis.call('HGET', key, 'ht') or '0')
+  local base = tonumber(redis.call('HGET', key, 'hb') or ARGV[1])
+  if total == 0 then base = now end
+  local weight = 2 ^ ((now - base) / tonumber(ARGV[8]))
+  if weight > 2 ^ 30 then
+    for h = 0, 167 do
+      local v = redis.call('HGET', key, 'h:' .. h)
+      if v then redis.call('HSET', key, 'h:' .. h, string.format('%.6f', tonumber(v) / weight)) end
+    end
+    redis.call('HSET', key, 'ht', string.format('%.6f', total / weight))
+    base = now
+    weight = 1
+  end
+  redis.call('HINCRBYFLOAT', key, 'h:' .. ARGV[4], string.format('%.6f', weight))
+  redis.call('HINCRBYFLOAT', key, 'ht', string.format('%.6f', weight))
+  redis.call('HSET', key, 'hb', string.format('%.0f', base), 'lh', string.format('%.0f', math.floor(now / 3600000)))
+end
+redis.call('PEXPIRE', key, ARGV[9])
+return 1
+`;
+
+/** KEYS: context profile. ARGV: atMs, ttlMs. Records a challenge (never lowers it). */
+export const RECORD_CHALLENGE = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'ch') or '0')
+if tonumber(ARGV[1]) > current then redis.call('HSET', KEYS[1], 'ch', ARGV[1]) end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
 `;
 
 /** KEYS: denylist entry. ARGV: ttlMs, reason, revokedAtMs, actor, sub. Reply: 1 newly revoked, 0 already. */

@@ -1,9 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import { InvalidRequestException, InvalidTokenException } from '../errors/defense.exceptions.js';
 
-// RFC 6750 §2.1: "Bearer" 1*SP b64token, with the scheme case-insensitive. We accept exactly one space.
-const BEARER = /^bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
-const BEARER_SCHEME = /^bearer(\s|$)/i;
+// RFC 6750 §2.1 and RFC 9449 §7.1: "Bearer" or "DPoP", 1*SP, b64token, the scheme case-insensitive. We accept
+// exactly one space.
+const CREDENTIALS = /^(bearer|dpop) ([A-Za-z0-9\-._~+/]+=*)$/i;
+const SCHEME = /^(bearer|dpop)(\s|$)/i;
+
+/** An access token as presented: its scheme (`DPoP` for a sender-constrained one) and the token. */
+export interface PresentedToken {
+  readonly scheme: 'Bearer' | 'DPoP';
+  readonly token: string;
+}
 
 function hasAccessTokenQueryParam(url: string): boolean {
   const query = url.indexOf('?');
@@ -23,19 +30,19 @@ function countAuthorizationHeaders(rawHeaders: string[]): number {
 }
 
 /**
- * Reads the bearer token from the `Authorization` header of a raw Node request, strictly:
+ * Reads the access token from the `Authorization` header of a raw Node request, strictly:
  * - more than one `Authorization` header, or an `access_token` query parameter (tokens in URLs end up
  *   in logs and Referer headers; RFC 9700 §2.4) → 400 `invalid_request`;
  * - no header, or another scheme → `undefined` (the caller answers 401 `token_missing`);
- * - a `Bearer` header that is not exactly `Bearer <b64token>` → 401 `token_malformed`.
+ * - a `Bearer` or `DPoP` header that is not exactly `<scheme> <b64token>` → 401 `token_malformed`.
  */
-export function extractBearerToken(request: IncomingMessage): string | undefined {
+export function extractAccessToken(request: IncomingMessage): PresentedToken | undefined {
   // Node keeps only the first of duplicate Authorization headers in `headers`: count them in rawHeaders.
   const header = request.headers.authorization;
   if (header !== undefined && countAuthorizationHeaders(request.rawHeaders) > 1) throw new InvalidRequestException();
   if (request.url !== undefined && hasAccessTokenQueryParam(request.url)) throw new InvalidRequestException();
-  if (header === undefined || !BEARER_SCHEME.test(header)) return undefined;
-  const match = BEARER.exec(header);
+  if (header === undefined || !SCHEME.test(header)) return undefined;
+  const match = CREDENTIALS.exec(header);
   if (!match) throw new InvalidTokenException('token_malformed');
-  return match[1];
+  return { scheme: match[1].length === 4 ? 'DPoP' : 'Bearer', token: match[2] };
 }

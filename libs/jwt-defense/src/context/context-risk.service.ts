@@ -1,0 +1,116 @@
+import type { IncomingMessage } from 'node:http';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { BackgroundWrites } from '../common/background-writes.js';
+import { DefenseClock } from '../common/defense-clock.js';
+import { rawRequest } from '../common/http.js';
+import { ClientIpResolver } from '../edge/client-ip.js';
+import { contextOf as pipelineContextOf } from '../pipeline/pipeline-context.js';
+import { ContextStore, type RiskProfile } from '../store/defense-store.ports.js';
+import { userTag } from '../token/token-ids.js';
+import { HeaderCountryResolver, MaxMindCountryResolver, type CountryResolver } from './country-resolver.js';
+import { deviceFingerprint } from './device-fingerprint.js';
+import { hourOfWeek } from './risk-profile.js';
+import { riskSignals, scoreRisk, type RequestRiskContext, type RiskFactor, type RiskSignal } from './risk-signals.js';
+import { RiskOptions } from './risk.options.js';
+
+/** What the risk layer decides for a score: allow, ask for a step-up, or deny. */
+export type RiskDecision = 'allow' | 'step-up' | 'deny';
+
+/** A new country or device is learned again once this old (keeps one learning write per user per hour or less). */
+const RELEARN_AFTER_MS = 86_400_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Layer 3: context risk. Reads a request's context (client address, country, device, hour of the week), scores it
+ * against what the user's logins and allowed requests taught (pluggable signals, each with a weight and an
+ * explanation), and decides allow / step-up / deny by thresholds. Contexts are learned only from logins and allowed
+ * requests, never from refused ones, so an attacker cannot teach the system; the writes are not waited for.
+ */
+@Injectable()
+export class ContextRiskService implements OnModuleInit {
+  private countries: CountryResolver;
+  readonly signals: readonly RiskSignal[];
+  /** Fingerprints of recent clients (user agent, language), bounded: most requests come from a few. */
+  private readonly fingerprints = new Map<string, string>();
+
+  constructor(
+    readonly options: RiskOptions,
+    @Inject(ContextStore) private readonly store: ContextStore,
+    private readonly clientIp: ClientIpResolver,
+    private readonly clock: DefenseClock,
+    private readonly writes: BackgroundWrites,
+  ) {
+    this.countries = options.countryResolver ?? new HeaderCountryResolver(options.countryHeader);
+    this.signals = riskSignals(options);
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (this.options.maxmindDatabase !== undefined && this.options.countryResolver === undefined) {
+      this.countries = await MaxMindCountryResolver.open(this.options.maxmindDatabase);
+    }
+  }
+
+  /** The context of a request (the framework's or the raw Node request). */
+  contextOf(httpRequest: unknown, route = ''): RequestRiskContext {
+    const request = rawRequest(httpRequest);
+    const ip = pipelineContextOf(request)?.clientIp ?? this.clientIp.resolve(request);
+    return this.contextFor(request, ip, route);
+  }
+
+  contextFor(request: IncomingMessage, ip: string, route: string): RequestRiskContext {
+    const nowMs = this.clock.nowMs();
+    return {
+      ip,
+      country: this.countries.resolve(request, ip, this.clientIp.peerIsTrusted(request)),
+      device: deviceFingerprint(request, this.options.deviceIdHeader, this.fingerprints),
+      hourOfWeek: hourOfWeek(nowMs),
+      route,
+      nowMs,
+    };
+  }
+
+  /** The score of a context against a user's profile: the sum of the fired signals' weights, capped at 1. */
+  assess(profile: RiskProfile, context: RequestRiskContext): { score: number; factors: RiskFactor[] } {
+    return scoreRisk(this.signals, { context, profile });
+  }
+
+  decide(score: number, thresholds: { stepUpAt: number; denyAt: number }): RiskDecision {
+    if (score >= thresholds.denyAt) return 'deny';
+    if (score >= thresholds.stepUpAt) return 'step-up';
+    return 'allow';
+  }
+
+  /** Records the context of a successful login as known for `sub` (call it from your login route). Not waited for. */
+  learnLogin(httpRequest: unknown, sub: string): void {
+    this.learn(sub, this.contextOf(httpRequest), undefined);
+  }
+
+  /**
+   * Learns `context` for `sub` in the background, when it tells something new: a country or device not seen for a
+   * day, or the first request of this hour (the hour-of-week histogram counts once per user per hour).
+   */
+  learn(sub: string, context: RequestRiskContext, profile: RiskProfile | undefined, tag = userTag(sub)): void {
+    const hour = Math.floor(context.nowMs / 3_600_000);
+    const countHour = profile === undefined || profile.learnedHour !== hour;
+    const stale = (seenMs: number) => seenMs === 0 || context.nowMs - seenMs > RELEARN_AFTER_MS;
+    const news = countHour || stale(profile.deviceSeenAtMs) || (context.country !== undefined && stale(profile.countrySeenAtMs));
+    if (!news) return;
+    const learning = {
+      country: context.country,
+      device: context.device,
+      hourOfWeek: context.hourOfWeek,
+      nowMs: context.nowMs,
+      countHour,
+      maxDevices: this.options.maxDevices,
+      maxCountries: this.options.maxCountries,
+      halfLifeMs: this.options.hourHalfLifeDays * DAY_MS,
+      ttlMs: this.options.profileTtlDays * DAY_MS,
+    };
+    this.writes.run('learn_context', () => this.store.learnContext(tag, sub, learning));
+  }
+
+  /** Records a challenge (step-up or deny) for `sub`: tokens authenticated after it pass. Not waited for. */
+  recordChallenge(sub: string, atMs: number, tag = userTag(sub)): void {
+    this.writes.run('record_challenge', () => this.store.recordChallenge(tag, sub, atMs, this.options.profileTtlDays * DAY_MS));
+  }
+}

@@ -1,0 +1,79 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { RiskDeniedException, StepUpRequiredException } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
+import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import type { CheckStage } from '../pipeline/check-stage.js';
+import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
+import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { ContextRiskService } from './context-risk.service.js';
+import type { RequestRiskContext } from './risk-signals.js';
+
+const RISK = Symbol('jwt-defense.risk');
+type WithRisk = PipelineContext & { [RISK]?: { context: RequestRiskContext; learn: boolean; result?: DefenseCheckResult } };
+
+/**
+ * Layer 3 on every request with a verified token: the user's context profile is read in the request's ONE store
+ * call, the score decides (enforce: 401 step-up with `max_age="0"`, or 403 `risk_denied`; monitor: an event only),
+ * and an allowed request's context is learned afterwards without the request waiting.
+ *
+ * How a step-up is passed: by authenticating again after the challenge. A token whose `auth_time` is later than
+ * the user's last challenge passes (and its context is learned); one authenticated before never does, however fresh.
+ * A user with no history learns the first context (trust on first use).
+ */
+@Injectable()
+export class ContextRiskStage implements CheckStage {
+  constructor(
+    private readonly risk: ContextRiskService,
+    private readonly events: SecurityEventService,
+    @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
+  ) {}
+
+  prepare(context: PipelineContext, check: DefenseCheckRequest): void {
+    if (context.route.risk.mode === 'off') return;
+    const riskContext = this.risk.contextFor(context.request, context.clientIp, context.route.template);
+    (context as WithRisk)[RISK] = { context: riskContext, learn: false };
+    check.risk = { country: riskContext.country, device: riskContext.device, hourOfWeek: riskContext.hourOfWeek };
+  }
+
+  decide(context: PipelineContext, result: DefenseCheckResult): void {
+    const state = (context as WithRisk)[RISK];
+    const profile = result.risk;
+    if (!state || !profile) return;
+    state.result = result;
+    const policy = context.route.risk;
+    // Trust on first use; and a token authenticated after the user's last challenge has passed the step-up.
+    if (profile.learned === 0 || (profile.challengedAtMs > 0 && context.identity!.authenticatedAtMs > profile.challengedAtMs)) {
+      state.learn = true;
+      return;
+    }
+    const { score, factors } = this.risk.assess(profile, state.context);
+    const decision = this.risk.decide(score, policy);
+    this.metrics.riskScore?.(score, decision);
+    if (decision === 'allow') {
+      state.learn = true;
+      return;
+    }
+    const sub = context.principal!.sub;
+    this.events.recordSampled(decision === 'deny' ? 'risk_denied' : 'risk_step_up', `${sub}:${decision}`, {
+      sub,
+      ip: context.clientIp,
+      reason: factors.map((factor) => factor.signal).join(', '),
+      details: {
+        score: Math.round(score * 1000) / 1000,
+        mode: policy.mode,
+        route: context.route.template,
+        ...(state.context.country ? { country: state.context.country } : {}),
+        factors: factors.map((factor) => `${factor.signal} +${factor.weight}: ${factor.explanation}`).join('; '),
+      },
+    });
+    if (policy.mode !== 'enforce') return;
+    this.risk.recordChallenge(context.identity!.subject, state.context.nowMs, context.identity!.tag);
+    throw decision === 'deny' ? new RiskDeniedException() : new StepUpRequiredException();
+  }
+
+  allowed(context: PipelineContext): void {
+    const state = (context as WithRisk)[RISK];
+    if (state?.learn) this.risk.learn(context.identity!.subject, state.context, state.result?.risk, context.identity!.tag);
+  }
+}

@@ -1,0 +1,125 @@
+import type { AnomalyCount, AnomalyResult, RiskLearning, RiskProfile, RiskRead } from '../store/defense-store.ports.js';
+
+/**
+ * The per-user state of layers 3 and 4 in memory, and the algorithms the Redis store runs as Lua twins
+ * (redis-scripts.ts); the contract suite runs both against the same cases.
+ */
+
+/** Hours in a week: the hour-of-week histogram has one bucket per hour. */
+export const HOURS_PER_WEEK = 168;
+/** Above this growth the histogram's weights are brought back to 1 (they grow instead of decaying the past). */
+const RENORMALIZE_ABOVE = 2 ** 30;
+
+/** What one user's context profile holds: O(maxDevices + maxCountries + 168) whatever the traffic. */
+export interface RiskProfileState {
+  learned: number;
+  countries: Map<string, number>;
+  devices: Map<string, number>;
+  hours: Float64Array;
+  hourTotal: number;
+  /** Epoch ms from which hour weights grow (2^((t - base)/halfLife)): newer requests weigh more, no decay pass. */
+  hourBaseMs: number;
+  lastCountry?: string;
+  lastCountryAtMs: number;
+  challengedAtMs: number;
+  learnedHour: number;
+}
+
+export function emptyRiskProfile(): RiskProfileState {
+  return { learned: 0, countries: new Map(), devices: new Map(), hours: new Float64Array(HOURS_PER_WEEK), hourTotal: 0, hourBaseMs: 0, lastCountryAtMs: 0, challengedAtMs: 0, learnedHour: -1 };
+}
+
+/** The hour of the week (0 = Monday 00:00 UTC) of an instant. */
+export function hourOfWeek(nowMs: number): number {
+  const hoursSinceEpoch = Math.floor(nowMs / 3_600_000);
+  // 1970-01-01 was a Thursday: shift so that Monday 00:00 is 0.
+  return (hoursSinceEpoch + 72) % HOURS_PER_WEEK;
+}
+
+export function readRiskProfile(state: RiskProfileState | undefined, read: RiskRead): RiskProfile {
+  if (!state) return { learned: 0, countrySeenAtMs: 0, deviceSeenAtMs: 0, hourWeight: 0, hourTotal: 0, lastCountryAtMs: 0, challengedAtMs: 0, learnedHour: -1 };
+  const w = read.hourOfWeek;
+  const at = (hour: number) => state.hours[(hour + HOURS_PER_WEEK) % HOURS_PER_WEEK];
+  return {
+    learned: state.learned,
+    countrySeenAtMs: read.country === undefined ? 0 : (state.countries.get(read.country) ?? 0),
+    deviceSeenAtMs: state.devices.get(read.device) ?? 0,
+    hourWeight: at(w - 1) + at(w) + at(w + 1),
+    hourTotal: state.hourTotal,
+    lastCountry: state.lastCountry,
+    lastCountryAtMs: state.lastCountryAtMs,
+    challengedAtMs: state.challengedAtMs,
+    learnedHour: state.learnedHour,
+  };
+}
+
+/** Remembers `key` as seen now; beyond `max` entries the least recently seen goes (O(max), only when adding). */
+function remember(map: Map<string, number>, key: string, nowMs: number, max: number): void {
+  map.delete(key);
+  map.set(key, nowMs);
+  if (map.size <= max) return;
+  let oldest: string | undefined;
+  let oldestMs = Infinity;
+  for (const [candidate, seenMs] of map) {
+    if (seenMs < oldestMs) [oldest, oldestMs] = [candidate, seenMs];
+  }
+  map.delete(oldest!);
+}
+
+export function learnRiskProfile(state: RiskProfileState | undefined, learning: RiskLearning): RiskProfileState {
+  const s = state ?? emptyRiskProfile();
+  s.learned += 1;
+  if (learning.country !== undefined) {
+    remember(s.countries, learning.country, learning.nowMs, learning.maxCountries);
+    s.lastCountry = learning.country;
+    s.lastCountryAtMs = learning.nowMs;
+  }
+  remember(s.devices, learning.device, learning.nowMs, learning.maxDevices);
+  if (learning.countHour) {
+    if (s.hourTotal === 0) s.hourBaseMs = learning.nowMs;
+    let weight = 2 ** ((learning.nowMs - s.hourBaseMs) / learning.halfLifeMs);
+    if (weight > RENORMALIZE_ABOVE) {
+      for (let hour = 0; hour < HOURS_PER_WEEK; hour++) s.hours[hour] /= weight;
+      s.hourTotal /= weight;
+      s.hourBaseMs = learning.nowMs;
+      weight = 1;
+    }
+    s.hours[learning.hourOfWeek] += weight;
+    s.hourTotal += weight;
+    s.learnedHour = Math.floor(learning.nowMs / 3_600_000);
+  }
+  return s;
+}
+
+/** One route's interval counter and baseline. */
+export interface AnomalyCounterState {
+  interval: number;
+  count: number;
+  baseline: number;
+  intervals: number;
+  alertedInterval: number;
+}
+
+/** Counts one request; returns the result and the new state (same algorithm as the Lua twin). */
+export function countAnomaly(state: AnomalyCounterState | undefined, request: AnomalyCount): { state: AnomalyCounterState; result: AnomalyResult } {
+  const index = Math.floor(request.nowMs / request.intervalMs);
+  const s = state ?? { interval: index, count: 0, baseline: 0, intervals: 0, alertedInterval: -1 };
+  if (index > s.interval) {
+    // Fold the finished interval into the baseline, then the empty ones in between (capped).
+    s.baseline = s.intervals === 0 ? s.count : s.baseline + request.alpha * (s.count - s.baseline);
+    s.intervals += 1;
+    const gap = Math.min(index - s.interval - 1, 1000);
+    if (gap > 0) {
+      s.baseline *= (1 - request.alpha) ** gap;
+      s.intervals += gap;
+    }
+    s.intervals = Math.min(s.intervals, 1_000_000);
+    s.interval = index;
+    s.count = 0;
+  }
+  s.count += 1;
+  const alerted =
+    s.intervals >= request.warmupIntervals && s.count >= request.minRequests && s.count > request.factor * s.baseline && s.alertedInterval !== index;
+  if (alerted) s.alertedInterval = index;
+  return { state: s, result: { count: s.count, baseline: s.baseline, intervals: s.intervals, alerted } };
+}

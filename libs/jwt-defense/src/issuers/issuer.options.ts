@@ -1,0 +1,71 @@
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
+import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
+import type { RolesMapping } from '../token/access-token-claims.js';
+
+/** Asymmetric JWS algorithms an external issuer's keys may use (never HS*: a remote key is public). */
+export const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+/** `typ` values an external issuer's access tokens may carry; `none` means no `typ` at all (Cognito, Okta). */
+export const EXTERNAL_TOKEN_TYPES = ['at+jwt', 'jwt', 'none'] as const;
+
+function httpsUrl(value: unknown): boolean {
+  try {
+    return typeof value === 'string' && new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An external OpenID provider (Auth0, Keycloak, Okta, Cognito, Entra...) whose access tokens this API accepts as a
+ * resource server. Keys come from its JWKS (`jwksUri`, or OpenID discovery), cached; a `kid` it does not know yet
+ * causes at most one refetch per `jwksCooldownMs`.
+ */
+@OptionsCheck<IssuerOptions>((options, path) => {
+  if (!httpsUrl(options.issuer)) throw optionsError(`${path}.issuer`, 'must be an https URL (the exact `iss` of its tokens)');
+  if (options.jwksUri !== undefined && !httpsUrl(options.jwksUri)) throw optionsError(`${path}.jwksUri`, 'must be an https URL');
+  const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
+  if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud.length === 0)) {
+    throw optionsError(`${path}.audience`, 'is required: this API\'s audience (a string or a list)');
+  }
+  if (options.roles !== undefined && typeof options.roles !== 'string' && typeof options.roles !== 'function') {
+    throw optionsError(`${path}.roles`, 'must be a claim name or a function of the claims');
+  }
+})
+export class IssuerOptions {
+  declare readonly [REQUIRED]?: { issuer: true; audience: true };
+  /** The issuer, exactly as in its tokens' `iss` (an https URL). Required. */
+  @IsString() @IsNotEmpty() issuer!: string;
+  /** This API's audience at the provider: a string or a list (any of them is accepted). Required. */
+  @ValidateIf((o: IssuerOptions) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
+  /** The provider's JWKS URL (https). Default: `jwks_uri` from its OpenID discovery document (`<issuer>/.well-known/openid-configuration`). */
+  @IsOptional() @IsString() jwksUri?: string;
+  /** The claim holding the audience: `aud`, or e.g. `client_id` (Cognito access tokens). Default `aud`. */
+  @IsString() @IsNotEmpty() audienceClaim: string = 'aud';
+  /** Accepted `typ` headers (lower case): `at+jwt` (RFC 9068), `jwt`, `none` (no `typ`: Cognito, Okta). Default all three. */
+  @IsArray() @ArrayNotEmpty() @IsIn(EXTERNAL_TOKEN_TYPES, { each: true }) types: Array<(typeof EXTERNAL_TOKEN_TYPES)[number]> = ['at+jwt', 'jwt', 'none'];
+  /**
+   * Whether tokens must carry a `jti`. Without one, a single token cannot be revoked (its user's and global
+   * revocation still work). Default `false`.
+   */
+  @IsBoolean() requireJti: boolean = false;
+  /** Largest accepted `exp - iat`, in seconds. Default 3600; 60 to 86400. */
+  @IsInt() @Min(60) @Max(86_400) maxTokenTtlSec: number = 3600;
+  /** Tolerance for clock skew on `exp`, `nbf`, `iat`, in seconds. Default 30; 0 to 300. */
+  @IsInt() @Min(0) @Max(300) clockToleranceSec: number = 30;
+  /** Accepted algorithms (asymmetric only: its keys are public). Default every asymmetric one. */
+  @IsArray() @ArrayNotEmpty() @IsIn(EXTERNAL_ALGORITHMS, { each: true }) algorithms: Array<(typeof EXTERNAL_ALGORITHMS)[number]> = [...EXTERNAL_ALGORITHMS];
+  /**
+   * Where roles are: a claim name looked up exactly first (`https://example.com/roles`, `cognito:groups`,
+   * `permissions` for Auth0), then as a dot path (`realm_access.roles`, `resource_access.my-api.roles` for
+   * Keycloak); or a function of the claims. Default: `roles`, else the scopes (`scope`/`scp`).
+   */
+  @IsOptional() roles?: RolesMapping;
+  /** A private CA (PEM) for this issuer's https endpoints (corporate IdPs). `NODE_EXTRA_CA_CERTS` is honoured too. */
+  @IsOptional() @IsString() ca?: string;
+  /** Shortest time between two JWKS fetches caused by unknown `kid`s, or after a failure, in ms. Default 30000; 1000 to 3600000. */
+  @IsInt() @Min(1000) @Max(3_600_000) jwksCooldownMs: number = 30_000;
+  /** How often the cached JWKS is refreshed in the background (known keys keep working if it fails), in ms. Default 600000. */
+  @IsInt() @Min(10_000) @Max(86_400_000) jwksRefreshMs: number = 600_000;
+  /** Timeout of one fetch (discovery or JWKS), in ms. Default 5000; 100 to 60000. */
+  @IsInt() @Min(100) @Max(60_000) fetchTimeoutMs: number = 5000;
+}

@@ -1,0 +1,141 @@
+import { request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { Logger } from '@nestjs/common';
+import { createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
+import { IssuerUnavailableException, TokenVerificationError } from '../errors/defense.exceptions.js';
+import type { IssuerOptions } from './issuer.options.js';
+
+/** Largest discovery document or JWKS accepted, in bytes. */
+const MAX_DOCUMENT_BYTES = 512 * 1024;
+
+/**
+ * A fetch for one issuer's https endpoints through `node:https`, so a private CA (`ca`) can be trusted for that
+ * issuer alone; without it the process's trust store (with `NODE_EXTRA_CA_CERTS`) applies. Redirects are not
+ * followed (jose asks for `redirect: manual`), bodies are capped.
+ */
+export function httpsFetch(ca: string | undefined, timeoutMs: number): FetchImplementation {
+  return (url, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const request = httpsRequest(
+        url,
+        {
+          method: 'GET',
+          headers: { accept: 'application/json', ...Object.fromEntries(init.headers) },
+          ca: ca ? [...rootCertificates, ca] : undefined,
+          signal: init.signal,
+          timeout: timeoutMs,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_DOCUMENT_BYTES) request.destroy(new Error('response too large'));
+            else chunks.push(chunk);
+          });
+          response.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 502 })));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('error', reject);
+      request.end();
+    });
+}
+
+/**
+ * The signing keys of one external issuer: discovered (`<issuer>/.well-known/openid-configuration`, whose `issuer`
+ * must match) unless `jwksUri` is given, fetched with jose's `createRemoteJWKSet`, kept without expiry and refreshed
+ * in the background, so known keys keep working while the provider is down. A `kid` not in the cache triggers at
+ * most one fetch per `jwksCooldownMs`; after a failed fetch, nothing is fetched again before the cooldown either
+ * (a flood of unknown kids never floods the provider). When keys are needed and cannot be had: 503 `issuer_unavailable`.
+ */
+export class RemoteKeySet {
+  private readonly logger = new Logger('JwtDefense');
+  private set?: RemoteJWKSet;
+  private loading?: Promise<RemoteJWKSet>;
+  private lastFailureMs = -Infinity;
+  private readonly fetch: FetchImplementation;
+  /** Fetches made (discovery and JWKS), for tests and metrics. */
+  fetches = 0;
+
+  constructor(
+    private readonly options: IssuerOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    const base = httpsFetch(options.ca, options.fetchTimeoutMs);
+    this.fetch = (url, init) => {
+      this.fetches++;
+      return base(url, init);
+    };
+  }
+
+  /** The key for a token's header (jose's `GetKey`). */
+  async key(header: JWSHeaderParameters): Promise<CryptoKey> {
+    const set = await this.keySet();
+    const known = header.kid !== undefined && set.jwks()?.keys.some((jwk) => jwk.kid === header.kid) === true;
+    if (!known && this.failedRecently()) throw new IssuerUnavailableException();
+    try {
+      return await set(header);
+    } catch (error) {
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+        throw new TokenVerificationError('signature_invalid', { reason: 'unknown_kid', cause: error });
+      }
+      this.noteFailure(error);
+      throw new IssuerUnavailableException(error);
+    }
+  }
+
+  /** Refreshes the cached keys now (the background job); a failure keeps the known keys. */
+  async refresh(): Promise<void> {
+    const set = await this.keySet();
+    try {
+      await set.reload();
+    } catch (error) {
+      this.noteFailure(error);
+    }
+  }
+
+  private failedRecently(): boolean {
+    return this.now() - this.lastFailureMs < this.options.jwksCooldownMs;
+  }
+
+  private noteFailure(error: unknown): void {
+    this.lastFailureMs = this.now();
+    this.logger.warn(`keys of ${this.options.issuer} could not be fetched: ${(error as Error)?.message ?? error}`);
+  }
+
+  private async keySet(): Promise<RemoteJWKSet> {
+    if (this.set) return this.set;
+    if (this.failedRecently()) throw new IssuerUnavailableException();
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    try {
+      this.set = await this.loading;
+      return this.set;
+    } catch (error) {
+      this.noteFailure(error);
+      throw new IssuerUnavailableException(error);
+    }
+  }
+
+  private async load(): Promise<RemoteJWKSet> {
+    const jwksUri = this.options.jwksUri ?? (await this.discover());
+    return createRemoteJWKSet(new URL(jwksUri), {
+      cooldownDuration: this.options.jwksCooldownMs,
+      cacheMaxAge: Infinity,
+      timeoutDuration: this.options.fetchTimeoutMs,
+      [customFetch]: this.fetch,
+    });
+  }
+
+  /** OpenID discovery: the document's `issuer` must be this issuer exactly (mix-up defence), its `jwks_uri` https. */
+  private async discover(): Promise<string> {
+    const url = `${this.options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const response = await this.fetch(url, { headers: new Headers(), method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
+    if (response.status !== 200) throw new Error(`discovery answered ${response.status}`);
+    const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+    if (document.issuer !== this.options.issuer) throw new Error('the discovery document names another issuer');
+    if (typeof document.jwks_uri !== 'string' || !document.jwks_uri.startsWith('https://')) throw new Error('the discovery document has no https jwks_uri');
+    return document.jwks_uri;
+  }
+}

@@ -1,0 +1,193 @@
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { JwtDefenseModule, TokenService } from '@jwt-defense/core';
+import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
+import { WhoamiController } from './fixtures/whoami.controller.js';
+import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
+import { createDpopProof, OidcProvider } from './support/oidc-provider.js';
+import { RedisServer } from './support/redis-server.js';
+
+// DPoP (RFC 9449) on the demo, both adapters: sender-constrained tokens, so a stolen token alone is useless.
+
+const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const thumbprint = (key: KeyObject) => calculateJwkThumbprint(createPublicKey(key).export({ format: 'jwk' }) as JWK, 'sha256');
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+
+describe.each(ADAPTERS)('DPoP over %s', (adapter) => {
+  let demo: DemoHandle;
+  let origin: string;
+  const key = ecKey();
+  beforeAll(async () => {
+    demo = await startDemo(adapter, { THROTTLE_LIMIT: '1000000', LOGIN_LIMIT: '1000000' });
+    await demo.app.listen(0, '127.0.0.1');
+    origin = `http://127.0.0.1:${(demo.app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(() => demo.close());
+
+  const proof = (htm: string, path: string, extra: { accessToken?: string; key?: KeyObject; iat?: number; jti?: string; htu?: string } = {}) =>
+    createDpopProof(extra.key ?? key, { htm, htu: extra.htu ?? `${origin}${path}`, accessToken: extra.accessToken, iat: extra.iat, jti: extra.jti });
+  const login = async (withProof = true) => {
+    const req = request(demo.server).post('/auth/login').set('Host', origin.slice(7));
+    if (withProof) req.set('DPoP', proof('POST', '/auth/login'));
+    const res = await req.send({ username: 'alice', password: 'alice-password' });
+    expect(res.status).toBe(200);
+    return res.body as { access_token: string; refresh_token: string; token_type: string };
+  };
+  const me = (scheme: string, token: string, dpop?: string) => {
+    const req = request(demo.server).get('/me').set('Host', origin.slice(7)).set('Authorization', `${scheme} ${token}`);
+    return dpop ? req.set('DPoP', dpop) : req;
+  };
+
+  it('a login with a proof gets tokens bound to its key: token_type DPoP and cnf.jkt', async () => {
+    const tokens = await login();
+    expect(tokens.token_type).toBe('DPoP');
+    expect(claimsOf(tokens.access_token).cnf).toEqual({ jkt: await thumbprint(key) });
+    expect((await login(false)).token_type).toBe('Bearer');
+  });
+
+  it('a bound token works with the DPoP scheme and a fresh proof of the same key, and nothing else', async () => {
+    const { access_token: token } = await login();
+    const ok = await me('DPoP', token, proof('GET', '/me', { accessToken: token }));
+    expect(ok.status).toBe(200);
+    expect(ok.body.sub).toBe('alice');
+
+    const cases: Array<[string, request.Test]> = [
+      ['no proof', me('DPoP', token)],
+      ['sent as Bearer', me('Bearer', token, proof('GET', '/me', { accessToken: token }))],
+      ['another key', me('DPoP', token, proof('GET', '/me', { accessToken: token, key: ecKey() }))],
+      ['another method', me('DPoP', token, proof('POST', '/me', { accessToken: token }))],
+      ['another URL', me('DPoP', token, proof('GET', '/admin/security-events', { accessToken: token }))],
+      ['another token (ath)', me('DPoP', token, proof('GET', '/me', { accessToken: `${token}x` }))],
+      ['no ath', me('DPoP', token, proof('GET', '/me'))],
+      ['stale (iat 5 min ago)', me('DPoP', token, proof('GET', '/me', { accessToken: token, iat: Math.floor(Date.now() / 1000) - 300 }))],
+      ['from the future', me('DPoP', token, proof('GET', '/me', { accessToken: token, iat: Math.floor(Date.now() / 1000) + 300 }))],
+      ['not a JWS', me('DPoP', token, 'not-a-proof')],
+    ];
+    for (const [name, pending] of cases) {
+      const res = await pending;
+      expect({ name, status: res.status, code: res.body.code }).toEqual({ name, status: 401, code: 'invalid_dpop_proof' });
+      expect(res.headers['www-authenticate']).toMatch(/^DPoP realm="api", algs="[^"]+", error="(invalid_dpop_proof|invalid_token)"$/);
+    }
+  });
+
+  it('a replayed proof is refused', async () => {
+    const { access_token: token } = await login();
+    const once = proof('GET', '/me', { accessToken: token });
+    expect((await me('DPoP', token, once)).status).toBe(200);
+    const replay = await me('DPoP', token, once);
+    expect(replay.status).toBe(401);
+    expect(replay.body.code).toBe('invalid_dpop_proof');
+  });
+
+  it('an unbound token with the DPoP scheme is refused; as Bearer it works (dpop: allowed)', async () => {
+    const { access_token: plain } = await login(false);
+    expect((await me('DPoP', plain, proof('GET', '/me', { accessToken: plain }))).status).toBe(401);
+    expect((await me('Bearer', plain)).status).toBe(200);
+  });
+
+  it('the refresh of a bound session needs a proof by the same key', async () => {
+    const { refresh_token: refreshToken } = await login();
+    const refresh = (dpop?: string) => {
+      const req = request(demo.server).post('/auth/refresh').set('Host', origin.slice(7));
+      return (dpop ? req.set('DPoP', dpop) : req).send({ refresh_token: refreshToken });
+    };
+    expect((await refresh()).body.code).toBe('invalid_dpop_proof');
+    expect((await refresh(proof('POST', '/auth/refresh', { key: ecKey() }))).body.code).toBe('invalid_dpop_proof');
+    const ok = await refresh(proof('POST', '/auth/refresh'));
+    expect(ok.status).toBe(200);
+    expect(ok.body.token_type).toBe('DPoP');
+    expect(claimsOf(ok.body.access_token).cnf).toEqual({ jkt: await thumbprint(key) });
+  });
+});
+
+describe('DPoP required', () => {
+  it('refuses plain bearer tokens with a DPoP challenge', async () => {
+    const demo = await startDemo('express', { DPOP: 'required', PUBLIC_URL: 'https://api.example.test' });
+    try {
+      const plain = (await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'alice-password' })).body.access_token;
+      const res = await request(demo.server).get('/me').set('Authorization', `Bearer ${plain}`);
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('invalid_dpop_proof');
+      expect(res.headers['www-authenticate']).toMatch(/^DPoP /);
+      const missing = await request(demo.server).get('/me');
+      expect(missing.headers['www-authenticate']).toMatch(/^DPoP realm="api", algs="/);
+      // With PUBLIC_URL, htu is checked against the public origin whatever the Host header.
+      const key = ecKey();
+      const bound = (await request(demo.server).post('/auth/login').set('DPoP', createDpopProof(key, { htm: 'POST', htu: 'https://api.example.test/auth/login' })).send({ username: 'alice', password: 'alice-password' })).body.access_token;
+      const ok = await request(demo.server).get('/me').set('Authorization', `DPoP ${bound}`).set('DPoP', createDpopProof(key, { htm: 'GET', htu: 'https://api.example.test/me', accessToken: bound }));
+      expect(ok.status).toBe(200);
+    } finally {
+      await demo.close();
+    }
+  });
+});
+
+describe('DPoP-bound tokens of an external OpenID provider', () => {
+  const AUDIENCE = 'https://api.test';
+  const CLIENT = { clientId: 'svc', clientSecret: 'svc-secret-0123456789abcdef0123456789' };
+
+  it('need a valid fresh proof; a replay fails on another instance sharing Redis', async () => {
+    const op = await OidcProvider.start({ audience: AUDIENCE, ...CLIENT });
+    const redis = await RedisServer.start();
+    const keys = writeEs256KeyFiles();
+    // The provider's CA: EXTERNAL_CA_FILE (NODE_EXTRA_CA_CERTS is only read when a process starts).
+    const env = { EXTERNAL_ISSUER: op.issuer, EXTERNAL_AUDIENCE: AUDIENCE, EXTERNAL_CA_FILE: op.caFile, PUBLIC_URL: 'https://api.test', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'dpop-ext:' };
+    const a = await startDemo('express', env, keys);
+    const b = await startDemo('fastify', env, keys);
+    try {
+      const key = ecKey();
+      const { access_token: token, token_type: type } = await op.clientCredentialsToken({ dpopKey: key });
+      expect(type).toBe('DPoP');
+      const meAt = (demo: DemoHandle, dpop?: string, scheme = 'DPoP') => {
+        const req = request(demo.server).get('/me').set('Authorization', `${scheme} ${token}`);
+        return dpop ? req.set('DPoP', dpop) : req;
+      };
+      const fresh = () => createDpopProof(key, { htm: 'GET', htu: 'https://api.test/me', accessToken: token });
+      const once = fresh();
+      const ok = await meAt(a, once);
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ sub: 'svc', iss: op.issuer });
+      expect((await meAt(b, once)).body.code).toBe('invalid_dpop_proof');
+      expect((await meAt(b, fresh())).status).toBe(200);
+      expect((await meAt(a)).body.code).toBe('invalid_dpop_proof');
+      expect((await meAt(a, fresh(), 'Bearer')).body.code).toBe('invalid_dpop_proof');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await redis.destroy();
+      await op.stop();
+    }
+  }, 60_000);
+});
+
+describe.each(ADAPTERS)('DPoP server nonces over %s', (adapter) => {
+  it('a proof without the current nonce is 401 use_dpop_nonce with DPoP-Nonce; with it, 200', async () => {
+    const app = await startFixture(
+      adapter,
+      JwtDefenseModule.forRoot(fixtureOptions({ dpop: { nonce: true, publicUrl: 'https://api.test' }, revocation: { cleanupCron: false } })),
+      [WhoamiController],
+    );
+    try {
+      const key = ecKey();
+      const token = (await app.get(TokenService).issue('alice', { cnf: { jkt: await thumbprint(key) } })).token;
+      const call = (nonce?: string) =>
+        request(app.getHttpServer())
+          .get('/whoami')
+          .set('Authorization', `DPoP ${token}`)
+          .set('DPoP', createDpopProof(key, { htm: 'GET', htu: 'https://api.test/whoami', accessToken: token, nonce }));
+      const first = await call();
+      expect(first.status).toBe(401);
+      expect(first.body.code).toBe('use_dpop_nonce');
+      expect(first.headers['www-authenticate']).toMatch(/^DPoP realm="api", algs="[^"]+", error="use_dpop_nonce"$/);
+      const nonce = first.headers['dpop-nonce'];
+      expect(nonce).toMatch(/^[\w-]{32}$/);
+      expect((await call('not-the-nonce')).body.code).toBe('use_dpop_nonce');
+      const ok = await call(nonce);
+      expect(ok.status).toBe(200);
+      expect(ok.body.jkt).toBe(await thumbprint(key));
+    } finally {
+      await app.close();
+    }
+  });
+});
