@@ -21,9 +21,12 @@ const common = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   moduleNameMapper: {
     '^@jwt-defense/core$': '<rootDir>/libs/jwt-defense/src/index.ts',
+    '^@jwt-defense/core/(fastify|redis|prometheus)$': '<rootDir>/libs/jwt-defense/src/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // The package build (npm run pack:lib) writes libs/jwt-defense/dist: never a test or a module of the run.
+  modulePathIgnorePatterns: ['<rootDir>/libs/jwt-defense/dist/'],
 };
 module.exports = {
   testTimeout: 30000,

@@ -4,11 +4,11 @@ import { Bench } from 'tinybench';
 import {
   DefenseClock,
   MemoryDefenseStore,
-  RedisDefenseStore,
   TokenService,
   resolveJwtDefenseOptions,
   type JwtKeyOptions,
 } from '@jwt-defense/core';
+import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { prefilterCompactJws } from '../libs/jwt-defense/src/edge/compact-jws.js';
 import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { MemoryDefenseStore, RedisDefenseStore, type AnomalyCount, type DefenseStore, type RefreshSessionRecord, type RiskLearning, type RiskRead } from '@jwt-defense/core';
+import { MemoryDefenseStore, type AnomalyCount, type DefenseStore, type RefreshSessionRecord, type RiskLearning, type RiskRead } from '@jwt-defense/core';
+import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { useRedisTopologies } from './support/redis-topologies.js';
 
 type Factory = () => Promise<{ store: DefenseStore; cleanup?: () => Promise<void> }>;

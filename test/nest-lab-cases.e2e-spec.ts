@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
-import { RedisThrottlerStorage } from '@jwt-defense/core';
+import { RedisThrottlerStorage } from '@jwt-defense/core/redis';
 import { ADAPTERS } from './support/demo-app.js';
 import { useRedisTopologies } from './support/redis-topologies.js';
 import { NestLabCasesModule } from './fixtures/nest-lab-cases.app.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisDefenseStore, RedisThrottlerStorage, type AnomalyCount } from '@jwt-defense/core';
+import type { AnomalyCount } from '@jwt-defense/core';
+import { RedisDefenseStore, RedisThrottlerStorage } from '@jwt-defense/core/redis';
 import { RedisClusterServer, RedisServer } from './support/redis-server.js';
 
 // The least-privilege Redis user of docs/infrastructure.md, taken from the doc itself: every operation of the store

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { MemoryThrottlerStorage, RedisThrottlerStorage, type RateLimitAlgorithm } from '@jwt-defense/core';
+import { MemoryThrottlerStorage, type RateLimitAlgorithm } from '@jwt-defense/core';
+import { RedisThrottlerStorage } from '@jwt-defense/core/redis';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import { useRedisTopologies } from './support/redis-topologies.js';
 

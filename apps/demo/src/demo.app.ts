@@ -2,7 +2,8 @@ import { ConsoleLogger, ValidationPipe, type INestApplication, type LoggerServic
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { fastifyFrameworkErrors, limitJsonDepth } from '@jwt-defense/core';
+import { limitJsonDepth } from '@jwt-defense/core';
+import { fastifyFrameworkErrors } from '@jwt-defense/core/fastify';
 import { AppModule } from './app.module.js';
 import type { DemoConfig } from './demo.config.js';
 

@@ -1,4 +1,5 @@
-// The public API of jwt-defense: everything a user imports comes from here.
+// The public API of jwt-defense: everything a user imports comes from here, except what needs an optional peer:
+// `@jwt-defense/core/redis` (ioredis) and `@jwt-defense/core/fastify` (fastify's types).
 export { JwtDefenseModule } from './jwt-defense.module.js';
 export { JWT_DEFENSE_OPTIONS_TYPE, JWT_DEFENSE_ASYNC_OPTIONS_TYPE } from './jwt-defense.module-definition.js';
 export type { JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
@@ -87,8 +88,6 @@ export { IncidentOptions } from './incident/incident.options.js';
 export { LockdownStage } from './incident/lockdown.stage.js';
 export { DefenseHealthIndicator } from './health/defense-health.indicator.js';
 export type { DefenseHealthResult } from './health/defense-health.indicator.js';
-export { PrometheusDefenseMetrics } from './metrics/prometheus.metrics.js';
-export type { PrometheusDefenseMetricsOptions } from './metrics/prometheus.metrics.js';
 
 // Events.
 export { SecurityEventService } from './events/security-event.service.js';
@@ -139,7 +138,7 @@ export {
 } from './errors/defense.exceptions.js';
 export type { BearerChallengeError, DefenseErrorBody } from './errors/defense.exceptions.js';
 export { JwtDefenseExceptionFilter } from './errors/defense-exception.filter.js';
-export { fastifyFrameworkErrors } from './errors/fastify-framework-errors.js';
+// Fastify's `frameworkErrors` handler: `@jwt-defense/core/fastify` (needs `fastify`'s types).
 
 // Store: ports, implementations.
 export {
@@ -179,16 +178,13 @@ export { DefenseStoreError, StoreCapacityError } from './store/defense-store.err
 export { InjectDefenseStore } from './store/defense-store.provider.js';
 export { MemoryDefenseStore } from './store/memory/memory-defense.store.js';
 export type { MemoryDefenseStoreOptions } from './store/memory/memory-defense.store.js';
-export { RedisDefenseStore } from './store/redis/redis-defense.store.js';
-export type { RedisDefenseStoreOptions } from './store/redis/redis-defense.store.js';
-export type { RedisConnection } from './store/redis/redis-connection.js';
+// RedisDefenseStore, RedisThrottlerStorage and the ioredis-typed RedisConnection: `@jwt-defense/core/redis`.
+export type { RedisStoreConnection } from './store/store.options.js';
 
 // Layer 2: rate limiting (and storages for an app's own ThrottlerModule).
 export { ClientIpResolver } from './edge/client-ip.js';
 export { limitJsonDepth, jsonTooDeep, DEFAULT_MAX_JSON_DEPTH } from './edge/json-depth.js';
 export { MemoryThrottlerStorage } from './throttling/memory-throttler.storage.js';
 export type { MemoryThrottlerStorageOptions } from './throttling/memory-throttler.storage.js';
-export { RedisThrottlerStorage } from './throttling/redis-throttler.storage.js';
-export type { RedisThrottlerStorageOptions } from './throttling/redis-throttler.storage.js';
 export type { ThrottlerAlgorithms } from './throttling/throttler-storage.options.js';
 export type { RateLimitAlgorithm, RateLimitResult } from './throttling/rate-limit.js';

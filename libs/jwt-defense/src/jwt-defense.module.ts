@@ -21,7 +21,7 @@ import { SecurityHeadersMiddleware } from './headers/security-headers.hooks.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
-import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
+import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, PRINCIPAL_PROPERTY, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
 import { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
 import { NOOP_METRICS_SINK } from './pipeline/metrics-sink.js';
 import { RequestPipeline } from './pipeline/request-pipeline.js';
@@ -71,6 +71,7 @@ const layerOptions: Provider[] = [
   { provide: IncidentOptions, useFactory: (all: JwtDefenseOptions) => all.incident, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: SecurityHeadersOptions, useFactory: (all: JwtDefenseOptions) => all.securityHeaders, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: REALM, useFactory: (all: JwtDefenseOptions) => all.realm, inject: [JWT_DEFENSE_OPTIONS] },
+  { provide: PRINCIPAL_PROPERTY, useFactory: (all: JwtDefenseOptions) => all.principalProperty, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
   {
     provide: TOKEN_LIFETIMES,

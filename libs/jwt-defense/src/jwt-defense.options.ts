@@ -1,4 +1,4 @@
-import { IsOptional, Matches } from 'class-validator';
+import { IsNotIn, IsOptional, Matches, ValidateIf } from 'class-validator';
 import { RiskOptions } from './context/risk.options.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
@@ -16,6 +16,12 @@ import { ThrottleOptions } from './throttling/throttle.options.js';
 import { TokenOptions } from './token/token.options.js';
 
 const SINK_METHODS = ['decision', 'storeCall', 'cacheLookup'] as const;
+
+/** Names a request already has on Node, Express or Fastify (or that would reach its prototype): never a principal's. */
+const RESERVED_REQUEST_PROPERTIES = [
+  '__proto__', 'constructor', 'prototype', 'body', 'query', 'params', 'headers', 'rawHeaders', 'raw', 'url', 'originalUrl',
+  'method', 'socket', 'connection', 'ip', 'ips', 'id', 'log', 'server', 'routeOptions', 'hostname', 'protocol', 'cookies', 'session',
+];
 
 /**
  * Options of `JwtDefenseModule.forRoot()` / `forRootAsync()`: one object per layer, each owned (defaults and
@@ -63,6 +69,16 @@ export class JwtDefenseOptions {
   /** Realm of the `WWW-Authenticate` challenges (printable ASCII, no quote or backslash). Default `api`. */
   @Matches(/^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'realm must be 1-64 printable ASCII characters without a quote or a backslash' })
   realm: string = 'api';
+  /**
+   * The request property that also holds the verified principal, as Passport's `req.user` does, so that existing
+   * `@Req() req.user` code keeps working: a property name, or `false` for none (`@CurrentPrincipal()` works either
+   * way). Set on the framework's request object (Express's `req`, Fastify's `request`), only on requests that carry
+   * a verified token; the object is the frozen `AccessTokenPrincipal`. Default `user`.
+   */
+  @ValidateIf((_options, value) => value !== false)
+  @Matches(/^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/, { message: 'principalProperty must be a property name (letters, digits, _ or $, not starting with a digit) or false' })
+  @IsNotIn(RESERVED_REQUEST_PROPERTIES, { message: 'principalProperty must not be a name the request already has ($constraint1)' })
+  principalProperty: string | false = 'user';
   /** Where the pipeline reports decisions, store calls and cache lookups (e.g. Prometheus). Default: nowhere. */
   @IsOptional() metrics?: DefenseMetricsSink;
 }

@@ -7,6 +7,9 @@ export const REALM = Symbol('JWT_DEFENSE_REALM');
 /** The {@link DefenseMetricsSink} the pipeline reports to. */
 export const DEFENSE_METRICS = Symbol('JWT_DEFENSE_METRICS');
 
+/** The request property that also holds the verified principal (`principalProperty`: a name, or `false`). */
+export const PRINCIPAL_PROPERTY = Symbol('JWT_DEFENSE_PRINCIPAL_PROPERTY');
+
 /** The registration switches the module was built with (`JwtDefenseModuleExtras`, defaults applied). */
 export const JWT_DEFENSE_EXTRAS = Symbol('JWT_DEFENSE_EXTRAS');
 

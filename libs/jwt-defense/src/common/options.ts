@@ -207,3 +207,17 @@ export type OptionsInput<T> = T extends unknown
       [K in keyof T as K extends RequiredKeys<T> ? K : never]-?: InputValue<T[K]>;
     }
   : never;
+
+/**
+ * The options of a class, for tooling (the configuration reference and its test), not for the hot path: every
+ * name `resolveOptions` accepts, with the classes a nested one resolves to. Not exported from the package.
+ */
+export function describeOptionsClass(type: Class): Array<{ name: string; nested?: { kind: NestedSpec['kind']; types: Record<string, Class> } }> {
+  const nested = nestedOf(type);
+  return [...knownNames(type)].map((name) => {
+    const spec = nested.get(name);
+    if (!spec) return { name };
+    const types = spec.kind === 'union' ? spec.types() : { '': spec.type() };
+    return { name, nested: { kind: spec.kind, types } };
+  });
+}

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
 import { extractAccessToken } from '../edge/access-token.extractor.js';
@@ -12,7 +12,7 @@ import {
 } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
-import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { DEFENSE_METRICS, PRINCIPAL_PROPERTY } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { ContextRiskStage } from '../context/context-risk.stage.js';
@@ -52,8 +52,8 @@ export const authorizeByPolicy: Authorizer = (principal, route) => {
  *                           before the call), DPoP proof replay, per-user rate limit, anomaly
  *                           (count, containment), context risk (profile → allow / step-up / deny)
  *   5. authorization        roles and scopes of the route's policy
- *   6. principal            on the request, for `@CurrentPrincipal()`; layers learn from the allowed request
- *                           (in the background: the request does not wait)
+ *   6. principal            on the request, for `@CurrentPrincipal()` (and `req.user`: `principalProperty`);
+ *                           layers learn from the allowed request (in the background: the request does not wait)
  *
  * Stages never write to the response: they throw a `JwtDefenseException`, and `DefenseResponseHeaders` (the
  * one header writer) answers. Store failures go through `StoreFailures` (the one fail-mode branch).
@@ -64,6 +64,8 @@ export class RequestPipeline {
   private readonly checkStages: readonly CheckStage[];
   private readonly identities = new WeakMap<AccessTokenPrincipal, PrincipalIdentity>();
   private readonly timed: boolean;
+  /** Passport's convention: the principal also on `req[principalProperty]` (`false`: not). */
+  @Optional() @Inject(PRINCIPAL_PROPERTY) private readonly principalProperty: string | false = false;
 
   constructor(
     private readonly clientIp: ClientIpResolver,
@@ -120,6 +122,7 @@ export class RequestPipeline {
 
       // 6. The principal, for the handler; layers learn from an allowed request.
       setPrincipal(httpRequest, principal);
+      if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
       for (const stage of this.checkStages) stage.allowed?.(context);
       if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
       this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });

@@ -15,7 +15,7 @@ import {
   ContextStore,
 } from './defense-store.ports.js';
 import { MemoryDefenseStore } from './memory/memory-defense.store.js';
-import { RedisDefenseStore } from './redis/redis-defense.store.js';
+import type { RedisConnection } from './redis/redis-connection.js';
 
 /** Names of memory-store spaces that filled up (the event service records `store_full`). */
 export const STORE_ALERTS = Symbol('JWT_DEFENSE_STORE_ALERTS');
@@ -26,12 +26,18 @@ export const defenseStoreProviders: Provider[] = [
   { provide: STORE_ALERTS, useFactory: (): StoreAlerts => new Subject<string>() },
   {
     provide: DefenseStore,
-    useFactory: (options: JwtDefenseOptions, clock: DefenseClock, alerts: StoreAlerts): DefenseStore => {
+    useFactory: async (options: JwtDefenseOptions, clock: DefenseClock, alerts: StoreAlerts): Promise<DefenseStore> => {
       const store = options.store;
       if (store.type === 'custom') return store.store;
       if (store.type === 'redis') {
+        // Loaded only when asked for: ioredis is an optional peer, and apps without Redis never load it.
+        const { RedisDefenseStore } = await import('./redis/redis-defense.store.js').catch((error: unknown) => {
+          const code = (error as { code?: unknown } | null)?.code;
+          if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+          throw new TypeError("jwt-defense: store.type 'redis' needs the package ioredis (an optional peer): npm install ioredis", { cause: error });
+        });
         return new RedisDefenseStore({
-          connection: store.connection,
+          connection: store.connection as RedisConnection,
           keyPrefix: store.keyPrefix,
           commandTimeoutMs: store.commandTimeoutMs,
           maxEvents: store.maxEvents,

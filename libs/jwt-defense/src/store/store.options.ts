@@ -1,11 +1,11 @@
 import { Equals, IsDefined, IsInt, IsString, Matches, Max, Min } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.js';
-import type { RedisConnection } from './redis/redis-connection.js';
 
 /** The embedded store: one process, bounded spaces (see docs/REVOCATION.md for sizing). */
 export class MemoryStoreOptions {
   declare readonly [REQUIRED]?: { type: true };
+  /** `memory`: the embedded store, for one process. The default store. */
   @Equals('memory') type!: 'memory';
   /** Most live jti revocations. Default 100000. Never evicted early: when full, a new revocation answers 503 and a `store_full` event is recorded. */
   @IsInt() @Min(1) @Max(100_000_000) maxRevocations: number = 100_000;
@@ -23,12 +23,21 @@ export class MemoryStoreOptions {
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
 }
 
-/** Shared state on Redis, standalone or Cluster. */
+/**
+ * How the module reaches Redis, typed without ioredis so that the main entry's types never need it installed: a
+ * URL (`redis://`, `rediss://`), an ioredis `Redis` or `Cluster` (never closed by us), ioredis `RedisOptions`, or
+ * `{ clusterNodes, clusterOptions? }`. `RedisConnection` from `@jwt-defense/core/redis` is the same union with
+ * ioredis' own types (use it with `satisfies` to have your options checked); each one is a `RedisStoreConnection`.
+ */
+export type RedisStoreConnection = string | object;
+
+/** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
 export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
+  /** `redis`: Redis standalone or Cluster, shared by every instance. */
   @Equals('redis') type!: 'redis';
-  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }`. Required. */
-  @IsDefined() connection!: RedisConnection;
+  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }` (see `RedisStoreConnection`). Required. */
+  @IsDefined() connection!: RedisStoreConnection;
   /** Prefix of every key, without `{` or `}`. Default `jwtd:`. */
   @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';
   /**
@@ -48,6 +57,7 @@ export class RedisStoreOptions {
 })
 export class CustomStoreOptions {
   declare readonly [REQUIRED]?: { type: true; store: true };
+  /** `custom`: your own `DefenseStore`. */
   @Equals('custom') type!: 'custom';
   /** The store: every method of every port (see `DefenseStore`). Required. */
   @IsDefined() store!: DefenseStore;
