@@ -58,6 +58,11 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo on the sam
     expect(refused.err).toMatch(/rotate the signing key first/);
     expect((await me(demo, token)).status).toBe(200);
     expect((await cli(...base, 'status')).out).toMatch(/retired kids\s+none/);
+    // A kid is base64url (the demo's is an RFC 7638 thumbprint) and may begin with "-": it is the argument, not an option.
+    const dashed = await cli(...base, 'retire-key', '-old_key', '--reason', 'rotated out');
+    expect({ code: dashed.code, err: dashed.err }).toEqual({ code: EXIT.ok, err: '' });
+    expect(Object.keys(JSON.parse((await cli(...base, '--json', 'status')).out).retired_kids)).toEqual(['-old_key']);
+    expect((await me(demo, token)).status).toBe(200);
   });
 
   it('revoke-user and revoke-token use the app\'s keys: the running app refuses those tokens at once', async () => {
@@ -146,11 +151,11 @@ describe('jwt-defense CLI errors', () => {
           resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout }),
         );
       });
-    // Builds the library, then runs the bin (package.json "bin": dist/libs/jwt-defense/cli/main.js).
+    // Builds the library, then runs the bin (package.json "bin": libs/jwt-defense/dist/cli/main.js).
     const ok = await run('npm', ['run', '--silent', 'defense', '--', '--redis', redis.standalone.url, '--prefix', 'clibin:', '--json', 'lockdown', 'step-up', '--reason', 'bin test']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out)).toMatchObject({ mode: 'step-up', previous: 'off' });
-    const bad = await run('node', ['dist/libs/jwt-defense/cli/main.js', '--redis', redis.standalone.url, 'lockdown', 'sideways', '--reason', 'x']);
+    const bad = await run('node', ['libs/jwt-defense/dist/cli/main.js', '--redis', redis.standalone.url, 'lockdown', 'sideways', '--reason', 'x']);
     expect(bad.code).toBe(EXIT.usage);
   }, 150_000);
 });

@@ -155,6 +155,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('revoke-token')
     .description('denylist one access token by its jti')
     .argument('<jti>', 'the token\'s jti')
+    // A jti or kid is base64url and may start with "-": read as the argument, not as an unknown option.
+    .allowUnknownOption()
     .option('--sub <sub>', 'the token\'s subject: required for a jti the library did not issue')
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async (jti: string, { sub, reason }: { sub?: string; reason: string }) => {
@@ -192,6 +194,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('retire-key')
     .description('refuse every token signed with a kid (the key that signs new tokens is refused: rotate first)')
     .argument('<kid>', 'the key id')
+    .allowUnknownOption()
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async (kid: string, { reason }: { reason: string }) => {
       if (!KID_PATTERN.test(kid)) throw new CliFailure('a kid is 1-64 characters of [A-Za-z0-9._-]', EXIT.usage);
