@@ -2,6 +2,7 @@ import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule
 import { DiscoveryModule } from '@nestjs/core';
 import { BackgroundWrites } from './common/background-writes.js';
 import { DefenseClock } from './common/defense-clock.js';
+import { EpochClock } from './common/epoch-clock.js';
 import { ContextRiskService } from './context/context-risk.service.js';
 import { ContextRiskStage } from './context/context-risk.stage.js';
 import { RiskOptions } from './context/risk.options.js';
@@ -107,6 +108,7 @@ const layerOptions: Provider[] = [
     DefenseClock,
     DefenseScheduler,
     ...defenseStoreProviders,
+    EpochClock,
     DefenseStoreLifecycle,
     SecurityEventService,
     TokenService,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { InvalidRequestException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { toNdjsonLine, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
@@ -91,6 +92,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly lifecycle: DefenseStoreLifecycle,
+    private readonly epochs: EpochClock,
     @Optional() @Inject(DEFENSE_METRICS) private readonly metrics?: DefenseMetricsSink,
   ) {
     this.adminRoles = new Set(options.adminRoles);
@@ -135,7 +137,8 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
 
   /** Every token of everyone issued at or before `at` (default now; never later than now: 400). */
   async revokeBefore(at: Date | number | undefined, { reason, actor }: IncidentActor): Promise<{ notBeforeMs: number }> {
-    const nowMs = this.clock.nowMs();
+    // "Now" is the store's clock (Redis TIME), the one logins are dated with: see EpochClock.
+    const nowMs = await this.epochs.nowMs();
     const atMs = at === undefined ? nowMs : Number(at);
     if (!Number.isFinite(atMs) || atMs > nowMs || atMs < 0) throw new InvalidRequestException();
     const result = await this.revocation.revokeAllIssuedBefore(atMs, reason, actor);
@@ -150,7 +153,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
    */
   async setLockdown(mode: LockdownMode, { reason, actor }: IncidentActor): Promise<LockdownState> {
     const previous = this.lockdownState.mode;
-    const state: LockdownState = { mode, sinceMs: Math.max(this.clock.nowMs(), this.lockdownState.sinceMs), reason, ...(actor ? { actor } : {}) };
+    const state: LockdownState = { mode, sinceMs: Math.max(await this.epochs.nowMs(), this.lockdownState.sinceMs), reason, ...(actor ? { actor } : {}) };
     await this.globalStore.setLockdown(state);
     this.useLockdown(state);
     this.events.record('lockdown_changed', { reason, details: { mode, previous, ...(actor ? { actor } : {}) } });

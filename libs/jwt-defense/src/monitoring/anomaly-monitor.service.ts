@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { ContextStore, type AnomalyCount } from '../store/defense-store.ports.js';
@@ -22,6 +23,7 @@ export class AnomalyMonitorService {
     private readonly revocation: RevocationService,
     private readonly clock: DefenseClock,
     @Inject(TOKEN_LIFETIMES) private readonly lifetimes: TokenLifetimes,
+    private readonly epochs: EpochClock,
   ) {}
 
   /** The count request for one route (its id from the route policy). */
@@ -47,7 +49,7 @@ export class AnomalyMonitorService {
   async contain(sub: string, containment: AnomalyContainment, reason: string): Promise<void> {
     if (containment === 'step-up') {
       const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
-      await this.store.raiseStepUpBefore(userTag(sub), sub, this.clock.nowMs(), lifetimeSec * 1000);
+      await this.store.raiseStepUpBefore(userTag(sub), sub, await this.epochs.nowMs(), lifetimeSec * 1000);
     } else if (containment === 'revoke') {
       await this.revocation.revokeAllForUser(sub, reason, 'anomaly-monitor');
     }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { SigningKeyActiveException, SubjectRequiredException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
@@ -67,6 +68,7 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     private readonly clock: DefenseClock,
     private readonly scheduler: DefenseScheduler,
     private readonly lifecycle: DefenseStoreLifecycle,
+    private readonly epochs: EpochClock,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -154,7 +156,8 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    * in the same second, stays valid (our jtis carry their issue time in ms).
    */
   async revokeAllForUser(sub: string, reason: string, actor?: string): Promise<{ notBeforeMs: number }> {
-    const nowMs = this.clock.nowMs();
+    // The store's clock (Redis TIME), the one logins are dated with: see EpochClock.
+    const nowMs = await this.epochs.nowMs();
     // The epoch must outlive every token and session it covers.
     const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
     const ttlMs = (lifetimeSec + this.options.graceSec) * 1000;

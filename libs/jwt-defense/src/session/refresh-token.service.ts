@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { DpopProofException, TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
@@ -66,6 +67,7 @@ export class RefreshTokenService {
     private readonly revocation: RevocationService,
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
+    private readonly epochs: EpochClock,
   ) {}
 
   /**
@@ -75,7 +77,8 @@ export class RefreshTokenService {
   async issuePair(sub: string, claims: Record<string, unknown> = {}, options: IssuePairOptions = {}): Promise<TokenPair> {
     if ('cnf' in claims) throw new TypeError('jwt-defense: issuePair() sets cnf itself: pass { jkt } in its options');
     if (options.jkt !== undefined) claims = { ...claims, cnf: { jkt: options.jkt } };
-    const nowMs = this.clock.nowMs();
+    // The login time is what revocation epochs are compared with: read from the same clock as they are (EpochClock).
+    const nowMs = await this.epochs.nowMs();
     const session: RefreshSessionRecord = {
       sid: newSid(nowMs),
       tag: userTag(sub),

@@ -269,6 +269,13 @@ export interface GlobalStateStore {
   declareSigningKid(kid: string): Promise<void>;
   /** Sets the lockdown when `state.sinceMs` is not older than the one in force (the newest decision wins). */
   setLockdown(state: LockdownState): Promise<void>;
+  /**
+   * The store's clock, epoch ms; optional. A store shared by several instances should have it: revocation epochs
+   * (revoke-all, revoke-before, lockdown) and the login times they are compared with are then read from this one
+   * clock, so instances whose clocks disagree (within the clock tolerance) never flip a decision. Without it, each
+   * instance's `DefenseClock`. `RedisDefenseStore` answers Redis `TIME`.
+   */
+  timeMs?(): Promise<number>;
 }
 
 /** Signing keys made by rotations, shared by every instance (see {@link StoredSigningKey}). */

@@ -2,6 +2,7 @@ import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { checkJoseHeader, parseCompactJws, requireSignature, type HeaderProfile, type PrefilteredJws } from '../edge/compact-jws.js';
 import { KID_PATTERN } from '../jwt-defense.constants.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
@@ -76,6 +77,8 @@ export class TokenService {
     options: TokenOptions,
     private readonly clock: DefenseClock,
     @Optional() @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink = NOOP_METRICS_SINK,
+    // In the module: the store's clock dates new tokens (what revocation epochs compare with). Standalone: `clock`.
+    @Optional() private readonly epochs?: EpochClock,
   ) {
     // Keys are imported once, here, into KeyObjects: no key parsing per request.
     const keys = options.keys.map((key, index) => resolveKey(key, index, `token.keys[${index}]`));
@@ -129,7 +132,7 @@ export class TokenService {
     if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > this.options.maxAccessTokenTtlSec) {
       throw new TypeError(`jwt-defense: ttlSec must be an integer from 1 to ${this.options.maxAccessTokenTtlSec}`);
     }
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.epochs ? await this.epochs.nowMs() : this.clock.nowMs();
     const iat = Math.floor(nowMs / 1000);
     const jti = newJti(subject, nowMs);
     const payload = {

@@ -52,6 +52,7 @@ type Scripted = {
   jwtdRetireKid(g: string, k: string, kid: string, atMs: number, signingKid: string): Promise<unknown>;
   jwtdRotateSigningKey(g: string, k: string, kid: string, stored: string): Promise<unknown>;
   jwtdSetLockdown(g: string, mode: string, sinceMs: number, reason: string, actor: string): Promise<unknown>;
+  jwtdTime(g: string): Promise<unknown>;
 };
 
 function decimal(value: unknown, what: string): number {
@@ -109,6 +110,7 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdRetireKid', 2, scripts.RETIRE_KID);
     define('jwtdRotateSigningKey', 2, scripts.ROTATE_SIGNING_KEY);
     define('jwtdSetLockdown', 1, scripts.SET_LOCKDOWN);
+    define('jwtdTime', 1, scripts.TIME);
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
@@ -282,6 +284,13 @@ export class RedisDefenseStore implements DefenseStore {
 
   async setLockdown(state: LockdownState): Promise<void> {
     await this.run(() => this.scripted.jwtdSetLockdown(this.globalKey, state.mode, Math.floor(state.sinceMs), state.reason ?? '', state.actor ?? ''));
+  }
+
+  /** Redis `TIME` of the node that holds the global state (one clock for every instance), epoch ms. */
+  async timeMs(): Promise<number> {
+    const reply = await this.run(() => this.scripted.jwtdTime(this.globalKey));
+    if (!Array.isArray(reply) || reply.length !== 2) throw new DefenseStoreError('unexpected Redis reply for time');
+    return integer(reply[0], 'time') * 1000 + Math.floor(integer(reply[1], 'time') / 1000);
   }
 
   async rotateSigningKey(key: StoredSigningKey): Promise<number> {

@@ -273,3 +273,11 @@ if tonumber(ARGV[2]) < current then return 0 end
 redis.call('HSET', KEYS[1], 'lm', ARGV[1], 'ls', ARGV[2], 'lr', ARGV[3], 'la', ARGV[4])
 return 1
 `;
+
+/**
+ * KEYS: global hash (only to route it: on a Cluster every instance reads the clock of the same node). Reply: TIME,
+ * [seconds, microseconds]. The one clock of revocation epochs and login times (see `GlobalStateStore.timeMs`).
+ */
+export const TIME = `
+return redis.call('TIME')
+`;
