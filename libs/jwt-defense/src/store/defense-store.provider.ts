@@ -41,6 +41,8 @@ export const defenseStoreProviders: Provider[] = [
           keyPrefix: store.keyPrefix,
           commandTimeoutMs: store.commandTimeoutMs,
           maxEvents: store.maxEvents,
+          replicaAcks: store.replicaAcks,
+          replicaAckTimeoutMs: store.replicaAckTimeoutMs,
         });
       }
       return new MemoryDefenseStore({

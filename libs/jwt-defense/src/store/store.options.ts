@@ -32,6 +32,14 @@ export class MemoryStoreOptions {
 export type RedisStoreConnection = string | object;
 
 /** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
+@OptionsCheck<RedisStoreOptions>((options, path) => {
+  if (options.replicaAcks > 0 && options.replicaAckTimeoutMs >= options.commandTimeoutMs) {
+    throw optionsError(
+      `${path}.replicaAckTimeoutMs`,
+      `(${options.replicaAckTimeoutMs}) must be below ${path}.commandTimeoutMs (${options.commandTimeoutMs}), or the wait for replicas is cut by the command timeout: lower it or raise commandTimeoutMs`,
+    );
+  }
+})
 export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
   /** `redis`: Redis standalone or Cluster, shared by every instance. */
@@ -47,6 +55,16 @@ export class RedisStoreOptions {
   @IsInt() @Min(10) @Max(60_000) commandTimeoutMs: number = 500;
   /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
+  /**
+   * Replicas that must acknowledge a revocation write (a jti, a session, a user's or the global epoch, a retired key,
+   * a lockdown) before it answers: `WAIT <replicaAcks> <replicaAckTimeoutMs>` on the node that took the write. Redis
+   * replicates asynchronously, so without it a revocation acknowledged just before its master dies can be lost in the
+   * failover. When fewer replicas answer in time the revocation still succeeds (it is on the master) and a warning is
+   * logged. Default 0 (off); 0 to 5. Set it to 1 when your masters have replicas.
+   */
+  @IsInt() @Min(0) @Max(5) replicaAcks: number = 0;
+  /** The longest a revocation write waits for `replicaAcks`, in ms; must be below `commandTimeoutMs`. Default 200; 1 to 10000. */
+  @IsInt() @Min(1) @Max(10_000) replicaAckTimeoutMs: number = 200;
 }
 
 /** Your own implementation of every store port. */

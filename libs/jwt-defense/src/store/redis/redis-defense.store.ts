@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Cluster, type Redis } from 'ioredis';
 import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../../events/security-event.js';
 import type { RateLimitResult } from '../../throttling/rate-limit.js';
@@ -35,6 +36,13 @@ export interface RedisDefenseStoreOptions {
   commandTimeoutMs?: number;
   /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */
   maxEvents?: number;
+  /**
+   * Replicas that must acknowledge a revocation write (`WAIT`, on the node that took it) before it answers. Fewer in
+   * time: the write still succeeds and a warning is logged. Default 0 (off).
+   */
+  replicaAcks?: number;
+  /** The longest a revocation write waits for `replicaAcks`, in ms; below `commandTimeoutMs`. Default 200. */
+  replicaAckTimeoutMs?: number;
 }
 
 const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing']);
@@ -83,6 +91,10 @@ export class RedisDefenseStore implements DefenseStore {
   private readonly globalKey: string;
   private readonly eventsKey: string;
   private readonly keysKey: string;
+  private readonly replicaAcks: number;
+  private readonly replicaAckTimeoutMs: number;
+  private readonly logger = new Logger('JwtDefense');
+  private unreplicated = 0;
 
   constructor(options: RedisDefenseStoreOptions) {
     this.prefix = options.keyPrefix ?? 'jwtd:';
@@ -90,6 +102,8 @@ export class RedisDefenseStore implements DefenseStore {
       throw new TypeError('jwt-defense: store.keyPrefix must not contain { or }: they would change the Cluster hash slot');
     }
     this.maxEvents = options.maxEvents ?? 10_000;
+    this.replicaAcks = options.replicaAcks ?? 0;
+    this.replicaAckTimeoutMs = options.replicaAckTimeoutMs ?? 200;
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
     this.keysKey = `${this.prefix}{g}:keys`;
@@ -111,6 +125,11 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdRotateSigningKey', 2, scripts.ROTATE_SIGNING_KEY);
     define('jwtdSetLockdown', 1, scripts.SET_LOCKDOWN);
     define('jwtdTime', 1, scripts.TIME);
+  }
+
+  /** Revocation writes (since start) that fewer than `replicaAcks` replicas acknowledged in time (each also logged). */
+  get unreplicatedWrites(): number {
+    return this.unreplicated;
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
@@ -214,9 +233,10 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
-    const reply = await this.run(() =>
+    const key = this.userKey(tag, 'j', record.jti);
+    const reply = await this.durable(key, () =>
       this.scripted.jwtdRevokeToken(
-        this.userKey(tag, 'j', record.jti),
+        key,
         Math.max(1, Math.ceil(ttlMs)),
         record.reason,
         record.revokedAtMs,
@@ -240,9 +260,8 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async raiseUserNotBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
-    const reply = await this.run(() =>
-      this.scripted.jwtdRaiseUserNotBefore(this.userKey(tag, 'n', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))),
-    );
+    const key = this.userKey(tag, 'n', sub);
+    const reply = await this.durable(key, () => this.scripted.jwtdRaiseUserNotBefore(key, Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))));
     return integer(reply, 'raiseUserNotBefore');
   }
 
@@ -269,12 +288,12 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async raiseGlobalNotBefore(atMs: number): Promise<number> {
-    const reply = await this.run(() => this.scripted.jwtdRaiseGlobalNotBefore(this.globalKey, Math.floor(atMs)));
+    const reply = await this.durable(this.globalKey, () => this.scripted.jwtdRaiseGlobalNotBefore(this.globalKey, Math.floor(atMs)));
     return integer(reply, 'raiseGlobalNotBefore');
   }
 
   async retireKid(kid: string, atMs: number, signingKid?: string): Promise<boolean> {
-    const reply = await this.run(() => this.scripted.jwtdRetireKid(this.globalKey, this.keysKey, kid, Math.floor(atMs), signingKid ?? ''));
+    const reply = await this.durable(this.globalKey, () => this.scripted.jwtdRetireKid(this.globalKey, this.keysKey, kid, Math.floor(atMs), signingKid ?? ''));
     return integer(reply, 'retireKid') === 1;
   }
 
@@ -283,7 +302,7 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async setLockdown(state: LockdownState): Promise<void> {
-    await this.run(() => this.scripted.jwtdSetLockdown(this.globalKey, state.mode, Math.floor(state.sinceMs), state.reason ?? '', state.actor ?? ''));
+    await this.durable(this.globalKey, () => this.scripted.jwtdSetLockdown(this.globalKey, state.mode, Math.floor(state.sinceMs), state.reason ?? '', state.actor ?? ''));
   }
 
   /** Redis `TIME` of the node that holds the global state (one clock for every instance), epoch ms. */
@@ -357,7 +376,8 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async revokeSession(tag: string, sid: string, reason: string): Promise<boolean> {
-    const reply = await this.run(() => this.scripted.jwtdRevokeSession(this.userKey(tag, 's', sid), reason));
+    const key = this.userKey(tag, 's', sid);
+    const reply = await this.durable(key, () => this.scripted.jwtdRevokeSession(key, reason));
     return integer(reply, 'revokeSession') === 1;
   }
 
@@ -443,5 +463,30 @@ export class RedisDefenseStore implements DefenseStore {
 
   private run<T>(command: () => Promise<T>): Promise<T> {
     return this.commands.run(command);
+  }
+
+  /**
+   * A revocation write, then (with `replicaAcks`) `WAIT` on the node that took it: WAIT counts the replicas that
+   * have every earlier write of this connection. On a Cluster a keyless WAIT would go to any node, so it rides in a
+   * pipeline with a read of the written key, which routes it to that key's master (MOVED followed). Fewer replicas
+   * in time: the write stands (it is on the master), logged as not replicated.
+   */
+  private async durable<T>(key: string, write: () => Promise<T>): Promise<T> {
+    const result = await this.run(write);
+    if (this.replicaAcks === 0) return result;
+    const acknowledged = await this.run(async () => {
+      if (!(this.client instanceof Cluster)) return this.client.wait(this.replicaAcks, this.replicaAckTimeoutMs);
+      const replies = await this.client.pipeline().exists(key).wait(this.replicaAcks, this.replicaAckTimeoutMs).exec();
+      const [error, count] = replies?.[1] ?? [new DefenseStoreError('no reply to WAIT')];
+      if (error) throw error;
+      return count;
+    });
+    if (integer(acknowledged, 'wait') < this.replicaAcks) {
+      this.unreplicated++;
+      this.logger.warn(
+        `a revocation write was acknowledged by ${String(acknowledged)} of ${this.replicaAcks} replica(s) within ${this.replicaAckTimeoutMs} ms: it is on the master, but a failover now could lose it`,
+      );
+    }
+    return result;
   }
 }
