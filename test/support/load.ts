@@ -25,6 +25,8 @@ export interface LoadTally {
   /** Requests without an answer within `timeoutSec` (autocannon's timeouts) and connection errors. */
   timeouts: number;
   errors: number;
+  /** The slowest answer, ms (autocannon's latency max). */
+  latencyMaxMs: number;
 }
 
 const DECLARED_401 = new Set(['token_missing', 'token_malformed', 'token_expired', 'token_not_yet_valid', 'token_revoked', 'signature_invalid', 'claim_invalid']);
@@ -50,7 +52,7 @@ export async function boundedLoad(
   requests: LoadRequest[],
   options: { durationSec: number; connections: number; timeoutSec: number },
 ): Promise<LoadTally> {
-  const tally: LoadTally = { byStatus: {}, byCode: {}, undeclared: [], undeclaredCount: 0, total: 0, timeouts: 0, errors: 0 };
+  const tally: LoadTally = { byStatus: {}, byCode: {}, undeclared: [], undeclaredCount: 0, total: 0, timeouts: 0, errors: 0, latencyMaxMs: 0 };
   const record = (status: number, body: string, headers: Record<string, unknown> | undefined) => {
     tally.total++;
     tally.byStatus[status] = (tally.byStatus[status] ?? 0) + 1;
@@ -85,6 +87,7 @@ export async function boundedLoad(
   });
   tally.timeouts = result.timeouts;
   tally.errors = result.errors - result.timeouts;
+  tally.latencyMaxMs = result.latency.max;
   return tally;
 }
 

@@ -340,7 +340,9 @@ export class TcpProxy {
     connection.toServer.discard();
     for (const socket of [connection.client, connection.upstream]) {
       if (socket.destroyed) continue;
-      if (socket.connecting) socket.destroy();
+      // A socket already half-closed (a QUIT: Redis ended it) is destroyed plainly: resetAndDestroy() on it spun the
+      // event loop forever here (Node 20), so the test process never exited.
+      if (socket.connecting || socket.writableEnded || socket.readableEnded) socket.destroy();
       else socket.resetAndDestroy();
     }
   }
