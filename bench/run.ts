@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --out DIR]`: every variant, side by side, on this machine, in one run.
+// `npm run bench [-- --quick] [-- --out DIR] [-- --only a,b] [-- --profile DIR]`: every variant, side by side, on this machine, in one run.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -40,6 +40,8 @@ function args() {
   return {
     quick,
     out: resolve(value('--out') ?? join(ROOT, 'docs')),
+    /** `--profile DIR`: each server runs under `node --cpu-prof`, its profile written to DIR/<variant>/. */
+    profile: value('--profile') === undefined ? undefined : resolve(value('--profile')!),
     rounds: Number(value('--rounds') ?? (quick ? 1 : 3)),
     durationSec: Number(value('--duration') ?? (quick ? 2 : 10)),
     warmupSec: quick ? 1 : 5,
@@ -83,9 +85,14 @@ const hasTaskset = (() => {
   }
 })();
 
-function startServer(variant: Variant, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Starts one variant's server (on core 0 when pinned). With `profileDir`, under `node --cpu-prof`: the profile is
+ * written there when the server exits (summarise it with `node bench/profile.mjs <file>`).
+ */
+function startServer(variant: Variant, env: Record<string, string>, profileDir?: string): Promise<{ child: ChildProcess; port: number }> {
   const server = join(HERE, 'server.js');
-  const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, server]] : [process.execPath, [server]];
+  const node = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, variant.name.replace(/[^A-Za-z0-9-]+/g, '-'))] : []), server];
+  const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(command, argv, {
     env: {
       ...process.env,
@@ -245,7 +252,7 @@ async function main(): Promise<void> {
   const variants = names ? FULL.filter((variant) => names.includes(variant.name)) : options.quick ? QUICK : FULL;
   const results: BenchResult[] = [];
   for (const variant of variants) {
-    const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) });
+    const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) }, options.profile);
     try {
       const dpop = variant.dpop ? new DpopClient(dpopKey, pools.dpop, `http://127.0.0.1:${port}/me`) : undefined;
       const nextHeaders = dpop?.nextHeaders ?? bearerHeaders(pools[variant.alg]);
