@@ -147,11 +147,33 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
     let demo: DemoHandle;
     beforeAll(async () => {
       redis = await RedisServer.start();
-      demo = await startDemo(adapter, { ...LIMITS, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
+      demo = await startDemo(adapter, { ...LIMITS, METRICS_TOKEN, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
     });
     afterAll(async () => {
       await demo.close();
       await redis.destroy();
+    });
+
+    const storeFailures = async () =>
+      total(parsePrometheusText((await request(demo.server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text), 'jwt_defense_store_failures_total', { operation: 'check' });
+
+    it('counts failed store calls in jwt_defense_store_failures_total while Redis is down', async () => {
+      const token = (await login(demo, 'alice')).access_token;
+      expect((await me(demo, token)).status).toBe(200);
+      const before = await storeFailures();
+      await redis.stop();
+      try {
+        for (let i = 0; i < 2; i++) {
+          const refused = await me(demo, token);
+          expect([refused.status, refused.body.code]).toEqual([503, 'defense_store_unavailable']);
+        }
+        expect(await storeFailures()).toBe(before + 2);
+      } finally {
+        await redis.resume();
+      }
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await me(demo, token)).status !== 200) await sleep(100);
+      expect((await me(demo, token)).status).toBe(200);
     });
 
     it('live always answers; ready is 503 while the fail-closed store is down, and recovers; GET /health keeps its contract', async () => {
