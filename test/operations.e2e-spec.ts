@@ -142,6 +142,29 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
     }
   });
 
+  it('counts anomaly alerts by route template in jwt_defense_anomaly_alerts_total', async () => {
+    // A baseline of 2 requests a minute over 3 warm-up minutes (a faked clock), then a burst: one alert.
+    const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
+    jest.useFakeTimers({ now: t0, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const demo = await startDemo(adapter, { ...LIMITS, METRICS_TOKEN, ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3' });
+    try {
+      const alerts = async () =>
+        total(parsePrometheusText((await request(demo.server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text), 'jwt_defense_anomaly_alerts_total', { route: '/me' });
+      const token = (await login(demo, 'alice')).access_token;
+      for (let interval = 0; interval < 4; interval++) {
+        jest.setSystemTime(t0 + interval * 60_000 + 1000);
+        for (let i = 0; i < 2; i++) expect((await me(demo, token)).status).toBe(200);
+      }
+      expect(await alerts()).toBe(0);
+      jest.setSystemTime(t0 + 4 * 60_000 + 1000);
+      for (let i = 0; i < 20; i++) await me(demo, token);
+      expect(await alerts()).toBe(1);
+    } finally {
+      jest.useRealTimers();
+      await demo.close();
+    }
+  });
+
   describe('health probes', () => {
     let redis: RedisServer;
     let demo: DemoHandle;
