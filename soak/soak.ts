@@ -1,14 +1,14 @@
 // The soak: the built demo in its own process on a real redis-server, with a real OpenID provider as its external
 // issuer, under several minutes of mixed traffic (soak/traffic.ts). Memory and Redis are sampled as it runs.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { DefenseClock, TokenService, resolveJwtDefenseOptions } from '@jwt-defense/core';
 import { loadDemoConfig } from '../apps/demo/src/demo.config.js';
 import { loadDemoKeys } from '../apps/demo/src/demo.keys.js';
+import { startDemoProcess, type DemoProcess } from '../test/support/demo-process.js';
 import { signJws } from '../test/support/jws.js';
 import { createDpopProof, OidcProvider } from '../test/support/oidc-provider.js';
 import { RedisServer } from '../test/support/redis-server.js';
@@ -112,44 +112,6 @@ async function keysByKind(redis: RedisServer): Promise<Record<string, number>> {
   return counts;
 }
 
-interface DemoProcess {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-function startDemo(main: string, env: Record<string, string>, logFile: string): Promise<DemoProcess> {
-  const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, [main], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await new Promise((resolve) => log.end(resolve));
-  };
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on port (\d+)/.exec(output);
-      if (match) {
-        child.stdout!.off('data', onData);
-        child.stderr!.off('data', onData);
-        resolve({ child, url: `http://127.0.0.1:${match[1]}`, stop });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`the demo exited with ${code}: ${output.slice(-2000)}`)));
-  });
-}
-
 async function call(url: string, method: string, path: string, options: { token?: string; body?: object; ip: string; headers?: Record<string, string> }): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url}${path}`, {
     method,
@@ -207,8 +169,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const keyFile = join(dir, 'es256.pem');
     writeFileSync(keyFile, demoKey.export({ format: 'pem', type: 'pkcs8' }));
     const demoEnv: Record<string, string> = {
-      PORT: '0',
-      NO_COLOR: '1',
       LOG_FORMAT: 'json',
       REDIS_URL: redis.url,
       JWT_PRIVATE_KEY_FILE: keyFile,
@@ -224,7 +184,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       EXTERNAL_CA_FILE: op.caFile,
     };
     const jwtKeyEncryptionKey = randomBytes(32).toString('base64');
-    demo = await startDemo(options.demoMain, { ...demoEnv, JWT_KEY_ENCRYPTION_KEY: jwtKeyEncryptionKey }, options.demoLogFile);
+    demo = await startDemoProcess(options.demoMain, { ...demoEnv, JWT_KEY_ENCRYPTION_KEY: jwtKeyEncryptionKey }, { logFile: options.demoLogFile });
     const { url } = demo;
 
     // Tokens as the demo issues them (its key, issuer, audience, kid), minted in bulk for many users.
@@ -410,7 +370,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       .filter(([kind, count]) => count > 0 || ['r', 'j', 'n', 'dp', 't:ip'].includes(kind))
       .map(([kind, count]) => ({ kind, count, bound: bounds[kind]?.bound ?? 0, why: bounds[kind]?.why ?? 'unexpected kind' }));
 
-    const logText = readFileSync(options.demoLogFile, 'utf8');
+    const logText = demo.output();
     const errorLogLines = logText.split('\n').filter((line) => /"level":"(error|fatal)"/.test(line)).length;
     const results = traffic.results;
     const requests = results.reduce((sum, result) => sum + result.requests, 0);
