@@ -2,13 +2,8 @@
 // each is readable on its replica (default 1000 writes). Prints a Markdown table; writes replication-lag.json to DIR.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { option } from './cli-option.js';
 import { measureReplicationLag, type LagFigures } from './replication-lag.js';
-
-function option(name: string): string | undefined {
-  const argv = process.argv.slice(2);
-  const index = argv.indexOf(name);
-  return index >= 0 ? argv[index + 1] : undefined;
-}
 
 async function main(): Promise<void> {
   const report = await measureReplicationLag(Number(option('--writes') ?? 1000));

@@ -5,16 +5,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { option } from './cli-option.js';
 import { renderSoakReport, soakProblems } from './report.js';
 import { runSoak } from './soak.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/soak/soak
-
-function option(name: string): string | undefined {
-  const argv = process.argv.slice(2);
-  const index = argv.indexOf(name);
-  return index >= 0 ? argv[index + 1] : undefined;
-}
 
 async function main(): Promise<number> {
   const out = resolve(option('--out') ?? mkdtempSync(join(tmpdir(), 'jwt-defense-soak-')));
