@@ -53,6 +53,9 @@ const RATIOS: Array<[string, string, string, number | undefined]> = [
   ['Fastify floor / Fastify none', 'fastify floor', 'fastify none', undefined],
   ['Fastify HS256 Redis: defended / Fastify none', 'fastify defended-redis HS256', 'fastify none', undefined],
   ['Fastify ES256, cache on: defended / Fastify none', 'fastify defended-memory ES256', 'fastify none', 0.6],
+  ['DPoP / bearer, Express memory (one ES256 proof verified per request)', 'defended-memory HS256 DPoP', 'defended-memory HS256', undefined],
+  ['DPoP / bearer, Express Redis', 'defended-redis HS256 DPoP', 'defended-redis HS256', undefined],
+  ['DPoP / bearer, Fastify memory', 'fastify defended-memory HS256 DPoP', 'fastify defended-memory HS256', undefined],
 ];
 
 /** Versions of what was measured, read from node_modules (and redis-server) when the report is written. */

@@ -1,6 +1,6 @@
-// `npm run bench [-- --quick] [-- --out DIR]`: every variant, side by side, on this machine, in one run.
+// `npm run bench [-- --quick] [-- --out DIR] [-- --only a,b] [-- --profile DIR]`: every variant, side by side, on this machine, in one run.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -26,6 +26,8 @@ interface Variant {
   cache?: 'on' | 'off';
   /** Layers 3 and 4 (context risk, anomaly): on (enforce, the demo's default) unless `off`. */
   riskAnomaly?: 'off';
+  /** DPoP-bound tokens (`cnf.jkt`), each request with `Authorization: DPoP` and a fresh ES256 proof. */
+  dpop?: true;
 }
 
 function args() {
@@ -38,6 +40,8 @@ function args() {
   return {
     quick,
     out: resolve(value('--out') ?? join(ROOT, 'docs')),
+    /** `--profile DIR`: each server runs under `node --cpu-prof`, its profile written to DIR/<variant>/. */
+    profile: value('--profile') === undefined ? undefined : resolve(value('--profile')!),
     rounds: Number(value('--rounds') ?? (quick ? 1 : 3)),
     durationSec: Number(value('--duration') ?? (quick ? 2 : 10)),
     warmupSec: quick ? 1 : 5,
@@ -55,6 +59,8 @@ const FULL: Variant[] = [
   { name: 'defended-memory HS256 without layers 3-4', variant: 'defended', adapter: 'express', alg: 'HS256', riskAnomaly: 'off' },
   { name: 'defended-redis HS256', variant: 'defended', adapter: 'express', alg: 'HS256', redis: true },
   { name: 'defended-redis HS256 without layers 3-4', variant: 'defended', adapter: 'express', alg: 'HS256', redis: true, riskAnomaly: 'off' },
+  { name: 'defended-memory HS256 DPoP', variant: 'defended', adapter: 'express', alg: 'HS256', dpop: true },
+  { name: 'defended-redis HS256 DPoP', variant: 'defended', adapter: 'express', alg: 'HS256', redis: true, dpop: true },
   { name: 'bare ES256', variant: 'bare', adapter: 'express', alg: 'ES256' },
   { name: 'recipe ES256 (redis)', variant: 'recipe', adapter: 'express', alg: 'ES256', redis: true },
   { name: 'defended-memory ES256', variant: 'defended', adapter: 'express', alg: 'ES256', cache: 'on' },
@@ -65,9 +71,10 @@ const FULL: Variant[] = [
   { name: 'fastify defended-memory HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify defended-memory HS256 without layers 3-4', variant: 'defended', adapter: 'fastify', alg: 'HS256', riskAnomaly: 'off' },
   { name: 'fastify defended-redis HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256', redis: true },
+  { name: 'fastify defended-memory HS256 DPoP', variant: 'defended', adapter: 'fastify', alg: 'HS256', dpop: true },
   { name: 'fastify defended-memory ES256', variant: 'defended', adapter: 'fastify', alg: 'ES256' },
 ];
-const QUICK = FULL.filter((variant) => ['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256'].includes(variant.name));
+const QUICK = FULL.filter((variant) => ['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP'].includes(variant.name));
 
 const hasTaskset = (() => {
   try {
@@ -78,9 +85,14 @@ const hasTaskset = (() => {
   }
 })();
 
-function startServer(variant: Variant, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Starts one variant's server (on core 0 when pinned). With `profileDir`, under `node --cpu-prof`: the profile is
+ * written there when the server exits (summarise it with `node bench/profile.mjs <file>`).
+ */
+function startServer(variant: Variant, env: Record<string, string>, profileDir?: string): Promise<{ child: ChildProcess; port: number }> {
   const server = join(HERE, 'server.js');
-  const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, server]] : [process.execPath, [server]];
+  const node = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, variant.name.replace(/[^A-Za-z0-9-]+/g, '-'))] : []), server];
+  const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(command, argv, {
     env: {
       ...process.env,
@@ -125,8 +137,54 @@ function scriptCalls(redis: RedisServer | undefined): number {
   return calls;
 }
 
-async function load(port: number, tokens: string[], durationSec: number, connections: number) {
+/** Request headers for the next request: a bearer token, or a DPoP-bound token with its fresh proof. */
+type NextHeaders = () => Record<string, string>;
+
+function bearerHeaders(tokens: string[]): NextHeaders {
   let next = 0;
+  return () => ({ authorization: `Bearer ${tokens[next++ % tokens.length]}` });
+}
+
+/** The client side of DPoP (RFC 9449): one ES256 key, to which the pool of DPoP tokens is bound. */
+class DpopKey {
+  readonly pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  private readonly jwk = this.pair.publicKey.export({ format: 'jwk' });
+  readonly publicJwk = { kty: this.jwk.kty, crv: this.jwk.crv, x: this.jwk.x, y: this.jwk.y };
+  /** RFC 7638 thumbprint: the `cnf.jkt` the tokens are bound to. */
+  readonly jkt = createHash('sha256').update(JSON.stringify({ crv: this.jwk.crv, kty: this.jwk.kty, x: this.jwk.x, y: this.jwk.y })).digest('base64url');
+}
+
+/** Requests of one server: each DPoP-bound token with a fresh proof of the key for `GET htu`. */
+class DpopClient {
+  private readonly header: string;
+  private readonly prepared: Array<Record<string, string>> = [];
+  private next = 0;
+
+  constructor(private readonly key: DpopKey, private readonly tokens: string[], private readonly htu: string) {
+    this.header = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.publicJwk })).toString('base64url');
+  }
+
+  private headers(token: string): Record<string, string> {
+    const ath = createHash('sha256').update(token).digest('base64url');
+    const claims = { jti: randomBytes(12).toString('base64url'), htm: 'GET', htu: this.htu, iat: Math.floor(Date.now() / 1000), ath };
+    const input = `${this.header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const signature = sign('sha256', Buffer.from(input), { key: this.key.pair.privateKey, dsaEncoding: 'ieee-p1363' });
+    return { authorization: `DPoP ${token}`, dpop: `${input}.${signature.toString('base64url')}` };
+  }
+
+  /**
+   * Signs `count` proofs before a round, so that the load generator measures the server, not its own signing
+   * (a proof is good for the server's proof window, 60 s by default: prepared just before the round).
+   */
+  prepare(count: number): void {
+    this.prepared.length = 0;
+    for (let i = 0; i < count; i++) this.prepared.push(this.headers(this.tokens[(this.next + i) % this.tokens.length]));
+  }
+
+  readonly nextHeaders: NextHeaders = () => this.prepared.pop() ?? this.headers(this.tokens[this.next++ % this.tokens.length]);
+}
+
+async function load(port: number, nextHeaders: NextHeaders, durationSec: number, connections: number) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
@@ -136,7 +194,7 @@ async function load(port: number, tokens: string[], durationSec: number, connect
         method: 'GET',
         path: '/me',
         setupRequest: (request: autocannon.Request) => {
-          request.headers = { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` };
+          request.headers = { ...request.headers, ...nextHeaders() };
           return request;
         },
       },
@@ -181,19 +239,30 @@ async function main(): Promise<void> {
   }
 
   writeFileSync(env.BENCH_TOKENS_FILE, JSON.stringify(pools.HS256));
+  // DPoP-bound tokens: the same users, bound to one client key (cnf.jkt), minted with the HS256 demo key.
+  const dpopKey = new DpopKey();
+  {
+    const config = loadDemoConfig({ JWT_ALGORITHM: 'HS256', JWT_SECRET: secret });
+    const tokens = new TokenService(resolveJwtDefenseOptions({ token: { issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) } }).token, new DefenseClock());
+    pools.dpop = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'], cnf: { jkt: dpopKey.jkt } }, { ttlSec: 900 }).then((issued) => issued.token)));
+  }
 
   const only = process.argv.indexOf('--only');
   const names = only >= 0 ? process.argv[only + 1].split(',') : undefined;
   const variants = names ? FULL.filter((variant) => names.includes(variant.name)) : options.quick ? QUICK : FULL;
   const results: BenchResult[] = [];
   for (const variant of variants) {
-    const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) });
+    const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) }, options.profile);
     try {
-      await load(port, pools[variant.alg], options.warmupSec, options.connections);
+      const dpop = variant.dpop ? new DpopClient(dpopKey, pools.dpop, `http://127.0.0.1:${port}/me`) : undefined;
+      const nextHeaders = dpop?.nextHeaders ?? bearerHeaders(pools[variant.alg]);
+      const warmup = await load(port, nextHeaders, options.warmupSec, options.connections);
       const runs: BenchRun[] = [];
       for (let round = 0; round < options.rounds; round++) {
+        // Proofs for this round, signed in advance: the rate seen so far with a margin (the rest signed inline).
+        dpop?.prepare(Math.ceil(Math.max(warmup.requests.average, ...runs.map((run) => run.reqPerSec)) * options.durationSec * 1.3));
         const before = scriptCalls(variant.redis ? redis : undefined);
-        const result = await load(port, pools[variant.alg], options.durationSec, options.connections);
+        const result = await load(port, nextHeaders, options.durationSec, options.connections);
         const calls = scriptCalls(variant.redis ? redis : undefined) - before;
         const total = result.requests.total;
         runs.push({

@@ -89,7 +89,7 @@ function quickStart() {
 }
 
 const PROBE_MODULE = `import { Controller, Get, Module, Req } from '@nestjs/common';
-import { SkipThrottle } from '@nestjs/throttler';
+import { SkipThrottle, Throttle } from '@nestjs/throttler';
 import { Public } from '@jwt-defense/core';
 import { AppModule } from './app.module.js';
 
@@ -99,6 +99,7 @@ export class ProbeController {
   @Get('user') user(@Req() req: { user?: { sub: string } }) { return { user: req.user?.sub ?? null }; }
   @Public() @Get('counted') counted() { return { ok: true }; }
   @Public() @SkipThrottle() @Get('skipped') skipped() { return { ok: true }; }
+  @Public() @Throttle({ default: { limit: 2, ttl: 60_000 } }) @Get('tight') tight() { return { ok: true }; }
 }
 
 @Module({ imports: [AppModule], controllers: [ProbeController] })
@@ -214,6 +215,10 @@ async function probe(base, adapter) {
   check('403 insufficient_scope on @RequireRoles(admin)', admin.status === 403 && admin.body?.code === 'insufficient_scope', admin);
   const user = await http(base, 'GET', '/probe/user', { token });
   check('req.user is the principal', user.status === 200 && user.body?.user === 'alice', user);
+
+  const tight = [];
+  for (let i = 0; i < 3; i++) tight.push(await http(base, 'GET', '/probe/tight'));
+  check('@Throttle({ default: { limit: 2 } }) honoured: 200, 200, then 429 rate_limited', tight.map((answer) => answer.status).join() === '200,200,429' && tight[2].body?.code === 'rate_limited', tight.map((answer) => answer.status));
 
   // The IP budget (100 a minute across routes) runs out on a counted route; @SkipThrottle() routes still answer.
   let passed = 0;

@@ -104,6 +104,11 @@ describe.each(ADAPTERS)('what every answer carries, over %s', (adapter) => {
       const ok = await request(server).get('/layers/private').set('Authorization', bearer);
       expect(ok.headers['ratelimit-policy']).toBe('"ip";q=10;w=60, "user";q=5;w=30');
       expect(ok.headers.ratelimit).toMatch(/^"ip";r=9;t=\d+, "user";r=4;t=\d+$/);
+      for (let i = 0; i < 4; i++) expect((await request(server).get('/layers/private').set('Authorization', bearer)).status).toBe(200);
+      const limited = await request(server).get('/layers/private').set('Authorization', bearer);
+      expectAnswer(limited, 429, 'rate_limited');
+      expect(limited.headers['ratelimit-policy']).toBe('"ip";q=10;w=60, "user";q=5;w=30');
+      expect(limited.headers.ratelimit).toMatch(/"user";r=0;t=([1-9]|[12]\d|30)(,|$)/);
     });
 
     it('never for a body-field limit (it would show login activity on any account)', async () => {

@@ -12,15 +12,19 @@ describe('npm run bench -- --quick', () => {
       results: Array<{ name: string; reqPerSec: number; non2xx: number; redisCallsPerRequest?: number }>;
       micro: Array<{ name: string; meanUs: number }>;
     };
-    expect(data.results.map((result) => result.name)).toEqual(['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256']);
+    expect(data.results.map((result) => result.name)).toEqual(['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP']);
     for (const result of data.results) {
       expect(result.reqPerSec).toBeGreaterThan(0);
       expect(result.non2xx).toBe(0);
     }
-    // The budget: at most 2 Redis round trips per authenticated request.
-    const redis = data.results.find((result) => result.name === 'defended-redis HS256')!;
-    expect(redis.redisCallsPerRequest).toBeGreaterThan(1.9);
-    expect(redis.redisCallsPerRequest).toBeLessThan(2.1);
+    // The budget: 2 Redis round trips per authenticated request (IP throttle, one defence check); a DPoP proof (its
+    // replay check included) costs no extra one. Above 2: the learning writes of layers 3-4 (at most one per user and
+    // interval, after the answer) and the 1 s global-state refresh, which weigh more when a loaded machine serves
+    // fewer requests; a third round trip per request would be 3.
+    for (const name of ['defended-redis HS256', 'defended-redis HS256 DPoP']) {
+      const redis = data.results.find((result) => result.name === name)!;
+      expect({ name, atLeast2: redis.redisCallsPerRequest! > 1.9, below2_25: redis.redisCallsPerRequest! < 2.25 }).toEqual({ name, atLeast2: true, below2_25: true });
+    }
     expect(data.micro.every((micro) => micro.meanUs > 0)).toBe(true);
     const markdown = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
     expect(markdown).toContain('## Ratios');

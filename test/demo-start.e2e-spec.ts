@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..');
 
-/** Runs `npm start` as a user would, on PORT=0, and resolves with the port once the demo logs it. */
-function startDemoProcess(env: Record<string, string>): { child: ChildProcess; output: () => string; port: Promise<number> } {
-  const child = spawn('npm', ['start'], {
+/** Runs `npm start` (or another script) as a user would, on PORT=0, and resolves with the port once the demo logs it. */
+function startDemoProcess(env: Record<string, string>, script = 'start'): { child: ChildProcess; output: () => string; port: Promise<number> } {
+  const child = spawn('npm', ['run', script], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', NO_COLOR: '1', ...env },
     detached: true,
@@ -45,6 +45,16 @@ describe('npm start', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok', store: 'memory' });
     expect(started.output()).toMatch(/WARN.*JWT_PRIVATE_KEY_FILE is not set: using an ephemeral ES256 key/);
+  }, 90_000);
+
+  it('npm run start:prod starts the demo that npm start built, on the embedded store', async () => {
+    // dist/ was built by `npm start` in the first test of this file.
+    const started = startDemoProcess({}, 'start:prod');
+    child = started.child;
+    const port = await started.port;
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(await res.json()).toEqual({ status: 'ok', store: 'memory' });
+    expect(started.output()).not.toMatch(/nest build/);
   }, 90_000);
 
   it('refuses to boot with a bad option and names it', async () => {

@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { BackgroundWrites, JwtDefenseModule, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { ADAPTERS, startDemo } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
+import { signJws } from './support/jws.js';
 import { OidcProvider } from './support/oidc-provider.js';
 
 // Resource-server mode against a real OpenID provider (oidc-provider) started by the test, over HTTPS with a test CA.
@@ -66,6 +67,28 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
     }
   });
 
+  it('accepts x5t and x5t#S256 as information only (Entra), never as a key source; refuses jwk, jku, x5u and x5c', async () => {
+    const thumb = (bytes: number) => randomBytes(bytes).toString('base64url');
+    const withX5t = await get('/whoami', op.signArbitraryToken(claims(), { x5t: thumb(20), 'x5t#S256': thumb(32) }));
+    expect(withX5t.status).toBe(200);
+    expect(withX5t.body.issuer).toBe(op.issuer);
+    expect((await get('/whoami', op.signArbitraryToken(claims(), { x5t: thumb(20) }))).status).toBe(200);
+    // An x5t naming some certificate does not make an attacker's key trusted: keys come from the JWKS alone.
+    const { privateKey: attackerKey, publicKey: attackerPublic } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const kid = op.currentKey().kid;
+    const forged = signJws({ alg: 'ES256', typ: 'at+jwt', kid, x5t: thumb(20) }, claims(), attackerKey, 'ES256');
+    expect((await get('/whoami', forged)).body.code).toBe('signature_invalid');
+    const attackerJwk = attackerPublic.export({ format: 'jwk' });
+    for (const header of [{ jwk: attackerJwk }, { jku: `${op.issuer}/jwks` }, { x5u: `${op.issuer}/cert.pem` }, { x5c: [thumb(64)] }]) {
+      // Signed by the provider's real key: the header member alone is refused, before any key lookup.
+      const res = await get('/whoami', op.signArbitraryToken(claims(), header));
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('token_malformed');
+      // And with the attacker's key, as an attacker would send it.
+      expect((await get('/whoami', signJws({ alg: 'ES256', typ: 'at+jwt', kid, ...header }, claims(), attackerKey, 'ES256'))).body.code).toBe('token_malformed');
+    }
+  });
+
   it('maps roles from where providers put them (a dot path), for @RequireRoles', async () => {
     const keycloak = await start({ issuers: [external({ roles: 'realm_access.roles' })] });
     try {
@@ -104,27 +127,35 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
   });
 });
 
-describe('an external issuer that cannot be reached', () => {
+describe.each(ADAPTERS)('an external issuer that cannot be reached, over %s', (adapter) => {
   it('answers 503 issuer_unavailable for a kid it has no cached key for, and keeps known keys working', async () => {
     const op = await OidcProvider.start({ audience: AUDIENCE, ...CLIENT });
     const app = await startFixture(
-      'express',
+      adapter,
       JwtDefenseModule.forRoot(fixtureOptions({ issuers: [{ issuer: op.issuer, audience: AUDIENCE, ca: op.caPem, jwksCooldownMs: 1000 }], revocation: { cleanupCron: false } })),
       [WhoamiController],
     );
     try {
       const known = (await op.clientCredentialsToken()).access_token;
       expect((await request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${known}`)).status).toBe(200);
+      // Issued by the provider with the same (already fetched) key before it stops, and never sent before: it
+      // is not in the verified-token cache, so only the cached JWKS can verify it once the provider is gone.
+      const unseen = (await op.clientCredentialsToken()).access_token;
+      expect(unseen).not.toBe(known);
+      const kidOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid;
+      expect(kidOf(unseen)).toBe(kidOf(known));
       const unknownKid = op.signArbitraryToken({ iss: op.issuer, aud: AUDIENCE, sub: 'u', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }, { kid: 'never-published' });
       await op.stop();
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // past the refetch cooldown
       const unavailable = await request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${unknownKid}`);
       expect(unavailable.status).toBe(503);
       expect(unavailable.body.code).toBe('issuer_unavailable');
       expect(Number(unavailable.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-      // Known keys keep working from the cache (a new token signed by the same key, not cached as verified).
-      const again = await request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${known}`);
-      expect(again.status).toBe(200);
+      // Known keys keep working from the JWKS cache: a token first seen now, signed by a key fetched before.
+      const fromCache = await request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${unseen}`);
+      expect(fromCache.status).toBe(200);
+      expect(fromCache.body.sub).toBe('svc');
+      expect(fromCache.body.jti).toBe(JSON.parse(Buffer.from(unseen.split('.')[1], 'base64url').toString()).jti);
     } finally {
       await app.close();
       await op.stop();

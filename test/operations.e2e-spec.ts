@@ -142,16 +142,61 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
     }
   });
 
+  it('counts anomaly alerts by route template in jwt_defense_anomaly_alerts_total', async () => {
+    // A baseline of 2 requests a minute over 3 warm-up minutes (a faked clock), then a burst: one alert.
+    const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
+    jest.useFakeTimers({ now: t0, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const demo = await startDemo(adapter, { ...LIMITS, METRICS_TOKEN, ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3' });
+    try {
+      const alerts = async () =>
+        total(parsePrometheusText((await request(demo.server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text), 'jwt_defense_anomaly_alerts_total', { route: '/me' });
+      const token = (await login(demo, 'alice')).access_token;
+      for (let interval = 0; interval < 4; interval++) {
+        jest.setSystemTime(t0 + interval * 60_000 + 1000);
+        for (let i = 0; i < 2; i++) expect((await me(demo, token)).status).toBe(200);
+      }
+      expect(await alerts()).toBe(0);
+      jest.setSystemTime(t0 + 4 * 60_000 + 1000);
+      for (let i = 0; i < 20; i++) await me(demo, token);
+      expect(await alerts()).toBe(1);
+    } finally {
+      jest.useRealTimers();
+      await demo.close();
+    }
+  });
+
   describe('health probes', () => {
     let redis: RedisServer;
     let demo: DemoHandle;
     beforeAll(async () => {
       redis = await RedisServer.start();
-      demo = await startDemo(adapter, { ...LIMITS, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
+      demo = await startDemo(adapter, { ...LIMITS, METRICS_TOKEN, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
     });
     afterAll(async () => {
       await demo.close();
       await redis.destroy();
+    });
+
+    const storeFailures = async () =>
+      total(parsePrometheusText((await request(demo.server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text), 'jwt_defense_store_failures_total', { operation: 'check' });
+
+    it('counts failed store calls in jwt_defense_store_failures_total while Redis is down', async () => {
+      const token = (await login(demo, 'alice')).access_token;
+      expect((await me(demo, token)).status).toBe(200);
+      const before = await storeFailures();
+      await redis.stop();
+      try {
+        for (let i = 0; i < 2; i++) {
+          const refused = await me(demo, token);
+          expect([refused.status, refused.body.code]).toEqual([503, 'defense_store_unavailable']);
+        }
+        expect(await storeFailures()).toBe(before + 2);
+      } finally {
+        await redis.resume();
+      }
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await me(demo, token)).status !== 200) await sleep(100);
+      expect((await me(demo, token)).status).toBe(200);
     });
 
     it('live always answers; ready is 503 while the fail-closed store is down, and recovers; GET /health keeps its contract', async () => {

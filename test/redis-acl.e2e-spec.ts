@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { AnomalyCount } from '@jwt-defense/core';
 import { RedisDefenseStore, RedisThrottlerStorage } from '@jwt-defense/core/redis';
+import { aclRulesFromDoc, redisVersion } from './support/redis-acl.js';
 import { RedisClusterServer, RedisServer } from './support/redis-server.js';
 
 // The least-privilege Redis user of docs/infrastructure.md, taken from the doc itself: every operation of the store
@@ -10,23 +9,6 @@ import { RedisClusterServer, RedisServer } from './support/redis-server.js';
 // Cluster, and Redis's ACL LOG must stay empty. The same user is refused what the module never needs.
 
 const PASSWORD = 'acl-test-password-0123456789';
-
-/** The `ACL SETUSER jwtd ...` line of docs/infrastructure.md, as arguments, with the test's password. */
-function aclRulesFromDoc(redisVersion: string): string[] {
-  const doc = readFileSync(join(__dirname, '..', 'docs', 'infrastructure.md'), 'utf8');
-  const lines = doc.split('\n').filter((line) => line.startsWith('ACL SETUSER jwtd '));
-  if (lines.length !== 1) throw new Error(`docs/infrastructure.md must hold exactly one "ACL SETUSER jwtd ..." line (found ${lines.length})`);
-  const rules = lines[0].trim().split(/\s+/).slice(3).map((rule) => (rule.startsWith('>') ? `>${PASSWORD}` : rule));
-  if (!rules.some((rule) => rule === `>${PASSWORD}`)) throw new Error('the ACL line of docs/infrastructure.md sets no password (">...")');
-  // As the doc says: Redis 7.2 added CLIENT SETINFO, which ioredis sends on connect.
-  const [major, minor] = redisVersion.split('.').map(Number);
-  return major > 7 || (major === 7 && minor >= 2) ? [...rules, '+client|setinfo'] : rules;
-}
-
-async function redisVersion(node: RedisServer): Promise<string> {
-  const info = (await node.call('INFO', 'server')) as string;
-  return /redis_version:([\d.]+)/.exec(info)![1];
-}
 
 const anomaly = (route: string, nowMs: number): AnomalyCount => ({
   route,
@@ -118,7 +100,7 @@ describe('the Redis ACL user of docs/infrastructure.md', () => {
   it('on standalone: every command of the store and the throttler passes, ACL LOG stays empty, the rest is refused', async () => {
     const server = await RedisServer.start({ requirePass: 'admin-password' });
     try {
-      await server.call('ACL', 'SETUSER', 'jwtd', ...aclRulesFromDoc(await redisVersion(server)));
+      await server.call('ACL', 'SETUSER', 'jwtd', ...aclRulesFromDoc(await redisVersion(server), PASSWORD));
       const url = server.urlFor({ username: 'jwtd', password: PASSWORD });
       const store = new RedisDefenseStore({ connection: url });
       const throttler = new RedisThrottlerStorage({ connection: url });
@@ -147,7 +129,7 @@ describe('the Redis ACL user of docs/infrastructure.md', () => {
   it('on a 3-master Cluster: the same, the user created on every node', async () => {
     const cluster = await RedisClusterServer.start();
     try {
-      const rules = aclRulesFromDoc(await redisVersion(cluster.nodes[0]));
+      const rules = aclRulesFromDoc(await redisVersion(cluster.nodes[0]), PASSWORD);
       for (const node of cluster.nodes) await node.call('ACL', 'SETUSER', 'jwtd', ...rules);
       const connection = { clusterNodes: cluster.clusterNodes, clusterOptions: { redisOptions: { username: 'jwtd', password: PASSWORD } } };
       const store = new RedisDefenseStore({ connection });

@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { BackgroundWrites, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { BackgroundWrites, ContextRiskService, RequestCheckStore, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -50,6 +51,17 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       return res.body.access_token as string;
     };
     const me = (demo: DemoHandle, token: string, context: Context) => withContext(request(demo.server).get('/me').set('Authorization', `Bearer ${token}`), context);
+    /** Whether the store's context profile of `sub` knows this context's country and device (read as a request would). */
+    const knows = async (demo: DemoHandle, sub: string, context: Context) => {
+      await settle(demo);
+      const headers: Record<string, string> = { 'user-agent': context.ua, ...(context.country ? { 'cf-ipcountry': context.country } : {}) };
+      const fake = { headers, rawHeaders: Object.entries(headers).flat(), socket: { remoteAddress: '127.0.0.1' } };
+      const read = demo.app.get(ContextRiskService).contextOf(fake);
+      expect(read.country).toBe(context.country);
+      const tag = userTag(sub);
+      const { risk } = await demo.app.get<RequestCheckStore>(RequestCheckStore).check({ tag, sub, jti: '', risk: { country: read.country, device: read.device, hourOfWeek: read.hourOfWeek } });
+      return { country: risk!.countrySeenAtMs > 0, device: risk!.deviceSeenAtMs > 0 };
+    };
     const eventsOf = (demo: DemoHandle) => {
       const seen: SecurityEvent[] = [];
       demo.app.get(SecurityEventService).events$.subscribe((event) => seen.push(event));
@@ -85,11 +97,14 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
           expect(String(event!.details!.factors)).toMatch(/new_country \+0\.4.*unknown_device \+0\.3.*impossible_travel \+0\.5/);
           // The same token again: still challenged (it was authenticated before the challenge).
           expect((await me(demo, token, { country: 'BR', ua: PHONE })).status).toBe(401);
+          // Refused requests taught nothing: the store's profile of alice does not know BR or the phone yet.
+          expect(await knows(demo, 'alice', { country: 'BR', ua: PHONE })).toEqual({ country: false, device: false });
           // A fresh login from BR on the phone passes, and its context is learned.
           const fresh = await login(demo, 'alice', { country: 'BR', ua: PHONE });
           expect((await me(demo, fresh, { country: 'BR', ua: PHONE })).status).toBe(200);
           await settle(demo);
           expect((await me(demo, fresh, { country: 'BR', ua: PHONE })).status).toBe(200);
+          expect(await knows(demo, 'alice', { country: 'BR', ua: PHONE })).toEqual({ country: true, device: true });
         } finally {
           await demo.close();
         }

@@ -183,6 +183,10 @@ describe.each(ADAPTERS)('transports over %s', (adapter) => {
       expect((await send('whoami', { authorization: await bearer('erin') })).ok).toMatchObject({ sub: 'erin' });
       expect((await send('admin', { authorization: `Bearer ${await bearer('erin')}` })).error?.code).toBe('insufficient_scope');
       expect((await send('whoami', { authorization: 'Bearer x.y.z' })).error?.code).toBe('token_malformed');
+      const valid = await bearer('erin');
+      expect((await send('whoami', { authorization: `Bearer ${valid.slice(0, -4)}AAAA` })).error?.code).toBe('signature_invalid');
+      const unsigned = `${Buffer.from('{"alg":"none","typ":"at+jwt","kid":"fixture-hs"}').toString('base64url')}.${valid.split('.')[1]}.`;
+      expect((await send('whoami', { authorization: `Bearer ${unsigned}` })).error?.code).toBe('algorithm_not_allowed');
       // A DPoP-bound token cannot be used without its proof, which no message carries.
       const bound = (await tokens.issue('erin', { roles: ['user'], cnf: { jkt: 'x'.repeat(43) } })).token;
       expect((await send('whoami', { authorization: `Bearer ${bound}` })).error?.code).toBe('invalid_dpop_proof');

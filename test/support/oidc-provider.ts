@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { signJws, type ForgeAlgorithm } from './jws.js';
 
@@ -91,7 +91,13 @@ export class OidcTokenError extends Error {
   }
 }
 
-const CHILD_SCRIPT = join(__dirname, 'oidc-provider.child.mjs');
+/**
+ * The provider's child script. Under Jest (CommonJS) beside this file; in a program built to ESM (`npm run soak`,
+ * where `__dirname` does not exist and the .mjs is not copied to dist) in the repository's test/support, from the
+ * working directory that `npm run` sets to the repository.
+ */
+const childScript = (): string =>
+  typeof __dirname === 'string' ? join(__dirname, 'oidc-provider.child.mjs') : resolve('test', 'support', 'oidc-provider.child.mjs');
 const EXTRA_CLAIMS_HEADER = 'x-test-extra-claims';
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
@@ -263,7 +269,7 @@ export class OidcProvider {
       Promise.resolve().then(() => issueCertificates(dir)),
       Promise.all(algorithms.map(generateSigningKey)),
     ]);
-    const child = fork(CHILD_SCRIPT, [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    const child = fork(childScript(), [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
     const op = new OidcProvider(child, dir, certs.caFile, resolved);
     op.keys = keys;
     try {

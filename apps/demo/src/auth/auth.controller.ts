@@ -37,11 +37,6 @@ function toResponse(pair: TokenPair): TokenResponse {
   };
 }
 
-/** The request carries a `DPoP` proof header. */
-function hasDpopProof(request: { headers?: Record<string, unknown> }): boolean {
-  return request.headers?.dpop !== undefined;
-}
-
 @Controller('auth')
 export class AuthController {
   constructor(
@@ -61,8 +56,8 @@ export class AuthController {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt).
-    const proof = hasDpopProof(request as { headers?: Record<string, unknown> }) ? await this.dpop.verifyProof(request) : undefined;
+    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt), unless DPOP=off.
+    const proof = await this.dpop.proofForBinding(request);
     const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR }, { jkt: proof?.jkt });
     // A login records its context (country, device, hour) as known for the user.
     this.risk.learnLogin(request, user.username);
@@ -73,7 +68,7 @@ export class AuthController {
   @Public()
   @Post('refresh')
   @HttpCode(200)
-  async refresh(@Body() body: RefreshDto, @Req() request: { headers?: Record<string, unknown> }): Promise<TokenResponse> {
+  async refresh(@Body() body: RefreshDto, @Req() request: unknown): Promise<TokenResponse> {
     try {
       // The access token gets the user's roles as they are now, not as they were at login; a user who is
       // gone loses the session.
@@ -81,7 +76,7 @@ export class AuthController {
         const roles = this.users.findRoles(sub);
         return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
       };
-      const dpop = hasDpopProof(request) ? await this.dpop.verifyProof(request) : undefined;
+      const dpop = await this.dpop.proofForBinding(request);
       return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, dpop }));
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);

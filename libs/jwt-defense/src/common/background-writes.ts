@@ -25,7 +25,14 @@ export class BackgroundWrites {
       return;
     }
     this.inFlight++;
-    write()
+    // A write that throws before returning its promise is a failed write too (and must free its slot).
+    let pending: Promise<unknown>;
+    try {
+      pending = write();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending
       .catch((error: unknown) => this.drop(kind, (error as Error)?.name ?? 'error'))
       .finally(() => this.inFlight--);
   }

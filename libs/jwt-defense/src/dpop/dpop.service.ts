@@ -64,6 +64,16 @@ export class DpopService {
   }
 
   /**
+   * For a token endpoint (login, refresh): the request's proof when it sends one and DPoP is not `off`, else
+   * `undefined` (tokens then stay Bearer: RFC 9449 §5, a server without DPoP ignores the header). Throws as
+   * {@link verifyProof} for a proof that is sent and wrong.
+   */
+  async proofForBinding(httpRequest: unknown): Promise<DpopProof | undefined> {
+    if (this.options.mode === 'off' || rawRequest(httpRequest).headers.dpop === undefined) return undefined;
+    return this.verifyProof(httpRequest);
+  }
+
+  /**
    * The request's proof, checked for the request's method and URL; with `accessToken`, also bound to it (`ath`).
    * Throws `DpopProofException` (401 `invalid_dpop_proof`) or `UseDpopNonceException` (401 `use_dpop_nonce`).
    */

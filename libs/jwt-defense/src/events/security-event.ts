@@ -17,6 +17,7 @@ export const SECURITY_EVENT_TYPES = [
   'anomaly_detected',
   'background_write_dropped',
   'token_rejected',
+  'dpop_proof_invalid',
   'key_rotated',
   'lockdown_changed',
 ] as const;

@@ -4,6 +4,7 @@ import { ClientIpResolver } from '../edge/client-ip.js';
 import { extractAccessToken } from '../edge/access-token.extractor.js';
 import { DpopStage } from '../dpop/dpop.stage.js';
 import {
+  DpopProofException,
   InsufficientScopeException,
   InvalidTokenException,
   JwtDefenseException,
@@ -136,6 +137,16 @@ export class RequestPipeline {
           this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
             ip: context.clientIp,
             details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
+          });
+        }
+        // A refused DPoP proof (forged, replayed, another key's, a bound token as Bearer): sampled per client and
+        // reason; the subject of the verified token and the reason, never the token or the proof.
+        if (error instanceof DpopProofException) {
+          this.events.recordSampled('dpop_proof_invalid', `${context.clientIp}:${error.reason ?? error.challengeError}`, {
+            ip: context.clientIp,
+            ...(context.principal ? { sub: context.principal.sub } : {}),
+            ...(error.reason ? { reason: error.reason } : {}),
+            details: { route: route.template, challenge: error.challengeError },
           });
         }
       }

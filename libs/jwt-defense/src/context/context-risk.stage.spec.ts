@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { BackgroundWrites } from '../common/background-writes.js';
+import { RiskDeniedException, StepUpRequiredException } from '../errors/defense.exceptions.js';
+import { SecurityEventService } from '../events/security-event.service.js';
+import type { SecurityEvent } from '../events/security-event.js';
+import { JwtDefenseModule } from '../jwt-defense.module.js';
+import type { PipelineContext } from '../pipeline/pipeline-context.js';
+import type { LayerMode } from './risk.options.js';
+import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult, type RiskProfile } from '../store/defense-store.ports.js';
+import { userTag } from '../token/token-ids.js';
+import { ContextRiskStage } from './context-risk.stage.js';
+
+const SUB = 'alice';
+const NOW = Date.UTC(2026, 2, 4, 10, 30);
+
+describe('ContextRiskStage', () => {
+  let moduleRef: TestingModule;
+  let stage: ContextRiskStage;
+  let store: RequestCheckStore;
+  let events: SecurityEvent[];
+
+  beforeEach(async () => {
+    jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    moduleRef = await Test.createTestingModule({
+      imports: [
+        JwtDefenseModule.forRoot({
+          token: { issuer: 'i', audience: 'a', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
+          revocation: { cleanupCron: false },
+          // The country from a header the test sets (a custom resolver: the trusted-proxy rule has its own tests).
+          risk: { countryResolver: { resolve: (request) => request.headers['x-test-country'] as string | undefined } },
+        }),
+      ],
+    }).compile();
+    await moduleRef.init();
+    stage = moduleRef.get(ContextRiskStage);
+    store = moduleRef.get(RequestCheckStore);
+    events = [];
+    moduleRef.get(SecurityEventService).events$.subscribe((event) => events.push(event));
+  });
+  afterEach(async () => {
+    await moduleRef.close();
+    jest.useRealTimers();
+  });
+
+  const route = (mode: LayerMode = 'enforce', stepUpAt = 0.4, denyAt = 0.8) => ({ template: '/me', risk: { mode, stepUpAt, denyAt } });
+  const context = (options: { country?: string; device?: string; mode?: LayerMode; stepUpAt?: number; denyAt?: number; authenticatedAtMs?: number } = {}) => {
+    const headers: Record<string, string> = { 'x-device-id': options.device ?? 'laptop-1' };
+    if (options.country) headers['x-test-country'] = options.country;
+    return {
+      route: route(options.mode, options.stepUpAt, options.denyAt),
+      request: { headers, rawHeaders: Object.entries(headers).flat(), socket: { remoteAddress: '203.0.113.7' } } as unknown as IncomingMessage,
+      clientIp: '203.0.113.7',
+      principal: { sub: SUB },
+      identity: { subject: SUB, tag: userTag(SUB), authenticatedAtMs: options.authenticatedAtMs ?? NOW - 60_000 },
+    } as unknown as PipelineContext;
+  };
+  const result = (risk?: RiskProfile): DefenseCheckResult => ({ jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0, risk });
+  /** A user with history whose known country and device are not the request's: new country + unknown device = 0.7. */
+  const strange: RiskProfile = { learned: 12, countrySeenAtMs: 0, deviceSeenAtMs: 0, hourWeight: 0, hourTotal: 0, lastCountryAtMs: 0, challengedAtMs: 0, learnedHour: -1 };
+  const familiar: RiskProfile = { ...strange, countrySeenAtMs: NOW - 3_600_000, deviceSeenAtMs: NOW - 3_600_000 };
+  /** The store's view of the user for a context (what a request from it would read). */
+  const profileFor = async (country: string, device: string) => {
+    await moduleRef.get(BackgroundWrites).settle();
+    const check: DefenseCheckRequest = { tag: userTag(SUB), sub: SUB, jti: '' };
+    stage.prepare(context({ country, device }), check);
+    return (await store.check(check)).risk!;
+  };
+  const decideAndLearn = (ctx: PipelineContext, profile: RiskProfile) => {
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.decide(ctx, result(profile));
+    stage.allowed(ctx);
+  };
+
+  it("prepare asks the ONE store call for the request's country, device and hour of the week; off asks nothing", () => {
+    const check = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    stage.prepare(context({ country: 'FR', device: 'laptop-1' }), check);
+    expect(check.risk).toEqual({ country: 'FR', device: expect.any(String), hourOfWeek: 2 * 24 + 10 });
+    const off = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    const offContext = context({ country: 'FR', mode: 'off' });
+    stage.prepare(offContext, off);
+    expect(off.risk).toBeUndefined();
+    // Off decides nothing, even from a profile that would be refused.
+    expect(() => stage.decide(offContext, result(strange))).not.toThrow();
+  });
+
+  it('trust on first use: a user with no history passes from anywhere, and that context is learned', async () => {
+    expect((await profileFor('FR', 'laptop-1')).learned).toBe(0);
+    decideAndLearn(context({ country: 'FR', device: 'laptop-1' }), { ...strange, learned: 0 });
+    expect(events).toEqual([]);
+    expect(await profileFor('FR', 'laptop-1')).toMatchObject({ learned: 1, countrySeenAtMs: NOW, deviceSeenAtMs: NOW });
+  });
+
+  it('a familiar context scores below step-up: allowed and learned', async () => {
+    decideAndLearn(context({ country: 'FR', device: 'laptop-1' }), familiar);
+    expect(events).toEqual([]);
+    expect((await profileFor('FR', 'laptop-1')).countrySeenAtMs).toBe(NOW);
+  });
+
+  it('at or above stepUpAt (enforce): 401 step-up, a risk_step_up event with the factors, a challenge recorded, nothing learned', async () => {
+    const ctx = context({ country: 'BR', device: 'phone-1', stepUpAt: 0.7 });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(ctx, result(strange))).toThrow(StepUpRequiredException);
+    expect(events).toEqual([expect.objectContaining({ type: 'risk_step_up', sub: SUB, reason: 'new_country, unknown_device', details: expect.objectContaining({ score: 0.7, mode: 'enforce', country: 'BR', route: '/me' }) })]);
+    const after = await profileFor('BR', 'phone-1');
+    expect(after.challengedAtMs).toBe(NOW);
+    expect(after).toMatchObject({ learned: 0, countrySeenAtMs: 0, deviceSeenAtMs: 0 });
+  });
+
+  it('at or above denyAt (enforce): 403 risk_denied and a risk_denied event', () => {
+    const ctx = context({ country: 'BR', device: 'phone-1', denyAt: 0.7 });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(ctx, result(strange))).toThrow(RiskDeniedException);
+    expect(events.map((event) => event.type)).toEqual(['risk_denied']);
+  });
+
+  it('just below stepUpAt: allowed', () => {
+    const ctx = context({ country: 'BR', device: 'phone-1', stepUpAt: 0.71, denyAt: 0.9 });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(ctx, result(strange))).not.toThrow();
+    expect(events).toEqual([]);
+  });
+
+  it('monitor: never refuses; records the decision it would have made; neither challenges nor learns', async () => {
+    const ctx = context({ country: 'BR', device: 'phone-1', mode: 'monitor', denyAt: 0.7 });
+    decideAndLearn(ctx, strange);
+    expect(events).toEqual([expect.objectContaining({ type: 'risk_denied', details: expect.objectContaining({ mode: 'monitor' }) })]);
+    expect(await profileFor('BR', 'phone-1')).toMatchObject({ learned: 0, challengedAtMs: 0 });
+  });
+
+  it("a token authenticated after the user's last challenge passes the step-up and teaches its context; one authenticated at or before it does not", async () => {
+    const challenged = { ...strange, challengedAtMs: NOW - 10_000 };
+    const before = context({ country: 'BR', device: 'phone-1', authenticatedAtMs: NOW - 10_000 });
+    stage.prepare(before, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(before, result(challenged))).toThrow(StepUpRequiredException);
+    events.length = 0;
+    decideAndLearn(context({ country: 'BR', device: 'phone-1', authenticatedAtMs: NOW - 9_999 }), challenged);
+    expect(events).toEqual([]);
+    expect(await profileFor('BR', 'phone-1')).toMatchObject({ countrySeenAtMs: NOW, deviceSeenAtMs: NOW });
+  });
+
+  it('decides nothing without a profile in the answer (the store call had no risk part)', () => {
+    const ctx = context({ country: 'BR', device: 'phone-1' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(ctx, result(undefined))).not.toThrow();
+  });
+});
