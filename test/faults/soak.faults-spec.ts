@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { SoakReport } from '../soak/soak.js';
+import type { SoakReport } from '../../soak/soak.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,7 +19,7 @@ describe('npm run soak -- --duration 15', () => {
   it('runs every traffic class with no unexpected error and writes the full report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'jwtd-soak-out-'));
     const { stdout } = await execFileAsync('npm', ['run', '--silent', 'soak', '--', '--duration', '15', '--out', out], {
-      cwd: join(__dirname, '..'),
+      cwd: join(__dirname, '../..'),
       timeout: 170_000,
     });
     expect(stdout).toMatch(/^soak passed: \d+ requests, 0 unexpected errors/m);

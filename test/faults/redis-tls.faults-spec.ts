@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { aclRulesFromDoc, redisVersion } from './support/redis-acl.js';
-import { DEMO_BUILD_MAIN, startDemoProcess, type DemoProcess } from './support/demo-process.js';
-import { RedisServer } from './support/redis-server.js';
+import { aclRulesFromDoc, redisVersion } from '../support/redis-acl.js';
+import { DEMO_BUILD_MAIN, startDemoProcess, type DemoProcess } from '../support/demo-process.js';
+import { RedisServer } from '../support/redis-server.js';
 
 const execFileAsync = promisify(execFile);
-const ROOT = join(__dirname, '..');
+const ROOT = join(__dirname, '../..');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const PASSWORD = 'tls-acl-Pw-5e7d0c9b8a7f6e5d4c3b';

@@ -1,4 +1,4 @@
-import { measureReplicationLag } from '../soak/replication-lag.js';
+import { measureReplicationLag } from '../../soak/replication-lag.js';
 
 /**
  * The measurement behind the replication-lag figure of docs/RELIABILITY.md (`npm run replication-lag`), shortened:
