@@ -156,6 +156,9 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
 
     describe('anomaly monitoring', () => {
       afterEach(() => jest.useRealTimers());
+      // These tests move this process's clock up to 7 minutes ahead. On Redis, tokens are dated by the store's clock
+      // (Redis TIME, real time: see EpochClock), so they must outlive the simulated minutes: the longest lifetime.
+      const ANOMALY_CLOCK = { ACCESS_TOKEN_TTL_SEC: '900' };
 
       const steadyThenBurst = async (demo: DemoHandle, token: string, t0: number, context: Context) => {
         // Steady traffic: 2 requests in each of 4 one-minute intervals builds a baseline of 2.
@@ -172,7 +175,7 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       it('steady traffic builds a baseline; a burst over factor × baseline raises exactly one alert per interval', async () => {
         const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
         jest.useFakeTimers({ ...FAKE_DATE, now: t0 });
-        const demo = await start({ ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'none' });
+        const demo = await start({ ...ANOMALY_CLOCK, ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'none' });
         const events = eventsOf(demo);
         try {
           const context = { ua: LAPTOP };
@@ -193,7 +196,7 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       it("with containment revoke, the user's tokens are refused from the alert on, and other users are untouched", async () => {
         const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
         jest.useFakeTimers({ ...FAKE_DATE, now: t0 });
-        const demo = await start({ ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'revoke' });
+        const demo = await start({ ...ANOMALY_CLOCK, ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'revoke' });
         try {
           const context = { ua: LAPTOP };
           const alice = await login(demo, 'alice', context);
@@ -215,7 +218,7 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       it('with containment step-up, tokens authenticated before the alert need a new login', async () => {
         const t0 = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
         jest.useFakeTimers({ ...FAKE_DATE, now: t0 });
-        const demo = await start({ ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'step-up' });
+        const demo = await start({ ...ANOMALY_CLOCK, ANOMALY_INTERVAL_SEC: '60', ANOMALY_WARMUP_INTERVALS: '3', ANOMALY_MIN_REQUESTS: '5', ANOMALY_FACTOR: '3', ANOMALY_CONTAINMENT: 'step-up' });
         try {
           const context = { ua: LAPTOP };
           const token = await login(demo, 'alice', context);
