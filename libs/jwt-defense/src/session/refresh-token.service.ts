@@ -90,7 +90,8 @@ export class RefreshTokenService {
       claims: JSON.stringify(claims),
     };
     await this.store.createSession(session);
-    return this.pair(session, 0, claims);
+    // The access token is dated with the session's time: one read of the store's clock per login.
+    return this.pair(session, 0, claims, nowMs);
   }
 
   /**
@@ -139,8 +140,9 @@ export class RefreshTokenService {
     throw new TokenVerificationError(outcome === 'revoked' ? 'token_revoked' : 'token_expired');
   }
 
-  private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>): Promise<TokenPair> {
-    const accessToken = await this.tokens.issue(session.sub, { ...claims, sid: session.sid, auth_time: Math.floor(session.createdAtMs / 1000) });
+  private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>, issuedAtMs?: number): Promise<TokenPair> {
+    const accessClaims = { ...claims, sid: session.sid, auth_time: Math.floor(session.createdAtMs / 1000) };
+    const accessToken = issuedAtMs === undefined ? await this.tokens.issue(session.sub, accessClaims) : this.tokens.issueAt(issuedAtMs, session.sub, accessClaims);
     const refreshToken = `${session.tag}.${session.sid}.${generation}.${mac(session.key, session.sid, generation).toString('base64url')}`;
     const tokenType = (claims.cnf as { jkt?: string } | undefined)?.jkt ? 'DPoP' : 'Bearer';
     return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs, tokenType };

@@ -117,6 +117,14 @@ export class TokenService {
    * session it belongs to, so that revoking the session revokes its access tokens).
    */
   async issue(subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): Promise<IssuedAccessToken> {
+    return this.issueAt(this.epochs ? await this.epochs.nowMs() : this.clock.nowMs(), subject, claims, issueOptions);
+  }
+
+  /**
+   * {@link issue} at `nowMs`, a time the caller just read from the same clock (a login's session time): no second
+   * read of the store's clock. @internal
+   */
+  issueAt(nowMs: number, subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): IssuedAccessToken {
     const signing = this.options.signingKey;
     if (!signing?.signKey) {
       throw new TypeError('jwt-defense: no key can sign: add a key with a secret or privateKey to issue tokens');
@@ -132,7 +140,6 @@ export class TokenService {
     if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > this.options.maxAccessTokenTtlSec) {
       throw new TypeError(`jwt-defense: ttlSec must be an integer from 1 to ${this.options.maxAccessTokenTtlSec}`);
     }
-    const nowMs = this.epochs ? await this.epochs.nowMs() : this.clock.nowMs();
     const iat = Math.floor(nowMs / 1000);
     const jti = newJti(subject, nowMs);
     const payload = {
