@@ -2,13 +2,11 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { DEFENSE_ERROR_CODES } from '@jwt-defense/core';
 import { ADAPTERS } from '../support/demo-app.js';
-import { RedisServer } from '../support/redis-server.js';
 import { ACCEPTED, CATEGORIES, CORPUS, casesFor, type AttackCase } from './corpus.js';
-import { ALICE_DEVICE, ATTACKER_DEVICE, attackerCertificate, AttackTarget } from './support/attack-target.js';
+import { ALICE_DEVICE, ATTACKER_DEVICE, AttackTarget, useAttackEnvironment } from './support/attack-target.js';
 import { highSTwin } from './support/forge.js';
 import { expectNoEcho, expectSecurityHeaders } from './support/answers.js';
 import { changedKeys, describeChanges } from './support/state-snapshot.js';
-import { Tripwire } from './support/tripwire.js';
 
 // The attack corpus (corpus.ts) against the demo, both adapters, on a real Redis with risk and anomaly in
 // enforce mode and alice's context learned first. For each case:
@@ -22,18 +20,7 @@ import { Tripwire } from './support/tripwire.js';
 
 const CODES = new Set<string>(DEFENSE_ERROR_CODES);
 
-let redis: RedisServer;
-let tripwire: Tripwire;
-let certificate: string;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  tripwire = await Tripwire.start();
-  certificate = attackerCertificate();
-}, 30_000);
-afterAll(async () => {
-  await tripwire?.close();
-  await redis?.destroy();
-});
+const env = useAttackEnvironment();
 
 describe('the attack corpus', () => {
   it('has at least 80 cases, every category represented, and unique names', () => {
@@ -47,8 +34,8 @@ describe('the attack corpus', () => {
 describe.each(ADAPTERS)('attack corpus over %s, on real Redis', (adapter) => {
   const targets: Partial<Record<'ES256' | 'RS256', AttackTarget>> = {};
   beforeAll(async () => {
-    targets.ES256 = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate);
-    targets.RS256 = await AttackTarget.start(adapter, 'RS256', redis, tripwire, certificate);
+    targets.ES256 = await AttackTarget.start(adapter, 'ES256', env);
+    targets.RS256 = await AttackTarget.start(adapter, 'RS256', env);
   }, 60_000);
   afterAll(async () => {
     await targets.ES256?.close();
@@ -106,7 +93,7 @@ describe.each(ADAPTERS)('attack corpus over %s, on real Redis', (adapter) => {
       expect({ status: bound.status, sub: bound.body.sub }).toEqual({ status: 200, sub: 'alice' });
 
       // 4. No key was fetched from a URL a token named.
-      expect(tripwire.contacted).toBe(0);
+      expect(env.tripwire.contacted).toBe(0);
     });
   });
 });
@@ -114,12 +101,12 @@ describe.each(ADAPTERS)('attack corpus over %s, on real Redis', (adapter) => {
 describe.each(ADAPTERS)('around the corpus over %s', (adapter) => {
   let t: AttackTarget;
   beforeAll(async () => {
-    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate, 'around');
+    t = await AttackTarget.start(adapter, 'ES256', env, 'around');
   }, 30_000);
   afterAll(() => t?.close());
 
   it('the state snapshot sees any change under the prefix, except the per-IP counters, the event stream and keys that expired on time', async () => {
-    const client = new Redis(redis.url);
+    const client = new Redis(env.redis.url);
     const key = (name: string) => `${t.prefix}${name}`;
     try {
       await client.set(key('{u:probe}:dp:expires'), '1', 'PX', 50);
@@ -152,7 +139,7 @@ describe.each(ADAPTERS)('around the corpus over %s', (adapter) => {
   });
 
   it('a flood of 300 forged tokens from one client adds ONE token_rejected event (sampled per client and rule), and changes no state', async () => {
-    const client = new Redis(redis.url);
+    const client = new Redis(env.redis.url);
     const events = `${t.prefix}{e}:events`;
     try {
       const before = await t.snapshot();
@@ -189,14 +176,14 @@ describe.each(ADAPTERS)('around the corpus over %s', (adapter) => {
 
 describe('the loopback listener', () => {
   it('was never contacted by the whole corpus, and does count a connection (so the check above can fail)', async () => {
-    expect(tripwire.contacted).toBe(0);
+    expect(env.tripwire.contacted).toBe(0);
     const { connect } = await import('node:net');
     await new Promise<void>((resolve) => {
-      const socket = connect(tripwire.port, '127.0.0.1');
+      const socket = connect(env.tripwire.port, '127.0.0.1');
       socket.on('close', () => resolve());
       socket.on('error', () => resolve());
     });
-    for (let i = 0; i < 50 && tripwire.contacted === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(tripwire.contacted).toBe(1);
+    for (let i = 0; i < 50 && env.tripwire.contacted === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(env.tripwire.contacted).toBe(1);
   });
 });

@@ -2,12 +2,10 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { DEFENSE_ERROR_CODES } from '@jwt-defense/core';
 import { ADAPTERS } from '../support/demo-app.js';
-import { RedisServer } from '../support/redis-server.js';
 import { expectNoEcho, expectSecurityHeaders } from './support/answers.js';
-import { attackerCertificate, AttackTarget } from './support/attack-target.js';
+import { AttackTarget, useAttackEnvironment } from './support/attack-target.js';
 import { b64url, ecKey, publicJwk, signJws } from './support/forge.js';
 import { describeChanges } from './support/state-snapshot.js';
-import { Tripwire } from './support/tripwire.js';
 
 // Property tests: random mutations of a valid access token and of a valid DPoP proof are never accepted (never a
 // 2xx) and never a 5xx, on both adapters; every refusal has a code of the closed set and the security headers, and
@@ -88,23 +86,12 @@ function expectRefused(res: { status: number; body: { code?: unknown } } & Param
   expectNoEcho(res, secret);
 }
 
-let redis: RedisServer;
-let tripwire: Tripwire;
-let certificate: string;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  tripwire = await Tripwire.start();
-  certificate = attackerCertificate();
-}, 30_000);
-afterAll(async () => {
-  await tripwire?.close();
-  await redis?.destroy();
-});
+const env = useAttackEnvironment();
 
 describe.each(ADAPTERS)('fuzzing valid tokens and proofs over %s', (adapter) => {
   let t: AttackTarget;
   beforeAll(async () => {
-    t = await AttackTarget.start(adapter, 'ES256', redis, tripwire, certificate, 'fuzz');
+    t = await AttackTarget.start(adapter, 'ES256', env, 'fuzz');
   }, 30_000);
   afterAll(() => t?.close());
 
@@ -115,7 +102,7 @@ describe.each(ADAPTERS)('fuzzing valid tokens and proofs over %s', (adapter) => 
     expect(describeChanges(before, await t.snapshot())).toEqual([]);
     expect((await t.validBearer()).status).toBe(200);
     expect((await t.validDpop()).status).toBe(200);
-    expect(tripwire.contacted).toBe(0);
+    expect(env.tripwire.contacted).toBe(0);
   }
 
   it('a mutated access token (bit flips, segment swaps, character changes, members re-signed with a wrong key, truncations) is never accepted, never a 5xx', async () => {

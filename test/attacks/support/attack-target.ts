@@ -9,9 +9,9 @@ import { BackgroundWrites } from '@jwt-defense/core';
 import type { HttpAdapterName } from '../../../apps/demo/src/demo.config.js';
 import { startDemo, writeEs256KeyFiles, type DemoHandle, type DemoKeys } from '../../support/demo-app.js';
 import { createDpopProof } from '../../support/oidc-provider.js';
-import type { RedisServer } from '../../support/redis-server.js';
+import { RedisServer } from '../../support/redis-server.js';
 import { snapshotState, type StateSnapshot } from './state-snapshot.js';
-import type { Tripwire } from './tripwire.js';
+import { Tripwire } from './tripwire.js';
 
 /** The demo's public origin for DPoP `htu` (PUBLIC_URL), so proofs do not depend on supertest's port. */
 export const ORIGIN = 'https://api.attacks.test';
@@ -56,7 +56,7 @@ export class AttackTarget {
   }
 
   /** `name` makes the key prefix (and so the whole defence state) this target's own. */
-  static async start(adapter: HttpAdapterName, alg: 'ES256' | 'RS256', redis: RedisServer, tripwire: Tripwire, certificate: string, name = 'corpus'): Promise<AttackTarget> {
+  static async start(adapter: HttpAdapterName, alg: 'ES256' | 'RS256', { redis, tripwire, certificate }: AttackEnvironment, name = 'corpus'): Promise<AttackTarget> {
     const prefix = `attacks-${name}-${alg.toLowerCase()}-${adapter}:`;
     const keys = alg === 'ES256' ? writeEs256KeyFiles() : writeRsaKeyFiles();
     const demo = await startDemo(
@@ -221,4 +221,26 @@ export function attackerCertificate(): string {
 /** The public key of `key` as the JWK the demo publishes (kty, crv/x/y or n/e). */
 export function jwkOf(key: KeyObject): Record<string, string> {
   return createPublicKey(key).export({ format: 'jwk' }) as Record<string, string>;
+}
+
+/** What the attack suites share: one real Redis, the tripwire that jku/x5u URLs point at, the attacker's certificate. */
+export interface AttackEnvironment {
+  redis: RedisServer;
+  tripwire: Tripwire;
+  certificate: string;
+}
+
+/** Starts the {@link AttackEnvironment} before the suite and stops it after; read its fields inside tests. */
+export function useAttackEnvironment(): AttackEnvironment {
+  const env = {} as AttackEnvironment;
+  beforeAll(async () => {
+    env.redis = await RedisServer.start();
+    env.tripwire = await Tripwire.start();
+    env.certificate = attackerCertificate();
+  }, 30_000);
+  afterAll(async () => {
+    await env.tripwire?.close();
+    await env.redis?.destroy();
+  });
+  return env;
 }
