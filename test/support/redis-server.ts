@@ -446,6 +446,45 @@ export class RedisClusterServer {
     return newMaster;
   }
 
+  /** The slot of `key` (CLUSTER KEYSLOT). */
+  async slotOf(key: string): Promise<number> {
+    return (await this.liveNode().call('CLUSTER', 'KEYSLOT', key)) as number;
+  }
+
+  /**
+   * Opens the migration of `slot` from master `fromPort` to master `toPort`, as `redis-cli --cluster reshard` does:
+   * the target IMPORTING first, then the source MIGRATING. From here the source answers ASK for keys it no longer
+   * has, and the target serves a client that sent ASKING.
+   */
+  async beginSlotMigration(slot: number, fromPort: number, toPort: number): Promise<void> {
+    const [fromId, toId] = await Promise.all([this.node(fromPort).call('CLUSTER', 'MYID'), this.node(toPort).call('CLUSTER', 'MYID')]);
+    await this.node(toPort).call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId as string);
+    await this.node(fromPort).call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId as string);
+  }
+
+  /**
+   * MIGRATEs the keys of `slot` still on `fromPort` to `toPort`, at most `limit` of them (default: all), `perMigrate`
+   * keys per MIGRATE (default 100). Returns how many moved.
+   */
+  async moveSlotKeys(slot: number, fromPort: number, toPort: number, limit = Number.POSITIVE_INFINITY, perMigrate = 100): Promise<number> {
+    let moved = 0;
+    while (moved < limit) {
+      const keys = (await this.node(fromPort).call('CLUSTER', 'GETKEYSINSLOT', slot, Math.min(perMigrate, limit - moved))) as string[];
+      if (keys.length === 0) break;
+      await this.node(fromPort).call('MIGRATE', '127.0.0.1', toPort, '', 0, 5000, 'REPLACE', 'KEYS', ...keys);
+      moved += keys.length;
+    }
+    return moved;
+  }
+
+  /** Closes the migration: every master is told `toPort` owns `slot` (target first, then source, then the others). */
+  async endSlotMigration(slot: number, fromPort: number, toPort: number): Promise<void> {
+    const toId = (await this.node(toPort).call('CLUSTER', 'MYID')) as string;
+    const masters = (await this.topology()).filter((node) => node.role === 'master' && this.node(node.port).running).map((node) => node.port);
+    const order = [toPort, fromPort, ...masters.filter((port) => port !== toPort && port !== fromPort)];
+    for (const port of order) await this.node(port).call('CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+  }
+
   /** Restarts a stopped node with its nodes.conf: a failed-over master comes back as a replica of its successor. */
   async restartNode(port: number): Promise<void> {
     await this.node(port).resume();

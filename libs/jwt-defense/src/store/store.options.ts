@@ -50,7 +50,9 @@ export class RedisStoreOptions {
   @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';
   /**
    * Bound of one command on connections we open, in ms. A hung Redis fails a request within about this (then
-   * the fail mode applies); after a timeout, commands fail at once until Redis answers again. Default 500; 10 to 60000.
+   * the fail mode applies); after a timeout, commands fail at once until Redis answers again. On a Cluster, a command
+   * refused while its slot is being migrated (`TRYAGAIN`) is tried again within this bound, so a reshard costs
+   * latency, not answers. Default 500; 10 to 60000.
    */
   @IsInt() @Min(10) @Max(60_000) commandTimeoutMs: number = 500;
   /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */

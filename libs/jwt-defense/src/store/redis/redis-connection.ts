@@ -32,6 +32,8 @@ export function openRedis(connection: RedisConnection, commandTimeoutMs = 500): 
     client = new Cluster(connection.clusterNodes, {
       enableOfflineQueue: false,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      // TRYAGAIN (a slot in migration): ioredis's own retries stay short, RedisCommands retries within the timeout.
+      retryDelayOnTryAgain: 10,
       ...connection.clusterOptions,
       redisOptions: { ...safe, ...connection.clusterOptions?.redisOptions },
     });
