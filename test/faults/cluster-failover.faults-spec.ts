@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import request from 'supertest';
 import { userTag } from '../../libs/jwt-defense/src/token/token-ids.js';
 import { startDemo, type DemoHandle } from '../support/demo-app.js';
-import { admin, login, me } from '../support/demo-client.js';
+import { aliceWithARevokedToken, login, me } from '../support/demo-client.js';
 import { boundedLoad, listen, pollUntil } from '../support/load.js';
 import { RedisClusterServer } from '../support/redis-server.js';
 
@@ -38,11 +38,7 @@ describe('Redis Cluster failover under load', () => {
   });
 
   it('a killed master: declared answers only during the failover; revocations and rate counts survive it', async () => {
-    const adminToken = (await login(demo, 'admin')).access_token;
-    const revoked = (await login(demo, 'alice')).access_token;
-    const active = (await login(demo, 'alice')).access_token;
-    const jti = JSON.parse(Buffer.from(revoked.split('.')[1], 'base64url').toString()).jti as string;
-    expect((await admin(demo, adminToken, 'post', `/admin/tokens/${jti}/revoke`, { reason: 'before the failover' })).status).toBeLessThan(300);
+    const { revoked, active } = await aliceWithARevokedToken(demo, 'before the failover');
     // Three of the five wrong-password attempts allowed for this username, counted before the failover.
     const attempt = () => request(demo.server).post('/auth/login').set('X-Forwarded-For', `10.9.${Math.floor(Math.random() * 250)}.1`).send({ username: 'mallory', password: 'wrong' });
     for (let i = 0; i < 3; i++) expect((await attempt()).status).toBe(401);

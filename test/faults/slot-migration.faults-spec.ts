@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import request from 'supertest';
 import { userTag } from '../../libs/jwt-defense/src/token/token-ids.js';
 import { ADAPTERS, startDemo, type DemoHandle } from '../support/demo-app.js';
-import { admin, login, me } from '../support/demo-client.js';
+import { admin, aliceWithARevokedToken, jtiOf, login, me } from '../support/demo-client.js';
 import { boundedLoad, listen } from '../support/load.js';
 import { RedisClusterServer } from '../support/redis-server.js';
 
@@ -17,8 +17,6 @@ import { RedisClusterServer } from '../support/redis-server.js';
 
 const COMMAND_TIMEOUT_MS = 500; // the default
 const LOGIN_LIMIT = 5;
-
-const jtiOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti as string;
 
 describe('Redis Cluster slot migration (ASK, TRYAGAIN)', () => {
   let cluster: RedisClusterServer;
@@ -62,10 +60,7 @@ describe('Redis Cluster slot migration (ASK, TRYAGAIN)', () => {
     });
 
     it('the user\'s slot moves back and forth while traffic flows: every answer is the right one, no 503, revocations hold', async () => {
-      const adminToken = (await login(demo, 'admin')).access_token;
-      const revoked = (await login(demo, 'alice')).access_token;
-      const active = (await login(demo, 'alice')).access_token;
-      expect((await admin(demo, adminToken, 'post', `/admin/tokens/${jtiOf(revoked)}/revoke`, { reason: 'before the reshard' })).status).toBeLessThan(300);
+      const { adminToken, revoked, active } = await aliceWithARevokedToken(demo, 'before the reshard');
       const { slot, from, to } = await placement(`${PREFIX}{u:${userTag('alice')}}:n:alice`);
 
       const load = boundedLoad(
@@ -119,10 +114,7 @@ describe('Redis Cluster slot migration (ASK, TRYAGAIN)', () => {
     });
 
     it('that slot\'s checks get the fail mode within the timeout, other users are served, single-key writes follow ASK to the target; closing it restores every answer', async () => {
-      const adminToken = (await login(demo, 'admin')).access_token;
-      const revoked = (await login(demo, 'alice')).access_token;
-      const active = (await login(demo, 'alice')).access_token;
-      expect((await admin(demo, adminToken, 'post', `/admin/tokens/${jtiOf(revoked)}/revoke`, { reason: 'before the migration' })).status).toBeLessThan(300);
+      const { adminToken, revoked, active } = await aliceWithARevokedToken(demo, 'before the migration');
       const user = await placement(`${PREFIX}{u:${userTag('alice')}}:n:alice`);
       // The per-username login counter lives in its own slot ({t:body:<username>}): a single-key script, pure ASK.
       const counter = await placement(`${PREFIX}{t:body:mallory}`);

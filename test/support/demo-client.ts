@@ -20,3 +20,18 @@ export function admin(demo: DemoHandle, adminToken: string, method: 'get' | 'pos
   const req = request(demo.server)[method](path).set('Authorization', `Bearer ${adminToken}`);
   return body ? req.send(body) : req;
 }
+
+/** The `jti` of a demo token (read, not verified). */
+export function jtiOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { jti: string }).jti;
+}
+
+/** An admin token, and two of alice's tokens: `revoked` (its jti revoked through the admin API) and `active`. */
+export async function aliceWithARevokedToken(demo: DemoHandle, reason: string): Promise<{ adminToken: string; revoked: string; active: string }> {
+  const adminToken = (await login(demo, 'admin')).access_token;
+  const revoked = (await login(demo, 'alice')).access_token;
+  const active = (await login(demo, 'alice')).access_token;
+  const res = await admin(demo, adminToken, 'post', `/admin/tokens/${jtiOf(revoked)}/revoke`, { reason });
+  if (res.status !== 200) throw new Error(`revoke: ${res.status} ${res.text}`);
+  return { adminToken, revoked, active };
+}

@@ -1,4 +1,6 @@
 import autocannon from 'autocannon';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { INestApplication } from '@nestjs/common';
 
 /**
@@ -112,4 +114,14 @@ export async function pollUntil(condition: () => Promise<boolean> | boolean, tim
     if (Date.now() > deadline) throw new Error(message);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * Heap bytes still reachable after a full collection: what the process keeps, not the garbage a load left behind
+ * (heapUsed without a collection swings by 100+ MiB with when V8 last ran, which made "memory flat" flaky).
+ */
+export function retainedHeapBytes(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
 }
