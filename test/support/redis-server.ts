@@ -226,6 +226,24 @@ export class RedisServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * Starts a replica of this server (`--replicaof`) and resolves once it has loaded the data set and follows the
+   * stream (`master_link_status:up`), so it acknowledges writes at once from then on.
+   */
+  async startReplica(timeoutMs = 10_000): Promise<RedisServer> {
+    await this.call('CONFIG', 'SET', 'repl-diskless-sync-delay', '0'); // a master setting: no 5 s wait for more replicas
+    const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(this.port)]);
+    const deadline = Date.now() + timeoutMs;
+    while (!((await replica.call('INFO', 'replication')) as string).includes('master_link_status:up')) {
+      if (Date.now() > deadline) {
+        await replica.destroy();
+        throw new Error(`the replica did not link to its primary on ${this.port}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return replica;
+  }
+
   /** Runs one command as the admin (default user) on a short-lived connection. */
   async call(command: string, ...args: Array<string | number>): Promise<unknown> {
     return withClient(this.adminOptions(), (client) => client.call(command, ...args));

@@ -46,13 +46,13 @@ function graphqlModule(config: DemoConfig): DynamicModule {
 function storeOptions(config: DemoConfig): JwtDefenseModuleOptions['store'] {
   if (!config.redisUrl) return { type: 'memory' };
   const urls = config.redisUrl.split(',').map((url) => url.trim()).filter(Boolean);
-  const { redisKeyPrefix: keyPrefix, redisCommandTimeoutMs: commandTimeoutMs } = config;
-  if (urls.length === 1) return { type: 'redis', connection: urls[0], keyPrefix, commandTimeoutMs };
+  const { redisKeyPrefix: keyPrefix, redisCommandTimeoutMs: commandTimeoutMs, redisReplicaAcks: replicaAcks } = config;
+  if (urls.length === 1) return { type: 'redis', connection: urls[0], keyPrefix, commandTimeoutMs, replicaAcks };
   const clusterNodes = urls.map((url) => {
     const { hostname, port } = new URL(url);
     return { host: hostname, port: Number(port || 6379) };
   });
-  return { type: 'redis', connection: { clusterNodes }, keyPrefix, commandTimeoutMs };
+  return { type: 'redis', connection: { clusterNodes }, keyPrefix, commandTimeoutMs, replicaAcks };
 }
 
 @Module({})

@@ -1,5 +1,5 @@
 import proxyAddr from 'proxy-addr';
-import { PROXY_HEADERS, type AnomalyContainment, type LayerMode, type ProxyHeader } from '@jwt-defense/core';
+import { PROXY_HEADERS, type AnomalyContainment, type LayerMode, type ProxyHeader, type ReplicaAcks } from '@jwt-defense/core';
 
 export type DemoAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 export type HttpAdapterName = 'express' | 'fastify';
@@ -17,6 +17,7 @@ export interface DemoConfig {
   redisUrl?: string;
   redisKeyPrefix?: string;
   redisCommandTimeoutMs?: number;
+  redisReplicaAcks: ReplicaAcks;
   trustProxy: string[];
   trustProxyHeader: ProxyHeader;
   throttleLimit: number;
@@ -94,6 +95,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
   return value;
 }
 
+/** REDIS_REPLICA_ACKS: `auto` (the default) or 0 to 5. */
+function replicaAcks(env: NodeJS.ProcessEnv): ReplicaAcks {
+  const raw = (text(env, 'REDIS_REPLICA_ACKS') ?? 'auto').toLowerCase();
+  if (raw === 'auto') return 'auto';
+  if (!/^[0-5]$/.test(raw)) throw new TypeError('demo: REDIS_REPLICA_ACKS must be auto or an integer from 0 to 5');
+  return Number(raw) as ReplicaAcks;
+}
+
 function text(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
@@ -160,6 +169,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     redisUrl,
     redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX'),
     redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS ? int(env, 'REDIS_COMMAND_TIMEOUT_MS', 500, 10, 60_000) : undefined,
+    redisReplicaAcks: replicaAcks(env),
     trustProxy,
     trustProxyHeader,
     throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000_000),

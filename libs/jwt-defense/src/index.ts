@@ -26,6 +26,7 @@ export { SessionOptions } from './session/session.options.js';
 export { SecurityHeadersOptions } from './headers/security-headers.options.js';
 export type { SecurityHeadersOverrides } from './headers/security-headers.options.js';
 export { MemoryStoreOptions, RedisStoreOptions, CustomStoreOptions } from './store/store.options.js';
+export type { ReplicaAcks } from './store/store.options.js';
 export type { StoreOptions } from './store/store.options.js';
 
 export { DefenseClock } from './common/defense-clock.js';

@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import { JwtDefenseModule } from './jwt-defense.module.js';
 import { resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { TokenService } from './token/token.service.js';
+import type { RedisStoreOptions } from './store/store.options.js';
 
 const es256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 type Writable = { token: { keys: Array<Record<string, unknown>> } & Record<string, unknown> } & Record<string, unknown>;
@@ -51,6 +52,9 @@ describe('resolveJwtDefenseOptions', () => {
     ['an option of another store type', (o) => (o.store = { type: 'memory', keyPrefix: 'x:' }), /store\.keyPrefix is not an option/],
     ['a zero capacity', (o) => (o.store = { type: 'memory', maxRevocations: 0 }), /store\.maxRevocations must not be less than 1/],
     ['a redis store without a connection', (o) => (o.store = { type: 'redis' }), /store\.connection/],
+    ['a replica count that is not one', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', replicaAcks: 'always' }), /store\.replicaAcks must be one of the following values: auto, 0, 1, 2, 3, 4, 5/],
+    ['a replica count over 5', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', replicaAcks: 6 }), /store\.replicaAcks must be one of the following values/],
+    ['a replica wait the command timeout would cut (auto)', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', commandTimeoutMs: 100, replicaAckTimeoutMs: 100 }), /store\.replicaAckTimeoutMs \(100\) must be below store\.commandTimeoutMs \(100\).*lower it or raise commandTimeoutMs/],
     ['a custom store missing a port method', (o) => (o.store = { type: 'custom', store: { check: () => undefined } }), /store\.store must implement DefenseStore: missing hit, revokeToken/],
     ['a limit out of range', (o) => (o.throttle = { ip: { limit: 0, ttlMs: 1000 } }), /throttle\.ip\.limit must not be less than 1/],
     ['a non-integer window', (o) => (o.throttle = { user: { limit: 5, ttlMs: 1.5 } }), /throttle\.user\.ttlMs must be an integer/],
@@ -68,6 +72,15 @@ describe('resolveJwtDefenseOptions', () => {
     mutate(options);
     expect(() => resolveJwtDefenseOptions(options)).toThrow(TypeError);
     expect(() => resolveJwtDefenseOptions(options)).toThrow(message);
+  });
+
+  it('waits for replicas only where they exist by default, with a wait that a short command timeout does not cut', () => {
+    const redis = (store: Record<string, unknown>) => resolveJwtDefenseOptions({ ...base(), store: { type: 'redis', connection: 'redis://127.0.0.1:1', ...store } as never }).store;
+    expect(redis({})).toMatchObject({ replicaAcks: 'auto', commandTimeoutMs: 500 });
+    expect((redis({}) as RedisStoreOptions).replicaAckTimeoutMs).toBeUndefined(); // derived by the store: 200, or half the command timeout
+    expect(redis({ commandTimeoutMs: 100 })).toMatchObject({ replicaAcks: 'auto', commandTimeoutMs: 100 });
+    expect(redis({ replicaAcks: 0, commandTimeoutMs: 100, replicaAckTimeoutMs: 100 })).toMatchObject({ replicaAcks: 0 });
+    expect(redis({ replicaAcks: 2 })).toMatchObject({ replicaAcks: 2 });
   });
 
   it('accepts true/false for a layer that can be turned off, and false for a limit', () => {

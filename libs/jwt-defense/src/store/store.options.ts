@@ -1,4 +1,4 @@
-import { Equals, IsDefined, IsInt, IsString, Matches, Max, Min } from 'class-validator';
+import { Equals, IsDefined, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.js';
 
@@ -31,9 +31,12 @@ export class MemoryStoreOptions {
  */
 export type RedisStoreConnection = string | object;
 
+/** How many replicas a revocation write waits for (see `RedisStoreOptions.replicaAcks`). */
+export type ReplicaAcks = 'auto' | 0 | 1 | 2 | 3 | 4 | 5;
+
 /** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
 @OptionsCheck<RedisStoreOptions>((options, path) => {
-  if (options.replicaAcks > 0 && options.replicaAckTimeoutMs >= options.commandTimeoutMs) {
+  if (options.replicaAcks !== 0 && options.replicaAckTimeoutMs !== undefined && options.replicaAckTimeoutMs >= options.commandTimeoutMs) {
     throw optionsError(
       `${path}.replicaAckTimeoutMs`,
       `(${options.replicaAckTimeoutMs}) must be below ${path}.commandTimeoutMs (${options.commandTimeoutMs}), or the wait for replicas is cut by the command timeout: lower it or raise commandTimeoutMs`,
@@ -59,14 +62,19 @@ export class RedisStoreOptions {
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
   /**
    * Replicas that must acknowledge a revocation write (a jti, a session, a user's or the global epoch, a retired key,
-   * a lockdown) before it answers: `WAIT <replicaAcks> <replicaAckTimeoutMs>` on the node that took the write. Redis
-   * replicates asynchronously, so without it a revocation acknowledged just before its master dies can be lost in the
-   * failover. When fewer replicas answer in time the revocation still succeeds (it is on the master) and a warning is
-   * logged. Default 0 (off); 0 to 5. Set it to 1 when your masters have replicas.
+   * a lockdown) before it answers: `WAIT <n> <replicaAckTimeoutMs>` on the node that took the write. Redis replicates
+   * asynchronously, so without it a revocation acknowledged just before its master dies can be lost in the failover.
+   * `'auto'`: one replica when the node that took the write has a replica online (asked with `ROLE` after the write),
+   * none otherwise, so a Redis without replicas never waits. A number: always that many. When fewer replicas answer in
+   * time the revocation still succeeds (it is on the master) and a warning is logged. Default `'auto'`; `'auto'` or 0 to 5
+   * (0: off, one round trip less per revocation).
    */
-  @IsInt() @Min(0) @Max(5) replicaAcks: number = 0;
-  /** The longest a revocation write waits for `replicaAcks`, in ms; must be below `commandTimeoutMs`. Default 200; 1 to 10000. */
-  @IsInt() @Min(1) @Max(10_000) replicaAckTimeoutMs: number = 200;
+  @IsIn(['auto', 0, 1, 2, 3, 4, 5]) replicaAcks: ReplicaAcks = 'auto';
+  /**
+   * The longest a revocation write waits for `replicaAcks`, in ms; must be below `commandTimeoutMs`. Default 200, or
+   * half of `commandTimeoutMs` when that is lower; 1 to 10000.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(10_000) replicaAckTimeoutMs?: number;
 }
 
 /** Your own implementation of every store port. */

@@ -20,6 +20,7 @@ import type {
 } from '../defense-store.ports.js';
 import { LOCKDOWN_MODES } from '../defense-store.ports.js';
 import { DefenseStoreError } from '../defense-store.errors.js';
+import type { ReplicaAcks } from '../store.options.js';
 import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import { RedisCommands } from './redis-commands.js';
 import { RedisRateLimiter } from './redis-rate-limiter.js';
@@ -37,11 +38,12 @@ export interface RedisDefenseStoreOptions {
   /** Approximate length cap of the security event stream (`XADD MAXLEN ~`). Default 10000. */
   maxEvents?: number;
   /**
-   * Replicas that must acknowledge a revocation write (`WAIT`, on the node that took it) before it answers. Fewer in
-   * time: the write still succeeds and a warning is logged. Default 0 (off).
+   * Replicas that must acknowledge a revocation write (`WAIT`, on the node that took it) before it answers: `'auto'`
+   * for one when that node has a replica online (none otherwise), or a number. Fewer in time: the write still
+   * succeeds and a warning is logged. Default `'auto'`.
    */
-  replicaAcks?: number;
-  /** The longest a revocation write waits for `replicaAcks`, in ms; below `commandTimeoutMs`. Default 200. */
+  replicaAcks?: ReplicaAcks;
+  /** The longest a revocation write waits for `replicaAcks`, in ms; below `commandTimeoutMs`. Default 200, or half of `commandTimeoutMs` when lower. */
   replicaAckTimeoutMs?: number;
 }
 
@@ -91,7 +93,7 @@ export class RedisDefenseStore implements DefenseStore {
   private readonly globalKey: string;
   private readonly eventsKey: string;
   private readonly keysKey: string;
-  private readonly replicaAcks: number;
+  private readonly replicaAcks: ReplicaAcks;
   private readonly replicaAckTimeoutMs: number;
   private readonly logger = new Logger('JwtDefense');
   private unreplicated = 0;
@@ -102,8 +104,9 @@ export class RedisDefenseStore implements DefenseStore {
       throw new TypeError('jwt-defense: store.keyPrefix must not contain { or }: they would change the Cluster hash slot');
     }
     this.maxEvents = options.maxEvents ?? 10_000;
-    this.replicaAcks = options.replicaAcks ?? 0;
-    this.replicaAckTimeoutMs = options.replicaAckTimeoutMs ?? 200;
+    this.replicaAcks = options.replicaAcks ?? 'auto';
+    // A WAIT the command timeout cut would look like a hung Redis (and make every command fail fast): stay below it.
+    this.replicaAckTimeoutMs = options.replicaAckTimeoutMs ?? Math.max(1, Math.min(200, Math.floor((options.commandTimeoutMs ?? 500) / 2)));
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
     this.keysKey = `${this.prefix}{g}:keys`;
@@ -467,26 +470,39 @@ export class RedisDefenseStore implements DefenseStore {
 
   /**
    * A revocation write, then (with `replicaAcks`) `WAIT` on the node that took it: WAIT counts the replicas that
-   * have every earlier write of this connection. On a Cluster a keyless WAIT would go to any node, so it rides in a
-   * pipeline with a read of the written key, which routes it to that key's master (MOVED followed). Fewer replicas
-   * in time: the write stands (it is on the master), logged as not replicated.
+   * have every earlier write of this connection. On a Cluster a keyless command (WAIT, ROLE) would go to any node,
+   * so it rides in a pipeline behind a read of the written key, which routes it to that key's master (MOVED
+   * followed). With `'auto'`, that node's `ROLE` first says whether it has a replica online: a Redis without replicas
+   * never waits (WAIT would sit out its whole timeout). Fewer replicas in time: the write stands (it is on the
+   * master), logged as not replicated.
    */
   private async durable<T>(key: string, write: () => Promise<T>): Promise<T> {
     const result = await this.run(write);
-    if (this.replicaAcks === 0) return result;
-    const acknowledged = await this.run(async () => {
-      if (!(this.client instanceof Cluster)) return this.client.wait(this.replicaAcks, this.replicaAckTimeoutMs);
-      const replies = await this.client.pipeline().exists(key).wait(this.replicaAcks, this.replicaAckTimeoutMs).exec();
-      const [error, count] = replies?.[1] ?? [new DefenseStoreError('no reply to WAIT')];
-      if (error) throw error;
-      return count;
-    });
-    if (integer(acknowledged, 'wait') < this.replicaAcks) {
+    const wanted = this.replicaAcks === 'auto' ? Math.min(1, replicasOnline(await this.onNodeOf(key, ['role']))) : this.replicaAcks;
+    if (wanted === 0) return result;
+    const acknowledged = integer(await this.onNodeOf(key, ['wait', wanted, this.replicaAckTimeoutMs]), 'wait');
+    if (acknowledged < wanted) {
       this.unreplicated++;
       this.logger.warn(
-        `a revocation write was acknowledged by ${String(acknowledged)} of ${this.replicaAcks} replica(s) within ${this.replicaAckTimeoutMs} ms: it is on the master, but a failover now could lose it`,
+        `a revocation write was acknowledged by ${acknowledged} of ${wanted} replica(s) within ${this.replicaAckTimeoutMs} ms: it is on the master, but a failover now could lose it`,
       );
     }
     return result;
   }
+
+  /** A keyless command, run on the node that holds `key` (see `durable`). */
+  private onNodeOf(key: string, [command, ...args]: [string, ...Array<string | number>]): Promise<unknown> {
+    return this.run(async () => {
+      if (!(this.client instanceof Cluster)) return this.client.call(command, ...args);
+      const replies = await this.client.pipeline().exists(key).call(command, ...args).exec();
+      const [error, reply] = replies?.[1] ?? [new DefenseStoreError(`no reply to ${command.toUpperCase()}`)];
+      if (error) throw error;
+      return reply;
+    });
+  }
+}
+
+/** Replicas online in a `ROLE` reply (`['master', offset, [[ip, port, offset], ...]]`); 0 for anything else. */
+function replicasOnline(role: unknown): number {
+  return Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
 }
