@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { BackgroundWrites } from '../common/background-writes.js';
 import { DefenseClock } from '../common/defense-clock.js';
+import { EpochClock } from '../common/epoch-clock.js';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
 import { contextOf as pipelineContextOf } from '../pipeline/pipeline-context.js';
@@ -39,6 +40,7 @@ export class ContextRiskService implements OnModuleInit {
     private readonly clientIp: ClientIpResolver,
     private readonly clock: DefenseClock,
     private readonly writes: BackgroundWrites,
+    private readonly epochs: EpochClock,
   ) {
     this.countries = options.countryResolver ?? new HeaderCountryResolver(options.countryHeader);
     this.signals = riskSignals(options);
@@ -109,8 +111,14 @@ export class ContextRiskService implements OnModuleInit {
     this.writes.run('learn_context', () => this.store.learnContext(tag, sub, learning));
   }
 
-  /** Records a challenge (step-up or deny) for `sub`: tokens authenticated after it pass. Not waited for. */
-  recordChallenge(sub: string, atMs: number, tag = userTag(sub)): void {
-    this.writes.run('record_challenge', () => this.store.recordChallenge(tag, sub, atMs, this.options.profileTtlDays * DAY_MS));
+  /**
+   * Records a challenge (step-up or deny) for `sub`: tokens authenticated after it pass. Not waited for. `atMs`: when
+   * it happened, in ms since the epoch; default now on the store's clock (Redis `TIME`), the clock `auth_time` of the
+   * library's own logins is read from, so instances whose clocks disagree agree on which login came after it.
+   */
+  recordChallenge(sub: string, atMs?: number, tag = userTag(sub)): void {
+    this.writes.run('record_challenge', async () =>
+      this.store.recordChallenge(tag, sub, atMs ?? (await this.epochs.nowMs()), this.options.profileTtlDays * DAY_MS),
+    );
   }
 }

@@ -68,7 +68,8 @@ export class ContextRiskStage implements CheckStage {
       },
     });
     if (policy.mode !== 'enforce') return;
-    this.risk.recordChallenge(context.identity!.subject, state.context.nowMs, context.identity!.tag);
+    // Dated by the store's clock, like auth_time (not this instance's): a skewed instance must not flip who passes.
+    this.risk.recordChallenge(context.identity!.subject, undefined, context.identity!.tag);
     throw decision === 'deny' ? new RiskDeniedException() : new StepUpRequiredException();
   }
 
