@@ -11,13 +11,15 @@ const redis = useRedisTopologies();
 const LIMITS = { THROTTLE_LIMIT: '100000', LOGIN_LIMIT: '100000' };
 let suite = 0;
 
-/** Runs the CLI in process; returns its exit code and what it printed. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+/** Runs the CLI in process; returns its exit code and what it printed. `now`: the operator machine's clock. */
+async function cliAt(now: (() => number) | undefined, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(argv, { out: (text) => (out += text), err: (text) => (err += text), env: {} });
+  const code = await runCli(argv, { out: (text) => (out += text), err: (text) => (err += text), env: {}, now });
   return { code, out, err };
 }
+
+const cli = (...argv: string[]) => cliAt(undefined, ...argv);
 
 async function eventually(check: () => Promise<void>, timeoutMs = 4000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -117,6 +119,32 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo on the sam
     expect(times).toEqual([...times].sort((a, b) => a - b));
     const typed = await cli(...base, 'events', '--type', 'lockdown_changed', '--format', 'json');
     expect(JSON.parse(typed.out).map((event: { details: { mode: string } }) => event.details.mode)).toEqual(['deny-non-admin', 'off']);
+  });
+
+  it('an operator machine whose clock runs 5 s fast: revoke-user, revoke-before and a step-up lockdown are dated by Redis, so a login right after each works', async () => {
+    const fast = () => Date.now() + 5000;
+    const before = (await login(demo, 'alice')).access_token;
+    expect((await cliAt(fast, ...base, 'revoke-user', 'alice', '--reason', 'skewed operator')).code).toBe(EXIT.ok);
+    expect((await me(demo, before)).body.code).toBe('token_revoked');
+    expect((await me(demo, (await login(demo, 'alice')).access_token)).status).toBe(200);
+
+    // An --at that only this machine's clock puts in the past is refused as in the future.
+    expect((await cliAt(fast, ...base, 'revoke-before', '--at', new Date(Date.now() + 3000).toISOString(), '--reason', 'x')).code).toBe(EXIT.usage);
+    expect((await cliAt(fast, ...base, 'revoke-before', '--reason', 'skewed operator')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, before)).body.code).toBe('token_revoked'));
+    const fresh = (await login(demo, 'alice')).access_token;
+    await sleep(1500); // past the app's refresh of the global state (1 s): it enforces what the CLI wrote
+    expect((await me(demo, fresh)).status).toBe(200);
+
+    expect((await cliAt(fast, ...base, 'lockdown', 'step-up', '--reason', 'skewed operator')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, fresh)).body.code).toBe('insufficient_user_authentication'));
+    expect((await me(demo, (await login(demo, 'alice')).access_token)).status).toBe(200);
+    expect((await cli(...base, 'lockdown', 'off', '--reason', 'done')).code).toBe(EXIT.ok);
+    await eventually(async () => expect((await me(demo, fresh)).status).toBe(200));
+    // Its events are dated by Redis too: in the order they were made, none 5 s ahead.
+    const times = JSON.parse((await cli(...base, 'events', '--since', '1h', '--format', 'json')).out).map((event: { at: string }) => Date.parse(event.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(Math.max(...times)).toBeLessThan(Date.now() + 1000);
   });
 });
 

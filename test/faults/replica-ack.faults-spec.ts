@@ -8,6 +8,7 @@ import { userTag } from '../../libs/jwt-defense/src/token/token-ids.js';
 import { fixtureOptions } from '../fixtures/fixture.app.js';
 import { startDemo } from '../support/demo-app.js';
 import { aliceWithARevokedToken, jtiOf } from '../support/demo-client.js';
+import { aclRulesFromDoc, redisVersion } from '../support/redis-acl.js';
 import { RedisClusterServer, RedisServer } from '../support/redis-server.js';
 
 // Durability across failover: Redis replicates asynchronously, so a revocation acknowledged just before its master
@@ -110,6 +111,29 @@ describe('revocation writes and replica acknowledgement on a Cluster with replic
     expect(windows[windows.length - 1]).toBeLessThan(1000);
   });
 
+  it('during a slot migration a revocation that followed ASK to the target is checked and waited for there, not on the source', async () => {
+    const prefix = 'ack-migrating:';
+    const migrating = 'migrating-user';
+    const store = await storeOn(prefix, { replicaAckTimeoutMs: 200, commandTimeoutMs: 1000 });
+    const key = (jti: string) => `${prefix}{u:${userTag(migrating)}}:j:${jti}`;
+    const from = await cluster.masterFor(key('x'));
+    const to = (await cluster.topology()).find((node) => node.role === 'master' && node.port !== from)!.port;
+    const slot = await cluster.slotOf(key('x'));
+    await cluster.beginSlotMigration(slot, from, to);
+    try {
+      const before = { from: await calls(cluster.node(from), 'wait'), to: await calls(cluster.node(to), 'wait') };
+      // A new key in a migrating slot: the source answers ASK, and the write lands on the target.
+      const revocation = { jti: 'j-migrating', reason: 'test', revokedAtMs: Date.now(), actor: 'admin', sub: migrating };
+      await expect(store.revokeToken(userTag(migrating), revocation, 60_000)).resolves.toBe(true);
+      expect({ from: await calls(cluster.node(from), 'wait'), to: await calls(cluster.node(to), 'wait') }).toEqual({ from: before.from, to: before.to + 1 });
+      expect(store.unreplicatedWrites).toBe(0);
+    } finally {
+      await cluster.moveSlotKeys(slot, from, to);
+      await cluster.endSlotMigration(slot, from, to);
+    }
+    await expect(store.getRevocation(userTag(migrating), 'j-migrating')).resolves.toMatchObject({ reason: 'test' });
+  });
+
   it('a revocation acknowledged by a replica survives its master killed right after the answer', async () => {
     const prefix = 'ack-failover:';
     // The master's replication link is cut just before the write: the replica reconnects within about a second, so
@@ -163,22 +187,37 @@ describe("replicaAcks 'auto' on a standalone Redis: WAIT only where a replica is
     expect(store.unreplicatedWrites).toBe(0);
   });
 
-  it('with a replica attached later: each revocation WAITs for it, and is on the replica when it answers', async () => {
+  it('a Redis user without +role (an ACL from before it was needed): the revocation succeeds, reported as not replicated', async () => {
+    const password = 'no-role-password-0123456789';
+    const rules = aclRulesFromDoc(await redisVersion(primary), password).filter((rule) => !['reset', 'on', '+role'].includes(rule) && !rule.startsWith('>'));
+    const url = await primary.createAclUser('norole', password, rules.join(' '));
+    const store = new RedisDefenseStore({ connection: url, keyPrefix: 'jwtd:' }); // the ACL line's key pattern
+    stores.push(store);
+    await store.ready(10_000);
+    await expect(store.revokeToken(tag, { jti: 'j-norole', reason: 'test', revokedAtMs: Date.now(), actor: 'admin', sub }, 60_000)).resolves.toBe(true);
+    await expect(store.getRevocation(tag, 'j-norole')).resolves.toMatchObject({ reason: 'test' });
+    expect(store.unreplicatedWrites).toBe(1);
+  });
+
+  describe('with a replica attached', () => {
+    beforeAll(async () => {
+      replica = await primary.startReplica();
+    }, 30_000);
+
+  it('each revocation WAITs for it, and is on the replica when it answers', async () => {
     const store = await storeOn('auto-replicated:');
-    replica = await primary.startReplica();
     const before = await calls(primary, 'wait');
     for (let i = 0; i < 20; i++) {
       const atMs = Date.now() + i;
       await store.raiseUserNotBefore(tag, `${sub}-${i}`, atMs, 60_000);
       // WAIT 1 answered: the replica has applied the write (read it there at once, no polling).
-      expect(await replica.call('GET', `auto-replicated:{u:${tag}}:n:${sub}-${i}`)).toBe(String(atMs));
+      expect(await replica!.call('GET', `auto-replicated:{u:${tag}}:n:${sub}-${i}`)).toBe(String(atMs));
     }
     expect(await calls(primary, 'wait')).toBe(before + 20);
     expect(store.unreplicatedWrites).toBe(0);
   });
 
   it('the demo: REDIS_REPLICA_ACKS defaults to auto (a revocation WAITs on a replicated Redis), 0 turns it off, a bad value stops the boot', async () => {
-    expect(replica).toBeDefined(); // attached by the test above
     for (const [env, waits] of [[{}, 1], [{ REDIS_REPLICA_ACKS: '0' }, 0]] as const) {
       const demo = await startDemo('express', { REDIS_URL: primary.url, REDIS_KEY_PREFIX: `auto-demo-${waits}:`, ...env });
       try {
@@ -193,4 +232,5 @@ describe("replicaAcks 'auto' on a standalone Redis: WAIT only where a replica is
     }
     await expect(startDemo('express', { REDIS_URL: primary.url, REDIS_REPLICA_ACKS: 'always' })).rejects.toThrow(/REDIS_REPLICA_ACKS must be auto or an integer from 0 to 5/);
   }, 60_000);
+  });
 });

@@ -135,8 +135,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
   };
 
-  const record = (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>) =>
-    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, now(), 0));
+  // Dated by the store's clock, like the app's own events of the same incident (this machine's may be off).
+  const record = async (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>) =>
+    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, await store.timeMs(), 0));
 
   program
     .command('revoke-user')
@@ -145,7 +146,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async (sub: string, { reason }: { reason: string }) => {
       await withStore(async (store) => {
-        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, now(), USER_EPOCH_TTL_MS);
+        // The store's clock (Redis TIME), the one the app dates logins with: not this machine's (see EpochClock).
+        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, await store.timeMs(), USER_EPOCH_TTL_MS);
         await record(store, 'user_revoked', { sub, reason });
         print(`revoked every token of ${sub} issued at or before ${new Date(notBeforeMs).toISOString()}`, { sub, revoked_before: new Date(notBeforeMs).toISOString() });
       });
@@ -179,12 +181,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--at <iso>', 'ISO 8601, not later than now (default: now)')
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async ({ at, reason }: { at?: string; reason: string }) => {
-      const nowMs = now();
-      const atMs = at === undefined ? nowMs : Date.parse(at);
-      if (!Number.isFinite(atMs) || !/^\d{4}-\d\d-\d\dT/.test(at ?? '2000-01-01T')) throw new CliFailure('--at must be an ISO 8601 time', EXIT.usage);
-      if (atMs > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
+      const given = at === undefined ? undefined : Date.parse(at);
+      if (given !== undefined && (!Number.isFinite(given) || !/^\d{4}-\d\d-\d\dT/.test(at!))) throw new CliFailure('--at must be an ISO 8601 time', EXIT.usage);
       await withStore(async (store) => {
-        const notBeforeMs = await store.raiseGlobalNotBefore(atMs);
+        const nowMs = await store.timeMs(); // the store's clock, as for revoke-user
+        if (given !== undefined && given > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
+        const notBeforeMs = await store.raiseGlobalNotBefore(given ?? nowMs);
         await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } });
         print(`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
       });
@@ -215,7 +217,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (mode: LockdownMode, { reason }: { reason: string }) => {
       await withStore(async (store) => {
         const previous = (await store.readGlobalState()).lockdown?.mode ?? 'off';
-        const sinceMs = now();
+        const sinceMs = await store.timeMs(); // compared with logins' times: the store's clock, as for revoke-user
         await store.setLockdown({ mode, sinceMs, reason, actor: actorOf() });
         await record(store, 'lockdown_changed', { reason, details: { mode, previous } });
         print(`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });

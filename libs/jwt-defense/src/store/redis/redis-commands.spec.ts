@@ -38,6 +38,20 @@ describe('RedisCommands', () => {
     await expect(commands.run(async () => 'other slot')).resolves.toBe('other slot');
   });
 
+  it.each([
+    ['a connection closed under it', 'Too many Cluster redirections. Last error: Error: Connection is closed.'],
+    ['a cluster down', 'Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down'],
+  ])('never runs again a command whose redirections ended in %s (it may have run)', async (_name, message) => {
+    const commands = new RedisCommands(client, 500);
+    let calls = 0;
+    const failing = commands.run(async () => {
+      calls++;
+      throw new Error(message);
+    });
+    await expect(failing).rejects.toBeInstanceOf(DefenseStoreError);
+    expect(calls).toBe(1);
+  });
+
   it('never runs again a command that may have run: a timeout fails it and opens the fail-fast gate', async () => {
     const commands = new RedisCommands(client, 100);
     let calls = 0;

@@ -82,12 +82,14 @@ const MIGRATION_MAX_PAUSE_MS = 50;
 /**
  * ioredis follows MOVED and ASK itself, and answers TRYAGAIN by retrying on a random node after
  * `retryDelayOnTryAgain` (which answers MOVED back to the source, and so on); once its redirections run out it
- * rejects with "Too many Cluster redirections", whatever the last one was. Every redirection means the command
- * was not run.
+ * rejects with "Too many Cluster redirections. Last error: <the last one>". Only a refusal by a node (TRYAGAIN, MOVED,
+ * ASK) means the command was not run; the same message after a closed connection or CLUSTERDOWN does not, and is
+ * never run again here.
  */
+const REFUSED_BY_MIGRATION = /^(?:TRYAGAIN\b|Too many Cluster redirections\. Last error: ReplyError: (?:TRYAGAIN|MOVED|ASK)\b)/;
+
 function isSlotMigrating(error: unknown): boolean {
-  const message = (error as Error | undefined)?.message ?? '';
-  return message.startsWith('TRYAGAIN') || message.startsWith('Too many Cluster redirections');
+  return REFUSED_BY_MIGRATION.test((error as Error | undefined)?.message ?? '');
 }
 
 function isTimeout(error: unknown): boolean {

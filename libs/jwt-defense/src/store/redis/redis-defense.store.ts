@@ -470,35 +470,72 @@ export class RedisDefenseStore implements DefenseStore {
 
   /**
    * A revocation write, then (with `replicaAcks`) `WAIT` on the node that took it: WAIT counts the replicas that
-   * have every earlier write of this connection. On a Cluster a keyless command (WAIT, ROLE) would go to any node,
-   * so it rides in a pipeline behind a read of the written key, which routes it to that key's master (MOVED
-   * followed). With `'auto'`, that node's `ROLE` first says whether it has a replica online: a Redis without replicas
-   * never waits (WAIT would sit out its whole timeout). Fewer replicas in time: the write stands (it is on the
-   * master), logged as not replicated.
+   * have every earlier write of this connection. With `'auto'`, that node's `ROLE` first says whether it has a
+   * replica online: a Redis without replicas never waits (WAIT would sit out its whole timeout). Fewer replicas in
+   * time, or a check that fails (an ACL without `+role`, a timeout): the write stands (it is on the master), logged
+   * and counted as not replicated, never a failed revocation.
    */
   private async durable<T>(key: string, write: () => Promise<T>): Promise<T> {
     const result = await this.run(write);
-    const wanted = this.replicaAcks === 'auto' ? Math.min(1, replicasOnline(await this.onNodeOf(key, ['role']))) : this.replicaAcks;
-    if (wanted === 0) return result;
-    const acknowledged = integer(await this.onNodeOf(key, ['wait', wanted, this.replicaAckTimeoutMs]), 'wait');
-    if (acknowledged < wanted) {
-      this.unreplicated++;
-      this.logger.warn(
-        `a revocation write was acknowledged by ${acknowledged} of ${wanted} replica(s) within ${this.replicaAckTimeoutMs} ms: it is on the master, but a failover now could lose it`,
-      );
+    if (this.replicaAcks === 0) return result;
+    try {
+      const [role, onHolder] = await this.run(() => this.holderOf(key));
+      const wanted = this.replicaAcks === 'auto' ? Math.min(1, replicasOnline(role)) : this.replicaAcks;
+      if (wanted === 0) return result;
+      const acknowledged = integer(await this.run(() => onHolder('wait', wanted, this.replicaAckTimeoutMs)), 'wait');
+      if (acknowledged < wanted) this.notReplicated(`acknowledged by ${acknowledged} of ${wanted} replica(s) within ${this.replicaAckTimeoutMs} ms`);
+    } catch (error) {
+      const reason = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+      this.notReplicated(`not checked for replicas (${reason}): give the Redis user +role and +wait, or set store.replicaAcks to 0`);
     }
     return result;
   }
 
-  /** A keyless command, run on the node that holds `key` (see `durable`). */
-  private onNodeOf(key: string, [command, ...args]: [string, ...Array<string | number>]): Promise<unknown> {
-    return this.run(async () => {
-      if (!(this.client instanceof Cluster)) return this.client.call(command, ...args);
-      const replies = await this.client.pipeline().exists(key).call(command, ...args).exec();
+  private notReplicated(why: string): void {
+    this.unreplicated++;
+    this.logger.warn(`a revocation write was ${why}: it is on the master, but a failover now could lose it`);
+  }
+
+  /**
+   * The ROLE of the node that holds `key` (only asked with `'auto'` on a standalone Redis), and a way to run a keyless
+   * command there. On a Cluster a keyless command would go to any node, so it rides in a pipeline behind a read of
+   * the key, which routes it to the key's node. When that read is redirected (a slot being migrated, where the write
+   * followed ASK to the target; or a slot map out of date), ioredis does not send again a pipeline holding a command
+   * that is not read-only, so the command ran elsewhere: ROLE (harmless anywhere) finds that out, and from then on
+   * the node the redirection names is used directly, on the connection the write itself used.
+   */
+  private async holderOf(key: string): Promise<[role: unknown, call: (command: string, ...args: Array<string | number>) => Promise<unknown>]> {
+    const client = this.client;
+    if (!(client instanceof Cluster)) {
+      return [this.replicaAcks === 'auto' ? await client.call('role') : undefined, (command, ...args) => client.call(command, ...args)];
+    }
+    const behindKey = async (command: string, ...args: Array<string | number>): Promise<[redirectedTo: string | undefined, reply: unknown]> => {
+      const replies = await client.pipeline().exists(key).call(command, ...args).exec();
+      const redirectedTo = /^(?:MOVED|ASK) \d+ (\S+)$/.exec((replies?.[0]?.[0] as Error | null | undefined)?.message ?? '')?.[1];
+      if (redirectedTo) return [redirectedTo, undefined];
       const [error, reply] = replies?.[1] ?? [new DefenseStoreError(`no reply to ${command.toUpperCase()}`)];
       if (error) throw error;
-      return reply;
-    });
+      return [undefined, reply];
+    };
+    const nodeAt = (address: string) => {
+      const node = client.nodes('master').find((candidate) => `${candidate.options.host}:${candidate.options.port}` === address);
+      if (!node) throw new DefenseStoreError('no connection to the node that holds the key');
+      return node;
+    };
+    const [redirectedTo, role] = await behindKey('role');
+    if (redirectedTo) {
+      const node = nodeAt(redirectedTo);
+      return [await node.call('role'), (command, ...args) => node.call(command, ...args)];
+    }
+    return [
+      role,
+      // The map said where the key is a moment ago; should it change before this command, the command is sent again
+      // where the redirection says (it also ran on the node it was sent to: for WAIT, at worst a wasted wait).
+      async (command, ...args) => {
+        const [movedTo, reply] = await behindKey(command, ...args);
+        return movedTo ? nodeAt(movedTo).call(command, ...args) : reply;
+      },
+    ];
   }
 }
 
