@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { JwtDefenseModule, RefreshTokenService, RevocationService, SecurityEventService, type SecurityEvent } from '@jwt-defense/core';
+import { DefenseClock, JwtDefenseModule, RefreshTokenService, RevocationService, SecurityEventService, type SecurityEvent } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { SessionController } from './fixtures/session.controller.js';
@@ -112,6 +112,24 @@ describe.each(ADAPTERS)('refresh races on real Redis over %s', (adapter) => {
       expect(events.filter((event) => event.type === 'refresh_token_reuse')).toHaveLength(1);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  }, 30_000);
+
+  it('clocks 10 s apart (within the 30 s tolerance): a retry within the 15 s grace on the other instance is a retry, not reuse', async () => {
+    const [slow, fast] = await instances(2000, 15);
+    slow.get(DefenseClock).nowMs = () => Date.now() - 10_000;
+    fast.get(DefenseClock).nowMs = () => Date.now() + 10_000;
+    try {
+      const pair = await slow.get(RefreshTokenService).issuePair('dave');
+      const first = await request(slow.getHttpServer()).post('/session/refresh').send({ refresh_token: pair.refreshToken });
+      expect(first.status).toBe(200);
+      // Measured by each instance's own clock, this retry would come 20 s after the rotation: reuse, family revoked.
+      const retry = await request(fast.getHttpServer()).post('/session/refresh').send({ refresh_token: pair.refreshToken });
+      expect(retry.status).toBe(200);
+      expect(retry.body.refresh_token).toBe(first.body.refresh_token);
+      expect((await request(fast.getHttpServer()).get('/session/me').set('Authorization', `Bearer ${retry.body.access_token}`)).status).toBe(200);
+    } finally {
+      await Promise.all([slow.close(), fast.close()]);
     }
   }, 30_000);
 });

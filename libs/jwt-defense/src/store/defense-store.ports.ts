@@ -18,7 +18,7 @@ export interface RateLimitHit {
   /** `0`: no block beyond the window. */
   blockDurationMs: number;
   algorithm: RateLimitAlgorithm;
-  /** The caller's clock, epoch ms. */
+  /** The caller's clock, epoch ms. A store with a clock of its own (Redis `TIME`) measures the grace with that instead. */
   nowMs: number;
 }
 
@@ -222,7 +222,7 @@ export type RotateOutcome = 'rotated' | 'replayed' | 'reuse' | 'revoked' | 'miss
 export interface RotateConditions {
   /** The global revoke-everything epoch this instance knows (epoch ms): a session created at or before it is revoked. */
   globalNotBeforeMs: number;
-  /** The caller's clock, epoch ms. */
+  /** The caller's clock, epoch ms. A store with a clock of its own (Redis `TIME`) measures the grace with that instead. */
   nowMs: number;
   /** How long after a rotation the previous generation may be replayed, ms; 0: never. */
   reuseGraceMs: number;

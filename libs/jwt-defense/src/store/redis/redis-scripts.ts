@@ -208,9 +208,11 @@ return 1
 `;
 
 /**
- * KEYS: session, user epoch. ARGV: presented generation, global epoch (ms), now (ms), reuse grace (ms).
- * Reply: rotated | replayed | reuse | revoked | missing. The epochs are checked in the same atomic step, so a
- * rotation racing a revoke-all either sees it or happened before it.
+ * KEYS: session, user epoch. ARGV: presented generation, global epoch (ms), the caller's now (ms, unused: see below),
+ * reuse grace (ms). Reply: rotated | replayed | reuse | revoked | missing. The epochs are checked in the same atomic
+ * step, so a rotation racing a revoke-all either sees it or happened before it. The rotation time and the grace are
+ * measured with this node's TIME, not the callers' clocks: a retry on an instance whose clock is off by a few seconds
+ * must not turn an honest retry into reuse (which revokes the family), nor a late replay into a retry.
  */
 export const ROTATE_SESSION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
@@ -220,9 +222,10 @@ local nb = tonumber(redis.call('GET', KEYS[2]) or '0')
 if created <= nb or created <= tonumber(ARGV[2]) then return 'revoked' end
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen'))
 local presented = tonumber(ARGV[1])
-local now = tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if presented == gen then
-  redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', gen + 1), 'rot', ARGV[3])
+  redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', gen + 1), 'rot', string.format('%.0f', now))
   return 'rotated'
 end
 local grace = tonumber(ARGV[4])
