@@ -217,6 +217,19 @@ describe("replicaAcks 'auto' on a standalone Redis: WAIT only where a replica is
     expect(store.unreplicatedWrites).toBe(0);
   });
 
+  it('a refresh token reused revokes its session in the rotation itself, and that revocation is waited on too; a rotation is not', async () => {
+    const store = await storeOn('auto-reuse:');
+    const nowMs = Date.now();
+    await store.createSession({ sid: 's-reuse', tag, sub, key: 'k', generation: 0, createdAtMs: nowMs, expiresAtMs: nowMs + 60_000, claims: '{}' });
+    const conditions = { globalNotBeforeMs: 0, nowMs, reuseGraceMs: 0 };
+    const before = await calls(primary, 'wait');
+    await expect(store.rotateSession(tag, 's-reuse', sub, 0, conditions)).resolves.toBe('rotated');
+    expect(await calls(primary, 'wait')).toBe(before);
+    await expect(store.rotateSession(tag, 's-reuse', sub, 0, conditions)).resolves.toBe('reuse');
+    expect(await calls(primary, 'wait')).toBe(before + 1);
+    expect(await replica!.call('HGET', `auto-reuse:{u:${tag}}:s:s-reuse`, 'revoked')).toBe('refresh_token_reuse');
+  });
+
   it('the demo: REDIS_REPLICA_ACKS defaults to auto (a revocation WAITs on a replicated Redis), 0 turns it off, a bad value stops the boot', async () => {
     for (const [env, waits] of [[{}, 1], [{ REDIS_REPLICA_ACKS: '0' }, 0]] as const) {
       const demo = await startDemo('express', { REDIS_URL: primary.url, REDIS_KEY_PREFIX: `auto-demo-${waits}:`, ...env });

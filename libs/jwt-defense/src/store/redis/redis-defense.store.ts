@@ -375,6 +375,8 @@ export class RedisDefenseStore implements DefenseStore {
       ),
     );
     if (typeof reply !== 'string' || !RESULTS.has(reply)) throw new DefenseStoreError('unexpected Redis reply for rotateSession');
+    // Reuse revoked the session (the whole family) in that step: a revocation, waited on like the others.
+    if (reply === 'reuse') await this.replicated(this.userKey(tag, 's', sid));
     return reply as RotateOutcome;
   }
 
@@ -477,18 +479,23 @@ export class RedisDefenseStore implements DefenseStore {
    */
   private async durable<T>(key: string, write: () => Promise<T>): Promise<T> {
     const result = await this.run(write);
-    if (this.replicaAcks === 0) return result;
+    await this.replicated(key);
+    return result;
+  }
+
+  /** The replica wait of `durable`, after a write to `key` made on this store's connections. Never throws. */
+  private async replicated(key: string): Promise<void> {
+    if (this.replicaAcks === 0) return;
     try {
       const [role, onHolder] = await this.run(() => this.holderOf(key));
       const wanted = this.replicaAcks === 'auto' ? Math.min(1, replicasOnline(role)) : this.replicaAcks;
-      if (wanted === 0) return result;
+      if (wanted === 0) return;
       const acknowledged = integer(await this.run(() => onHolder('wait', wanted, this.replicaAckTimeoutMs)), 'wait');
       if (acknowledged < wanted) this.notReplicated(`acknowledged by ${acknowledged} of ${wanted} replica(s) within ${this.replicaAckTimeoutMs} ms`);
     } catch (error) {
       const reason = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
       this.notReplicated(`not checked for replicas (${reason}): give the Redis user +role and +wait, or set store.replicaAcks to 0`);
     }
-    return result;
   }
 
   private notReplicated(why: string): void {
