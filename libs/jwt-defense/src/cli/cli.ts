@@ -135,9 +135,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
   };
 
-  // Dated by the store's clock, like the app's own events of the same incident (this machine's may be off).
-  const record = async (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>) =>
-    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, await store.timeMs(), 0));
+  // Dated by the store's clock (the time the command already read, else read now), like the app's own events of the
+  // same incident: this machine's clock may be off.
+  const record = async (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>, atMs?: number) =>
+    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, atMs ?? (await store.timeMs()), 0));
 
   program
     .command('revoke-user')
@@ -147,8 +148,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (sub: string, { reason }: { reason: string }) => {
       await withStore(async (store) => {
         // The store's clock (Redis TIME), the one the app dates logins with: not this machine's (see EpochClock).
-        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, await store.timeMs(), USER_EPOCH_TTL_MS);
-        await record(store, 'user_revoked', { sub, reason });
+        const nowMs = await store.timeMs();
+        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, nowMs, USER_EPOCH_TTL_MS);
+        await record(store, 'user_revoked', { sub, reason }, nowMs);
         print(`revoked every token of ${sub} issued at or before ${new Date(notBeforeMs).toISOString()}`, { sub, revoked_before: new Date(notBeforeMs).toISOString() });
       });
     });
@@ -187,7 +189,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const nowMs = await store.timeMs(); // the store's clock, as for revoke-user
         if (given !== undefined && given > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
         const notBeforeMs = await store.raiseGlobalNotBefore(given ?? nowMs);
-        await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } });
+        await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } }, nowMs);
         print(`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
       });
     });
@@ -219,7 +221,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const previous = (await store.readGlobalState()).lockdown?.mode ?? 'off';
         const sinceMs = await store.timeMs(); // compared with logins' times: the store's clock, as for revoke-user
         await store.setLockdown({ mode, sinceMs, reason, actor: actorOf() });
-        await record(store, 'lockdown_changed', { reason, details: { mode, previous } });
+        await record(store, 'lockdown_changed', { reason, details: { mode, previous } }, sinceMs);
         print(`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });
       });
     });

@@ -18,7 +18,7 @@ export interface RateLimitHit {
   /** `0`: no block beyond the window. */
   blockDurationMs: number;
   algorithm: RateLimitAlgorithm;
-  /** The caller's clock, epoch ms. A store with a clock of its own (Redis `TIME`) measures the grace with that instead. */
+  /** The caller's clock, epoch ms. */
   nowMs: number;
 }
 

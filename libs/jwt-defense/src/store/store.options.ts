@@ -67,7 +67,7 @@ export class RedisStoreOptions {
    * `'auto'`: one replica when the node that took the write has a replica online (asked with `ROLE` after the write),
    * none otherwise, so a Redis without replicas never waits. A number: always that many. When fewer replicas answer in
    * time the revocation still succeeds (it is on the master) and a warning is logged. Default `'auto'`; `'auto'` or 0 to 5
-   * (0: off, one round trip less per revocation).
+   * (0: off, neither ROLE nor WAIT is sent).
    */
   @IsIn(['auto', 0, 1, 2, 3, 4, 5]) replicaAcks: ReplicaAcks = 'auto';
   /**
