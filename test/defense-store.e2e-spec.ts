@@ -250,13 +250,31 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   });
 
   it('records challenges and step-up epochs, never lowering them', async () => {
-    await store.recordChallenge('tagC', 'ivan', now, 60_000);
-    await store.recordChallenge('tagC', 'ivan', now - 10, 60_000);
-    await expect(riskOf('ivan', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now, learned: 0 });
+    await store.recordChallenge('tagC', 'ivan', now, 60_000, 'ctx-a');
+    await store.recordChallenge('tagC', 'ivan', now - 10, 60_000, 'ctx-old');
+    await expect(riskOf('ivan', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now, challengedContext: 'ctx-a', learned: 0 });
     await expect(store.raiseStepUpBefore('tagC', 'ivan', now, 60_000)).resolves.toBe(now);
     await expect(store.raiseStepUpBefore('tagC', 'ivan', now - 5, 60_000)).resolves.toBe(now);
     await expect(store.check({ tag: 'tagC', sub: 'ivan', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: now });
     await expect(store.check({ tag: 'tagC', sub: 'other', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: 0 });
+  });
+
+  it('a challenge keeps the context it was raised for; a login from another context withdraws it, one from the same keeps it', async () => {
+    await store.recordChallenge('tagC', 'jade', now, 60_000, 'ctx-phone');
+    await store.recordChallenge('tagC', 'jade', now + 5, 60_000, 'ctx-tablet');
+    await expect(riskOf('jade', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now + 5, challengedContext: 'ctx-tablet' });
+    // An allowed request's learning (not a login) keeps it; a login from the challenged context too.
+    await store.learnContext('tagC', 'jade', learning());
+    await store.learnContext('tagC', 'jade', learning({ login: { contextKey: 'ctx-tablet' } }));
+    await expect(riskOf('jade', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now + 5, challengedContext: 'ctx-tablet', learned: 2 });
+    // A login from elsewhere: the challenge stays dated, but can no longer be passed anywhere.
+    await store.learnContext('tagC', 'jade', learning({ login: { contextKey: 'ctx-laptop' } }));
+    const withdrawn = await riskOf('jade', { device: 'x', hourOfWeek: 0 });
+    expect(withdrawn).toMatchObject({ challengedAtMs: now + 5, learned: 3 });
+    expect(withdrawn.challengedContext).toBeUndefined();
+    // A later challenge records its own context again.
+    await store.recordChallenge('tagC', 'jade', now + 10, 60_000, 'ctx-phone');
+    await expect(riskOf('jade', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now + 10, challengedContext: 'ctx-phone' });
   });
 
   const anomaly = (overrides: Partial<AnomalyCount> = {}): AnomalyCount => ({

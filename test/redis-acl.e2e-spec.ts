@@ -44,7 +44,7 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3 });
   await store.learnContext(tag, 'alice', { ...learning, country: 'DE', device: 'd2', hourOfWeek: 4 });
   expect((await store.check({ tag, sub: 'alice', jti: 'j1', risk: { country: 'DE', device: 'd1', hourOfWeek: 4 } })).risk).toMatchObject({ learned: 2, deviceSeenAtMs: 0 });
-  await store.recordChallenge(tag, 'alice', now, 60_000);
+  await store.recordChallenge(tag, 'alice', now, 60_000, 'ctx');
   await expect(store.raiseStepUpBefore(tag, 'alice', now, 60_000)).resolves.toBe(now);
   await store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now });
   await expect(store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now })).resolves.toMatchObject({ blocked: true });

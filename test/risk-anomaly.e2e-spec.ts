@@ -9,6 +9,7 @@ import { RedisServer } from './support/redis-server.js';
 const TRUSTED = { TRUST_PROXY: '127.0.0.1/32,::1/128,::ffff:127.0.0.1/128' };
 const LAPTOP = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const PHONE = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36';
+const DESKTOP_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
 const FAKE_DATE = { doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as Array<'nextTick'> };
 
 interface Context {
@@ -105,6 +106,29 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
           await settle(demo);
           expect((await me(demo, fresh, { country: 'BR', ua: PHONE })).status).toBe(200);
           expect(await knows(demo, 'alice', { country: 'BR', ua: PHONE })).toEqual({ country: true, device: true });
+        } finally {
+          await demo.close();
+        }
+      });
+
+      it('passing a step-up never stops the scoring (H1): challenge → login → a new country and device is refused, and not learned', async () => {
+        const demo = await start({ ...TRUSTED, RISK_DENY_AT: '2' });
+        try {
+          const first = await login(demo, 'alice', { country: 'FR', ua: LAPTOP });
+          expect((await me(demo, first, { country: 'BR', ua: PHONE })).status).toBe(401);
+          // alice passes the challenge where it was raised, with a new login there.
+          const fresh = await login(demo, 'alice', { country: 'BR', ua: PHONE });
+          expect((await me(demo, fresh, { country: 'BR', ua: PHONE })).status).toBe(200);
+          // The same fresh token, stolen, from a new country on a new device: scored, refused, a new challenge.
+          const stolen = await me(demo, fresh, { country: 'KP', ua: DESKTOP_LINUX });
+          expect(stolen.status).toBe(401);
+          expect(stolen.body.code).toBe('insufficient_user_authentication');
+          expect(await knows(demo, 'alice', { country: 'KP', ua: DESKTOP_LINUX })).toEqual({ country: false, device: false });
+          // The owner logs in again from home: that login does not pass the thief's challenge for the thief.
+          const home = await login(demo, 'alice', { country: 'FR', ua: LAPTOP });
+          expect((await me(demo, home, { country: 'FR', ua: LAPTOP })).status).toBe(200);
+          expect((await me(demo, home, { country: 'KP', ua: DESKTOP_LINUX })).status).toBe(401);
+          expect(await knows(demo, 'alice', { country: 'KP', ua: DESKTOP_LINUX })).toEqual({ country: false, device: false });
         } finally {
           await demo.close();
         }

@@ -60,7 +60,7 @@ export class AuthController {
     const proof = await this.dpop.proofForBinding(request);
     const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR }, { jkt: proof?.jkt });
     // A login records its context (country, device, hour) as known for the user.
-    this.risk.learnLogin(request, user.username);
+    await this.risk.learnLogin(request, user.username);
     return toResponse(pair);
   }
 

@@ -18,11 +18,14 @@ export class BackgroundWrites {
 
   constructor(private readonly events: SecurityEventService) {}
 
-  /** Starts `write` unless too many are in flight. Never throws, never rejects. */
-  run(kind: string, write: () => Promise<unknown>): void {
+  /**
+   * Starts `write` unless too many are in flight. Never throws, never rejects: the promise resolves once the write is
+   * done or dropped (for the rare caller that waits, e.g. a login's learning).
+   */
+  run(kind: string, write: () => Promise<unknown>): Promise<void> {
     if (this.inFlight >= MAX_IN_FLIGHT) {
       this.drop(kind, 'too many writes in flight');
-      return;
+      return Promise.resolve();
     }
     this.inFlight++;
     // A write that throws before returning its promise is a failed write too (and must free its slot).
@@ -32,8 +35,11 @@ export class BackgroundWrites {
     } catch (error) {
       pending = Promise.reject(error);
     }
-    pending
-      .catch((error: unknown) => this.drop(kind, (error as Error)?.name ?? 'error'))
+    return pending
+      .then(
+        () => undefined,
+        (error: unknown) => this.drop(kind, (error as Error)?.name ?? 'error'),
+      )
       .finally(() => this.inFlight--);
   }
 

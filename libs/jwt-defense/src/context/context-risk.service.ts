@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { BackgroundWrites } from '../common/background-writes.js';
@@ -16,6 +17,14 @@ import { RiskOptions } from './risk.options.js';
 
 /** What the risk layer decides for a score: allow, ask for a step-up, or deny. */
 export type RiskDecision = 'allow' | 'step-up' | 'deny';
+
+/**
+ * The key of a context as a challenge records it: its country and device (not its hour), hashed to a short fixed
+ * size. A token authenticated after a challenge passes it only from this context.
+ */
+export function riskContextKey(context: Pick<RequestRiskContext, 'country' | 'device'>): string {
+  return createHash('sha256').update(`${context.country ?? ''}\n${context.device}`).digest('base64url').slice(0, 16);
+}
 
 /** A new country or device is learned again once this old (keeps one learning write per user per hour or less). */
 const RELEARN_AFTER_MS = 86_400_000;
@@ -82,21 +91,27 @@ export class ContextRiskService implements OnModuleInit {
     return 'allow';
   }
 
-  /** Records the context of a successful login as known for `sub` (call it from your login route). Not waited for. */
-  learnLogin(httpRequest: unknown, sub: string): void {
-    this.learn(sub, this.contextOf(httpRequest), undefined);
+  /**
+   * Records the context of a successful login as known for `sub` (call it from your login route, and await it before
+   * answering: the client's next request is then scored against it). A pending challenge raised for another context
+   * can no longer be passed by this login's tokens. Resolves once written (a failed write is counted, never thrown).
+   */
+  learnLogin(httpRequest: unknown, sub: string): Promise<void> {
+    const context = this.contextOf(httpRequest);
+    return this.learn(sub, context, undefined, userTag(sub), { contextKey: riskContextKey(context) });
   }
 
   /**
    * Learns `context` for `sub` in the background, when it tells something new: a country or device not seen for a
-   * day, or the first request of this hour (the hour-of-week histogram counts once per user per hour).
+   * day, or the first request of this hour (the hour-of-week histogram counts once per user per hour). The request
+   * does not wait; the promise is for the callers that do (a login).
    */
-  learn(sub: string, context: RequestRiskContext, profile: RiskProfile | undefined, tag = userTag(sub)): void {
+  learn(sub: string, context: RequestRiskContext, profile: RiskProfile | undefined, tag = userTag(sub), login?: { contextKey: string }): Promise<void> {
     const hour = Math.floor(context.nowMs / 3_600_000);
     const countHour = profile === undefined || profile.learnedHour !== hour;
     const stale = (seenMs: number) => seenMs === 0 || context.nowMs - seenMs > RELEARN_AFTER_MS;
     const news = countHour || stale(profile.deviceSeenAtMs) || (context.country !== undefined && stale(profile.countrySeenAtMs));
-    if (!news) return;
+    if (!news) return Promise.resolve();
     const learning = {
       country: context.country,
       device: context.device,
@@ -107,18 +122,20 @@ export class ContextRiskService implements OnModuleInit {
       maxCountries: this.options.maxCountries,
       halfLifeMs: this.options.hourHalfLifeDays * DAY_MS,
       ttlMs: this.options.profileTtlDays * DAY_MS,
+      ...(login ? { login } : {}),
     };
-    this.writes.run('learn_context', () => this.store.learnContext(tag, sub, learning));
+    return this.writes.run('learn_context', () => this.store.learnContext(tag, sub, learning));
   }
 
   /**
-   * Records a challenge (step-up or deny) for `sub`: tokens authenticated after it pass. Not waited for. `atMs`: when
-   * it happened, in ms since the epoch; default now on the store's clock (Redis `TIME`), the clock `auth_time` of the
-   * library's own logins is read from, so instances whose clocks disagree agree on which login came after it.
+   * Records a challenge (step-up or deny) for `sub`, raised for `context`: a token authenticated after it passes it
+   * from that context only. Not waited for. `atMs`: when it happened, in ms since the epoch; default now on the
+   * store's clock (Redis `TIME`), the clock `auth_time` of the library's own logins is read from, so instances whose
+   * clocks disagree agree on which login came after it.
    */
-  recordChallenge(sub: string, atMs?: number, tag = userTag(sub)): void {
-    this.writes.run('record_challenge', async () =>
-      this.store.recordChallenge(tag, sub, atMs ?? (await this.epochs.nowMs()), this.options.profileTtlDays * DAY_MS),
+  recordChallenge(sub: string, context: Pick<RequestRiskContext, 'country' | 'device'>, atMs?: number, tag = userTag(sub)): void {
+    void this.writes.run('record_challenge', async () =>
+      this.store.recordChallenge(tag, sub, atMs ?? (await this.epochs.nowMs()), this.options.profileTtlDays * DAY_MS, riskContextKey(context)),
     );
   }
 }

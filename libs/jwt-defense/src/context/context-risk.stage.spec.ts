@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -10,6 +11,7 @@ import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import type { LayerMode } from './risk.options.js';
 import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult, type RiskProfile } from '../store/defense-store.ports.js';
 import { userTag } from '../token/token-ids.js';
+import { ContextRiskService, riskContextKey } from './context-risk.service.js';
 import { ContextRiskStage } from './context-risk.stage.js';
 
 const SUB = 'alice';
@@ -67,6 +69,8 @@ describe('ContextRiskStage', () => {
     stage.prepare(context({ country, device }), check);
     return (await store.check(check)).risk!;
   };
+  /** The key a challenge records for a context (what `riskContextKey` makes of the request's country and device). */
+  const keyFor = (country: string, device: string) => riskContextKey(moduleRef.get(ContextRiskService).contextOf(context({ country, device }).request));
   const decideAndLearn = (ctx: PipelineContext, profile: RiskProfile) => {
     stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
     stage.decide(ctx, result(profile));
@@ -129,8 +133,8 @@ describe('ContextRiskStage', () => {
     expect(await profileFor('BR', 'phone-1')).toMatchObject({ learned: 0, challengedAtMs: 0 });
   });
 
-  it("a token authenticated after the user's last challenge passes the step-up and teaches its context; one authenticated at or before it does not", async () => {
-    const challenged = { ...strange, challengedAtMs: NOW - 10_000 };
+  it("a token authenticated after the user's last challenge passes the step-up from the challenged context and teaches it; one authenticated at or before it does not", async () => {
+    const challenged = { ...strange, challengedAtMs: NOW - 10_000, challengedContext: keyFor('BR', 'phone-1') };
     const before = context({ country: 'BR', device: 'phone-1', authenticatedAtMs: NOW - 10_000 });
     stage.prepare(before, { tag: userTag(SUB), sub: SUB, jti: '' });
     expect(() => stage.decide(before, result(challenged))).toThrow(StepUpRequiredException);
@@ -140,9 +144,149 @@ describe('ContextRiskStage', () => {
     expect(await profileFor('BR', 'phone-1')).toMatchObject({ countrySeenAtMs: NOW, deviceSeenAtMs: NOW });
   });
 
+  it('passing a challenge never turns scoring off (H1): the same fresh token from another new country and device is refused, with a new challenge dated later', async () => {
+    const challenged = { ...strange, challengedAtMs: NOW - 10_000, challengedContext: keyFor('BR', 'phone-1') };
+    const fresh = NOW - 5_000;
+    decideAndLearn(context({ country: 'BR', device: 'phone-1', authenticatedAtMs: fresh }), challenged);
+    // The thief's context: scored, denied, and the challenge now names it and is dated now.
+    const thief = context({ country: 'KP', device: 'burner-9', authenticatedAtMs: fresh, stepUpAt: 0.4, denyAt: 0.7 });
+    stage.prepare(thief, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(thief, result(challenged))).toThrow(RiskDeniedException);
+    const after = await profileFor('KP', 'burner-9');
+    expect(after).toMatchObject({ challengedAtMs: NOW, challengedContext: keyFor('KP', 'burner-9'), countrySeenAtMs: 0, deviceSeenAtMs: 0 });
+    // No context the challenge was not raised for passes it, even with a token authenticated after it.
+    const elsewhere = context({ country: 'CN', device: 'burner-8', authenticatedAtMs: NOW + 1 });
+    stage.prepare(elsewhere, { tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(() => stage.decide(elsewhere, result(after))).toThrow(RiskDeniedException);
+  });
+
   it('decides nothing without a profile in the answer (the store call had no risk part)', () => {
     const ctx = context({ country: 'BR', device: 'phone-1' });
     stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
     expect(() => stage.decide(ctx, result(undefined))).not.toThrow();
+  });
+});
+
+/**
+ * H1 of the third review, as a property: over random sequences of logins and requests from a few contexts, scoring
+ * never turns itself off. The test keeps only what the user's logins and allowed requests showed (no model of the
+ * scoring), and checks what must hold whatever the algorithm: a request from a country AND a device never shown is
+ * refused once the user has history, and a fresh login's token works from the login's own context.
+ */
+describe('ContextRiskStage over random sequences of logins and contexts', () => {
+  let moduleRef: TestingModule;
+
+  beforeAll(async () => {
+    jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    moduleRef = await Test.createTestingModule({
+      imports: [
+        JwtDefenseModule.forRoot({
+          token: { issuer: 'i', audience: 'a', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
+          revocation: { cleanupCron: false },
+          risk: { countryResolver: { resolve: (request) => request.headers['x-test-country'] as string | undefined } },
+        }),
+      ],
+    }).compile();
+    await moduleRef.init();
+  });
+  afterAll(async () => {
+    await moduleRef.close();
+    jest.useRealTimers();
+  });
+
+  const CONTEXTS = [
+    { country: 'FR', device: 'laptop' },
+    { country: 'FR', device: 'phone' },
+    { country: 'BR', device: 'phone' },
+    { country: 'DE', device: 'tablet' },
+    { country: 'KP', device: 'burner' },
+    { country: 'CN', device: 'burner-2' },
+  ];
+  type Step = { kind: 'login'; at: number; gapMin: number } | { kind: 'request'; at: number; token: number; gapMin: number };
+  const step = fc.oneof(
+    fc.record({ kind: fc.constant('login' as const), at: fc.nat(CONTEXTS.length - 1), gapMin: fc.integer({ min: 1, max: 600 }) }),
+    fc.record({ kind: fc.constant('request' as const), at: fc.nat(CONTEXTS.length - 1), token: fc.nat(5), gapMin: fc.integer({ min: 0, max: 600 }) }),
+  );
+  let run = 0;
+
+  it('a request from a never-shown country and device is always refused; a fresh login works where it was made', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps: Step[]) => {
+        const stage = moduleRef.get(ContextRiskStage);
+        const risk = moduleRef.get(ContextRiskService);
+        const store = moduleRef.get<RequestCheckStore>(RequestCheckStore);
+        const writes = moduleRef.get(BackgroundWrites);
+        const sub = `user-${run++}`;
+        const request = (at: number) => {
+          const headers = { 'x-device-id': CONTEXTS[at].device, 'x-test-country': CONTEXTS[at].country };
+          return { headers, rawHeaders: Object.entries(headers).flat(), socket: { remoteAddress: '203.0.113.7' } } as unknown as IncomingMessage;
+        };
+        const shownCountries = new Set<string>();
+        const shownDevices = new Set<string>();
+        const tokens: number[] = [];
+        let justLoggedIn: number | undefined;
+        for (const current of steps) {
+          jest.setSystemTime(Date.now() + current.gapMin * 60_000 + 1);
+          if (current.kind === 'login') {
+            tokens.push(Date.now());
+            await risk.learnLogin(request(current.at), sub);
+            shownCountries.add(CONTEXTS[current.at].country);
+            shownDevices.add(CONTEXTS[current.at].device);
+            justLoggedIn = current.gapMin === 0 ? undefined : current.at;
+            continue;
+          }
+          if (tokens.length === 0) continue;
+          const authenticatedAtMs = tokens[Math.max(0, tokens.length - 1 - current.token)];
+          const fresh = justLoggedIn === current.at && authenticatedAtMs === tokens[tokens.length - 1];
+          justLoggedIn = undefined;
+          const ctx = {
+            route: { template: '/me', risk: { mode: 'enforce', stepUpAt: 0.4, denyAt: 0.8 } },
+            request: request(current.at),
+            clientIp: '203.0.113.7',
+            principal: { sub },
+            identity: { subject: sub, tag: userTag(sub), authenticatedAtMs },
+          } as unknown as PipelineContext;
+          const check: DefenseCheckRequest = { tag: userTag(sub), sub, jti: '' };
+          stage.prepare(ctx, check);
+          let allowed = true;
+          try {
+            stage.decide(ctx, await store.check(check));
+          } catch (error) {
+            if (!(error instanceof StepUpRequiredException || error instanceof RiskDeniedException)) throw error;
+            allowed = false;
+          }
+          const { country, device } = CONTEXTS[current.at];
+          if (!shownCountries.has(country) && !shownDevices.has(device)) expect(allowed).toBe(false);
+          if (fresh) expect(allowed).toBe(true);
+          if (allowed) {
+            stage.allowed(ctx);
+            shownCountries.add(country);
+            shownDevices.add(device);
+          }
+          await writes.settle();
+        }
+      }),
+      {
+        numRuns: 300,
+        examples: [
+          // The review's sequence: a challenge, a login where it was raised, then a new country and device.
+          [[
+            { kind: 'login', at: 0, gapMin: 1 },
+            { kind: 'request', at: 2, token: 0, gapMin: 1 },
+            { kind: 'login', at: 2, gapMin: 1 },
+            { kind: 'request', at: 2, token: 0, gapMin: 0 },
+            { kind: 'request', at: 4, token: 0, gapMin: 1 },
+          ]],
+          // A thief's refused request raises a challenge for the thief's context; the owner's next login elsewhere
+          // must not let the thief pass it with the new token.
+          [[
+            { kind: 'login', at: 0, gapMin: 1 },
+            { kind: 'request', at: 4, token: 0, gapMin: 1 },
+            { kind: 'login', at: 0, gapMin: 1 },
+            { kind: 'request', at: 4, token: 0, gapMin: 1 },
+          ]],
+        ],
+      },
+    );
   });
 });

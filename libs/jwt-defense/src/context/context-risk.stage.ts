@@ -5,8 +5,8 @@ import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
-import { ContextRiskService } from './context-risk.service.js';
+import type { DefenseCheckRequest, DefenseCheckResult, RiskProfile } from '../store/defense-store.ports.js';
+import { ContextRiskService, riskContextKey } from './context-risk.service.js';
 import type { RequestRiskContext } from './risk-signals.js';
 
 const RISK = Symbol('jwt-defense.risk');
@@ -18,8 +18,10 @@ type WithRisk = PipelineContext & { [RISK]?: { context: RequestRiskContext; lear
  * and an allowed request's context is learned afterwards without the request waiting.
  *
  * How a step-up is passed: by authenticating again after the challenge. A token whose `auth_time` is later than
- * the user's last challenge passes (and its context is learned); one authenticated before never does, however fresh.
- * A user with no history learns the first context (trust on first use).
+ * the user's last challenge passes it from the context it was raised for (which is then learned); one authenticated
+ * before never does, however fresh. Every request is scored, passed challenge or not: a token used afterwards from a
+ * new country or device meets a new challenge or a denial. A user with no history learns the first context (trust
+ * on first use).
  */
 @Injectable()
 export class ContextRiskStage implements CheckStage {
@@ -42,15 +44,16 @@ export class ContextRiskStage implements CheckStage {
     if (!state || !profile) return;
     state.result = result;
     const policy = context.route.risk;
-    // Trust on first use; and a token authenticated after the user's last challenge has passed the step-up.
-    if (profile.learned === 0 || (profile.challengedAtMs > 0 && context.identity!.authenticatedAtMs > profile.challengedAtMs)) {
+    // Trust on first use.
+    if (profile.learned === 0) {
       state.learn = true;
       return;
     }
+    // Every other request is scored: passing a challenge never switches scoring off for the user.
     const { score, factors } = this.risk.assess(profile, state.context);
     const decision = this.risk.decide(score, policy);
     this.metrics.riskScore?.(score, decision);
-    if (decision === 'allow') {
+    if (decision === 'allow' || this.passesChallenge(context, profile, state.context)) {
       state.learn = true;
       return;
     }
@@ -69,8 +72,22 @@ export class ContextRiskStage implements CheckStage {
     });
     if (policy.mode !== 'enforce') return;
     // Dated by the store's clock, like auth_time (not this instance's): a skewed instance must not flip who passes.
-    this.risk.recordChallenge(context.identity!.subject, undefined, context.identity!.tag);
+    this.risk.recordChallenge(context.identity!.subject, state.context, undefined, context.identity!.tag);
     throw decision === 'deny' ? new RiskDeniedException() : new StepUpRequiredException();
+  }
+
+  /**
+   * RFC 9470: a token authenticated after the user's last challenge passes it, from the context the challenge was
+   * raised for (and only while no login from another context withdrew it); that context is then learned. A context
+   * still unknown is scored as usual and may meet a new challenge, dated later.
+   */
+  private passesChallenge(context: PipelineContext, profile: RiskProfile, request: RequestRiskContext): boolean {
+    return (
+      profile.challengedAtMs > 0 &&
+      context.identity!.authenticatedAtMs > profile.challengedAtMs &&
+      profile.challengedContext !== undefined &&
+      profile.challengedContext === riskContextKey(request)
+    );
   }
 
   allowed(context: PipelineContext): void {

@@ -22,6 +22,8 @@ export interface RiskProfileState {
   lastCountry?: string;
   lastCountryAtMs: number;
   challengedAtMs: number;
+  /** The context key of the last challenge, while it may be passed there (see `RiskProfile.challengedContext`). */
+  challengedContext?: string;
   learnedHour: number;
 }
 
@@ -49,6 +51,7 @@ export function readRiskProfile(state: RiskProfileState | undefined, read: RiskR
     lastCountry: state.lastCountry,
     lastCountryAtMs: state.lastCountryAtMs,
     challengedAtMs: state.challengedAtMs,
+    ...(state.challengedContext !== undefined ? { challengedContext: state.challengedContext } : {}),
     learnedHour: state.learnedHour,
   };
 }
@@ -69,6 +72,8 @@ function remember(map: Map<string, number>, key: string, nowMs: number, max: num
 export function learnRiskProfile(state: RiskProfileState | undefined, learning: RiskLearning): RiskProfileState {
   const s = state ?? emptyRiskProfile();
   s.learned += 1;
+  // A login elsewhere withdraws the pass of a challenge raised for another context (the twin is in LEARN_CONTEXT).
+  if (learning.login && s.challengedContext !== learning.login.contextKey) s.challengedContext = undefined;
   if (learning.country !== undefined) {
     remember(s.countries, learning.country, learning.nowMs, learning.maxCountries);
     s.lastCountry = learning.country;

@@ -51,6 +51,11 @@ export interface RiskProfile {
   lastCountryAtMs: number;
   /** The user's last risk challenge (step-up or deny), epoch ms; 0: never. */
   challengedAtMs: number;
+  /**
+   * The context (`riskContextKey`) that last challenge was raised for, while a token authenticated after it may pass it
+   * there; absent when none was, or when a login from another context withdrew it.
+   */
+  challengedContext?: string;
   /** The hour-of-week index (hours since the epoch) last learned: learning at most once per hour per user. */
   learnedHour: number;
 }
@@ -130,6 +135,12 @@ export interface DefenseCheckResult {
 /** What a context-risk learning write records (after an allowed request or a login). */
 export interface RiskLearning extends RiskRead {
   nowMs: number;
+  /**
+   * A login's learning: the user re-authenticated in the context `contextKey` (`riskContextKey`). A pending challenge
+   * raised for another context can no longer be passed (a login elsewhere must not let a token pass where the
+   * challenge was raised).
+   */
+  login?: { contextKey: string };
   /** Whether to count this request in the hour-of-week histogram (at most once per user per hour). */
   countHour: boolean;
   maxDevices: number;
@@ -305,8 +316,11 @@ export interface SessionStore {
 export interface ContextStore {
   /** Records a context as known for the user (after a login or an allowed request). */
   learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void>;
-  /** Records a risk challenge (step-up or deny) at `atMs` (never lowered). */
-  recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void>;
+  /**
+   * Records a risk challenge (step-up or deny) at `atMs` for the context `contextKey` (`riskContextKey`); the time is
+   * never lowered, and the context is the one of the latest challenge.
+   */
+  recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number, contextKey: string): Promise<void>;
   /** Raises (never lowers) the user's step-up epoch: tokens authenticated at or before it need a new login. */
   raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number>;
 }

@@ -181,10 +181,13 @@ export class MemoryDefenseStore implements DefenseStore {
     this.profiles.set(user, learnRiskProfile(this.profiles.get(user, learning.nowMs), learning), learning.nowMs, learning.ttlMs);
   }
 
-  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void> {
+  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number, contextKey: string): Promise<void> {
     const user = `${tag}:${sub}`;
     const profile = this.profiles.get(user, atMs) ?? emptyRiskProfile();
-    profile.challengedAtMs = Math.max(profile.challengedAtMs, atMs);
+    if (atMs >= profile.challengedAtMs) {
+      profile.challengedAtMs = atMs;
+      profile.challengedContext = contextKey;
+    }
     this.profiles.set(user, profile, atMs, ttlMs);
   }
 

@@ -52,7 +52,7 @@ const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'r
 type Scripted = {
   jwtdCheck(...args: Array<string | number>): Promise<unknown>;
   jwtdLearnContext(...args: Array<string | number>): Promise<unknown>;
-  jwtdRecordChallenge(c: string, atMs: number, ttlMs: number): Promise<unknown>;
+  jwtdRecordChallenge(c: string, atMs: number, ttlMs: number, contextKey: string): Promise<unknown>;
   jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
@@ -180,7 +180,7 @@ export class RedisDefenseStore implements DefenseStore {
         request.authenticatedAtMs === undefined ? '' : Math.floor(request.authenticatedAtMs),
       ),
     );
-    if (!Array.isArray(reply) || reply.length !== 22) throw new DefenseStoreError('unexpected Redis reply for check');
+    if (!Array.isArray(reply) || reply.length !== 23) throw new DefenseStoreError('unexpected Redis reply for check');
     const int = (index: number) => integer(reply[index], 'check');
     const result: DefenseCheckResult = { userNotBeforeMs: int(0), jtiRevoked: int(1) === 1, sessionRevoked: int(2) === 1 };
     if (rate) result.userRate = { totalHits: int(3), timeToExpireMs: int(4), blocked: int(5) === 1, timeToBlockExpireMs: int(6) };
@@ -196,6 +196,7 @@ export class RedisDefenseStore implements DefenseStore {
         challengedAtMs: int(14),
         learnedHour: int(15),
       };
+      if (typeof reply[22] === 'string' && reply[22] !== '') result.risk.challengedContext = reply[22];
     }
     if (anomaly) result.anomaly = { count: int(16), baseline: decimal(reply[17], 'check'), intervals: int(18), alerted: int(19) === 1 };
     if (request.stepUp) result.stepUpBeforeMs = int(20);
@@ -216,12 +217,13 @@ export class RedisDefenseStore implements DefenseStore {
         learning.maxCountries,
         Math.floor(learning.halfLifeMs),
         Math.floor(learning.ttlMs),
+        learning.login?.contextKey ?? '',
       ),
     );
   }
 
-  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number): Promise<void> {
-    await this.run(() => this.scripted.jwtdRecordChallenge(this.userKey(tag, 'c', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs))));
+  async recordChallenge(tag: string, sub: string, atMs: number, ttlMs: number, contextKey: string): Promise<void> {
+    await this.run(() => this.scripted.jwtdRecordChallenge(this.userKey(tag, 'c', sub), Math.floor(atMs), Math.max(1, Math.ceil(ttlMs)), contextKey));
   }
 
   async raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {

@@ -67,7 +67,7 @@ end
  * user's rate limit or raise an anomaly containment against the user.
  * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs,
  * learned, countrySeenAtMs, deviceSeenAtMs, hourWeight, hourTotal, lastCountry, lastCountryAtMs, challengedAtMs,
- * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs, dpopReplayed]. Every layer with per-request state adds
+ * learnedHour, anomalyCount, baseline, intervals, alerted, stepUpBeforeMs, dpopReplayed, challengedContext]. Every layer with per-request state adds
  * its part here, so a request stays ONE round trip.
  */
 export const CHECK = `${RATE_LIMIT_LUA}${ANOMALY_LUA}
@@ -87,15 +87,17 @@ if ARGV[1] ~= '0' and not refused then
   rate = rate_limit(KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 end
 local risk = {0, 0, 0, '0', '0', '', 0, 0, -1}
+local challengedContext = ''
 if ARGV[6] == '1' then
   local w = tonumber(ARGV[9])
   local country = ARGV[7]
   local f = redis.call('HMGET', KEYS[5], 'l', country == '' and 'co:' or 'co:' .. country, 'dv:' .. ARGV[8],
-    'h:' .. ((w + 167) % 168), 'h:' .. w, 'h:' .. ((w + 1) % 168), 'ht', 'lc', 'lt', 'ch', 'lh')
+    'h:' .. ((w + 167) % 168), 'h:' .. w, 'h:' .. ((w + 1) % 168), 'ht', 'lc', 'lt', 'ch', 'lh', 'cc')
   local weight = (tonumber(f[4] or '0') or 0) + (tonumber(f[5] or '0') or 0) + (tonumber(f[6] or '0') or 0)
   local countrySeen = f[2] or '0'
   if country == '' then countrySeen = '0' end
   risk = {f[1] or '0', countrySeen, f[3] or '0', string.format('%.6f', weight), f[7] or '0', f[8] or '', f[9] or '0', f[10] or '0', f[11] or '-1'}
+  challengedContext = f[12] or ''
 end
 local anomaly = {0, '0', 0, 0}
 if ARGV[10] == '1' and not refused then
@@ -106,16 +108,18 @@ local su = '0'
 if ARGV[20] == '1' then su = redis.call('GET', KEYS[7]) or '0' end
 return {nb or '0', jti, session, rate[1], rate[2], rate[3], rate[4],
   risk[1], risk[2], risk[3], risk[4], risk[5], risk[6], risk[7], risk[8], risk[9],
-  anomaly[1], anomaly[2], anomaly[3], anomaly[4], su, replayed}
+  anomaly[1], anomaly[2], anomaly[3], anomaly[4], su, replayed, challengedContext}
 `;
 
 /**
  * Learns a context for a user. KEYS: context profile. ARGV: now, country ('' unknown), device, hour of week,
- * countHour ('1'), maxDevices, maxCountries, halfLifeMs, ttlMs. The twin of `learnRiskProfile`.
+ * countHour ('1'), maxDevices, maxCountries, halfLifeMs, ttlMs, a login's context key ('': not a login). The twin of
+ * `learnRiskProfile`: a login elsewhere withdraws the pass of a challenge raised for another context.
  */
 export const LEARN_CONTEXT = `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
+if ARGV[10] ~= '' and redis.call('HGET', key, 'cc') ~= ARGV[10] then redis.call('HDEL', key, 'cc') end
 local function remember(prefix, counter, name, max)
   local field = prefix .. name
   if redis.call('HEXISTS', key, field) == 0 then
@@ -164,10 +168,10 @@ redis.call('PEXPIRE', key, ARGV[9])
 return 1
 `;
 
-/** KEYS: context profile. ARGV: atMs, ttlMs. Records a challenge (never lowers it). */
+/** KEYS: context profile. ARGV: atMs, ttlMs, the challenged context's key. Records a challenge (never lowers its time). */
 export const RECORD_CHALLENGE = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'ch') or '0')
-if tonumber(ARGV[1]) > current then redis.call('HSET', KEYS[1], 'ch', ARGV[1]) end
+if tonumber(ARGV[1]) >= current then redis.call('HSET', KEYS[1], 'ch', ARGV[1], 'cc', ARGV[3]) end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 `;
