@@ -168,6 +168,63 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.rotateSession('tagA', 'sid3', 'alice', 0, strict())).resolves.toBe('revoked');
   });
 
+  it("caps a user's live sessions: beyond the cap the oldest is revoked at once; logouts and ended sessions do not count", async () => {
+    const limits = { maxPerUser: 2, revokedRetainMs: 60_000 };
+    const mine = (sid: string, createdAtMs: number) => session({ tag: 'tagM', sub: 'mia', sid, createdAtMs, expiresAtMs: createdAtMs + 60_000 });
+    await expect(store.createSession(mine('m1', now), limits)).resolves.toEqual([]);
+    await expect(store.createSession(mine('m2', now + 1), limits)).resolves.toEqual([]);
+    await expect(store.createSession(mine('m3', now + 2), limits)).resolves.toEqual(['m1']);
+    await expect(store.getSession('tagM', 'm1')).resolves.toMatchObject({ revokedReason: 'session_limit' });
+    await expect(store.check({ tag: 'tagM', sub: 'mia', jti: 'j', sid: 'm1' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(store.rotateSession('tagM', 'm1', 'mia', 0, strict())).resolves.toBe('revoked');
+    // A logout frees its place; so does a session revoked by reuse.
+    await store.revokeSession('tagM', 'm2', 'logout', 60_000);
+    await expect(store.createSession(mine('m4', now + 3), limits)).resolves.toEqual([]);
+    await expect(store.rotateSession('tagM', 'm3', 'mia', 0, strict())).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagM', 'm3', 'mia', 0, { ...strict(), revokedRetainMs: 60_000 })).resolves.toBe('reuse');
+    await expect(store.createSession(mine('m5', now + 4), limits)).resolves.toEqual([]);
+    await expect(store.createSession(mine('m6', now + 5), limits)).resolves.toEqual(['m4']);
+    for (const sid of ['m5', 'm6']) await expect(store.check({ tag: 'tagM', sub: 'mia', jti: 'j', sid })).resolves.toMatchObject({ sessionRevoked: false });
+    // Another user's sessions are their own.
+    await expect(store.createSession(session({ tag: 'tagN', sub: 'noa', sid: 'n1' }), limits)).resolves.toEqual([]);
+  });
+
+  it('a revoked session is kept as revoked only as long as its access tokens may live', async () => {
+    await store.createSession(session({ sid: 'sidK', expiresAtMs: Date.now() + 3_600_000 }), { maxPerUser: 50, revokedRetainMs: 300 });
+    await store.revokeSession('tagA', 'sidK', 'logout', 300);
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sidK' })).resolves.toMatchObject({ sessionRevoked: true });
+    if (store instanceof MemoryDefenseStore) return; // its clock is Date.now: shown with a frozen clock in its own spec
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await expect(store.getSession('tagA', 'sidK')).resolves.toBeUndefined();
+  });
+
+  it("records a refresh's DPoP proof with its rotation: a replayed proof rotates nothing", async () => {
+    await store.createSession(session({ sid: 'sidD' }));
+    const proof = (key: string) => ({ ...strict(), dpopProof: { key, ttlMs: 60_000 } });
+    await expect(store.rotateSession('tagA', 'sidD', 'alice', 0, proof('d1'))).resolves.toBe('rotated');
+    await expect(store.rotateSession('tagA', 'sidD', 'alice', 1, proof('d1'))).resolves.toBe('proof_replayed');
+    await expect(store.getSession('tagA', 'sidD')).resolves.toMatchObject({ generation: 1 });
+    await expect(store.rotateSession('tagA', 'sidD', 'alice', 1, proof('d2'))).resolves.toBe('rotated');
+    // A refused rotation records no proof: the same proof still works for a good one.
+    await expect(store.rotateSession('tagA', 'nope', 'alice', 0, proof('d3'))).resolves.toBe('missing');
+    await expect(store.rotateSession('tagA', 'sidD', 'alice', 2, proof('d3'))).resolves.toBe('rotated');
+    // The proofs of token endpoints and of requests share one replay space per user.
+    await expect(store.recordProof('tagA', 'd3', 60_000)).resolves.toBe(false);
+    await expect(store.recordProof('tagA', 'd4', 60_000)).resolves.toBe(true);
+    await expect(store.recordProof('tagA', 'd4', 60_000)).resolves.toBe(false);
+    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', dpopProof: { key: 'd4', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: true });
+  });
+
+  it('records a proof only within the user limit (H2): a refused request leaves no replay record', async () => {
+    const userRate = { limit: 2, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
+    const call = (key: string) => store.check({ tag: 'tagH', sub: 'hugo', jti: 'j', userRate, dpopProof: { key, ttlMs: 60_000 } });
+    await expect(call('h1')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
+    await expect(call('h2')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
+    await expect(call('h3')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: true } });
+    await expect(store.recordProof('tagH', 'h2', 60_000)).resolves.toBe(false);
+    await expect(store.recordProof('tagH', 'h3', 60_000)).resolves.toBe(true);
+  });
+
   it('counts a per-user rate limit in the same check', async () => {
     const userRate = { limit: 2, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const, nowMs: now };
     const hit = () => store.check({ tag: 'tagR', sub: 'rita', jti: 'j', userRate });

@@ -100,6 +100,72 @@ describe.each(ADAPTERS)('DPoP over %s', (adapter) => {
     expect(ok.body.token_type).toBe('DPoP');
     expect(claimsOf(ok.body.access_token).cnf).toEqual({ jkt: await thumbprint(key) });
   });
+
+  it('M1: a proof replayed at the token endpoints is refused: a second login, a second refresh (which rotates nothing)', async () => {
+    const loginProof = proof('POST', '/auth/login');
+    const loginWith = (dpop: string) => request(demo.server).post('/auth/login').set('Host', origin.slice(7)).set('DPoP', dpop).send({ username: 'alice', password: 'alice-password' });
+    expect((await loginWith(loginProof)).status).toBe(200);
+    const replayedLogin = await loginWith(loginProof);
+    expect(replayedLogin.status).toBe(401);
+    expect(replayedLogin.body.code).toBe('invalid_dpop_proof');
+    expect(replayedLogin.body).not.toHaveProperty('access_token');
+
+    const { refresh_token: first } = await login();
+    const refreshWith = (refreshToken: string, dpop: string) => request(demo.server).post('/auth/refresh').set('Host', origin.slice(7)).set('DPoP', dpop).send({ refresh_token: refreshToken });
+    const refreshProof = proof('POST', '/auth/refresh');
+    const rotated = await refreshWith(first, refreshProof);
+    expect(rotated.status).toBe(200);
+    const replayed = await refreshWith(rotated.body.refresh_token, refreshProof);
+    expect(replayed.status).toBe(401);
+    expect(replayed.body.code).toBe('invalid_dpop_proof');
+    // The refused refresh rotated nothing: the refresh token it carried still works once, with a fresh proof.
+    expect((await refreshWith(rotated.body.refresh_token, proof('POST', '/auth/refresh'))).status).toBe(200);
+  });
+
+  it('L2: on the refresh route the refresh token is checked before the proof, and a bad proof leaves no rotated session', async () => {
+    const { refresh_token: refreshToken } = await login();
+    const [tag, sid, generation] = refreshToken.split('.');
+    const refreshWith = (token: string, dpop: string) => request(demo.server).post('/auth/refresh').set('Host', origin.slice(7)).set('DPoP', dpop).send({ refresh_token: token });
+    // A forged refresh token with a garbage proof: refused for the token (no proof verification spent on it).
+    const forged = await refreshWith(`${tag}.${sid}.${generation}.${'A'.repeat(43)}`, 'not-a-proof');
+    expect(forged.status).toBe(401);
+    expect(forged.body.code).toBe('signature_invalid');
+    // The genuine token with proofs that fail (another key, another URL): 401, and the session did not move.
+    for (const bad of [proof('POST', '/auth/refresh', { key: ecKey() }), proof('POST', '/auth/login')]) {
+      const refused = await refreshWith(refreshToken, bad);
+      expect(refused.status).toBe(401);
+      expect(refused.body.code).toBe('invalid_dpop_proof');
+    }
+    expect((await refreshWith(refreshToken, proof('POST', '/auth/refresh'))).status).toBe(200);
+  });
+
+  it('L2: a proof whose key is out of bounds is refused before any crypto (RSA exponent, small modulus, other curves)', async () => {
+    const rsa = (options: { modulusLength: number; publicExponent?: number }) => generateKeyPairSync('rsa', options).privateKey;
+    /** A genuine P-256 proof whose header names another curve: refused for the curve, not for its (now broken) signature. */
+    const otherCurve = () => {
+      const [header, ...rest] = proof('POST', '/auth/login').split('.');
+      const decoded = JSON.parse(Buffer.from(header, 'base64url').toString());
+      return [Buffer.from(JSON.stringify({ ...decoded, jwk: { ...decoded.jwk, crv: 'secp256k1' } })).toString('base64url'), ...rest].join('.');
+    };
+    const cases: Array<[string, string, string]> = [
+      ['an RSA exponent other than 65537', proof('POST', '/auth/login', { key: rsa({ modulusLength: 2048, publicExponent: 3 }) }), 'proof_jwk_rsa_exponent'],
+      ['a 1024-bit RSA modulus', proof('POST', '/auth/login', { key: rsa({ modulusLength: 1024 }) }), 'proof_jwk_rsa_modulus'],
+      ['an EC key on secp256k1', otherCurve(), 'proof_jwk_curve'],
+    ];
+    const reasons: string[] = [];
+    const subscription = demo.app.get(SecurityEventService).events$.subscribe((event) => {
+      if (event.type === 'dpop_proof_invalid' && event.reason) reasons.push(event.reason);
+    });
+    try {
+      for (const [name, dpop, reason] of cases) {
+        const res = await request(demo.server).post('/auth/login').set('Host', origin.slice(7)).set('DPoP', dpop).send({ username: 'alice', password: 'alice-password' });
+        expect({ name, status: res.status, code: res.body.code }).toEqual({ name, status: 401, code: 'invalid_dpop_proof' });
+        expect(reasons.pop()).toBe(reason);
+      }
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
 });
 
 describe.each(ADAPTERS)('DPoP refusals and risk over %s', (adapter) => {

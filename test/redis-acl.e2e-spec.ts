@@ -45,6 +45,11 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   await store.learnContext(tag, 'alice', { ...learning, country: 'DE', device: 'd2', hourOfWeek: 4 });
   expect((await store.check({ tag, sub: 'alice', jti: 'j1', risk: { country: 'DE', device: 'd1', hourOfWeek: 4 } })).risk).toMatchObject({ learned: 2, deviceSeenAtMs: 0 });
   await store.recordChallenge(tag, 'alice', now, 60_000, 'ctx');
+  // A login from another context withdraws the challenge's pass (HGET, HDEL).
+  await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3, login: { contextKey: 'other' } });
+  // Token endpoints' proofs.
+  await expect(store.recordProof(tag, 'p3', 60_000)).resolves.toBe(true);
+  await expect(store.recordProof(tag, 'p3', 60_000)).resolves.toBe(false);
   await expect(store.raiseStepUpBefore(tag, 'alice', now, 60_000)).resolves.toBe(now);
   await store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now });
   await expect(store.hit({ space: 'ip', key: '192.0.2.1', limit: 1, ttlMs: 60_000, blockDurationMs: 1000, algorithm: 'fixed', nowMs: now })).resolves.toMatchObject({ blocked: true });
@@ -64,11 +69,16 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   // Created after the user's epoch (raised to `now` above), or the rotation would find it revoked.
   await store.createSession({ sid: 's2', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now + 1, expiresAtMs: now + 60_000, claims: '{}' });
   await expect(store.getSession(tag, 's2')).resolves.toMatchObject({ generation: 0 });
-  const conditions = { globalNotBeforeMs: 0, nowMs: now + 2, reuseGraceMs: 0 };
-  await expect(store.rotateSession(tag, 's2', 'alice', 0, conditions)).resolves.toBe('rotated');
+  const conditions = { globalNotBeforeMs: 0, nowMs: now + 2, reuseGraceMs: 0, revokedRetainMs: 30_000 };
+  await expect(store.rotateSession(tag, 's2', 'alice', 0, { ...conditions, dpopProof: { key: 'p4', ttlMs: 60_000 } })).resolves.toBe('rotated');
+  await expect(store.rotateSession(tag, 's2', 'alice', 1, { ...conditions, dpopProof: { key: 'p4', ttlMs: 60_000 } })).resolves.toBe('proof_replayed');
   await expect(store.rotateSession(tag, 's2', 'alice', 0, conditions)).resolves.toBe('reuse');
   await store.createSession({ sid: 's3', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now, expiresAtMs: now + 60_000, claims: '{}' });
-  await expect(store.revokeSession(tag, 's3', 'logout')).resolves.toBe(true);
+  await expect(store.revokeSession(tag, 's3', 'logout', 30_000)).resolves.toBe(true);
+  // The per-user cap of live sessions: the oldest beyond it leaves the set and is revoked.
+  const limits = { maxPerUser: 1, revokedRetainMs: 30_000 };
+  await store.createSession({ sid: 's4', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now + 3, expiresAtMs: now + 60_000, claims: '{}' }, limits);
+  await expect(store.createSession({ sid: 's5', tag, sub: 'alice', key: 'k', generation: 0, createdAtMs: now + 4, expiresAtMs: now + 60_001, claims: '{}' }, limits)).resolves.toEqual(['s4']);
   await store.appendEvent({ id: 'e1', type: 'token_revoked', at: new Date(now).toISOString(), sub: 'alice' });
   await expect(store.listEvents({ limit: 10 })).resolves.toHaveLength(1);
   await expect(store.listEvents({ limit: 10, sinceMs: now - 1 })).resolves.toHaveLength(1);

@@ -106,6 +106,29 @@ describe.each(ADAPTERS)('revocation over %s', (adapter) => {
       expect((await request(demo.server).post('/auth/refresh').send({ refresh_token: session.refresh_token })).status).toBe(200);
     });
 
+    it("SESSION_MAX_PER_USER (M8): a login beyond the cap revokes the user's oldest session, its refresh and access tokens", async () => {
+      const capped = await startDemo(adapter, { ...LIMITS, ...storeEnv(), SESSION_MAX_PER_USER: '2' });
+      try {
+        const [oldest, second, third] = [await login(capped, 'alice'), await login(capped, 'alice'), await login(capped, 'alice')];
+        const refused = await me(capped, oldest.access_token);
+        expect(refused.status).toBe(401);
+        expect(refused.body.code).toBe('token_revoked');
+        const refreshed = await request(capped.server).post('/auth/refresh').send({ refresh_token: oldest.refresh_token });
+        expect(refreshed.status).toBe(401);
+        expect(refreshed.body.code).toBe('token_revoked');
+        for (const live of [second, third]) expect((await me(capped, live.access_token)).status).toBe(200);
+        expect((await request(capped.server).post('/auth/refresh').send({ refresh_token: second.refresh_token })).status).toBe(200);
+        // Another user's sessions are untouched by alice's logins.
+        const adminSession = await login(capped, 'admin');
+        for (let i = 0; i < 3; i++) await login(capped, 'alice');
+        expect((await me(capped, adminSession.access_token)).status).toBe(200);
+        const events = await admin(capped, adminSession.access_token, 'get', '/admin/security-events?type=session_revoked&sub=alice');
+        expect(events.body.events[0]).toMatchObject({ type: 'session_revoked', sub: 'alice', reason: 'session_limit' });
+      } finally {
+        await capped.close();
+      }
+    });
+
     it('logout revokes the access token and its refresh family', async () => {
       const session = await login(demo, 'alice');
       const out = await request(demo.server).post('/auth/logout').set('Authorization', `Bearer ${session.access_token}`);

@@ -155,7 +155,7 @@ export function createDpopProof(
 }
 
 /** Installs openssl with apt when it is missing and we are root, like the Redis helper does for redis-server. */
-function ensureOpenssl(): void {
+export function ensureOpenssl(): void {
   try {
     execFileSync('openssl', ['version'], { stdio: 'ignore' });
     return;
@@ -167,7 +167,7 @@ function ensureOpenssl(): void {
 }
 
 /** A throwaway CA and a server certificate for 127.0.0.1 and localhost, both valid one day, in `dir`. */
-function issueCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+export function issueCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
   ensureOpenssl();
   const caFile = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');

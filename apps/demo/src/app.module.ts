@@ -80,6 +80,8 @@ export class AppModule {
             accessTokenTtlSec: config.accessTokenTtlSec,
             verifiedTokenCacheSize: tuning.verifiedTokenCacheSize,
           },
+          // SESSION_MAX_PER_USER live refresh sessions per user: a login beyond it revokes the user's oldest.
+          session: { maxSessionsPerUser: config.sessionMaxPerUser },
           store: storeOptions(config),
           // TRUST_PROXY peers, and the one header believed from them (TRUST_PROXY_HEADER).
           proxy: { trusted: config.trustProxy, header: config.trustProxyHeader },

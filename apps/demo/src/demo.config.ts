@@ -25,6 +25,8 @@ export interface DemoConfig {
   loginLimit: number;
   loginTtlMs: number;
   accessTokenTtlSec: number;
+  /** SESSION_MAX_PER_USER: most live refresh sessions of one user (the oldest beyond it is revoked). */
+  sessionMaxPerUser: number;
   countryHeader: string;
   riskMode: LayerMode;
   riskStepUpAt: number;
@@ -177,6 +179,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),
     loginTtlMs: int(env, 'LOGIN_TTL_MS', 60_000, 1, 86_400_000),
     accessTokenTtlSec: int(env, 'ACCESS_TOKEN_TTL_SEC', 300, 1, 900),
+    sessionMaxPerUser: int(env, 'SESSION_MAX_PER_USER', 50, 1, 10_000),
     countryHeader: (text(env, 'COUNTRY_HEADER') ?? 'cf-ipcountry').toLowerCase(),
     riskMode: oneOf(env, 'RISK_MODE', MODES, 'enforce'),
     riskStepUpAt: decimal(env, 'RISK_STEP_UP_AT', 0.4, 0, 2),

@@ -55,7 +55,7 @@ describe('resolveJwtDefenseOptions', () => {
     ['a replica count that is not one', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', replicaAcks: 'always' }), /store\.replicaAcks must be one of the following values: auto, 0, 1, 2, 3, 4, 5/],
     ['a replica count over 5', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', replicaAcks: 6 }), /store\.replicaAcks must be one of the following values/],
     ['a replica wait the command timeout would cut (auto)', (o) => (o.store = { type: 'redis', connection: 'redis://127.0.0.1:1', commandTimeoutMs: 100, replicaAckTimeoutMs: 100 }), /store\.replicaAckTimeoutMs \(100\) must be below store\.commandTimeoutMs \(100\).*lower it or raise commandTimeoutMs/],
-    ['a custom store missing a port method', (o) => (o.store = { type: 'custom', store: { check: () => undefined } }), /store\.store must implement DefenseStore: missing hit, revokeToken/],
+    ['a custom store missing a port method', (o) => (o.store = { type: 'custom', store: { check: () => undefined } }), /store\.store must implement DefenseStore: missing recordProof, hit, revokeToken/],
     ['a limit out of range', (o) => (o.throttle = { ip: { limit: 0, ttlMs: 1000 } }), /throttle\.ip\.limit must not be less than 1/],
     ['a non-integer window', (o) => (o.throttle = { user: { limit: 5, ttlMs: 1.5 } }), /throttle\.user\.ttlMs must be an integer/],
     ['a fail mode that is not one', (o) => (o.revocation = { failMode: 'maybe' }), /revocation\.failMode must be one of the following values: open, closed/],

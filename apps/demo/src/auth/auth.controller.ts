@@ -56,8 +56,9 @@ export class AuthController {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
     if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
-    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt), unless DPOP=off.
-    const proof = await this.dpop.proofForBinding(request);
+    // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt), unless DPOP=off; the
+    // proof is recorded, so a replayed one is refused.
+    const proof = await this.dpop.proofForBinding(request, user.username);
     const pair = await this.refreshTokens.issuePair(user.username, { roles: [...user.roles], acr: PASSWORD_ACR }, { jkt: proof?.jkt });
     // A login records its context (country, device, hour) as known for the user.
     await this.risk.learnLogin(request, user.username);
@@ -76,8 +77,8 @@ export class AuthController {
         const roles = this.users.findRoles(sub);
         return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
       };
-      const dpop = await this.dpop.proofForBinding(request);
-      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, dpop }));
+      // The request's DPoP proof is checked after the refresh token, and recorded with the rotation.
+      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, request }));
     } catch (error) {
       if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
       throw error;

@@ -211,7 +211,7 @@ describe('ContextRiskStage over random sequences of logins and contexts', () => 
 
   it('a request from a never-shown country and device is always refused; a fresh login works where it was made', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25 }), async (steps: Step[]) => {
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 25, size: 'max' }), async (steps: Step[]) => {
         const stage = moduleRef.get(ContextRiskStage);
         const risk = moduleRef.get(ContextRiskService);
         const store = moduleRef.get<RequestCheckStore>(RequestCheckStore);

@@ -1,12 +1,17 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
 import { DefenseClock } from '../common/defense-clock.js';
 import { rawRequest } from '../common/http.js';
 import { parseCompactJws } from '../edge/compact-jws.js';
+import { jwkOutOfBounds } from '../edge/jwk-bounds.js';
 import { DpopProofException, UseDpopNonceException } from '../errors/defense.exceptions.js';
+import { ClientIpResolver } from '../edge/client-ip.js';
+import { SecurityEventService } from '../events/security-event.service.js';
+import { RequestCheckStore } from '../store/defense-store.ports.js';
+import { userTag } from '../token/token-ids.js';
 import { DpopOptions } from './dpop.options.js';
 
 /** A proof that passed every check: the thumbprint of its key, its id and time. */
@@ -59,23 +64,62 @@ export class DpopService {
   constructor(
     readonly options: DpopOptions,
     private readonly clock: DefenseClock,
+    @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
+    private readonly events: SecurityEventService,
+    private readonly clientIp: ClientIpResolver,
   ) {
     this.nonceKey = options.nonceSecret ? Buffer.from(options.nonceSecret, 'utf8') : randomBytes(32);
   }
 
   /**
-   * For a token endpoint (login, refresh): the request's proof when it sends one and DPoP is not `off`, else
-   * `undefined` (tokens then stay Bearer: RFC 9449 §5, a server without DPoP ignores the header). Throws as
-   * {@link verifyProof} for a proof that is sent and wrong.
+   * For a login (a token endpoint that starts a session): the request's proof when it sends one and DPoP is not
+   * `off`, else `undefined` (tokens then stay Bearer: RFC 9449 §5, a server without DPoP ignores the header). The proof
+   * is verified and its `jti` recorded, under `subject`'s state (the user logging in; default: the proof key's own), so
+   * a replayed proof is refused like anywhere else: 401 `invalid_dpop_proof`. Call it once the credentials are checked.
+   * Throws `DpopProofException`, `UseDpopNonceException` (401 `use_dpop_nonce`), or `DefenseStoreError` (503).
+   * A refresh checks its proof itself (`RefreshTokenService.refresh(token, { request })`).
    */
-  async proofForBinding(httpRequest: unknown): Promise<DpopProof | undefined> {
-    if (this.options.mode === 'off' || rawRequest(httpRequest).headers.dpop === undefined) return undefined;
-    return this.verifyProof(httpRequest);
+  async proofForBinding(httpRequest: unknown, subject?: string): Promise<DpopProof | undefined> {
+    const proof = await this.proofForRefresh(httpRequest);
+    if (proof && !(await this.store.recordProof(userTag(subject ?? `dpop ${proof.jkt}`), proof.replayKey, this.replayTtlMs))) {
+      this.refused(httpRequest, new DpopProofException('invalid_dpop_proof', 'replay'));
+    }
+    return proof;
   }
 
   /**
-   * The request's proof, checked for the request's method and URL; with `accessToken`, also bound to it (`ath`).
-   * Throws `DpopProofException` (401 `invalid_dpop_proof`) or `UseDpopNonceException` (401 `use_dpop_nonce`).
+   * A token endpoint's proof, verified but not yet recorded: the caller records it in its own store step (a refresh,
+   * with the rotation). `undefined` when none is sent or DPoP is `off`. @internal
+   */
+  async proofForRefresh(httpRequest: unknown): Promise<DpopProof | undefined> {
+    if (this.options.mode === 'off' || rawRequest(httpRequest).headers.dpop === undefined) return undefined;
+    try {
+      return await this.verifyProof(httpRequest);
+    } catch (error) {
+      if (error instanceof DpopProofException) this.refused(httpRequest, error);
+      throw error;
+    }
+  }
+
+  /**
+   * A token endpoint's refused proof (the pipeline records those of other routes): a `dpop_proof_invalid` event,
+   * sampled per client and reason, never the proof itself. Throws `error`. @internal
+   */
+  refused(httpRequest: unknown, error: DpopProofException): never {
+    const ip = this.clientIp.resolve(rawRequest(httpRequest));
+    this.events.recordSampled('dpop_proof_invalid', `${ip}:${error.reason ?? error.challengeError}`, {
+      ip,
+      ...(error.reason ? { reason: error.reason } : {}),
+      details: { endpoint: 'token', challenge: error.challengeError },
+    });
+    throw error;
+  }
+
+  /**
+   * The request's proof, checked for the request's method and URL; with `accessToken`, also bound to it (`ath`). Not
+   * its replay: the pipeline records the proof in the request's ONE store call, `proofForBinding` and the refresh in
+   * theirs. Cheap checks come first, then the key's bounds, then the signature. Throws `DpopProofException` (401
+   * `invalid_dpop_proof`) or `UseDpopNonceException` (401 `use_dpop_nonce`). @internal
    */
   async verifyProof(httpRequest: unknown, options: { accessToken?: string } = {}): Promise<DpopProof> {
     const request = rawRequest(httpRequest);
@@ -96,11 +140,6 @@ export class DpopService {
     const jwk = protectedHeader.jwk as JWK | undefined;
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk) || !['EC', 'OKP', 'RSA'].includes(String(jwk.kty))) fail('proof_jwk');
     if (PRIVATE_MEMBERS.some((member) => member in jwk)) fail('proof_private_jwk');
-    try {
-      await compactVerify(header, await importJWK(jwk, alg), { algorithms: [alg] });
-    } catch {
-      fail('proof_signature');
-    }
     const { jti, htm, htu, iat, ath, nonce } = payload;
     if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) fail('proof_jti');
     if (htm !== request.method) fail('proof_htm');
@@ -110,6 +149,14 @@ export class DpopService {
     if (options.accessToken !== undefined) {
       const expected = createHash('sha256').update(options.accessToken).digest('base64url');
       if (ath !== expected) fail('proof_ath');
+    }
+    // Bounded before any crypto: a 3,000-bit RSA exponent would cost milliseconds per request.
+    const outOfBounds = jwkOutOfBounds(jwk as Record<string, unknown>, alg);
+    if (outOfBounds) fail(`proof_${outOfBounds}`);
+    try {
+      await compactVerify(header, await importJWK(jwk, alg), { algorithms: [alg] });
+    } catch {
+      fail('proof_signature');
     }
     if (this.options.nonce && (typeof nonce !== 'string' || !this.nonceIsValid(nonce))) throw new UseDpopNonceException(this.currentNonce());
     const jkt = await calculateJwkThumbprint(jwk, 'sha256');

@@ -2,6 +2,7 @@ import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { Logger } from '@nestjs/common';
 import { createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
+import { jwkOutOfBounds } from '../edge/jwk-bounds.js';
 import { IssuerUnavailableException, TokenVerificationError } from '../errors/defense.exceptions.js';
 import type { IssuerOptions } from './issuer.options.js';
 
@@ -75,8 +76,9 @@ export class RemoteKeySet {
     const set = await this.keySet();
     const known = header.kid !== undefined && set.jwks()?.keys.some((jwk) => jwk.kid === header.kid) === true;
     if (!known && this.failedRecently()) throw new IssuerUnavailableException();
+    let key: CryptoKey;
     try {
-      return await set(header);
+      key = await set(header);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
         throw new TokenVerificationError('signature_invalid', { reason: 'unknown_kid', cause: error });
@@ -84,6 +86,15 @@ export class RemoteKeySet {
       this.noteFailure(error);
       throw new IssuerUnavailableException(error);
     }
+    // The JWK the key was made from (jose picks it by kid, else by type: check every candidate), bounded before the
+    // signature is verified with it: a hostile or broken JWKS must not make each request cost milliseconds.
+    for (const jwk of set.jwks()?.keys ?? []) {
+      if (header.kid !== undefined && jwk.kid !== header.kid) continue;
+      if (jwk.alg !== undefined && jwk.alg !== header.alg) continue;
+      const reason = jwkOutOfBounds(jwk as Record<string, unknown>, header.alg);
+      if (reason && (header.kid !== undefined || reason !== 'jwk_alg')) throw new TokenVerificationError('signature_invalid', { reason });
+    }
+    return key;
   }
 
   /** Refreshes the cached keys now (the background job); a failure keeps the known keys. */

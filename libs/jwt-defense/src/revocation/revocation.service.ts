@@ -166,9 +166,17 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     return { notBeforeMs };
   }
 
+  /**
+   * How long a revoked session is kept as revoked, ms: until every access token it may have minted has expired (its
+   * refresh token is then unknown, refused all the same). Bounds what revoked sessions hold in the store.
+   */
+  get revokedSessionRetainMs(): number {
+    return (this.lifetimes.maxAccessTokenTtlSec + this.lifetimes.clockToleranceSec + this.options.graceSec) * 1000;
+  }
+
   /** Revokes the refresh session `sid` of `sub` and every access token minted from it. */
   async revokeSession(sub: string, sid: string, reason: string, actor?: string): Promise<boolean> {
-    const revoked = await this.sessions.revokeSession(userTag(sub), sid, reason);
+    const revoked = await this.sessions.revokeSession(userTag(sub), sid, reason, this.revokedSessionRetainMs);
     if (revoked) this.events.record('session_revoked', { sub, reason, details: { sid, ...this.actor(actor) } });
     return revoked;
   }

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
 import { EpochClock } from '../common/epoch-clock.js';
+import { DpopService } from '../dpop/dpop.service.js';
 import { DpopProofException, TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
@@ -36,8 +37,12 @@ export type RefreshClaimsHook = (
 export interface RefreshOptions {
   /** Recomputes the access token's claims; default: the claims given at login. */
   claims?: RefreshClaimsHook;
-  /** The request's DPoP proof (`DpopService.verifyProof`): required, by the same key, to refresh a bound session. */
-  dpop?: { jkt: string };
+  /**
+   * The refresh request (the framework's or Node's): its DPoP proof, when it sends one, is checked after the refresh
+   * token (a forged refresh token costs no proof verification) and recorded in the same store step as the rotation (a
+   * replayed proof rotates nothing). Required to refresh a session bound to a key: by a proof of that key.
+   */
+  request?: unknown;
 }
 
 export interface IssuePairOptions {
@@ -68,6 +73,7 @@ export class RefreshTokenService {
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly epochs: EpochClock,
+    private readonly dpop: DpopService,
   ) {}
 
   /**
@@ -89,13 +95,18 @@ export class RefreshTokenService {
       expiresAtMs: nowMs + this.options.refreshTokenTtlSec * 1000,
       claims: JSON.stringify(claims),
     };
-    await this.store.createSession(session);
+    const overLimit = await this.store.createSession(session, { maxPerUser: this.options.maxSessionsPerUser, revokedRetainMs: this.revocation.revokedSessionRetainMs });
+    for (const sid of overLimit) {
+      this.events.record('session_revoked', { sub, reason: 'session_limit', details: { sid, actor: 'system', maxSessionsPerUser: this.options.maxSessionsPerUser } });
+    }
     // The access token is dated with the session's time: one read of the store's clock per login.
     return this.pair(session, 0, claims, nowMs);
   }
 
   /**
-   * Exchanges a refresh token for a new pair; the one used is dead afterwards. Throws
+   * Exchanges a refresh token for a new pair; the one used is dead afterwards. With `request`, its DPoP proof (when
+   * sent, and DPoP is not `off`) is verified after the refresh token and recorded with the rotation: a replayed proof
+   * is `DpopProofException` (401 `invalid_dpop_proof`) and changes nothing. Throws
    * {@link TokenVerificationError}: `token_malformed` (not one of ours), `signature_invalid` (forged),
    * `token_expired` (unknown or ended session), `token_revoked` (revoked session, or reuse, which revokes it).
    * A store failure is thrown as `DefenseStoreError` (503).
@@ -116,10 +127,12 @@ export class RefreshTokenService {
     if (this.revocation.isSessionCoveredByGlobalEpoch(session.createdAtMs)) throw new TokenVerificationError('token_revoked');
 
     const loginClaims = JSON.parse(session.claims) as Record<string, unknown>;
+    // The proof only now, once the refresh token is known to be genuine: a forged one costs no signature check.
+    const proof = refreshOptions.request === undefined ? undefined : await this.dpop.proofForRefresh(refreshOptions.request);
     // A bound session refreshes only with a proof by its key (RFC 9449 §5): a stolen refresh token alone is useless.
     const cnf = loginClaims.cnf as { jkt?: string } | undefined;
-    if (cnf?.jkt !== undefined && refreshOptions.dpop?.jkt !== cnf.jkt) {
-      throw new DpopProofException('invalid_dpop_proof', refreshOptions.dpop ? 'refresh_key_mismatch' : 'refresh_proof_missing');
+    if (cnf?.jkt !== undefined && proof?.jkt !== cnf.jkt) {
+      throw new DpopProofException('invalid_dpop_proof', proof ? 'refresh_key_mismatch' : 'refresh_proof_missing');
     }
     const recomputed = refreshOptions.claims ? await refreshOptions.claims(session.sub, loginClaims) : loginClaims;
     const claims = recomputed && cnf ? { ...recomputed, cnf } : recomputed;
@@ -131,7 +144,10 @@ export class RefreshTokenService {
       globalNotBeforeMs: this.revocation.globalNotBeforeMs,
       nowMs,
       reuseGraceMs: this.options.reuseGraceSec * 1000,
+      revokedRetainMs: this.revocation.revokedSessionRetainMs,
+      ...(proof ? { dpopProof: { key: proof.replayKey, ttlMs: this.dpop.replayTtlMs } } : {}),
     });
+    if (outcome === 'proof_replayed') this.dpop.refused(refreshOptions.request, new DpopProofException('invalid_dpop_proof', 'replay'));
     if (outcome === 'rotated' || outcome === 'replayed') return this.pair(session, generation + 1, claims);
     if (outcome === 'reuse') {
       this.events.record('refresh_token_reuse', { sub: session.sub, reason: 'a rotated refresh token was used again', details: { sid } });

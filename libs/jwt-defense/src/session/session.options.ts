@@ -14,4 +14,10 @@ export class SessionOptions {
    * answers 503, and retrying it then counts as reuse). At most 300.
    */
   @IsInt() @Min(0) @Max(300) reuseGraceSec: number = 0;
+  /**
+   * Most live refresh sessions of one user: a login beyond it revokes that user's oldest session (its refresh token
+   * and its access tokens answer 401 `token_revoked`; event `session_revoked`, reason `session_limit`), so one account
+   * logging in again and again can never fill the store. Default 50; 1 to 10000.
+   */
+  @IsInt() @Min(1) @Max(10_000) maxSessionsPerUser: number = 50;
 }

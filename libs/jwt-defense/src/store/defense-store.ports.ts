@@ -20,10 +20,15 @@ export interface RateLimitHit {
   algorithm: RateLimitAlgorithm;
   /** The caller's clock, epoch ms. */
   nowMs: number;
+  /**
+   * Who makes the hit, when it is not the counter's own key (the client address behind a body-field counter such as a
+   * username): a bounded store caps each principal's share of the counters it creates. Default: `key`.
+   */
+  principal?: string;
 }
 
 /** A per-user rate limit counted inside the per-request check. */
-export type UserRateLimitRequest = Omit<RateLimitHit, 'space' | 'key'>;
+export type UserRateLimitRequest = Omit<RateLimitHit, 'space' | 'key' | 'principal'>;
 
 /** What the context-risk layer reads about the request's context in the per-request call. */
 export interface RiskRead {
@@ -103,7 +108,11 @@ export interface DefenseCheckRequest {
   anomaly?: AnomalyCount;
   /** Read the user's step-up epoch (set by anomaly containment). */
   stepUp?: boolean;
-  /** Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. */
+  /**
+   * Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. Recorded only for a
+   * request the call does not refuse: not revoked, not a replay, within the user's rate limit (so that refused
+   * requests cannot fill the replay space).
+   */
   dpopProof?: { key: string; ttlMs: number };
   /**
    * When the token's user authenticated (epoch ms), so the call knows a token revoked by the user epoch. A revoked
@@ -225,14 +234,30 @@ export interface RefreshSessionRecord {
 /**
  * `rotated`: moved to the next generation; `replayed`: the previous generation presented again within the reuse
  * grace, before the new one was used (the caller re-issues the new generation); `reuse`: an older generation, the
- * session is now revoked; `revoked`: revoked before, or covered by an epoch; `missing`: no such session.
+ * session is now revoked; `revoked`: revoked before, or covered by an epoch; `missing`: no such session;
+ * `proof_replayed`: the request's DPoP proof was seen before, nothing changed.
  */
-export type RotateOutcome = 'rotated' | 'replayed' | 'reuse' | 'revoked' | 'missing';
+export type RotateOutcome = 'rotated' | 'replayed' | 'reuse' | 'revoked' | 'missing' | 'proof_replayed';
+
+/** The per-user bound on live refresh sessions, applied when one is created. */
+export interface SessionLimits {
+  /** Most live (unrevoked, unexpired) sessions of one user; beyond it the oldest are revoked (`session_limit`). */
+  maxPerUser: number;
+  /** How long a revoked session is kept as revoked, ms: the longest remaining life of its access tokens. */
+  revokedRetainMs: number;
+}
 
 /** What a rotation checks besides the generation, atomically. */
 export interface RotateConditions {
   /** The global revoke-everything epoch this instance knows (epoch ms): a session created at or before it is revoked. */
   globalNotBeforeMs: number;
+  /**
+   * The DPoP proof of the refresh request (its replay key, kept `ttlMs`): recorded in the same atomic step as the
+   * rotation, which does not happen when the proof was seen before (`proof_replayed`).
+   */
+  dpopProof?: { key: string; ttlMs: number };
+  /** How long a session revoked by reuse is kept as revoked, ms (its access tokens' longest remaining life). Default: until it expires. */
+  revokedRetainMs?: number;
   /** The caller's clock, epoch ms. A store with a clock of its own (Redis `TIME`) measures the grace with that instead. */
   nowMs: number;
   /** How long after a rotation the previous generation may be replayed, ms; 0: never. */
@@ -249,6 +274,11 @@ export interface CleanupReport {
 /** The hot path: every per-request defence fact about a token, in one round trip. */
 export interface RequestCheckStore {
   check(request: DefenseCheckRequest): Promise<DefenseCheckResult>;
+  /**
+   * Records a DPoP proof verified outside the per-request check (a token endpoint: login, refresh) under `tag` for
+   * `ttlMs`. Returns false when it had been recorded before (a replay).
+   */
+  recordProof(tag: string, key: string, ttlMs: number): Promise<boolean>;
 }
 
 /** Rate-limit counters (IP, body field), one atomic call per hit. */
@@ -299,7 +329,11 @@ export interface KeyRingStore {
 
 /** Refresh sessions (token families). */
 export interface SessionStore {
-  createSession(session: RefreshSessionRecord): Promise<void>;
+  /**
+   * Stores a new session. With `limits`, the user's live sessions beyond `maxPerUser` (the oldest first) are revoked
+   * in the same call (reason `session_limit`); returns their ids.
+   */
+  createSession(session: RefreshSessionRecord, limits?: SessionLimits): Promise<string[]>;
   getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined>;
   /**
    * Atomically moves a session from `generation` to `generation + 1`. A generation below the current one is
@@ -308,8 +342,11 @@ export interface SessionStore {
    * counts as revoked, checked in the same step.
    */
   rotateSession(tag: string, sid: string, sub: string, generation: number, conditions: RotateConditions): Promise<RotateOutcome>;
-  /** Returns false when the session does not exist. */
-  revokeSession(tag: string, sid: string, reason: string): Promise<boolean>;
+  /**
+   * Returns false when the session does not exist. With `retainMs`, the revoked session is kept (as revoked) at most
+   * that long: long enough for every access token it minted to expire, after which its refresh token is unknown.
+   */
+  revokeSession(tag: string, sid: string, reason: string, retainMs?: number): Promise<boolean>;
 }
 
 /** Per-user state of the context-risk and anomaly layers, beyond what the per-request check reads. */
@@ -366,7 +403,7 @@ export const KeyRingStore = Symbol('KeyRingStore');
 
 /** The methods a custom store must have (checked at boot). */
 export const DEFENSE_STORE_METHODS = [
-  'check', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
+  'check', 'recordProof', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
   'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'learnContext', 'recordChallenge',
   'raiseStepUpBefore', 'appendEvent', 'listEvents', 'declareSigningKid', 'setLockdown', 'rotateSigningKey', 'listSigningKeys',
   'cleanupExpired', 'ping', 'close',

@@ -13,10 +13,11 @@ import type {
   RiskLearning,
   RotateConditions,
   RotateOutcome,
+  SessionLimits,
   StoredSigningKey,
 } from '../defense-store.ports.js';
 import { countAnomaly, emptyRiskProfile, learnRiskProfile, readRiskProfile, type AnomalyCounterState, type RiskProfileState } from '../../context/risk-profile.js';
-import { CounterSpace, ExpiringSpace, LruSpace } from './bounded-spaces.js';
+import { CounterSpace, EventLog, ExpiringSpace, LruSpace } from './bounded-spaces.js';
 
 export interface MemoryDefenseStoreOptions {
   /** Most live jti revocations kept. Default 100000. Never evicted early: when full, a revocation is refused (503). */
@@ -31,8 +32,14 @@ export interface MemoryDefenseStoreOptions {
   maxProfiles?: number;
   /** Most DPoP proofs remembered (for their replay window). Never evicted early: when full, a new proof is refused (503). Default 100000. */
   maxDpopProofs?: number;
-  /** Most security events kept (ring buffer). Default 10000. */
+  /** Most security events kept (the oldest go first). Default 10000. */
   maxEvents?: number;
+  /**
+   * Most entries one principal (a user, a client address) may hold in any one bounded space, and never more than half
+   * of it: beyond its share a principal only ever makes room among its own entries (or is refused), so it can never
+   * fill a space for the others. Default 1000.
+   */
+  maxPerPrincipal?: number;
   /** Time source, epoch ms. Default `Date.now`. */
   now?: () => number;
   /** Told when a space is full (the module records a `store_full` event). */
@@ -54,25 +61,28 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly counters = new Map<string, CounterSpace>();
   private readonly profiles: LruSpace<RiskProfileState>;
   private readonly baselines: LruSpace<Map<string, AnomalyCounterState>>;
-  private readonly events: SecurityEvent[] = [];
-  private eventHead = 0;
+  private readonly events: EventLog<SecurityEvent>;
+  /** Each user's sessions (by tag), oldest first: the per-user cap of live sessions. */
+  private readonly userSessions = new Map<string, Set<string>>();
   private readonly global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
   private readonly signingKeys = new Map<string, StoredSigningKey>();
-  private readonly maxEvents: number;
   private readonly maxCounters: number;
+  private readonly maxPerPrincipal: number;
   private readonly now: () => number;
   private readonly onFull: (space: string) => void;
 
   constructor(options: MemoryDefenseStoreOptions = {}) {
     this.now = options.now ?? Date.now;
     this.onFull = options.onFull ?? (() => undefined);
-    this.maxEvents = options.maxEvents ?? 10_000;
     this.maxCounters = options.maxCounters ?? 100_000;
-    this.revocations = new ExpiringSpace('revocations', options.maxRevocations ?? 100_000, this.now, this.onFull);
-    this.sessions = new ExpiringSpace('sessions', options.maxSessions ?? 100_000, this.now, this.onFull);
-    this.epochs = new ExpiringSpace('userEpochs', options.maxUserEpochs ?? 100_000, this.now, this.onFull);
+    const share = (this.maxPerPrincipal = options.maxPerPrincipal ?? 1000);
+    this.events = new EventLog(options.maxEvents ?? 10_000, share);
+    this.revocations = new ExpiringSpace('revocations', options.maxRevocations ?? 100_000, this.now, this.onFull, share);
+    this.sessions = new ExpiringSpace('sessions', options.maxSessions ?? 100_000, this.now, this.onFull, share);
+    this.epochs = new ExpiringSpace('userEpochs', options.maxUserEpochs ?? 100_000, this.now, this.onFull, share);
+    // One profile and one set of baselines per user (and at most maxRoutes routes each): no principal can hold more.
     this.profiles = new LruSpace(options.maxProfiles ?? 100_000);
-    this.dpopProofs = new ExpiringSpace('dpopProofs', options.maxDpopProofs ?? 100_000, this.now, this.onFull);
+    this.dpopProofs = new ExpiringSpace('dpopProofs', options.maxDpopProofs ?? 100_000, this.now, this.onFull, share);
     this.baselines = new LruSpace(options.maxProfiles ?? 100_000);
   }
 
@@ -87,13 +97,15 @@ export class MemoryDefenseStore implements DefenseStore {
     const nowMs = this.now();
     // A refused token (revoked, or a replayed proof) counts nothing against its user: the twin of the CHECK script.
     let refused = result.jtiRevoked || result.sessionRevoked || (request.authenticatedAtMs !== undefined && request.authenticatedAtMs <= result.userNotBeforeMs);
-    if (request.dpopProof) {
-      const key = `${request.tag}:${request.dpopProof.key}`;
-      result.dpopReplayed = !refused && this.dpopProofs.get(key) !== undefined;
-      if (!refused && !result.dpopReplayed) this.dpopProofs.set(key, true, nowMs + request.dpopProof.ttlMs);
+    const proofKey = request.dpopProof && `${request.tag}:${request.dpopProof.key}`;
+    if (proofKey) {
+      result.dpopReplayed = !refused && this.dpopProofs.get(proofKey) !== undefined;
       refused ||= result.dpopReplayed;
     }
-    if (request.userRate) result.userRate = refused ? { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 } : this.space('user').hit(user, request.userRate);
+    if (request.userRate) result.userRate = refused ? { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 } : this.space('user').hit(user, request.userRate, request.tag);
+    // A proof is recorded only for a request that passed the earlier checks (revocation, replay, the user's limit):
+    // refused requests cannot fill the replay space.
+    if (proofKey && !refused && !result.userRate?.blocked) this.dpopProofs.set(proofKey, true, nowMs + request.dpopProof!.ttlMs, request.tag);
     if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
     if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
     const anomaly = request.anomaly;
@@ -112,14 +124,21 @@ export class MemoryDefenseStore implements DefenseStore {
     return result;
   }
 
+  async recordProof(tag: string, key: string, ttlMs: number): Promise<boolean> {
+    const proofKey = `${tag}:${key}`;
+    if (this.dpopProofs.get(proofKey) !== undefined) return false;
+    this.dpopProofs.set(proofKey, true, this.now() + Math.max(1, ttlMs), tag);
+    return true;
+  }
+
   async hit(request: RateLimitHit): Promise<RateLimitResult> {
-    return this.space(request.space).hit(request.key, request);
+    return this.space(request.space).hit(request.key, request, request.principal ?? request.key);
   }
 
   async revokeToken(tag: string, record: RevocationRecord, ttlMs: number): Promise<boolean> {
     const key = `${tag}:${record.jti}`;
     if (this.revocations.get(key) !== undefined) return false;
-    this.revocations.set(key, { ...record }, this.now() + Math.max(1, ttlMs));
+    this.revocations.set(key, { ...record }, this.now() + Math.max(1, ttlMs), tag);
     return true;
   }
 
@@ -131,7 +150,7 @@ export class MemoryDefenseStore implements DefenseStore {
   async raiseUserNotBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
     const key = `${tag}:${sub}`;
     const epoch = Math.max(this.epochs.get(key) ?? 0, atMs);
-    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs));
+    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs), tag);
     return epoch;
   }
 
@@ -194,12 +213,29 @@ export class MemoryDefenseStore implements DefenseStore {
   async raiseStepUpBefore(tag: string, sub: string, atMs: number, ttlMs: number): Promise<number> {
     const key = `${tag}:${sub}:su`;
     const epoch = Math.max(this.epochs.get(key) ?? 0, atMs);
-    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs));
+    this.epochs.set(key, epoch, this.now() + Math.max(1, ttlMs), tag);
     return epoch;
   }
 
-  async createSession(session: RefreshSessionRecord): Promise<void> {
-    this.sessions.set(`${session.tag}:${session.sid}`, { ...session }, session.expiresAtMs);
+  async createSession(session: RefreshSessionRecord, limits?: SessionLimits): Promise<string[]> {
+    this.sessions.set(`${session.tag}:${session.sid}`, { ...session }, session.expiresAtMs, session.tag);
+    let sids = this.userSessions.get(session.tag);
+    if (!sids) {
+      sids = new Set();
+      this.userSessions.set(session.tag, sids);
+    }
+    sids.add(session.sid);
+    if (!limits) return [];
+    // The user's live sessions, oldest first (ended or revoked ones leave the index as they are met).
+    const live: RefreshSessionRecord[] = [];
+    for (const sid of sids) {
+      const stored = this.sessions.get(`${session.tag}:${sid}`);
+      if (stored && stored.revokedReason === undefined && stored.sub === session.sub) live.push(stored);
+      else if (!stored || stored.revokedReason !== undefined) sids.delete(sid);
+    }
+    const revoked = live.slice(0, Math.max(0, live.length - limits.maxPerUser)).map((oldest) => oldest.sid);
+    for (const sid of revoked) await this.revokeSession(session.tag, sid, 'session_limit', limits.revokedRetainMs);
+    return revoked;
   }
 
   async getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined> {
@@ -213,42 +249,42 @@ export class MemoryDefenseStore implements DefenseStore {
     if (session.revokedReason !== undefined) return 'revoked';
     if (session.sub !== sub) return 'missing';
     if (session.createdAtMs <= Math.max(this.epochs.get(`${tag}:${sub}`) ?? 0, conditions.globalNotBeforeMs)) return 'revoked';
-    if (generation === session.generation) {
+    const rotates = generation === session.generation;
+    const replays = !rotates && generation === session.generation - 1 && conditions.reuseGraceMs > 0 && conditions.nowMs - (session.rotatedAtMs ?? 0) <= conditions.reuseGraceMs;
+    if (rotates || replays) {
+      // The proof and the rotation in one step: a replayed proof leaves the session as it was.
+      if (conditions.dpopProof && !(await this.recordProof(tag, conditions.dpopProof.key, conditions.dpopProof.ttlMs))) return 'proof_replayed';
+      if (replays) return 'replayed';
       session.generation += 1;
       session.rotatedAtMs = conditions.nowMs;
       return 'rotated';
     }
-    if (generation === session.generation - 1 && conditions.reuseGraceMs > 0 && conditions.nowMs - (session.rotatedAtMs ?? 0) <= conditions.reuseGraceMs) {
-      return 'replayed';
-    }
     if (generation < session.generation) {
-      session.revokedReason = 'refresh_token_reuse';
+      await this.revokeSession(tag, sid, 'refresh_token_reuse', conditions.revokedRetainMs);
       return 'reuse';
     }
     return 'missing';
   }
 
-  async revokeSession(tag: string, sid: string, reason: string): Promise<boolean> {
-    const session = this.sessions.get(`${tag}:${sid}`);
+  async revokeSession(tag: string, sid: string, reason: string, retainMs?: number): Promise<boolean> {
+    const key = `${tag}:${sid}`;
+    const session = this.sessions.get(key);
     if (!session) return false;
     session.revokedReason ??= reason;
+    this.userSessions.get(tag)?.delete(sid);
+    if (retainMs !== undefined) this.sessions.set(key, session, Math.min(session.expiresAtMs, this.now() + Math.max(1, retainMs)), tag);
     return true;
   }
 
   async appendEvent(event: SecurityEvent): Promise<void> {
-    if (this.events.length < this.maxEvents) {
-      this.events.push(event);
-    } else {
-      this.events[this.eventHead] = event;
-      this.eventHead = (this.eventHead + 1) % this.maxEvents;
-    }
+    // The event's user, else its client: one client's flood only replaces its own events.
+    this.events.append(event, event.sub !== undefined ? `sub:${event.sub}` : event.ip !== undefined ? `ip:${event.ip}` : undefined);
   }
 
   async listEvents(query: SecurityEventQuery): Promise<SecurityEvent[]> {
     const found: SecurityEvent[] = [];
-    const count = this.events.length;
-    for (let i = 1; i <= count && found.length < query.limit; i++) {
-      const event = this.events[(this.eventHead - i + count) % count];
+    for (const event of this.events.newestFirst()) {
+      if (found.length >= query.limit) break;
       if (query.sinceMs !== undefined && Date.parse(event.at) < query.sinceMs) break;
       if ((query.type === undefined || event.type === query.type) && (query.sub === undefined || event.sub === query.sub)) {
         found.push(event);
@@ -275,13 +311,19 @@ export class MemoryDefenseStore implements DefenseStore {
       report.scanned += space.size;
       report.removed += space.sweep(started, Infinity);
     }
+    // The per-user session index forgets sessions that ended.
+    for (const [tag, sids] of this.userSessions) {
+      for (const sid of sids) if (this.sessions.get(`${tag}:${sid}`) === undefined) sids.delete(sid);
+      if (sids.size === 0) this.userSessions.delete(tag);
+    }
     return report;
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs, this.profiles, this.baselines, ...this.counters.values()]) space.clear();
+    for (const space of [this.revocations, this.sessions, this.epochs, this.dpopProofs, this.profiles, this.baselines, this.events, ...this.counters.values()]) space.clear();
+    this.userSessions.clear();
   }
 
   /** Live entries per space (for tests and metrics). */
@@ -302,7 +344,7 @@ export class MemoryDefenseStore implements DefenseStore {
   private space(name: string): CounterSpace {
     let space = this.counters.get(name);
     if (!space) {
-      space = new CounterSpace(`counters:${name}`, this.maxCounters, this.onFull);
+      space = new CounterSpace(`counters:${name}`, this.maxCounters, this.onFull, this.maxPerPrincipal);
       this.counters.set(name, space);
     }
     return space;

@@ -16,6 +16,7 @@ import type {
   RiskLearning,
   RotateConditions,
   RotateOutcome,
+  SessionLimits,
   StoredSigningKey,
 } from '../defense-store.ports.js';
 import { LOCKDOWN_MODES } from '../defense-store.ports.js';
@@ -47,7 +48,7 @@ export interface RedisDefenseStoreOptions {
   replicaAckTimeoutMs?: number;
 }
 
-const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing']);
+const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing', 'proof_replayed']);
 
 type Scripted = {
   jwtdCheck(...args: Array<string | number>): Promise<unknown>;
@@ -56,9 +57,10 @@ type Scripted = {
   jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
-  jwtdCreateSession(s: string, sub: string, key: string, created: number, exp: number, claims: string): Promise<unknown>;
-  jwtdRotateSession(s: string, n: string, generation: number, globalNb: number, nowMs: number, graceMs: number): Promise<unknown>;
-  jwtdRevokeSession(s: string, reason: string): Promise<unknown>;
+  jwtdCreateSession(s: string, ss: string, sub: string, key: string, created: number, exp: number, claims: string, sid: string, nowMs: number, max: number): Promise<unknown>;
+  jwtdRotateSession(s: string, n: string, ss: string, dp: string, generation: number, globalNb: number, nowMs: number, graceMs: number, sid: string, retainMs: number, proofTtlMs: number): Promise<unknown>;
+  jwtdRevokeSession(s: string, ss: string, reason: string, sid: string, retainMs: number): Promise<unknown>;
+  jwtdRecordProof(dp: string, ttlMs: number): Promise<unknown>;
   jwtdRetireKid(g: string, k: string, kid: string, atMs: number, signingKid: string): Promise<unknown>;
   jwtdRotateSigningKey(g: string, k: string, kid: string, stored: string): Promise<unknown>;
   jwtdSetLockdown(g: string, mode: string, sinceMs: number, reason: string, actor: string): Promise<unknown>;
@@ -121,9 +123,10 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
     define('jwtdRaiseUserNotBefore', 1, scripts.RAISE_USER_NOT_BEFORE);
     define('jwtdRaiseGlobalNotBefore', 1, scripts.RAISE_GLOBAL_NOT_BEFORE);
-    define('jwtdCreateSession', 1, scripts.CREATE_SESSION);
-    define('jwtdRotateSession', 2, scripts.ROTATE_SESSION);
-    define('jwtdRevokeSession', 1, scripts.REVOKE_SESSION);
+    define('jwtdCreateSession', 2, scripts.CREATE_SESSION);
+    define('jwtdRotateSession', 4, scripts.ROTATE_SESSION);
+    define('jwtdRevokeSession', 2, scripts.REVOKE_SESSION);
+    define('jwtdRecordProof', 1, scripts.RECORD_PROOF);
     define('jwtdRetireKid', 2, scripts.RETIRE_KID);
     define('jwtdRotateSigningKey', 2, scripts.ROTATE_SIGNING_KEY);
     define('jwtdSetLockdown', 1, scripts.SET_LOCKDOWN);
@@ -336,17 +339,30 @@ export class RedisDefenseStore implements DefenseStore {
     return keys.sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
-  async createSession(session: RefreshSessionRecord): Promise<void> {
-    await this.run(() =>
+  async createSession(session: RefreshSessionRecord, limits?: SessionLimits): Promise<string[]> {
+    const over = await this.run(() =>
       this.scripted.jwtdCreateSession(
         this.userKey(session.tag, 's', session.sid),
+        this.userKey(session.tag, 'ss', ''),
         session.sub,
         session.key,
         session.createdAtMs,
         session.expiresAtMs,
         session.claims,
+        session.sid,
+        Math.floor(session.createdAtMs),
+        limits?.maxPerUser ?? 0,
       ),
     );
+    if (!Array.isArray(over) || over.some((sid) => typeof sid !== 'string')) throw new DefenseStoreError('unexpected Redis reply for createSession');
+    // Beyond the user's cap: the oldest are revoked (they already left the live set, in the same step as the new one came in).
+    for (const sid of over as string[]) await this.revokeSession(session.tag, sid, 'session_limit', limits!.revokedRetainMs);
+    return over as string[];
+  }
+
+  async recordProof(tag: string, key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.run(() => this.scripted.jwtdRecordProof(this.userKey(tag, 'dp', key), Math.max(1, Math.ceil(ttlMs))));
+    return integer(reply, 'recordProof') === 1;
   }
 
   async getSession(tag: string, sid: string): Promise<RefreshSessionRecord | undefined> {
@@ -370,10 +386,15 @@ export class RedisDefenseStore implements DefenseStore {
       this.scripted.jwtdRotateSession(
         this.userKey(tag, 's', sid),
         this.userKey(tag, 'n', sub),
+        this.userKey(tag, 'ss', ''),
+        this.userKey(tag, 'dp', conditions.dpopProof?.key ?? ''),
         generation,
         Math.floor(conditions.globalNotBeforeMs),
         Math.floor(conditions.nowMs),
         Math.floor(conditions.reuseGraceMs),
+        sid,
+        Math.max(0, Math.ceil(conditions.revokedRetainMs ?? 0)),
+        conditions.dpopProof ? Math.max(1, Math.ceil(conditions.dpopProof.ttlMs)) : 0,
       ),
     );
     if (typeof reply !== 'string' || !RESULTS.has(reply)) throw new DefenseStoreError('unexpected Redis reply for rotateSession');
@@ -382,9 +403,9 @@ export class RedisDefenseStore implements DefenseStore {
     return reply as RotateOutcome;
   }
 
-  async revokeSession(tag: string, sid: string, reason: string): Promise<boolean> {
+  async revokeSession(tag: string, sid: string, reason: string, retainMs?: number): Promise<boolean> {
     const key = this.userKey(tag, 's', sid);
-    const reply = await this.durable(key, () => this.scripted.jwtdRevokeSession(key, reason));
+    const reply = await this.durable(key, () => this.scripted.jwtdRevokeSession(key, this.userKey(tag, 'ss', ''), reason, sid, Math.max(0, Math.ceil(retainMs ?? 0))));
     return integer(reply, 'revokeSession') === 1;
   }
 
@@ -454,7 +475,7 @@ export class RedisDefenseStore implements DefenseStore {
     return this.client as unknown as Scripted;
   }
 
-  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
+  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'ss' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
 

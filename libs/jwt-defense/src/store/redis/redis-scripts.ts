@@ -63,7 +63,7 @@ end
  * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key; [22] when the token's
  * user authenticated, epoch ms ('' : not known), compared with the user epoch.
  * A refused token (revoked by jti, session or user epoch) or a replayed DPoP proof counts nothing: no rate hit, no
- * anomaly count, no proof recorded. Otherwise whoever holds a revoked token, or a captured request, could spend the
+ * anomaly count, no proof recorded; a proof is recorded only within the user's rate limit too. Otherwise whoever holds a revoked token, or a captured request, could spend the
  * user's rate limit or raise an anomaly containment against the user.
  * Reply: [userNotBeforeMs, jtiRevoked, sessionRevoked, totalHits, timeToExpireMs, blocked, timeToBlockExpireMs,
  * learned, countrySeenAtMs, deviceSeenAtMs, hourWeight, hourTotal, lastCountry, lastCountryAtMs, challengedAtMs,
@@ -76,16 +76,16 @@ local jti = redis.call('EXISTS', KEYS[2])
 local session = redis.call('HEXISTS', KEYS[3], 'revoked')
 local refused = jti == 1 or session == 1 or (ARGV[22] ~= '' and tonumber(nb or '0') >= tonumber(ARGV[22]))
 local replayed = 0
-if ARGV[21] ~= '0' and not refused then
-  if redis.call('SET', KEYS[8], '1', 'NX', 'PX', ARGV[21]) == false then
-    replayed = 1
-    refused = true
-  end
+if ARGV[21] ~= '0' and not refused and redis.call('EXISTS', KEYS[8]) == 1 then
+  replayed = 1
+  refused = true
 end
 local rate = {0, 0, 0, 0}
 if ARGV[1] ~= '0' and not refused then
   rate = rate_limit(KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]))
 end
+-- A proof is recorded only for a request that passed the earlier checks (revocation, replay, the user's limit).
+if ARGV[21] ~= '0' and not refused and rate[3] ~= 1 then redis.call('SET', KEYS[8], '1', 'PX', ARGV[21]) end
 local risk = {0, 0, 0, '0', '0', '', 0, 0, -1}
 local challengedContext = ''
 if ARGV[6] == '1' then
@@ -204,19 +204,39 @@ redis.call('HSET', KEYS[1], 'nb', value)
 return value
 `;
 
-/** KEYS: session. ARGV: sub, key, createdAtMs, expiresAtMs, claims. */
+/**
+ * KEYS: session, the user's live sessions (a sorted set: sid by expiry). ARGV: sub, key, createdAtMs, expiresAtMs,
+ * claims, sid, now (ms), most live sessions per user ('0': no cap). Reply: the sids beyond the cap (the oldest), taken
+ * out of the set here; the caller revokes them (REVOKE_SESSION), so that concurrent logins never count them twice.
+ */
 export const CREATE_SESSION = `
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'key', ARGV[2], 'gen', '0', 'created', ARGV[3], 'exp', ARGV[4], 'claims', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+local max = tonumber(ARGV[8])
+local over = {}
+if max > 0 then
+  local count = redis.call('ZCARD', KEYS[2])
+  if count > max then
+    over = redis.call('ZRANGE', KEYS[2], 0, count - max - 1)
+    redis.call('ZREM', KEYS[2], unpack(over))
+  end
+end
+return over
 `;
 
 /**
- * KEYS: session, user epoch. ARGV: presented generation, global epoch (ms), the caller's now (ms, unused: see below),
- * reuse grace (ms). Reply: rotated | replayed | reuse | revoked | missing. The epochs are checked in the same atomic
- * step, so a rotation racing a revoke-all either sees it or happened before it. The rotation time and the grace are
- * measured with this node's TIME, not the callers' clocks: a retry on an instance whose clock is off by a few seconds
- * must not turn an honest retry into reuse (which revokes the family), nor a late replay into a retry.
+ * KEYS: session, user epoch, the user's live sessions, the request's DPoP proof (its replay key; '' none). ARGV:
+ * presented generation, global epoch (ms), the caller's now (ms, unused: see below), reuse grace (ms), sid, how long a
+ * session revoked by reuse stays (ms; '0': until it expires), proof TTL (ms; '0': no proof). Reply: rotated | replayed
+ * | reuse | revoked | missing | proof_replayed. The epochs are checked in the same atomic step, so a rotation racing a
+ * revoke-all either sees it or happened before it; so is the proof, which is recorded only with a rotation (or a
+ * replay within the grace): a replayed proof leaves the session as it was. The rotation time and the grace are measured
+ * with this node's TIME, not the callers' clocks: a retry on an instance whose clock is off by a few seconds must not
+ * turn an honest retry into reuse (which revokes the family), nor a late replay into a retry.
  */
 export const ROTATE_SESSION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
@@ -228,26 +248,46 @@ local gen = tonumber(redis.call('HGET', KEYS[1], 'gen'))
 local presented = tonumber(ARGV[1])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if presented == gen then
+local grace = tonumber(ARGV[4])
+local rotates = presented == gen
+local replays = not rotates and presented == gen - 1 and grace > 0 and now - tonumber(redis.call('HGET', KEYS[1], 'rot') or '0') <= grace
+if rotates or replays then
+  if ARGV[7] ~= '0' then
+    if redis.call('EXISTS', KEYS[4]) == 1 then return 'proof_replayed' end
+    redis.call('SET', KEYS[4], '1', 'PX', ARGV[7])
+  end
+  if replays then return 'replayed' end
   redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', gen + 1), 'rot', string.format('%.0f', now))
   return 'rotated'
 end
-local grace = tonumber(ARGV[4])
-if presented == gen - 1 and grace > 0 and now - tonumber(redis.call('HGET', KEYS[1], 'rot') or '0') <= grace then
-  return 'replayed'
-end
 if presented < gen then
   redis.call('HSET', KEYS[1], 'revoked', 'refresh_token_reuse')
+  redis.call('ZREM', KEYS[3], ARGV[5])
+  local retain = tonumber(ARGV[6])
+  if retain > 0 and redis.call('PTTL', KEYS[1]) > retain then redis.call('PEXPIRE', KEYS[1], retain) end
   return 'reuse'
 end
 return 'missing'
 `;
 
-/** KEYS: session. ARGV: reason. Reply: 1 when the session exists. */
+/**
+ * KEYS: session, the user's live sessions. ARGV: reason, sid, how long the revoked session stays (ms; '0': until it
+ * expires). Reply: 1 when the session exists. A revoked session leaves the live set, and is kept (as revoked) only as
+ * long as its access tokens may live.
+ */
 export const REVOKE_SESSION = `
+redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSETNX', KEYS[1], 'revoked', ARGV[1])
+local retain = tonumber(ARGV[3])
+if retain > 0 and redis.call('PTTL', KEYS[1]) > retain then redis.call('PEXPIRE', KEYS[1], retain) end
 return 1
+`;
+
+/** KEYS: a DPoP proof's replay key. ARGV: ttlMs. Reply: 1 recorded now, 0 seen before (a replay). */
+export const RECORD_PROOF = `
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
 `;
 
 /**
