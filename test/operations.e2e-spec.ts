@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -5,6 +6,7 @@ import request from 'supertest';
 import { SECURITY_EVENT_TYPES } from '@jwt-defense/core';
 import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';
 import { admin, login, me } from './support/demo-client.js';
+import { createDpopProof } from './support/oidc-provider.js';
 import { parsePrometheusText, total } from './support/prometheus-text.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -223,5 +225,55 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
       while (Date.now() < deadline && (status = (await request(demo.server).get('/health/ready')).status) !== 200) await sleep(100);
       expect(status).toBe(200);
     });
+  });
+});
+
+/**
+ * M2 of the third review: /metrics authenticated beside the pipeline (TokenService.verify + RevocationService.check),
+ * so a DPoP-bound admin token worked as Bearer and a step-up lockdown was ignored. It now goes through
+ * DefenseAuthenticator, the pipeline itself.
+ */
+describe.each(ADAPTERS)('GET /metrics through the one pipeline over %s', (adapter) => {
+  let demo: DemoHandle;
+  let origin: string;
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  beforeAll(async () => {
+    demo = await startDemo(adapter, { ...LIMITS, METRICS_TOKEN });
+    await demo.app.listen(0, '127.0.0.1');
+    origin = `http://127.0.0.1:${(demo.app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(() => demo.close());
+  const metrics = (authorization: string, dpop?: string) => {
+    const req = request(demo.server).get('/metrics').set('Host', origin.slice(7)).set('Authorization', authorization);
+    return dpop ? req.set('DPoP', dpop) : req;
+  };
+
+  it('a DPoP-bound admin token needs its proof there too: as Bearer it is refused; with a fresh proof it opens', async () => {
+    const bound = await request(demo.server).post('/auth/login').set('Host', origin.slice(7)).set('DPoP', createDpopProof(key, { htm: 'POST', htu: `${origin}/auth/login` })).send({ username: 'admin', password: 'admin-password' });
+    expect(bound.body.token_type).toBe('DPoP');
+    const asBearer = await metrics(`Bearer ${bound.body.access_token}`);
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.body.code).toBe('invalid_dpop_proof');
+    expect(asBearer.headers['www-authenticate']).toMatch(/^DPoP realm="api", algs="[^"]+", error="invalid_token"$/);
+    const proof = createDpopProof(key, { htm: 'GET', htu: `${origin}/metrics`, accessToken: bound.body.access_token });
+    const ok = await metrics(`DPoP ${bound.body.access_token}`, proof);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['cache-control']).toBe('no-store');
+    // The pipeline recorded the proof: its replay is refused.
+    expect((await metrics(`DPoP ${bound.body.access_token}`, proof)).body.code).toBe('invalid_dpop_proof');
+  });
+
+  it('a step-up lockdown applies: an admin token from before it needs a new login; METRICS_TOKEN still scrapes', async () => {
+    const before = (await login(demo, 'admin')).access_token;
+    expect((await metrics(`Bearer ${before}`)).status).toBe(200);
+    expect((await admin(demo, before, 'post', '/admin/incident/lockdown', { mode: 'step-up', reason: 'drill' })).status).toBe(200);
+    const challenged = await metrics(`Bearer ${before}`);
+    expect(challenged.status).toBe(401);
+    expect(challenged.body.code).toBe('insufficient_user_authentication');
+    expect(challenged.headers['www-authenticate']).toBe('Bearer realm="api", error="insufficient_user_authentication", max_age="0"');
+    expect((await metrics(`Bearer ${METRICS_TOKEN}`)).status).toBe(200);
+    const after = (await login(demo, 'admin')).access_token;
+    expect((await metrics(`Bearer ${after}`)).status).toBe(200);
+    await admin(demo, after, 'post', '/admin/incident/lockdown', { mode: 'off', reason: 'drill over' });
   });
 });

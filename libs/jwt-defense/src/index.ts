@@ -96,8 +96,10 @@ export type { SecurityEventInput } from './events/security-event.service.js';
 export { SECURITY_EVENT_TYPES, createSecurityEvent, toNdjsonLine } from './events/security-event.js';
 export type { SecurityEvent, SecurityEventQuery, SecurityEventType } from './events/security-event.js';
 
-// The pipeline, its guard and its policies.
+// The pipeline, its guard and its policies; the one way to authenticate a request outside a guarded route.
 export { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
+export { DefenseAuthenticator } from './pipeline/defense-authenticator.js';
+export type { AuthenticateOptions } from './pipeline/defense-authenticator.js';
 export { RequestPipeline, authorizeByPolicy } from './pipeline/request-pipeline.js';
 export type { Authorizer } from './pipeline/request-pipeline.js';
 export type { CheckStage } from './pipeline/check-stage.js';

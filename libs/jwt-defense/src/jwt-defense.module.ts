@@ -23,6 +23,7 @@ import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, PRINCIPAL_PROPERTY, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
+import { DefenseAuthenticator } from './pipeline/defense-authenticator.js';
 import { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
 import { NOOP_METRICS_SINK } from './pipeline/metrics-sink.js';
 import { RequestPipeline } from './pipeline/request-pipeline.js';
@@ -134,6 +135,7 @@ const layerOptions: Provider[] = [
     DefenseHealthIndicator,
     DefenseResponseHeaders,
     RequestPipeline,
+    DefenseAuthenticator,
     JwtDefenseGuard,
   ],
   exports: [
@@ -166,6 +168,7 @@ const layerOptions: Provider[] = [
     ClientIpResolver,
     DefenseResponseHeaders,
     RequestPipeline,
+    DefenseAuthenticator,
     JwtDefenseGuard,
   ],
 })

@@ -62,6 +62,7 @@ type ControllerClass = new (...args: never[]) => unknown;
 @Injectable()
 export class PolicyResolver implements OnModuleInit {
   private readonly cache = new WeakMap<object, Map<object, RoutePolicy>>();
+  private readonly byOptions = new WeakMap<DefensePolicyOptions, RoutePolicy>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -102,10 +103,47 @@ export class PolicyResolver implements OnModuleInit {
     return policy;
   }
 
+  /**
+   * The policy of a surface that is not a route handler (`DefenseAuthenticator.authenticate`), from the same options
+   * as `@DefensePolicy()`, resolved once per options object. `name` stands for the route in events and metrics.
+   */
+  forOptions(name: string, declared: DefensePolicyOptions): RoutePolicy {
+    let policy = this.byOptions.get(declared);
+    if (!policy) {
+      policy = this.build(name, name, declared, { isPublic: false, headers: routeHeadersFor(undefined, this.securityHeaders, name) });
+      this.byOptions.set(declared, policy);
+    }
+    return policy;
+  }
+
   private resolve(handler: Handler, controller: ControllerClass): RoutePolicy {
     const targets = [handler, controller];
     const name = `${controller.name}.${handler.name}`;
     const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, targets) ?? {};
+    const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
+    const stock = (throttler: string): RateLimitOptions | undefined => {
+      const limit = this.reflector.getAllAndOverride<number>(`${THROTTLER_LIMIT}${throttler}`, targets);
+      const ttlMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_TTL}${throttler}`, targets);
+      if (limit === undefined && ttlMs === undefined) return undefined;
+      const blockDurationMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_BLOCK_DURATION}${throttler}`, targets);
+      return resolveOptions(ThrottlePolicyOptions, { ip: { limit, ttlMs, blockDurationMs } }, `@Throttle of ${name}`).ip as RateLimitOptions;
+    };
+    return this.build(name, this.template(handler, controller), declared, {
+      isPublic: this.reflector.getAllAndOverride(Public, targets) === true,
+      headers: routeHeadersFor(this.reflector.getAllAndOverride(SecurityHeaders, targets), this.securityHeaders, name),
+      skipped,
+      stock,
+    });
+  }
+
+  /** A route's policy from its declared options and what its decorators say (@nestjs/throttler's among them). */
+  private build(
+    name: string,
+    template: string,
+    declared: DefensePolicyOptions,
+    found: { isPublic: boolean; headers?: RouteHeaders; skipped?: (throttler: string) => boolean; stock?: (throttler: string) => RateLimitOptions | undefined },
+  ): RoutePolicy {
+    const { skipped = () => false, stock = () => undefined, headers } = found;
     const where = `@DefensePolicy of ${name}: throttle`;
     let policy: ThrottlePolicyOptions | false;
     if (declared.throttle === false) policy = false;
@@ -115,25 +153,15 @@ export class PolicyResolver implements OnModuleInit {
       policy = profile;
     } else policy = resolveOptions(ThrottlePolicyOptions, declared.throttle, where);
 
-    const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
-    const stock = (throttler: string): RateLimitOptions | undefined => {
-      const limit = this.reflector.getAllAndOverride<number>(`${THROTTLER_LIMIT}${throttler}`, targets);
-      const ttlMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_TTL}${throttler}`, targets);
-      if (limit === undefined && ttlMs === undefined) return undefined;
-      const blockDurationMs = this.reflector.getAllAndOverride<number>(`${THROTTLER_BLOCK_DURATION}${throttler}`, targets);
-      return resolveOptions(ThrottlePolicyOptions, { ip: { limit, ttlMs, blockDurationMs } }, `@Throttle of ${name}`).ip as RateLimitOptions;
-    };
     const ownIp = stock('default') ?? stock('ip') ?? (policy === false ? undefined : policy.ip);
     const userLimit = stock('user') ?? (policy === false ? undefined : policy.user);
     const skipAll = skipped('default');
 
-    const headers = routeHeadersFor(this.reflector.getAllAndOverride(SecurityHeaders, targets), this.securityHeaders, name);
     const risk = resolveOptions(RouteRiskOptions, declared.risk, `@DefensePolicy of ${name}: risk`);
     const anomaly = resolveOptions(RouteAnomalyOptions, declared.anomaly, `@DefensePolicy of ${name}: anomaly`);
     const stepUpAt = risk.stepUpAt ?? this.riskOptions.stepUpAt;
     const denyAt = risk.denyAt ?? this.riskOptions.denyAt;
     if (stepUpAt > denyAt) throw new TypeError(`jwt-defense: @DefensePolicy of ${name}: risk.stepUpAt must not be greater than risk.denyAt`);
-    const template = this.template(handler, controller);
     return {
       name,
       headers,
@@ -141,7 +169,7 @@ export class PolicyResolver implements OnModuleInit {
       routeId: createHash('sha256').update(`${name} ${template}`).digest('base64url').slice(0, 10),
       risk: { mode: risk.mode ?? this.riskOptions.mode, stepUpAt, denyAt },
       anomaly: { mode: anomaly.mode ?? this.anomalyOptions.mode, containment: anomaly.containment ?? this.anomalyOptions.containment },
-      isPublic: this.reflector.getAllAndOverride(Public, targets) === true,
+      isPublic: found.isPublic,
       roles: declared.roles,
       scopes: declared.scopes,
       failMode: declared.failMode ?? this.revocation.failMode,

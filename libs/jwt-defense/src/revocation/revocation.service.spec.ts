@@ -4,6 +4,9 @@ import { JwtDefenseModule } from '../jwt-defense.module.js';
 import { TokenService } from '../token/token.service.js';
 import { RefreshTokenService } from '../session/refresh-token.service.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
+import { RequestCheckStore } from '../store/defense-store.ports.js';
+import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import { authenticatedAtMs, userTag } from '../token/token-ids.js';
 import { RevocationService } from './revocation.service.js';
 
 const FAKE = { doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] as Array<'nextTick' | 'setImmediate' | 'queueMicrotask'> };
@@ -43,7 +46,14 @@ describe('RevocationService (memory store, frozen clock)', () => {
     jest.useRealTimers();
   });
 
-  const verdict = async (token: string) => revocation.check(await tokens.verify(token));
+  /** The verdict the pipeline's revocation stage reaches: the global measures from memory, then the store call's answer. */
+  const verdictOf = async (principal: AccessTokenPrincipal) => {
+    const tag = userTag(principal.sub);
+    const at = authenticatedAtMs(principal, tag);
+    const check = { tag, sub: principal.sub, jti: principal.jti ?? '', sid: principal.sid };
+    return revocation.globalVerdict(principal.kid, at) ?? revocation.storeVerdict(await moduleRef.get<RequestCheckStore>(RequestCheckStore).check(check), at);
+  };
+  const verdict = async (token: string) => verdictOf(await tokens.verify(token));
 
   it('revoke-all splits one second at the millisecond: earlier tokens die, a login right after lives', async () => {
     jest.setSystemTime(T0 + 100);
@@ -62,7 +72,7 @@ describe('RevocationService (memory store, frozen clock)', () => {
     const principal = { ...(await tokens.verify((await tokens.issue('alice')).token)), jti: 'foreign-jti' };
     jest.setSystemTime(T0 + 500);
     await revocation.revokeAllForUser('alice', 'takeover');
-    expect(await revocation.check(principal)).toBe('user');
+    expect(await verdictOf(principal)).toBe('user');
   });
 
   it('revokes a jti by its id alone, with reason, actor and time, and only once', async () => {
@@ -97,7 +107,7 @@ describe('RevocationService (memory store, frozen clock)', () => {
     await expect(revocation.retireKey('a', 'leak')).rejects.toMatchObject({ code: 'signing_key_active', status: 409 });
     await revocation.retireKey('b', 'leak');
     const principal = await tokens.verify((await tokens.issue('carol')).token);
-    expect(await revocation.check({ ...principal, kid: 'b' })).toBe('key');
+    expect(await verdictOf({ ...principal, kid: 'b' })).toBe('key');
   });
 
   it('refresh: reuse detection, and revoke-all ends the sessions too', async () => {

@@ -9,7 +9,6 @@ import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
 import {
   GlobalStateStore,
-  RequestCheckStore,
   RevocationStore,
   SessionStore,
   type CleanupReport,
@@ -17,8 +16,7 @@ import {
   type GlobalDefenseState,
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
-import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { authenticatedAtMs, parseOwnJti, subjectKey, userTag } from '../token/token-ids.js';
+import { parseOwnJti, userTag } from '../token/token-ids.js';
 import { RevocationOptions } from './revocation.options.js';
 
 export interface RevokeTokenOptions {
@@ -61,7 +59,6 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     @Inject(RevocationStore) private readonly store: RevocationStore,
     @Inject(GlobalStateStore) private readonly globalStore: GlobalStateStore,
     @Inject(SessionStore) private readonly sessions: SessionStore,
-    @Inject(RequestCheckStore) private readonly requests: RequestCheckStore,
     private readonly options: RevocationOptions,
     @Inject(TOKEN_LIFETIMES) private readonly lifetimes: TokenLifetimes,
     private readonly events: SecurityEventService,
@@ -100,19 +97,6 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     if (result.sessionRevoked) return 'session';
     if (authenticatedAtMs <= result.userNotBeforeMs) return 'user';
     return undefined;
-  }
-
-  /**
-   * The revocation verdict for a verified principal, outside the request pipeline (which checks it within its
-   * own single store call): `undefined` when the token is active. One store call.
-   */
-  async check(principal: AccessTokenPrincipal): Promise<RevocationVerdict> {
-    const subject = subjectKey(principal.issuer, principal.sub, this.lifetimes.issuer);
-    const tag = userTag(subject);
-    const issued = authenticatedAtMs(principal, tag);
-    const global = this.globalVerdict(principal.kid, issued);
-    if (global) return global;
-    return this.storeVerdict(await this.requests.check({ tag, sub: subject, jti: principal.jti ?? '', sid: principal.sid }), issued);
   }
 
   /** The retired kids this instance knows (kid → epoch ms). */

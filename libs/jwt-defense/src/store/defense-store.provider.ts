@@ -53,6 +53,7 @@ export const defenseStoreProviders: Provider[] = [
         maxProfiles: store.maxProfiles,
         maxDpopProofs: store.maxDpopProofs,
         maxEvents: store.maxEvents,
+        maxPerPrincipal: store.maxPerPrincipal,
         now: () => clock.nowMs(),
         onFull: (space) => alerts.next(space),
       });

@@ -19,8 +19,15 @@ export class MemoryStoreOptions {
   @IsInt() @Min(1) @Max(100_000_000) maxProfiles: number = 100_000;
   /** Most DPoP proofs remembered for their replay window. Never evicted early: when full, a new proof is refused (503). Default 100000. */
   @IsInt() @Min(1) @Max(100_000_000) maxDpopProofs: number = 100_000;
-  /** Most security events kept (a ring). Default 10000. */
+  /** Most security events kept (the oldest go first). Default 10000. */
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;
+  /**
+   * Most entries one principal (a user, a client address) may hold in any one of the spaces above, and never more
+   * than half of a space: beyond its share a principal only ever makes room among its own entries (its idle counters,
+   * its oldest events) or is refused (503 for its own security state), so one account or client can never fill a
+   * space for the others. Default 1000.
+   */
+  @IsInt() @Min(1) @Max(100_000_000) maxPerPrincipal: number = 1000;
 }
 
 /**
