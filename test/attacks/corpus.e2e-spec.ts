@@ -81,7 +81,8 @@ describe.each(ADAPTERS)('attack corpus over %s, on real Redis', (adapter) => {
       } else if (attack.changes) {
         const expected = attack.changes.keys(t, prepared);
         expect({ why: attack.changes.why, changed: changedKeys(before, after) }).toEqual({ why: attack.changes.why, changed: expected });
-        for (const key of expected) expect(after.entries[key]).toMatch(attack.changes.value);
+        const values = attack.changes.value(t, prepared);
+        for (const key of expected) expect(after.entries[key]).toMatch(values[key]);
       } else {
         expect(describeChanges(before, after)).toEqual([]);
       }

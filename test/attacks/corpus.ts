@@ -75,7 +75,8 @@ export interface AttackCase {
   /**
    * The state this case changes by design, and only it: the keys, and why. Every other case must change nothing.
    */
-  changes?: { why: string; keys: (t: AttackTarget, prepared: Record<string, string>) => string[]; value: RegExp };
+  /** The keys it may change, and what each must then hold. */
+  changes?: { why: string; keys: (t: AttackTarget, prepared: Record<string, string>) => string[]; value: (t: AttackTarget, prepared: Record<string, string>) => Record<string, RegExp> };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -439,7 +440,11 @@ export const CORPUS: AttackCase[] = [
     },
     send: (t, { old }) => refreshWith(t, { refresh_token: old }),
     expect: invalidToken('token_revoked'),
-    changes: { why: 'reuse detection revokes the whole family (RFC 9700 §4.14.2), and only it', keys: (t, { old }) => [t.sessionKey(old)], value: /\["revoked","refresh_token_reuse"\]/ },
+    changes: {
+      why: 'reuse detection revokes the whole family (RFC 9700 §4.14.2), and only it: its session, which leaves the user\'s live sessions',
+      keys: (t, { old }) => [t.sessionKey(old), t.liveSessionsKey(old)],
+      value: (t, { old }) => ({ [t.sessionKey(old)]: /\["revoked","refresh_token_reuse"\]/, [t.liveSessionsKey(old)]: new RegExp(`^(?!.*${old.split('.')[1]})`) }),
+    },
   },
   { category: 'refresh token', name: 'MAC tampered (one character changed)', send: (t) => { const parts = t.alice.refresh.split('.'); parts[3] = parts[3].slice(0, 10) + (parts[3][10] === 'A' ? 'B' : 'A') + parts[3].slice(11); return refreshWith(t, { refresh_token: parts.join('.') }); }, expect: invalidToken('signature_invalid') },
   { category: 'refresh token', name: 'MAC re-spelled (spare bits of its last character)', send: (t) => { const parts = t.alice.refresh.split('.'); parts[3] = respell(parts[3]); return refreshWith(t, { refresh_token: parts.join('.') }); }, expect: invalidToken('token_malformed') },

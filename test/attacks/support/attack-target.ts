@@ -178,6 +178,11 @@ export class AttackTarget {
     return `${this.prefix}{u:${tag}}:s:${sid}`;
   }
 
+  /** The Redis key of alice's live refresh sessions (a sorted set of sids under her tag). */
+  liveSessionsKey(refreshToken: string): string {
+    return `${this.prefix}{u:${refreshToken.split('.')[0]}}:ss:`;
+  }
+
   async close(): Promise<void> {
     this.redis?.disconnect();
     await this.demo.close();
