@@ -87,7 +87,7 @@ export async function memoryPerUser(users: number): Promise<number | undefined> 
       sub,
       jti: 'j',
       userRate: { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs },
-      anomaly: { route: 'route-a', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 50, idleTtlMs: 86_400_000, nowMs },
+      anomaly: { route: 'route-a', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 50, idleTtlMs: 86_400_000, maxGrowth: 1.25, nowMs },
     });
     await store.raiseUserNotBefore(tag, sub, nowMs, 60_000);
     await store.learnContext(tag, sub, { country: 'FR', device: 'ua:abcdefghijklmnop', hourOfWeek: 10, nowMs, countHour: true, maxDevices: 20, maxCountries: 20, halfLifeMs: 30 * 86_400_000, ttlMs: 86_400_000 });

@@ -239,7 +239,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     // Found by the attack corpus: holding a revoked token (or a captured DPoP request) must not spend the user's rate
     // limit (a lockout of the real user) nor feed the anomaly baseline (a containment raised against them).
     const userRate = { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
-    const anomaly: AnomalyCount = { route: 'GET /me', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 0, factor: 3, minRequests: 1, maxRoutes: 10, idleTtlMs: 86_400_000, nowMs: now };
+    const anomaly: AnomalyCount = { route: 'GET /me', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 0, factor: 3, minRequests: 1, maxRoutes: 10, idleTtlMs: 86_400_000, maxGrowth: 1.25, nowMs: now };
     const counted = { userRate, anomaly, authenticatedAtMs: now - 1000 };
     const call = (extra: object) => store.check({ tag: 'tagZ', sub: 'zoe', jti: 'jz', sid: 'sz', ...counted, ...extra });
     await expect(call({})).resolves.toMatchObject({ userRate: { totalHits: 1 }, anomaly: { count: 1 } });
@@ -335,9 +335,37 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   });
 
   const anomaly = (overrides: Partial<AnomalyCount> = {}): AnomalyCount => ({
-    route: 'r1', intervalMs: 60_000, alpha: 0.5, warmupIntervals: 2, factor: 3, minRequests: 4, maxRoutes: 2, idleTtlMs: 600_000, nowMs: now, ...overrides,
+    // (An unbounded growth here, to show the EWMA's arithmetic; the bound has its own case below.)
+    route: 'r1', intervalMs: 60_000, alpha: 0.5, warmupIntervals: 2, factor: 3, minRequests: 4, maxRoutes: 2, idleTtlMs: 600_000, maxGrowth: 100, nowMs: now, ...overrides,
   });
   const count = async (sub: string, overrides: Partial<AnomalyCount> = {}) => (await store.check({ tag: 'tagA2', sub, jti: 'j', anomaly: anomaly(overrides) })).anomaly!;
+
+  it('L3: a baseline grows at most maxGrowth per interval: a ramp just under factor × baseline alerts; without the bound it never did', async () => {
+    const t0 = Math.floor(now / 60_000) * 60_000;
+    const ramp = { alpha: 0.3, warmupIntervals: 1, factor: 3, minRequests: 20 };
+    // The review's ramp: an attacker who sends, each interval, just under factor × the baseline the EWMA alone learns
+    // (6, 18, 28, 45, 72, 115, 184: 30× in 6 intervals).
+    const counts: number[] = [];
+    for (let baseline = 6; counts.length < 7; ) {
+      const total = counts.length === 0 ? 6 : Math.floor(ramp.factor * baseline);
+      if (counts.length > 0) baseline += ramp.alpha * (total - baseline);
+      counts.push(total);
+    }
+    expect(counts).toEqual([6, 18, 28, 45, 72, 115, 184]);
+    const firstAlert = async (sub: string, maxGrowth: number) => {
+      for (const [interval, total] of counts.entries()) {
+        for (let i = 0; i < total; i++) if ((await count(sub, { ...ramp, maxGrowth, nowMs: t0 + interval * 60_000 + i })).alerted) return interval;
+      }
+      return -1;
+    };
+    expect(await firstAlert('unbounded', 100)).toBe(-1);
+    expect(await firstAlert('bounded', 1.25)).toBe(2);
+    // Below the level where minRequests decides (minRequests / factor), the baseline learns freely: a quiet user is not held back.
+    await count('quiet', { ...ramp, maxGrowth: 1.25, nowMs: t0 });
+    for (let i = 0; i < 5; i++) await count('quiet', { ...ramp, maxGrowth: 1.25, nowMs: t0 + 60_000 + i });
+    const folded = await count('quiet', { ...ramp, maxGrowth: 1.25, nowMs: t0 + 120_000 });
+    expect(folded.baseline).toBeCloseTo(1 + 0.3 * (5 - 1), 4);
+  });
 
   it('counts per user × route with an EWMA baseline, and alerts exactly once per interval after the warm-up', async () => {
     const t0 = Math.floor(now / 60_000) * 60_000;

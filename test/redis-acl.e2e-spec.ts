@@ -19,6 +19,7 @@ const anomaly = (route: string, nowMs: number): AnomalyCount => ({
   minRequests: 1,
   maxRoutes: 1,
   idleTtlMs: 60_000,
+  maxGrowth: 1.25,
   nowMs,
 });
 

@@ -110,8 +110,9 @@ export function countAnomaly(state: AnomalyCounterState | undefined, request: An
   const index = Math.floor(request.nowMs / request.intervalMs);
   const s = state ?? { interval: index, count: 0, baseline: 0, intervals: 0, alertedInterval: -1 };
   if (index > s.interval) {
-    // Fold the finished interval into the baseline, then the empty ones in between (capped).
-    s.baseline = s.intervals === 0 ? s.count : s.baseline + request.alpha * (s.count - s.baseline);
+    // Fold the finished interval into the baseline (its growth bounded: a slow ramp cannot teach it any amount), then
+    // the empty ones in between (capped).
+    s.baseline = s.intervals === 0 ? s.count : Math.min(s.baseline + request.alpha * (s.count - s.baseline), Math.max(s.baseline * request.maxGrowth, request.minRequests / request.factor));
     s.intervals += 1;
     const gap = Math.min(index - s.interval - 1, 1000);
     if (gap > 0) {

@@ -38,6 +38,7 @@ export class AnomalyMonitorService {
       minRequests: o.minRequests,
       maxRoutes: o.maxRoutesPerUser,
       idleTtlMs: o.idleTtlDays * DAY_MS,
+      maxGrowth: o.maxBaselineGrowth,
       nowMs,
     };
   }

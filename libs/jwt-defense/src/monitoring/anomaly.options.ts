@@ -23,6 +23,14 @@ export class AnomalyOptions {
   @IsInt() @Min(1) @Max(1_000_000) minRequests: number = 20;
   /** EWMA smoothing of the baseline (weight of the newest interval), 0.01 to 1. Default 0.3. */
   @IsNumber() @Min(0.01) @Max(1) alpha: number = 0.3;
+  /**
+   * The most a baseline may grow from one interval to the next, as a factor (above the level at which `minRequests`
+   * alone decides, `minRequests / factor`). An attacker ramping a user's traffic up slowly, just under `factor` ×
+   * the baseline each interval, could otherwise teach it any amount (6 → 184 requests per interval in 6 intervals
+   * with the EWMA alone); with 1.25, growing k× beyond `factor` without an alert takes at least
+   * log(k) / log(1.25) intervals (30× in 6 intervals alerts). 1.01 to 100. Default 1.25.
+   */
+  @IsNumber() @Min(1.01) @Max(100) maxBaselineGrowth: number = 1.25;
   /** In `enforce` mode: `none` (an event only), `step-up` (tokens authenticated before the alert need a new login) or `revoke` (revoke-all for the user). Default `none`. */
   @IsIn(['none', 'step-up', 'revoke']) containment: AnomalyContainment = 'none';
   /** Route baselines kept per user; the least recently used goes. Default 50; 1 to 10000. */

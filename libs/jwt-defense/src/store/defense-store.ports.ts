@@ -79,6 +79,11 @@ export interface AnomalyCount {
   maxRoutes: number;
   /** How long an idle user's baselines are kept, ms. */
   idleTtlMs: number;
+  /**
+   * The most a baseline may grow from one interval to the next (×), beyond the level at which `minRequests` alone would
+   * decide: a ramp faster than this alerts instead of teaching the baseline.
+   */
+  maxGrowth: number;
   nowMs: number;
 }
 

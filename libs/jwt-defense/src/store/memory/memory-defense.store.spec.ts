@@ -72,7 +72,7 @@ describe('MemoryDefenseStore', () => {
     const store = new MemoryDefenseStore({ maxProfiles: 50 });
     const nowMs = Date.now();
     const learning = { device: 'd', hourOfWeek: 1, nowMs, countHour: true, maxDevices: 20, maxCountries: 20, halfLifeMs: 1e9, ttlMs: 1e9 };
-    const anomaly = { intervalMs: 60_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 20, idleTtlMs: 1e9, nowMs };
+    const anomaly = { intervalMs: 60_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 20, idleTtlMs: 1e9, maxGrowth: 1.25, nowMs };
     for (let i = 0; i < 100_000; i++) {
       await store.learnContext(`t${i}`, `user${i}`, learning);
       await store.check({ tag: `t${i}`, sub: `user${i}`, jti: 'j', risk: { device: 'd', hourOfWeek: 1 }, anomaly: { ...anomaly, route: 'r' } });
@@ -190,7 +190,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
   const ATTACKER_IP = '203.0.113.9';
   const limit = { limit: 5, ttlMs: HOUR, blockDurationMs: HOUR, algorithm: 'fixed' as const };
   const learning = (nowMs: number, device: string) => ({ device, country: 'FR', hourOfWeek: 3, nowMs, countHour: true, maxDevices: 5, maxCountries: 5, halfLifeMs: 1e9, ttlMs: 1e9 });
-  const anomaly = (nowMs: number, route: string) => ({ route, intervalMs: HOUR, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 5, idleTtlMs: 1e9, nowMs });
+  const anomaly = (nowMs: number, route: string) => ({ route, intervalMs: HOUR, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 5, idleTtlMs: 1e9, maxGrowth: 1.25, nowMs });
 
   type Op = { kind: number; n: number; advanceMs: number };
   const op = fc.record({ kind: fc.nat(11), n: fc.nat(1_000_000), advanceMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20_000 })) });

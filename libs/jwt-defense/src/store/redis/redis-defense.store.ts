@@ -181,6 +181,7 @@ export class RedisDefenseStore implements DefenseStore {
         request.stepUp ? '1' : '0',
         request.dpopProof ? Math.max(1, Math.ceil(request.dpopProof.ttlMs)) : '0',
         request.authenticatedAtMs === undefined ? '' : Math.floor(request.authenticatedAtMs),
+        anomaly?.maxGrowth ?? 1,
       ),
     );
     if (!Array.isArray(reply) || reply.length !== 23) throw new DefenseStoreError('unexpected Redis reply for check');

@@ -9,7 +9,7 @@ import { RATE_LIMIT_LUA } from '../../throttling/rate-limit.lua.js';
 
 /** The anomaly twin of `countAnomaly` (context/risk-profile.ts): one packed field per route "i,c,b,n,a". */
 const ANOMALY_LUA = `
-local function count_anomaly(key, route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, now)
+local function count_anomaly(key, route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, now, maxGrowth)
   local index = math.floor(now / intervalMs)
   local i, c, b, n, a = index, 0, 0, 0, -1
   local packed = redis.call('HGET', key, route)
@@ -18,7 +18,7 @@ local function count_anomaly(key, route, intervalMs, alpha, warmup, factor, minR
     if fi then i, c, b, n, a = tonumber(fi), tonumber(fc), tonumber(fb), tonumber(fn), tonumber(fa) end
   end
   if index > i then
-    if n == 0 then b = c else b = b + alpha * (c - b) end
+    if n == 0 then b = c else b = math.min(b + alpha * (c - b), math.max(b * maxGrowth, minRequests / factor)) end
     n = n + 1
     local gap = math.min(index - i - 1, 1000)
     if gap > 0 then
@@ -61,7 +61,8 @@ end
  * [6-9] risk ('1' to read), country ('' unknown), device, hour of week;
  * [10-19] anomaly ('1' to count), route, intervalMs, alpha, warmup, factor, minRequests, maxRoutes, idleTtlMs, nowMs;
  * [20] step-up ('1' to read); [21] DPoP proof TTL ms ('0': no proof), KEYS[8] its replay key; [22] when the token's
- * user authenticated, epoch ms ('' : not known), compared with the user epoch.
+ * user authenticated, epoch ms ('' : not known), compared with the user epoch; [23] anomaly: the baseline's most growth
+ * per interval (×).
  * A refused token (revoked by jti, session or user epoch) or a replayed DPoP proof counts nothing: no rate hit, no
  * anomaly count, no proof recorded; a proof is recorded only within the user's rate limit too. Otherwise whoever holds a revoked token, or a captured request, could spend the
  * user's rate limit or raise an anomaly containment against the user.
@@ -102,7 +103,7 @@ end
 local anomaly = {0, '0', 0, 0}
 if ARGV[10] == '1' and not refused then
   anomaly = count_anomaly(KEYS[6], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]),
-    tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]))
+    tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[23]))
 end
 local su = '0'
 if ARGV[20] == '1' then su = redis.call('GET', KEYS[7]) or '0' end
