@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXIT, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { EXIT, connectionFrom, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { createSecurityEvent } from '../libs/jwt-defense/src/events/security-event.js';
+import { RedisDefenseStore } from '../libs/jwt-defense/src/store/redis/redis-defense.store.js';
 import { startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { login, me } from './support/demo-client.js';
 import { OidcProvider } from './support/oidc-provider.js';
@@ -164,13 +166,14 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
   let op: OidcProvider;
   let demo: DemoHandle;
   let base: string[];
+  let prefix: string;
   const nowSec = () => Math.floor(Date.now() / 1000);
   const external = (sub: string) =>
     op.signArbitraryToken({ iss: op.issuer, aud: AUDIENCE, sub, jti: randomBytes(8).toString('hex'), iat: nowSec(), exp: nowSec() + 300 });
   const jtiOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti;
   beforeAll(async () => {
     op = await OidcProvider.start({ audience: AUDIENCE, clientId: 'svc', clientSecret: 'svc-secret-0123456789abcdef0123456789' });
-    const prefix = `cli${suite++}:`;
+    prefix = `cli${suite++}:`;
     demo = await startDemo('express', { ...LIMITS, REDIS_URL: url(), REDIS_KEY_PREFIX: prefix, EXTERNAL_ISSUER: op.issuer, EXTERNAL_AUDIENCE: AUDIENCE, EXTERNAL_CA_FILE: op.caFile });
     base = ['--redis', url(), '--prefix', prefix, '--actor', 'oncall-ana'];
   }, 30_000);
@@ -199,6 +202,10 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
     expect(JSON.parse(res.out)).toEqual({ sub: 'kim', iss: op.issuer, revoked_before: expect.stringMatching(/^\d{4}-/) });
     expect((await me(demo, provider)).body.code).toBe('token_revoked');
     expect((await me(demo, alice)).status).toBe(200);
+    // An external issuer's subject may hold anything: it is keyed after the issuer, and shown escaped.
+    const hostile = await cli(...base, 'revoke-user', 'kim\u001b[2J\nforged', '--issuer', op.issuer, '--reason', 'x');
+    expect(hostile.code).toBe(EXIT.ok);
+    expect(lines(hostile.out)).toEqual([expect.stringMatching(/^revoked every token of kim\\x1b\[2J\\x0aforged of https:/)]);
   });
 
   it('revoke-token <jti> --sub <sub> --issuer <url> denylists a provider token under its user', async () => {
@@ -211,11 +218,16 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
   });
 
   it('events, status and errors show a sub or reason holding terminal escapes as text: one line per event, nothing a terminal acts on', async () => {
+    // What a token's sub and an admin's reason put in the event log (an external subject may hold anything).
     const sub = 'mallory\u001b]0;pwned\u0007\u001b[2J\n2099-01-01T00:00:00.000Z  user_revoked  admin  forged\u009b31m\u202e';
     const reason = 'why \u001b[31mred\u001b[0m\r\u2028\u0085';
-    const revoked = await cli(...base, 'revoke-user', sub, '--issuer', op.issuer, '--reason', reason);
-    expect(revoked.code).toBe(EXIT.ok);
-    expect(lines(revoked.out)).toEqual([expect.stringContaining('mallory\\x1b]0;pwned\\x07\\x1b[2J\\x0a2099-')]);
+    const store = new RedisDefenseStore({ connection: connectionFrom(url()), keyPrefix: prefix });
+    try {
+      await store.ready(5000);
+      await store.appendEvent(createSecurityEvent('rate_limited', { sub, reason, ip: '203.0.113.9' }, await store.timeMs(), 0));
+    } finally {
+      await store.close();
+    }
 
     const table = await cli(...base, 'events', '--since', '1h');
     const json = await cli(...base, 'events', '--since', '1h', '--format', 'json');
