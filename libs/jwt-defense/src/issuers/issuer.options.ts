@@ -43,7 +43,7 @@ function httpsUrl(value: unknown): boolean {
 })
 export class IssuerOptions {
   declare readonly [REQUIRED]?: { issuer: true; audience: true };
-  /** The issuer, exactly as in its tokens' `iss` (an https URL). Required. */
+  /** The issuer, exactly as in its tokens' `iss` (an https URL, without control characters; not `token.issuer`; listed once). Required. */
   @IsString() @IsNotEmpty() issuer!: string;
   /** This API's audience at the provider: a string or a list (any of them is accepted). Required. */
   @ValidateIf((o: IssuerOptions) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
