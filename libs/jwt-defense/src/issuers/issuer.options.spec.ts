@@ -7,7 +7,7 @@ const options = (issuers: Array<Record<string, unknown>>): JwtDefenseModuleOptio
   ({
     token: { issuer: OWN, audience: 'api', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
     issuers,
-  }) as JwtDefenseModuleOptions;
+  }) as unknown as JwtDefenseModuleOptions;
 const idp = (extra: Record<string, unknown> = {}) => ({ issuer: IDP, audience: 'https://orders.example.com', ...extra });
 
 describe('issuers[] at boot', () => {
