@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXIT, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { EXIT, connectionFrom, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { createSecurityEvent } from '../libs/jwt-defense/src/events/security-event.js';
+import { RedisDefenseStore } from '../libs/jwt-defense/src/store/redis/redis-defense.store.js';
 import { startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { login, me } from './support/demo-client.js';
+import { OidcProvider } from './support/oidc-provider.js';
 import { freePort } from './support/redis-server.js';
 import { useRedisTopologies } from './support/redis-topologies.js';
 
@@ -145,6 +149,110 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo on the sam
     const times = JSON.parse((await cli(...base, 'events', '--since', '1h', '--format', 'json')).out).map((event: { at: string }) => Date.parse(event.at));
     expect(times).toEqual([...times].sort((a, b) => a - b));
     expect(Math.max(...times)).toBeLessThan(Date.now() + 1000);
+  });
+});
+
+/** What a terminal acts on instead of printing (control characters, bidi controls, line and paragraph separators). */
+const ACTIVE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** Text with only its own line breaks: nothing else a terminal would act on. */
+const lines = (text: string): string[] => {
+  const all = text.replace(/\n$/, '').split('\n');
+  for (const line of all) expect(line).not.toMatch(ACTIVE);
+  return all;
+};
+
+describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accepts an external issuer', (_name, url) => {
+  const AUDIENCE = 'https://api.test';
+  let op: OidcProvider;
+  let demo: DemoHandle;
+  let base: string[];
+  let prefix: string;
+  const nowSec = () => Math.floor(Date.now() / 1000);
+  const external = (sub: string) =>
+    op.signArbitraryToken({ iss: op.issuer, aud: AUDIENCE, sub, jti: randomBytes(8).toString('hex'), iat: nowSec(), exp: nowSec() + 300 });
+  const jtiOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti;
+  beforeAll(async () => {
+    op = await OidcProvider.start({ audience: AUDIENCE, clientId: 'svc', clientSecret: 'svc-secret-0123456789abcdef0123456789' });
+    prefix = `cli${suite++}:`;
+    demo = await startDemo('express', { ...LIMITS, REDIS_URL: url(), REDIS_KEY_PREFIX: prefix, EXTERNAL_ISSUER: op.issuer, EXTERNAL_AUDIENCE: AUDIENCE, EXTERNAL_CA_FILE: op.caFile });
+    base = ['--redis', url(), '--prefix', prefix, '--actor', 'oncall-ana'];
+  }, 30_000);
+  afterAll(async () => {
+    await demo?.close();
+    await op?.stop();
+  });
+
+  it('revoke-user <sub> --issuer <url> revokes the provider user; without it, a sub spelled like that user never reaches it', async () => {
+    const provider = external('kim');
+    const alice = (await login(demo, 'alice')).access_token;
+    expect((await cli(...base, 'revoke-user', `${op.issuer} kim`, '--reason', 'lookalike')).code).toBe(EXIT.ok);
+    expect((await cli(...base, 'revoke-user', 'kim', '--reason', 'own user')).code).toBe(EXIT.ok);
+    expect((await me(demo, provider)).status).toBe(200);
+    for (const argv of [
+      ['revoke-user', 'kim\u001b[2J', '--reason', 'an own sub never has a control character'],
+      ['revoke-user', `${op.issuer}\u001fkim`, '--reason', 'spelled like the key'],
+      ['revoke-user', 'kim', '--issuer', 'http://idp.example', '--reason', 'not https'],
+      ['revoke-user', 'kim', '--issuer', 'https://idp.example/\u0001', '--reason', 'a control character'],
+    ]) {
+      expect({ argv, code: (await cli(...base, ...argv)).code }).toEqual({ argv, code: EXIT.usage });
+    }
+    expect((await me(demo, provider)).status).toBe(200);
+    const res = await cli(...base, '--json', 'revoke-user', 'kim', '--issuer', op.issuer, '--reason', 'provider user');
+    expect(res.code).toBe(EXIT.ok);
+    expect(JSON.parse(res.out)).toEqual({ sub: 'kim', iss: op.issuer, revoked_before: expect.stringMatching(/^\d{4}-/) });
+    expect((await me(demo, provider)).body.code).toBe('token_revoked');
+    expect((await me(demo, alice)).status).toBe(200);
+    // An external issuer's subject may hold anything: it is keyed after the issuer, and shown escaped.
+    const hostile = await cli(...base, 'revoke-user', 'kim\u001b[2J\nforged', '--issuer', op.issuer, '--reason', 'x');
+    expect(hostile.code).toBe(EXIT.ok);
+    expect(lines(hostile.out)).toEqual([expect.stringMatching(/^revoked every token of kim\\x1b\[2J\\x0aforged of https:/)]);
+  });
+
+  it('revoke-token <jti> --sub <sub> --issuer <url> denylists a provider token under its user', async () => {
+    const provider = external('lou');
+    const other = external('lou');
+    expect((await cli(...base, 'revoke-token', jtiOf(provider), '--issuer', op.issuer, '--reason', 'no sub')).code).toBe(EXIT.usage);
+    expect((await cli(...base, 'revoke-token', jtiOf(provider), '--sub', 'lou', '--issuer', op.issuer, '--reason', 'leaked')).code).toBe(EXIT.ok);
+    expect((await me(demo, provider)).body.code).toBe('token_revoked');
+    expect((await me(demo, other)).status).toBe(200);
+  });
+
+  it('events, status and errors show a sub or reason holding terminal escapes as text: one line per event, nothing a terminal acts on', async () => {
+    // What a token's sub and an admin's reason put in the event log (an external subject may hold anything).
+    const sub = 'mallory\u001b]0;pwned\u0007\u001b[2J\n2099-01-01T00:00:00.000Z  user_revoked  admin  forged\u009b31m\u202e';
+    const reason = 'why \u001b[31mred\u001b[0m\r\u2028\u0085';
+    const store = new RedisDefenseStore({ connection: connectionFrom(url()), keyPrefix: prefix });
+    try {
+      await store.ready(5000);
+      await store.appendEvent(createSecurityEvent('rate_limited', { sub, reason, ip: '203.0.113.9' }, await store.timeMs(), 0));
+    } finally {
+      await store.close();
+    }
+
+    const table = await cli(...base, 'events', '--since', '1h');
+    const json = await cli(...base, 'events', '--since', '1h', '--format', 'json');
+    const ndjson = await cli(...base, 'events', '--since', '1h', '--format', 'ndjson');
+    const events = JSON.parse(json.out) as Array<{ sub?: string; reason?: string }>;
+    // The raw values are kept for machines: the JSON parses back to them, with nothing a terminal would act on.
+    expect(json.out.trimEnd()).not.toMatch(ACTIVE);
+    expect(events.filter((event) => event.sub === sub && event.reason === reason)).toHaveLength(1);
+    expect(lines(ndjson.out).map((line) => JSON.parse(line))).toEqual(events);
+    const rows = lines(table.out);
+    expect(rows).toHaveLength(events.length);
+    expect(rows.filter((row) => row.includes('2099-01-01T00:00:00.000Z'))).toEqual([expect.stringContaining('mallory\\x1b]0;pwned')]);
+
+    expect((await cli(...base, 'lockdown', 'deny-non-admin', '--reason', '\u001b[2Jlocked\u0085\nsigning kid    forged')).code).toBe(EXIT.ok);
+    try {
+      const status = await cli(...base, 'status');
+      expect(lines(status.out)).toHaveLength(6);
+      expect(status.out).toContain('\\x1b[2Jlocked\\x85\\x0asigning kid    forged');
+    } finally {
+      expect((await cli(...base, 'lockdown', 'off', '--reason', 'done')).code).toBe(EXIT.ok);
+    }
+    const usage = await cli(...base, 'events', '--\u001b[2Jbad');
+    expect(usage.code).toBe(EXIT.usage);
+    expect(usage.err.replace(/\n/g, '')).not.toMatch(ACTIVE);
+    expect(usage.err).toContain('\\x1b[2Jbad');
   });
 });
 

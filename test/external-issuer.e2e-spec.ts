@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { BackgroundWrites, JwtDefenseModule, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { BackgroundWrites, JwtDefenseModule, RevocationService, TokenService, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { ADAPTERS, startDemo } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
@@ -12,6 +12,17 @@ import { OidcProvider } from './support/oidc-provider.js';
 
 const AUDIENCE = 'https://api.test';
 const CLIENT = { clientId: 'svc', clientSecret: 'svc-secret-0123456789abcdef0123456789' };
+// The provider's web client has this API's audience as its client id (Entra and Cognito APIs often do): its ID tokens
+// then carry `aud` = this API's audience, the shape an ID token must be refused in.
+const PROVIDER = { audience: AUDIENCE, ...CLIENT, webClientId: AUDIENCE };
+
+/** A 401 that names the code and the challenge, and echoes nothing of the token. */
+function expectRefused(res: request.Response, code: string, token: string): void {
+  expect({ status: res.status, code: res.body.code }).toEqual({ status: 401, code });
+  expect(res.headers['www-authenticate']).toBe('Bearer realm="api", error="invalid_token"');
+  const answer = JSON.stringify(res.body) + JSON.stringify(res.headers);
+  for (const part of token.split('.')) expect(answer).not.toContain(part);
+}
 
 describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapter) => {
   let op: OidcProvider;
@@ -23,7 +34,7 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
   const claims = (overrides: Record<string, unknown> = {}) => ({ iss: op.issuer, aud: AUDIENCE, sub: 'user-1', jti: randomBytes(8).toString('hex'), iat: now(), exp: now() + 300, ...overrides });
 
   beforeAll(async () => {
-    op = await OidcProvider.start({ audience: AUDIENCE, ...CLIENT });
+    op = await OidcProvider.start(PROVIDER);
     app = await start({ issuers: [external()] });
   }, 30_000);
   afterAll(async () => {
@@ -31,11 +42,24 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
     await op?.stop();
   });
 
-  it("accepts the provider's client-credentials access tokens, with sub, issuer, jti and scopes", async () => {
+  it("accepts the provider's client-credentials access tokens, with sub, issuer, jti and scopes (scopes are not roles)", async () => {
     const { access_token: token } = await op.clientCredentialsToken();
     const res = await get('/whoami', token);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ sub: 'svc', issuer: op.issuer, jti: expect.any(String), roles: ['api:read', 'api:write'], scopes: ['api:read', 'api:write'], jkt: null });
+    expect(res.body).toEqual({ sub: 'svc', issuer: op.issuer, jti: expect.any(String), roles: [], scopes: ['api:read', 'api:write'], jkt: null });
+  });
+
+  it('never makes a scope a role: a token whose scope or scp holds `admin` has no role admin; roles come from `roles`', async () => {
+    const asAdmin = async (extra: Record<string, unknown>) => get('/whoami/admin', op.signArbitraryToken(claims(extra)));
+    for (const scopes of [{ scope: 'admin' }, { scp: 'admin' }, { scp: ['admin', 'api:read'] }]) {
+      const denied = await asAdmin(scopes);
+      expect({ scopes, status: denied.status, code: denied.body.code }).toEqual({ scopes, status: 403, code: 'insufficient_scope' });
+      const seen = await get('/whoami', op.signArbitraryToken(claims(scopes)));
+      expect(seen.body.roles).toEqual([]);
+    }
+    expect((await asAdmin({ roles: ['admin'], scope: 'api:read' })).status).toBe(200);
+    // A roles claim given as one string (some providers do) is split on spaces, as before.
+    expect((await asAdmin({ roles: 'user admin' })).status).toBe(200);
   });
 
   it('refuses a tampered token, another audience, another issuer and a lifetime over the profile', async () => {
@@ -122,8 +146,80 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
     await app.get(RevocationService).revokeAllForUser('svc', 'own user');
     expect((await get('/whoami', token)).status).toBe(200);
     expect((await get('/whoami', own)).body.code).toBe('token_revoked');
-    await app.get(RevocationService).revokeAllForUser(`${op.issuer} svc`, 'provider user');
+    // The provider's user is named by its issuer, never by a subject spelled like a key.
+    await app.get(RevocationService).revokeAllForUser(`${op.issuer} svc`, 'a local user named like the provider user');
+    expect((await get('/whoami', token)).status).toBe(200);
+    await app.get(RevocationService).revokeAllForUser('svc', 'provider user', 'oncall', op.issuer);
     expect((await get('/whoami', token)).body.code).toBe('token_revoked');
+  });
+
+  it('refuses real OpenID ID tokens of the provider (code, hybrid and implicit flows) whose aud is this API, and accepts the access token of the same login', async () => {
+    for (const responseType of ['code', 'code id_token', 'id_token', 'id_token token'] as const) {
+      const login = await op.login({ responseType, sub: 'user-7' });
+      const payload = JSON.parse(Buffer.from(login.id_token.split('.')[1], 'base64url').toString());
+      // What makes it the shape of the finding: this API's audience, signed by the provider's published key.
+      expect({ responseType, aud: payload.aud, iss: payload.iss, nonce: typeof payload.nonce }).toEqual({ responseType, aud: AUDIENCE, iss: op.issuer, nonce: 'string' });
+      expectRefused(await get('/whoami', login.id_token), 'claim_invalid', login.id_token);
+      if (login.access_token) {
+        const res = await get('/whoami', login.access_token);
+        expect({ status: res.status, sub: res.body.sub }).toEqual({ status: 200, sub: 'user-7' });
+      }
+    }
+  });
+
+  it('tells ID tokens from access tokens as providers issue them (Keycloak, Auth0, Okta, Cognito, Entra)', async () => {
+    const at = (extra: Record<string, unknown>, header: Record<string, unknown> = {}) => op.signArbitraryToken(claims(extra), header);
+    const idTokens: Array<[string, string]> = [
+      // The finding: typ JWT, nonce, at_hash and azp of another client, aud this API.
+      ['an ID token with at_hash, azp another client', at({ nonce: 'n-1', at_hash: 'x', azp: 'spa', jti: undefined }, { typ: 'JWT' })],
+      ['c_hash (hybrid flow)', at({ c_hash: 'x' }, { typ: undefined })],
+      ['s_hash (FAPI)', at({ s_hash: 'x' }, { typ: undefined })],
+      ['Keycloak: typ claim ID, no nonce, no hash', at({ typ: 'ID', azp: 'spa' }, { typ: 'JWT' })],
+      ['Cognito: token_use id', at({ token_use: 'id', auth_time: now() }, { typ: undefined })],
+      ['Keycloak: nonce, aud equal to azp', at({ nonce: 'n-2', aud: AUDIENCE, azp: AUDIENCE }, { typ: 'JWT' })],
+      ['nonce, azp among several audiences', at({ nonce: 'n-3', aud: ['spa', AUDIENCE], azp: 'spa' }, { typ: 'JWT' })],
+      ['Auth0, Okta, Entra: nonce and no azp', at({ nonce: 'n-4', sid: 's-1' }, { typ: undefined })],
+      ['Okta: jti ID., at_hash', at({ jti: 'ID.abc', nonce: 'n-5', at_hash: 'x', ver: 1 }, { typ: undefined })],
+    ];
+    for (const [name, token] of idTokens) {
+      const res = await get('/whoami', token);
+      expect({ name, status: res.status, code: res.body.code }).toEqual({ name, status: 401, code: 'claim_invalid' });
+      expectRefused(res, 'claim_invalid', token);
+    }
+    const accessTokens: Array<[string, string]> = [
+      // Keycloak before 25 copies the login's nonce into access tokens: azp is the client, aud the API, typ Bearer.
+      ['Keycloak < 25 access token', at({ nonce: 'n-6', azp: 'spa', typ: 'Bearer', aud: [AUDIENCE, 'account'] }, { typ: 'JWT' })],
+      ['Keycloak < 25, the client is the API', at({ nonce: 'n-7', azp: AUDIENCE, typ: 'Bearer' }, { typ: 'JWT' })],
+      ['nonce, azp another client (not an audience)', at({ nonce: 'n-8', azp: 'spa' }, { typ: 'JWT' })],
+      ['Auth0 access token', at({ azp: 'spa', scope: 'openid read:orders', aud: [AUDIENCE, 'https://tenant.example/userinfo'] }, { typ: 'JWT' })],
+      ['Okta access token', at({ jti: 'AT.abc', cid: '0oa1', uid: '00u1', scp: ['orders:read'], ver: 1 }, { typ: undefined })],
+      ['Cognito access token', at({ token_use: 'access', client_id: 'c1', scope: 'orders/read' }, { typ: undefined })],
+      ['Entra v2 access token', at({ azp: 'c1', azpacr: '0', scp: 'access_as_user', ver: '2.0', tid: 't' }, { typ: 'JWT' })],
+    ];
+    for (const [name, token] of accessTokens) expect({ name, status: (await get('/whoami', token)).status }).toEqual({ name, status: 200 });
+  });
+
+  it('issuers[].clients: only tokens issued to a listed client (client_id, azp, cid, appid), and never an ID token', async () => {
+    const listed = await start({ issuers: [external({ clients: ['svc', 'spa'] })] });
+    try {
+      const listedGet = (token: string) => request(listed.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${token}`);
+      expect((await listedGet((await op.clientCredentialsToken()).access_token)).status).toBe(200);
+      for (const extra of [{ azp: 'spa' }, { cid: 'spa' }, { appid: 'svc' }, { client_id: 'svc', azp: 'svc' }]) {
+        expect({ extra, status: (await listedGet(op.signArbitraryToken(claims(extra)))).status }).toEqual({ extra, status: 200 });
+      }
+      for (const extra of [{}, { azp: 'other' }, { client_id: 'svc', azp: 'other' }, { cid: 7 }, { appid: ['svc'] }]) {
+        const token = op.signArbitraryToken(claims(extra));
+        expectRefused(await listedGet(token), 'claim_invalid', token);
+      }
+      // The implicit flow's access token was issued to the web client: not listed here.
+      const login = await op.login({ responseType: 'id_token token' });
+      expectRefused(await listedGet(login.access_token!), 'claim_invalid', login.access_token!);
+      // A code-flow ID token requested without a nonce has none of an ID token's marks, and names no client.
+      const bare = await op.login({ responseType: 'code', nonce: null });
+      expectRefused(await listedGet(bare.id_token), 'claim_invalid', bare.id_token);
+    } finally {
+      await listed.close();
+    }
   });
 });
 

@@ -4,6 +4,10 @@
 //
 // Messages from the parent: { id, type: 'init', config, jwks, currentKids } once, then { id, type: 'keys', jwks, currentKids },
 // { id, type: 'stats' } and { id, type: 'stop' }. Every message is answered with { id, ok, result?, error? }.
+//
+// Besides the client-credentials client, a web client (`config.web`) logs users in through the authorization
+// endpoint, so tests get real OpenID ID tokens: GET /interaction/<uid> (this file's, not the provider's) logs in the
+// account named by the request's `login_hint` and consents to what was asked, with no page.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { Provider } from 'oidc-provider';
@@ -32,13 +36,25 @@ function buildProvider(issuer, jwks, currentKids) {
         id_token_signed_response_alg: config.accessTokenAlg,
         scope,
       },
+      {
+        client_id: config.web.clientId,
+        client_secret: config.web.clientSecret,
+        grant_types: ['authorization_code', 'implicit'],
+        response_types: ['code', 'id_token', 'code id_token', 'id_token token'],
+        redirect_uris: [config.web.redirectUri],
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: config.accessTokenAlg,
+        scope: `openid ${scope}`,
+      },
     ],
+    findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     jwks: { keys: jwks },
     scopes: config.scopes,
     cookies: { keys: [config.cookieKey] },
     ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTtlSec },
-    // Client credentials only: no login pages.
-    responseTypes: [],
+    // Logins of the web client go through this file's /interaction route (no pages).
+    responseTypes: ['code', 'id_token', 'code id_token', 'id_token token'],
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -84,6 +100,17 @@ function buildProvider(issuer, jwks, currentKids) {
   return op;
 }
 
+/** Logs in `login_hint` (default `user-1`) and grants what the authorization request asked for. */
+async function finishInteraction(req, res) {
+  const { params } = await provider.interactionDetails(req, res);
+  const accountId = params.login_hint ?? 'user-1';
+  const grant = new provider.Grant({ accountId, clientId: params.client_id });
+  grant.addOIDCScope(params.scope);
+  if (params.resource) grant.addResourceScope(params.resource, config.scopes.join(' '));
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+}
+
 function use(op) {
   provider = op;
   handler = op.callback();
@@ -93,7 +120,15 @@ async function init(message) {
   config = message.config;
   const tls = { key: readFileSync(config.keyFile), cert: readFileSync(config.certFile) };
   // The provider is swapped on key rotation (its keystore is fixed at construction); the server stays.
-  server = createServer(tls, (req, res) => handler(req, res));
+  server = createServer(tls, (req, res) => {
+    if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+      finishInteraction(req, res).catch((err) => {
+        process.stderr.write(`interaction failed: ${err?.stack ?? err}\n`);
+        res.statusCode = 500;
+        res.end();
+      });
+    } else handler(req, res);
+  });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);

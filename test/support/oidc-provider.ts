@@ -22,6 +22,11 @@ import { signJws, type ForgeAlgorithm } from './jws.js';
  * no such claim for access tokens of any grant; `extraClaims` (through the provider's `extraTokenClaims`
  * hook) can add it, but cannot override the reserved claims above. For anything else (typ `JWT`, no `jti`,
  * another `iss`) use {@link OidcProvider.signArbitraryToken}, which signs with the provider's current key.
+ *
+ * Real OpenID ID tokens come from {@link OidcProvider.login}: a web client (`webClientId`) logs a user in through
+ * the authorization endpoint (no pages: the child finishes the interaction itself), by the code, hybrid or implicit
+ * flow. oidc-provider 9 signs them `{ alg, kid }` (no `typ`) over `{ sub, nonce?, at_hash?, c_hash?, sid?,
+ * auth_time, iss, aud: <web client id>, exp, iat }`: no `jti`, no `azp`.
  */
 
 export type OidcSigningAlg = 'ES256' | 'RS256';
@@ -42,6 +47,29 @@ export interface OidcProviderOptions {
   algorithms?: OidcSigningAlg[];
   /** Algorithm of the access tokens. Default the first of `algorithms`. */
   accessTokenAlg?: OidcSigningAlg;
+  /** Client id of the web client that logs users in (the `aud` of its ID tokens). Default `web`. */
+  webClientId?: string;
+}
+
+/** Where the web client's authorization responses go (never fetched: the redirect is read, not followed). */
+export const WEB_REDIRECT_URI = 'https://client.test/cb';
+
+export interface LoginRequest {
+  /**
+   * `code`: the ID token comes from the token endpoint; `code id_token` (hybrid): from the authorization endpoint,
+   * with `c_hash`; `id_token token` (implicit): with `at_hash`; `id_token`: alone.
+   */
+  responseType: 'code' | 'code id_token' | 'id_token' | 'id_token token';
+  /** The account that logs in (the ID token's `sub`). Default `user-1`. */
+  sub?: string;
+  /** The request's `nonce`: default a random one; `null` sends none (the code flow allows that). */
+  nonce?: string | null;
+}
+
+export interface LoginResult {
+  id_token: string;
+  /** With `id_token token`. */
+  access_token?: string;
 }
 
 export interface ClientCredentialsRequest {
@@ -219,6 +247,7 @@ export class OidcProvider {
   private output = '';
   private dpopNonce?: string;
   private stopped?: Promise<void>;
+  private readonly webSecret = randomBytes(24).toString('base64url');
 
   readonly caPem: string;
   /** `https://127.0.0.1:<port>`, set once started. */
@@ -254,6 +283,7 @@ export class OidcProvider {
   static async start(options: OidcProviderOptions): Promise<OidcProvider> {
     const algorithms = options.algorithms ?? ['ES256', 'RS256'];
     const resolved: Required<OidcProviderOptions> = {
+      webClientId: 'web',
       accessTokenTtlSec: 300,
       dpopNonce: false,
       scopes: ['api:read', 'api:write'],
@@ -286,6 +316,7 @@ export class OidcProvider {
           cookieKey: randomBytes(32).toString('base64url'),
           certFile: certs.certFile,
           keyFile: certs.keyFile,
+          web: { clientId: resolved.webClientId, clientSecret: op.webSecret, redirectUri: WEB_REDIRECT_URI },
         },
         ...op.keyMessage(),
       })) as { port: number; issuer: string };
@@ -361,6 +392,53 @@ export class OidcProvider {
     if (res.status === 400 && req.dpopKey && errorCode(res.body) === 'use_dpop_nonce') res = await send();
     if (res.status !== 200) throw new OidcTokenError(res.status, errorCode(res.body), res.body);
     return JSON.parse(res.body) as TokenResponse;
+  }
+
+  /**
+   * A user logs in at the provider through its web client (authorization endpoint, redirects followed with their
+   * cookies, the interaction finished by the child), and the client gets its OpenID ID token: from the redirect's
+   * fragment, or from the token endpoint for the code flow.
+   */
+  async login(req: LoginRequest): Promise<LoginResult> {
+    const nonce = req.nonce === undefined ? randomBytes(12).toString('base64url') : req.nonce;
+    const params = new URLSearchParams({
+      client_id: this.options.webClientId,
+      response_type: req.responseType,
+      scope: 'openid',
+      redirect_uri: WEB_REDIRECT_URI,
+      state: randomBytes(8).toString('base64url'),
+      login_hint: req.sub ?? 'user-1',
+      ...(nonce === null ? {} : { nonce }),
+    });
+    const cookies = new Map<string, string>();
+    let url = `${this.issuer}/auth?${params}`;
+    for (let hop = 0; hop < 8; hop++) {
+      const res = await this.request(url, { headers: { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join('; ') } });
+      for (const line of res.headers['set-cookie'] ?? []) {
+        const [pair] = line.split(';');
+        const at = pair.indexOf('=');
+        cookies.set(pair.slice(0, at), pair.slice(at + 1));
+      }
+      const location = res.headers.location;
+      if (res.status < 300 || res.status >= 400 || typeof location !== 'string') throw new Error(`login: ${url} answered ${res.status}: ${res.body.slice(0, 500)}`);
+      if (!location.startsWith(WEB_REDIRECT_URI)) {
+        url = new URL(location, this.issuer).toString();
+        continue;
+      }
+      const redirect = new URL(location);
+      const answer = new URLSearchParams(redirect.hash ? redirect.hash.slice(1) : redirect.search);
+      if (answer.get('error')) throw new Error(`login refused: ${answer.get('error')} ${answer.get('error_description') ?? ''}`);
+      if (req.responseType !== 'code') return { id_token: answer.get('id_token')!, ...(answer.get('access_token') ? { access_token: answer.get('access_token')! } : {}) };
+      const basic = Buffer.from(`${encodeURIComponent(this.options.webClientId)}:${encodeURIComponent(this.webSecret)}`).toString('base64');
+      const token = await this.request(this.tokenEndpoint, {
+        method: 'POST',
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: answer.get('code')!, redirect_uri: WEB_REDIRECT_URI }).toString(),
+      });
+      if (token.status !== 200) throw new OidcTokenError(token.status, errorCode(token.body), token.body);
+      return { id_token: (JSON.parse(token.body) as { id_token: string }).id_token };
+    }
+    throw new Error('login: too many redirects');
   }
 
   /**

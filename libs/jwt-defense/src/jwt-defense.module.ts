@@ -79,6 +79,7 @@ const layerOptions: Provider[] = [
     provide: TOKEN_LIFETIMES,
     useFactory: (all: JwtDefenseOptions, tokens: TokenService): TokenLifetimes => ({
       issuer: all.token.issuer,
+      externalIssuers: all.issuers.map((issuer) => issuer.issuer),
       maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
       clockToleranceSec: all.token.clockToleranceSec,
       refreshTokenTtlSec: all.session.refreshTokenTtlSec,

@@ -29,10 +29,18 @@ const RESERVED_REQUEST_PROPERTIES = [
  * the option's path and the fix.
  */
 @OptionsCheck<JwtDefenseOptions>((options, path) => {
+  const prefix = path ? `${path}.` : '';
+  // Users are keyed by (issuer, subject), with this module's own users by their bare subject: one issuer, one profile.
+  const seen = new Set<string>([options.token.issuer]);
+  options.issuers.forEach((issuer, index) => {
+    if (issuer.issuer === options.token.issuer) throw optionsError(`${prefix}issuers[${index}].issuer`, 'is token.issuer: this module\'s own tokens are verified with token.keys; list other issuers only');
+    if (seen.has(issuer.issuer)) throw optionsError(`${prefix}issuers[${index}].issuer`, 'is listed twice: give each issuer one entry');
+    seen.add(issuer.issuer);
+  });
   if (options.metrics === undefined) return;
   const sink = options.metrics as unknown as Record<string, unknown>;
   const missing = SINK_METHODS.filter((name) => typeof sink?.[name] !== 'function');
-  if (missing.length > 0) throw optionsError(`${path ? `${path}.` : ''}metrics`, `must implement DefenseMetricsSink: missing ${missing.join(', ')}`);
+  if (missing.length > 0) throw optionsError(`${prefix}metrics`, `must implement DefenseMetricsSink: missing ${missing.join(', ')}`);
 })
 export class JwtDefenseOptions {
   declare readonly [REQUIRED]?: { token: true };

@@ -18,6 +18,8 @@ export const TOKEN_LIFETIMES = Symbol('JWT_DEFENSE_TOKEN_LIFETIMES');
 export interface TokenLifetimes {
   /** This module's own issuer (`token.issuer`): users of other issuers are keyed by issuer and subject. */
   readonly issuer: string;
+  /** The external issuers (`issuers[].issuer`) whose users an incident action may name. */
+  readonly externalIssuers?: readonly string[];
   readonly maxAccessTokenTtlSec: number;
   readonly refreshTokenTtlSec: number;
   readonly clockToleranceSec: number;

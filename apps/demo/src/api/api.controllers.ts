@@ -13,7 +13,7 @@ import {
   type JsonWebKeySet,
   type SecurityEvent,
 } from '@jwt-defense/core';
-import { JtiParam, RevokeDto, RevokeTokenDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
+import { JtiParam, RevokeTokenDto, RevokeUserDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
 
 @Controller()
 export class MeController {
@@ -62,18 +62,21 @@ export class AdminController {
     private readonly events: SecurityEventService,
   ) {}
 
-  /** Every token and session of the user issued up to now is refused from the next request, on every instance. */
+  /**
+   * Every token and session of the user issued up to now is refused from the next request, on every instance. `iss`
+   * names an external issuer's user (absent: the demo's own user of that `sub`); another issuer: 400.
+   */
   @Post('users/:sub/revoke-all')
   @HttpCode(200)
-  async revokeAll(@Param() { sub }: SubParam, @Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
-    const { notBeforeMs } = await this.revocation.revokeAllForUser(sub, body.reason, admin.sub);
-    return { sub, revoked_before: new Date(notBeforeMs).toISOString() };
+  async revokeAll(@Param() { sub }: SubParam, @Body() body: RevokeUserDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+    const { notBeforeMs } = await this.revocation.revokeAllForUser(sub, body.reason, admin.sub, body.iss);
+    return { sub, ...(body.iss === undefined ? {} : { iss: body.iss }), revoked_before: new Date(notBeforeMs).toISOString() };
   }
 
   @Post('tokens/:jti/revoke')
   @HttpCode(200)
   async revokeToken(@Param() { jti }: JtiParam, @Body() body: RevokeTokenDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
-    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, sub: body.sub, actor: admin.sub });
+    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, sub: body.sub, iss: body.iss, actor: admin.sub });
     return { jti, revoked: true, already_revoked: !newlyRevoked };
   }
 

@@ -89,7 +89,9 @@ export class AuthController {
   @Post('logout')
   @HttpCode(204)
   async logout(@CurrentPrincipal() principal: AccessTokenPrincipal): Promise<void> {
-    if (principal.jti) await this.revocation.revoke(principal.jti, { reason: 'logout', sub: principal.sub, expiresAt: principal.exp * 1000, actor: principal.sub });
+    if (principal.jti) {
+      await this.revocation.revoke(principal.jti, { reason: 'logout', sub: principal.sub, iss: principal.issuer, expiresAt: principal.exp * 1000, actor: principal.sub });
+    }
     if (principal.sid) await this.revocation.revokeSession(principal.sub, principal.sid, 'logout', principal.sub);
   }
 }

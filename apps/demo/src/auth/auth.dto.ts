@@ -15,6 +15,13 @@ export class RevokeDto {
   @IsString() @Length(1, 256) reason!: string;
 }
 
+/** The user's issuer: `EXTERNAL_ISSUER` for its users; absent, the demo's own (a URL of printable ASCII). */
+const ISSUER = /^[\x21-\x7e]+$/;
+
+export class RevokeUserDto extends RevokeDto {
+  @IsOptional() @IsString() @Length(1, 2048) @Matches(ISSUER) iss?: string;
+}
+
 export class SecurityEventsQueryDto {
   @IsOptional() @IsIn(SECURITY_EVENT_TYPES) type?: SecurityEventType;
   @IsOptional() @IsString() @Length(1, 255) sub?: string;
@@ -35,4 +42,6 @@ export class JtiParam {
 export class RevokeTokenDto extends RevokeDto {
   /** The token's subject: required for a jti that is not one of the demo's own (400 `subject_required`). */
   @IsOptional() @IsString() @Length(1, 255) sub?: string;
+  /** The token's issuer, for a token of `EXTERNAL_ISSUER` (with its `sub`); absent, the demo's own. */
+  @IsOptional() @IsString() @Length(1, 2048) @Matches(ISSUER) iss?: string;
 }

@@ -1,12 +1,13 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createSecurityEvent, toNdjsonLine, SECURITY_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
+import { createSecurityEvent, SECURITY_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
 import { RedisDefenseStore } from '../store/redis/redis-defense.store.js';
 import type { RedisConnection } from '../store/redis/redis-connection.js';
-import { parseOwnJti, userTag } from '../token/token-ids.js';
+import { externalSubjectKey, hasControlCharacter, parseOwnJti, userTag } from '../token/token-ids.js';
 import { KID_PATTERN, MAX_ACCESS_TOKEN_TTL_SEC } from '../jwt-defense.constants.js';
+import { printable, printableJson, printableLines, shown } from './printable.js';
 
 /** Exit codes of `jwt-defense`: scripts can branch on them. */
 export const EXIT = {
@@ -73,6 +74,29 @@ function reasonText(value: string): string {
   return value;
 }
 
+/** An external issuer, exactly as its tokens' `iss` (an https URL without control characters, as `issuers[].issuer`). */
+function issuerUrl(value: string): string {
+  let https = false;
+  try {
+    https = new URL(value).protocol === 'https:';
+  } catch {
+    // refused below
+  }
+  if (!https || hasControlCharacter(value) || value.length > 2048) throw new InvalidArgumentError('the exact iss of the external issuer\'s tokens, an https URL');
+  return value;
+}
+
+/**
+ * The key of a user's state, as the app computes it (`subjectKey`): the bare subject for the app's own users (never
+ * with a control character), the issuer and the subject for an external issuer's.
+ */
+function userKeyOf(sub: string, issuer: string | undefined): string {
+  if (sub.length === 0 || sub.length > 255) throw new CliFailure('a sub is 1-255 characters', EXIT.usage);
+  if (issuer !== undefined) return externalSubjectKey(issuer, sub);
+  if (hasControlCharacter(sub)) throw new CliFailure('the app\'s own subjects have no control characters: for an external issuer\'s user, give --issuer', EXIT.usage);
+  return sub;
+}
+
 /** `redis://host:port`, or a comma-separated list of Cluster nodes (as the demo's REDIS_URL). */
 export function connectionFrom(url: string): RedisConnection {
   const urls = url.split(',').map((part) => part.trim()).filter(Boolean);
@@ -112,12 +136,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(new Option('--timeout-ms <ms>', 'bound of one Redis command').argParser(positiveInt(60_000)).default(2000))
     .option('--json', 'machine-readable output')
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    // Help and usage errors quote what was typed: escaped like every other output.
+    .configureOutput({ writeOut: (text) => io.out(printableLines(text)), writeErr: (text) => io.err(printableLines(text)) })
     .showHelpAfterError();
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const actorOf = (): string => globals().actor ?? `cli:${safeUser()}`;
-  const print = (human: string, machine: unknown) => io.out(globals().json ? `${JSON.stringify(machine)}\n` : `${human}\n`);
+  // Build `human` with the `shown` tag: every datum in it is escaped (a sub or a reason may carry terminal escapes).
+  const print = (human: string, machine: unknown) => io.out(globals().json ? `${printableJson(machine)}\n` : `${human}\n`);
 
   const withStore = async <T>(work: (store: RedisDefenseStore) => Promise<T>): Promise<T> => {
     const { redis, prefix, timeoutMs } = globals();
@@ -128,7 +154,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       await store.ready(timeoutMs * 3);
       return await work(store);
     } catch (error) {
-      if (error instanceof DefenseStoreError) throw new CliFailure(`Redis at ${redacted(redis)} did not answer: ${error.message}`, EXIT.store);
+      if (error instanceof DefenseStoreError) throw new CliFailure(shown`Redis at ${redacted(redis)} did not answer: ${error.message}`, EXIT.store);
       throw error;
     } finally {
       await store.close();
@@ -144,14 +170,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('revoke-user')
     .description('revoke every token and session of a user issued until now (O(1): the user\'s not-before epoch)')
     .argument('<sub>', 'the user (token sub)')
+    .option('--issuer <url>', 'the user\'s issuer, for a user of an external issuer (default: the app\'s own users)', issuerUrl)
     .requiredOption('--reason <text>', 'why', reasonText)
-    .action(async (sub: string, { reason }: { reason: string }) => {
+    .action(async (sub: string, { reason, issuer }: { reason: string; issuer?: string }) => {
+      const key = userKeyOf(sub, issuer);
       await withStore(async (store) => {
         // The store's clock (Redis TIME), the one the app dates logins with: not this machine's (see EpochClock).
         const nowMs = await store.timeMs();
-        const notBeforeMs = await store.raiseUserNotBefore(userTag(sub), sub, nowMs, USER_EPOCH_TTL_MS);
-        await record(store, 'user_revoked', { sub, reason }, nowMs);
-        print(`revoked every token of ${sub} issued at or before ${new Date(notBeforeMs).toISOString()}`, { sub, revoked_before: new Date(notBeforeMs).toISOString() });
+        const notBeforeMs = await store.raiseUserNotBefore(userTag(key), key, nowMs, USER_EPOCH_TTL_MS);
+        const iss: Record<string, string> = issuer === undefined ? {} : { iss: issuer };
+        await record(store, 'user_revoked', { sub, reason, details: iss }, nowMs);
+        const before = new Date(notBeforeMs).toISOString();
+        print(issuer === undefined ? shown`revoked every token of ${sub} issued at or before ${before}` : shown`revoked every token of ${sub} of ${issuer} issued at or before ${before}`, { sub, ...iss, revoked_before: before });
       });
     });
 
@@ -162,18 +192,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // A jti or kid is base64url and may start with "-": read as the argument, not as an unknown option.
     .allowUnknownOption()
     .option('--sub <sub>', 'the token\'s subject: required for a jti the library did not issue')
+    .option('--issuer <url>', 'the token\'s issuer, for a token of an external issuer (with --sub)', issuerUrl)
     .requiredOption('--reason <text>', 'why', reasonText)
-    .action(async (jti: string, { sub, reason }: { sub?: string; reason: string }) => {
+    .action(async (jti: string, { sub, issuer, reason }: { sub?: string; issuer?: string; reason: string }) => {
       if (jti.length === 0 || jti.length > 255) throw new CliFailure('a jti is 1-255 characters', EXIT.usage);
-      const own = parseOwnJti(jti);
-      if (sub === undefined && !own) throw new CliFailure('this jti is not provably one of ours: give its subject with --sub', EXIT.usage);
+      const own = issuer === undefined ? parseOwnJti(jti) : undefined;
+      if (sub === undefined && !own) throw new CliFailure('this jti is not provably one of ours: give its subject with --sub (and --issuer for an external issuer\'s token)', EXIT.usage);
+      const tag = sub !== undefined ? userTag(userKeyOf(sub, issuer)) : own!.tag;
       await withStore(async (store) => {
         const nowMs = now();
         const latestExpiryMs = own ? Math.min(own.issuedAtMs, nowMs) + DENYLIST_MAX_LIFE_MS : nowMs + DENYLIST_MAX_LIFE_MS;
         const ttlMs = Math.max(latestExpiryMs - nowMs, 0) + MAX_GRACE_SEC * 1000;
-        const added = await store.revokeToken(sub !== undefined ? userTag(sub) : own!.tag, { jti, reason, revokedAtMs: nowMs, actor: actorOf(), sub }, ttlMs);
-        if (added) await record(store, 'token_revoked', { jti, sub, reason });
-        print(added ? `revoked ${jti}` : `${jti} was already revoked`, { jti, revoked: true, already_revoked: !added });
+        const added = await store.revokeToken(tag, { jti, reason, revokedAtMs: nowMs, actor: actorOf(), sub }, ttlMs);
+        if (added) await record(store, 'token_revoked', { jti, sub, reason, details: issuer === undefined ? {} : { iss: issuer } });
+        print(added ? shown`revoked ${jti}` : shown`${jti} was already revoked`, { jti, revoked: true, already_revoked: !added });
       });
     });
 
@@ -190,7 +222,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         if (given !== undefined && given > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
         const notBeforeMs = await store.raiseGlobalNotBefore(given ?? nowMs);
         await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } }, nowMs);
-        print(`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
+        print(shown`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
       });
     });
 
@@ -204,10 +236,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       if (!KID_PATTERN.test(kid)) throw new CliFailure('a kid is 1-64 characters of [A-Za-z0-9._-]', EXIT.usage);
       await withStore(async (store) => {
         if (!(await store.retireKid(kid, now()))) {
-          throw new CliFailure(`${kid} signs new tokens: rotate the signing key first (POST /admin/incident/rotate-key), then retire it`, EXIT.refused);
+          throw new CliFailure(shown`${kid} signs new tokens: rotate the signing key first (POST /admin/incident/rotate-key), then retire it`, EXIT.refused);
         }
         await record(store, 'key_retired', { reason, details: { kid } });
-        print(`retired ${kid}: its tokens are refused by every instance within its refresh interval`, { kid, retired: true });
+        print(shown`retired ${kid}: its tokens are refused by every instance within its refresh interval`, { kid, retired: true });
       });
     });
 
@@ -222,7 +254,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const sinceMs = await store.timeMs(); // compared with logins' times: the store's clock, as for revoke-user
         await store.setLockdown({ mode, sinceMs, reason, actor: actorOf() });
         await record(store, 'lockdown_changed', { reason, details: { mode, previous } }, sinceMs);
-        print(`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });
+        print(shown`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });
       });
     });
 
@@ -238,9 +270,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       await withStore(async (store) => {
         const sinceMs = options.since === undefined ? undefined : now() - options.since;
         const events = (await store.listEvents({ type: options.type, sub: options.sub, limit: options.limit, ...(sinceMs === undefined ? {} : { sinceMs }) })).reverse();
-        if (options.format === 'ndjson') io.out(events.map(toNdjsonLine).join(''));
-        else if (options.format === 'json') io.out(`${JSON.stringify(events)}\n`);
-        else io.out(events.map((e) => [e.at, e.type, e.sub ?? '-', e.reason ?? ''].join('  ')).join('\n') + (events.length ? '\n' : ''));
+        if (options.format === 'ndjson') io.out(events.map((event) => `${printableJson(event)}\n`).join(''));
+        else if (options.format === 'json') io.out(`${printableJson(events)}\n`);
+        // One line per event, whatever its sub and reason hold.
+        else io.out(events.map((e) => [e.at, e.type, e.sub ?? '-', e.reason ?? ''].map(printable).join('  ')).join('\n') + (events.length ? '\n' : ''));
       });
     });
 
@@ -262,13 +295,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           retired_kids: Object.fromEntries(Object.entries(state.retiredKids).map(([kid, at]) => [kid, new Date(at).toISOString()])),
           lockdown: state.lockdown ? { ...state.lockdown, since: new Date(state.lockdown.sinceMs).toISOString() } : { mode: 'off' as const, since: undefined },
         };
+        const lockdown = state.lockdown && state.lockdown.mode !== 'off' ? shown` since ${status.lockdown.since ?? ''} (${state.lockdown.reason ?? ''})` : '';
         const lines = [
-          `redis          answers in ${pingMs} ms (prefix ${status.redis.prefix})`,
-          `lockdown       ${status.lockdown.mode}${state.lockdown && state.lockdown.mode !== 'off' ? ` since ${status.lockdown.since ?? ''} (${state.lockdown.reason ?? ''})` : ''}`,
-          `revoked before ${status.revoked_before ?? 'never'}`,
-          `signing kid    ${status.signing_kid ?? 'unknown'}`,
-          `rotated keys   ${keys.map((key) => key.kid).join(', ') || 'none'}`,
-          `retired kids   ${Object.keys(state.retiredKids).join(', ') || 'none'}`,
+          shown`redis          answers in ${pingMs} ms (prefix ${status.redis.prefix})`,
+          shown`lockdown       ${status.lockdown.mode}` + lockdown,
+          shown`revoked before ${status.revoked_before ?? 'never'}`,
+          shown`signing kid    ${status.signing_kid ?? 'unknown'}`,
+          shown`rotated keys   ${keys.map((key) => key.kid).join(', ') || 'none'}`,
+          shown`retired kids   ${Object.keys(state.retiredKids).join(', ') || 'none'}`,
         ];
         print(lines.join('\n'), status);
       });
@@ -281,10 +315,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // Help and version are not failures; every other parse error is a usage error.
       exitCode = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT.ok : EXIT.usage;
     } else if (error instanceof CliFailure) {
-      io.err(`jwt-defense: ${error.message}\n`);
+      // A CliFailure's message is built with `shown` or holds no datum; a Redis error's may quote anything.
+      io.err(`jwt-defense: ${printableLines(error.message)}\n`);
       exitCode = error.code;
     } else {
-      io.err(`jwt-defense: ${(error as Error)?.message ?? String(error)}\n`);
+      io.err(`jwt-defense: ${printable((error as Error)?.message ?? String(error))}\n`);
       exitCode = EXIT.failure;
     }
   }

@@ -120,7 +120,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
 
   // ---- contain -------------------------------------------------------------------------------------------------
 
-  /** Denylists one token (`sub` needed for a jti that is not one of ours). */
+  /** Denylists one token (`sub` needed for a jti that is not one of ours, with `iss` for an external issuer's). */
   revokeToken(jti: string, options: RevokeTokenOptions): Promise<boolean> {
     return this.revocation.revoke(jti, options);
   }
@@ -130,9 +130,12 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     return this.revocation.revokeSession(sub, sid, reason, actor);
   }
 
-  /** Every token and session of `sub` issued up to now, in O(1). */
-  revokeUser(sub: string, { reason, actor }: IncidentActor): Promise<{ notBeforeMs: number }> {
-    return this.revocation.revokeAllForUser(sub, reason, actor);
+  /**
+   * Every token and session of `sub` issued up to now, in O(1). `iss`: the user's issuer, one of `issuers` for an
+   * external user (default: this module's own).
+   */
+  revokeUser(sub: string, { reason, actor, iss }: IncidentActor & { iss?: string }): Promise<{ notBeforeMs: number }> {
+    return this.revocation.revokeAllForUser(sub, reason, actor, iss);
   }
 
   /** Every token of everyone issued at or before `at` (default now; never later than now: 400). */

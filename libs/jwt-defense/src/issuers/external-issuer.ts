@@ -53,7 +53,11 @@ export class ExternalIssuer {
       clockToleranceSec: this.options.clockToleranceSec,
       maxLifetimeSec: this.options.maxTokenTtlSec,
       roles: this.options.roles,
-      rolesFromScopes: this.options.roles === undefined,
+      splitRoles: true,
+      // Its subjects are keyed after the issuer and a separator: any character is unambiguous there.
+      plainSubject: false,
+      refuseIdTokens: true,
+      clients: this.options.clients,
     });
   }
 }

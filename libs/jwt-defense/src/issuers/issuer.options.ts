@@ -1,11 +1,14 @@
 import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import type { RolesMapping } from '../token/access-token-claims.js';
+import { hasControlCharacter } from '../token/token-ids.js';
 
 /** Asymmetric JWS algorithms an external issuer's keys may use (never HS*: a remote key is public). */
 export const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 /** `typ` values an external issuer's access tokens may carry; `none` means no `typ` at all (Cognito, Okta). */
 export const EXTERNAL_TOKEN_TYPES = ['at+jwt', 'jwt', 'none'] as const;
+
+const CLIENT_IDS = 'clients must be a list of client ids (non-empty strings)';
 
 function httpsUrl(value: unknown): boolean {
   try {
@@ -21,6 +24,10 @@ function httpsUrl(value: unknown): boolean {
  * causes at most one refetch per `jwksCooldownMs`.
  */
 @OptionsCheck<IssuerOptions>((options, path) => {
+  // A control character separates the issuer from the subject in its users' keys: it can never be part of one.
+  if (typeof options.issuer === 'string' && hasControlCharacter(options.issuer)) {
+    throw optionsError(`${path}.issuer`, 'must not contain a control character (it is the exact `iss` of its tokens)');
+  }
   if (!httpsUrl(options.issuer)) throw optionsError(`${path}.issuer`, 'must be an https URL (the exact `iss` of its tokens)');
   if (options.jwksUri !== undefined && !httpsUrl(options.jwksUri)) throw optionsError(`${path}.jwksUri`, 'must be an https URL');
   const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
@@ -30,10 +37,13 @@ function httpsUrl(value: unknown): boolean {
   if (options.roles !== undefined && typeof options.roles !== 'string' && typeof options.roles !== 'function') {
     throw optionsError(`${path}.roles`, 'must be a claim name or a function of the claims');
   }
+  if (options.roles === 'scope' || options.roles === 'scp') {
+    throw optionsError(`${path}.roles`, 'must not be the scopes: scopes are never roles; require them with @DefensePolicy({ scopes })');
+  }
 })
 export class IssuerOptions {
   declare readonly [REQUIRED]?: { issuer: true; audience: true };
-  /** The issuer, exactly as in its tokens' `iss` (an https URL). Required. */
+  /** The issuer, exactly as in its tokens' `iss` (an https URL, without control characters; not `token.issuer`; listed once). Required. */
   @IsString() @IsNotEmpty() issuer!: string;
   /** This API's audience at the provider: a string or a list (any of them is accepted). Required. */
   @ValidateIf((o: IssuerOptions) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
@@ -57,9 +67,22 @@ export class IssuerOptions {
   /**
    * Where roles are: a claim name looked up exactly first (`https://example.com/roles`, `cognito:groups`,
    * `permissions` for Auth0), then as a dot path (`realm_access.roles`, `resource_access.my-api.roles` for
-   * Keycloak); or a function of the claims. Default: `roles`, else the scopes (`scope`/`scp`).
+   * Keycloak); or a function of the claims. Default: the `roles` claim (none when absent). Scopes (`scope`/`scp`)
+   * are never roles: they stay the principal's `scopes` (`@DefensePolicy({ scopes })`).
    */
   @IsOptional() roles?: RolesMapping;
+  /**
+   * The clients whose tokens this API accepts, by client id: the token's `client_id` (RFC 9068), `azp`, `cid`
+   * (Okta) and `appid` (Entra v1), each one it carries, must be listed, and it must carry one (else 401
+   * `claim_invalid`). Default: any client of the issuer whose token names this API's audience. OpenID ID tokens are
+   * refused whatever this says.
+   */
+  @IsOptional()
+  @IsArray({ message: CLIENT_IDS })
+  @ArrayNotEmpty({ message: 'clients must list at least one client id (leave it out to accept every client)' })
+  @IsString({ each: true, message: CLIENT_IDS })
+  @IsNotEmpty({ each: true, message: CLIENT_IDS })
+  clients?: string[];
   /** A private CA (PEM) for this issuer's https endpoints (corporate IdPs). `NODE_EXTRA_CA_CERTS` is honoured too. */
   @IsOptional() @IsString() ca?: string;
   /** Shortest time between two JWKS fetches caused by unknown `kid`s, or after a failure, in ms. Default 30000; 1000 to 3600000. */

@@ -4,7 +4,7 @@ import { EpochClock } from '../common/epoch-clock.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { ContextStore, type AnomalyCount } from '../store/defense-store.ports.js';
-import { userTag } from '../token/token-ids.js';
+import { subjectKey, userTag } from '../token/token-ids.js';
 import { AnomalyOptions, type AnomalyContainment } from './anomaly.options.js';
 
 const DAY_MS = 86_400_000;
@@ -44,15 +44,17 @@ export class AnomalyMonitorService {
   }
 
   /**
-   * Applies a containment to `sub` now: `step-up` raises the user's step-up epoch (tokens authenticated at or before
-   * it answer 401 `insufficient_user_authentication` until a new login), `revoke` revokes every token and session.
+   * Applies a containment to `sub` (of issuer `iss`, default this module's own) now: `step-up` raises the user's
+   * step-up epoch (tokens authenticated at or before it answer 401 `insufficient_user_authentication` until a new
+   * login), `revoke` revokes every token and session.
    */
-  async contain(sub: string, containment: AnomalyContainment, reason: string): Promise<void> {
+  async contain(sub: string, containment: AnomalyContainment, reason: string, iss: string = this.lifetimes.issuer): Promise<void> {
     if (containment === 'step-up') {
       const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
-      await this.store.raiseStepUpBefore(userTag(sub), sub, await this.epochs.nowMs(), lifetimeSec * 1000);
+      const subject = subjectKey(iss, sub, this.lifetimes.issuer);
+      await this.store.raiseStepUpBefore(userTag(subject), subject, await this.epochs.nowMs(), lifetimeSec * 1000);
     } else if (containment === 'revoke') {
-      await this.revocation.revokeAllForUser(sub, reason, 'anomaly-monitor');
+      await this.revocation.revokeAllForUser(sub, reason, 'anomaly-monitor', iss);
     }
   }
 }

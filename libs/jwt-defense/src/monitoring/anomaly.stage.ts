@@ -48,12 +48,12 @@ export class AnomalyStage implements CheckStage {
       },
     });
     if (mode !== 'enforce' || containment === 'none') return;
-    return this.contain(context.identity!.subject, containment, context.route.template);
+    return this.contain(context.principal!.sub, context.principal!.issuer, containment, context.route.template);
   }
 
   /** The rare path (an alert in enforce mode): the request waits for the containment, then is refused too. */
-  private async contain(sub: string, containment: 'step-up' | 'revoke', route: string): Promise<never> {
-    await this.anomaly.contain(sub, containment, `anomaly on ${route}`);
+  private async contain(sub: string, iss: string, containment: 'step-up' | 'revoke', route: string): Promise<never> {
+    await this.anomaly.contain(sub, containment, `anomaly on ${route}`, iss);
     throw containment === 'revoke' ? new InvalidTokenException('token_revoked') : new StepUpRequiredException();
   }
 }

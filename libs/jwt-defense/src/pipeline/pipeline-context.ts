@@ -27,7 +27,7 @@ export interface PipelineContext {
 }
 
 export interface PrincipalIdentity {
-  /** The key of the user's state: the subject, or `<issuer> <subject>` for an external issuer (see `subjectKey`). */
+  /** The key of the user's state: the subject, or the issuer and the subject for an external issuer (see `subjectKey`). */
   readonly subject: string;
   /** The user's Cluster hash tag (of `subject`). */
   readonly tag: string;

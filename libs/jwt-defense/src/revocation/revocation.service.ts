@@ -3,7 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
 import { EpochClock } from '../common/epoch-clock.js';
-import { SigningKeyActiveException, SubjectRequiredException } from '../errors/defense.exceptions.js';
+import { InvalidRequestException, SigningKeyActiveException, SubjectRequiredException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
@@ -16,7 +16,7 @@ import {
   type GlobalDefenseState,
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
-import { parseOwnJti, userTag } from '../token/token-ids.js';
+import { externalSubjectKey, hasControlCharacter, parseOwnJti, userTag } from '../token/token-ids.js';
 import { RevocationOptions } from './revocation.options.js';
 
 export interface RevokeTokenOptions {
@@ -29,6 +29,11 @@ export interface RevokeTokenOptions {
    * check); required for any other jti, or `SubjectRequiredException` (400 `subject_required`) is thrown.
    */
   sub?: string;
+  /**
+   * The token's issuer, for a token of an external issuer (one of `issuers`; with its `sub`): its users' state is
+   * keyed by issuer and subject. Default: this module's own issuer. Another issuer: `InvalidRequestException` (400).
+   */
+  iss?: string;
   /** Who revoked (an admin's sub, `system`...). */
   actor?: string;
 }
@@ -42,7 +47,8 @@ export type RevocationVerdict = 'jti' | 'session' | 'user' | 'global' | 'key' | 
  * Layer 5: revocation at the resource server.
  *
  * - `revoke(jti)`: a denylist entry with reason and actor, whose TTL ends with the token's life (+ grace).
- * - `revokeAllForUser(sub)`: O(1), raises the user's not-before epoch (no list of tokens to walk).
+ * - `revokeAllForUser(sub, reason, actor?, iss?)`: O(1), raises the user's not-before epoch (no list of tokens to
+ *   walk); `iss` names an external issuer's user (default: this module's own).
  * - `revokeAllIssuedBefore(t)`, `retireKey(kid)`: incident measures, read by every instance within
  *   `globalStateRefreshMs` (at once on the instance that made them).
  * The per-request check is `RevocationStage`, inside the pipeline's ONE store call.
@@ -116,37 +122,42 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
 
   /** Puts a token on the denylist. Returns false when it already was. */
   async revoke(jti: string, options: RevokeTokenOptions): Promise<boolean> {
-    const tag = this.tagOf(jti, options.sub);
+    const tag = this.tagOf(jti, options.sub, options.iss);
     const nowMs = this.clock.nowMs();
     const expiresAtMs = options.expiresAt === undefined ? this.latestExpiryMs(jti, nowMs) : Number(options.expiresAt);
     const record: RevocationRecord = { jti, reason: options.reason, revokedAtMs: nowMs, actor: options.actor, sub: options.sub };
     const ttlMs = Math.max(expiresAtMs - nowMs, 0) + this.options.graceSec * 1000;
     const added = await this.store.revokeToken(tag, record, ttlMs);
-    if (added) this.events.record('token_revoked', { jti, sub: options.sub, reason: options.reason, details: this.actor(options.actor) });
+    if (added) {
+      this.events.record('token_revoked', { jti, sub: options.sub, reason: options.reason, details: { ...this.actor(options.actor), ...this.issuerDetail(options.iss) } });
+    }
     return added;
   }
 
-  async isRevoked(jti: string, sub?: string): Promise<boolean> {
-    return (await this.getRevocationInfo(jti, sub)) !== undefined;
+  /** Whether a jti is on the denylist (`sub`, and `iss` for an external issuer's token, as for `revoke`). */
+  async isRevoked(jti: string, sub?: string, iss?: string): Promise<boolean> {
+    return (await this.getRevocationInfo(jti, sub, iss)) !== undefined;
   }
 
-  /** What the denylist holds about a jti: reason, time (epoch ms), actor. */
-  async getRevocationInfo(jti: string, sub?: string): Promise<RevocationRecord | undefined> {
-    return this.store.getRevocation(this.tagOf(jti, sub), jti);
+  /** What the denylist holds about a jti: reason, time (epoch ms), actor (`sub` and `iss` as for `revoke`). */
+  async getRevocationInfo(jti: string, sub?: string, iss?: string): Promise<RevocationRecord | undefined> {
+    return this.store.getRevocation(this.tagOf(jti, sub, iss), jti);
   }
 
   /**
    * Revokes every token and refresh session of `sub` issued up to now, in O(1). A token issued after it, even
-   * in the same second, stays valid (our jtis carry their issue time in ms).
+   * in the same second, stays valid (our jtis carry their issue time in ms). `iss`: the user's issuer, one of
+   * `issuers` for an external user (default this module's own; another: `InvalidRequestException`, 400).
    */
-  async revokeAllForUser(sub: string, reason: string, actor?: string): Promise<{ notBeforeMs: number }> {
+  async revokeAllForUser(sub: string, reason: string, actor?: string, iss?: string): Promise<{ notBeforeMs: number }> {
+    const subject = this.subjectOf(sub, iss);
     // The store's clock (Redis TIME), the one logins are dated with: see EpochClock.
     const nowMs = await this.epochs.nowMs();
     // The epoch must outlive every token and session it covers.
     const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
     const ttlMs = (lifetimeSec + this.options.graceSec) * 1000;
-    const notBeforeMs = await this.store.raiseUserNotBefore(userTag(sub), sub, nowMs, ttlMs);
-    this.events.record('user_revoked', { sub, reason, details: this.actor(actor) });
+    const notBeforeMs = await this.store.raiseUserNotBefore(userTag(subject), subject, nowMs, ttlMs);
+    this.events.record('user_revoked', { sub, reason, details: { ...this.actor(actor), ...this.issuerDetail(iss) } });
     return { notBeforeMs };
   }
 
@@ -205,8 +216,24 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private tagOf(jti: string, sub: string | undefined): string {
-    if (sub !== undefined) return userTag(sub);
+  /**
+   * The key of a user's state (see `subjectKey`). This module's own subjects never hold a control character (a
+   * caller naming one would reach an external user's state); an issuer must be this module's or a configured one.
+   */
+  private subjectOf(sub: string, iss: string | undefined): string {
+    const own = this.lifetimes.issuer;
+    if (iss === undefined || iss === own) {
+      if (hasControlCharacter(sub)) throw new InvalidRequestException();
+      return sub;
+    }
+    if (!this.lifetimes.externalIssuers?.includes(iss)) throw new InvalidRequestException();
+    return externalSubjectKey(iss, sub);
+  }
+
+  private tagOf(jti: string, sub: string | undefined, iss: string | undefined): string {
+    if (sub !== undefined) return userTag(this.subjectOf(sub, iss));
+    // Only this module's jtis carry their user: an external issuer's token needs its subject.
+    if (iss !== undefined && iss !== this.lifetimes.issuer) throw new SubjectRequiredException();
     const own = parseOwnJti(jti);
     // Not provably ours: recording it under a guessed user would be a silent no-op.
     if (!own) throw new SubjectRequiredException();
@@ -222,5 +249,9 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
 
   private actor(actor: string | undefined): Record<string, string> {
     return actor === undefined ? {} : { actor };
+  }
+
+  private issuerDetail(iss: string | undefined): Record<string, string> {
+    return iss === undefined || iss === this.lifetimes.issuer ? {} : { iss };
   }
 }

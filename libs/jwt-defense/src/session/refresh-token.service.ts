@@ -8,7 +8,7 @@ import { SecurityEventService } from '../events/security-event.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { SessionStore, type RefreshSessionRecord } from '../store/defense-store.ports.js';
 import { newSid, SID_LENGTH, USER_TAG_LENGTH, userTag } from '../token/token-ids.js';
-import { TokenService, type IssuedAccessToken } from '../token/token.service.js';
+import { TokenService, checkOwnSubject, type IssuedAccessToken } from '../token/token.service.js';
 import { SessionOptions } from './session.options.js';
 
 /** An access token and the refresh token that can replace it. */
@@ -81,6 +81,8 @@ export class RefreshTokenService {
    * (from the login request's DPoP proof), every access token of the session is bound to that key (`cnf.jkt`).
    */
   async issuePair(sub: string, claims: Record<string, unknown> = {}, options: IssuePairOptions = {}): Promise<TokenPair> {
+    // Checked before the session is stored: a subject the token cannot carry leaves nothing behind.
+    checkOwnSubject(sub);
     if ('cnf' in claims) throw new TypeError('jwt-defense: issuePair() sets cnf itself: pass { jkt } in its options');
     if (options.jkt !== undefined) claims = { ...claims, cnf: { jkt: options.jkt } };
     // The login time is what revocation epochs are compared with: read from the same clock as they are (EpochClock).

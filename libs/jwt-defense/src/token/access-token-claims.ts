@@ -1,5 +1,6 @@
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import type { TokenErrorCode } from '../errors/defense-error-code.js';
+import { hasControlCharacter } from './token-ids.js';
 
 /** The authenticated caller, put on the request by `JwtDefenseGuard` (read it with `@CurrentPrincipal()`). */
 export interface AccessTokenPrincipal {
@@ -40,11 +41,26 @@ export interface ClaimRules {
   audienceClaim?: string;
   /** Whether `jti` is required. Default true (this module's tokens). */
   requireJti?: boolean;
-  /** Where roles come from; default the `roles` claim only (this module's tokens). */
+  /** Where roles come from; default the `roles` claim. Scopes (`scope`/`scp`) are never roles. */
   roles?: RolesMapping;
-  /** Whether an absent `roles` falls back to the scopes (`scope`/`scp`), as for external issuers. */
-  rolesFromScopes?: boolean;
+  /** Whether a roles claim given as one string is split on spaces (external issuers). Default false: `claim_invalid`. */
+  splitRoles?: boolean;
+  /**
+   * Whether `sub` must be free of control characters. Default true (this module's tokens: their bare subject is the
+   * key of their user's state, and a control character separates an external issuer from its subject there).
+   */
+  plainSubject?: boolean;
+  /** Whether an OpenID ID token is refused (external issuers): see `idTokenMark`. Default false. */
+  refuseIdTokens?: boolean;
+  /** When set, the client the token was issued to (see `CLIENT_CLAIMS`) must be one of these. */
+  clients?: readonly string[];
 }
+
+/**
+ * Claims naming the client a token was issued to: `client_id` (RFC 9068; oidc-provider, Cognito), `azp` (Auth0,
+ * Keycloak, Entra v2), `cid` (Okta), `appid` (Entra v1).
+ */
+const CLIENT_CLAIMS = ['client_id', 'azp', 'cid', 'appid'] as const;
 
 const MAX_ID_LENGTH = 255;
 
@@ -97,13 +113,43 @@ function scopesOf(payload: Record<string, unknown>): string[] {
   return [];
 }
 
-function rolesOf(payload: Record<string, unknown>, rules: ClaimRules, scopes: string[]): readonly string[] {
+// Scopes are what the client may do, roles what the user is: a scope named `admin` never makes an admin.
+function rolesOf(payload: Record<string, unknown>, rules: ClaimRules): readonly string[] {
   const mapping = rules.roles ?? 'roles';
   const value = typeof mapping === 'function' ? mapping(payload) : claimAt(payload, mapping);
-  if (value === undefined) return rules.rolesFromScopes ? scopes : [];
-  if (typeof value === 'string' && typeof mapping !== 'function' && rules.rolesFromScopes) return value.split(' ').filter(Boolean);
+  if (value === undefined) return [];
+  if (typeof value === 'string' && typeof mapping !== 'function' && rules.splitRoles) return value.split(' ').filter(Boolean);
   if (!isStringArray(value)) fail('claim_invalid', 'roles');
   return value;
+}
+
+/**
+ * Whether a token signed by an OpenID provider is an ID token (proof of a login for one client, not a grant to call
+ * an API), from the claims only ID tokens carry: a hash of what came with it (`at_hash`, `c_hash`, `s_hash`); a `typ`
+ * claim `ID` (Keycloak) or `token_use: id` (Cognito); or a `nonce` that no other party can explain: Keycloak before
+ * 25 also puts the login's `nonce` in access tokens, where `azp` (the client) is not among the audiences (the API) or
+ * the `typ` claim is `Bearer`; Auth0, Entra, Okta and Cognito put `nonce` in ID tokens only.
+ */
+function isIdToken(payload: Record<string, unknown>): boolean {
+  if (payload.at_hash !== undefined || payload.c_hash !== undefined || payload.s_hash !== undefined) return true;
+  const typ = typeof payload.typ === 'string' ? payload.typ.toLowerCase() : undefined;
+  if (typ === 'id' || payload.token_use === 'id') return true;
+  if (payload.nonce === undefined || typ === 'bearer') return false;
+  const { aud, azp } = payload;
+  const audiences = typeof aud === 'string' ? [aud] : isStringArray(aud) ? aud : [];
+  return typeof azp !== 'string' || audiences.includes(azp);
+}
+
+/** Every client claim the token carries must name an allowed client, and it must carry one. */
+function isAllowedClient(payload: Record<string, unknown>, clients: readonly string[]): boolean {
+  let named = false;
+  for (const claim of CLIENT_CLAIMS) {
+    const value = payload[claim];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !clients.includes(value)) return false;
+    named = true;
+  }
+  return named;
 }
 
 /**
@@ -113,7 +159,7 @@ function rolesOf(payload: Record<string, unknown>, rules: ClaimRules, scopes: st
 export function validateAccessTokenClaims(payload: Record<string, unknown>, kid: string, rules: ClaimRules): AccessTokenPrincipal {
   const { iss, sub, jti, iat, exp, nbf, sid, auth_time: authTime, cnf } = payload;
   const aud = payload[rules.audienceClaim ?? 'aud'];
-  if (!isId(sub) || typeof iss !== 'string') fail('claim_invalid', 'sub');
+  if (!isId(sub) || typeof iss !== 'string' || (rules.plainSubject !== false && hasControlCharacter(sub))) fail('claim_invalid', 'sub');
   if (jti !== undefined ? !isId(jti) : rules.requireJti !== false) fail('claim_invalid', 'jti');
   if (!isNumericDate(iat) || !isNumericDate(exp) || (nbf !== undefined && !isNumericDate(nbf))) fail('claim_invalid', 'time');
   if (!(typeof aud === 'string' || (isStringArray(aud) && aud.length > 0))) fail('claim_invalid', 'aud');
@@ -126,11 +172,13 @@ export function validateAccessTokenClaims(payload: Record<string, unknown>, kid:
     jkt = thumbprint;
   }
   const scopes = scopesOf(payload);
-  const roles = rolesOf(payload, rules, scopes);
+  const roles = rolesOf(payload, rules);
 
   if (iss !== rules.issuer) fail('claim_invalid', 'iss');
   const audiences = typeof aud === 'string' ? [aud] : aud;
   if (!audiences.some((value) => rules.audiences.includes(value))) fail('claim_invalid', 'aud');
+  if (rules.refuseIdTokens && isIdToken(payload)) fail('claim_invalid', 'id_token');
+  if (rules.clients && !isAllowedClient(payload, rules.clients)) fail('claim_invalid', 'client');
 
   if (exp <= iat || exp - iat > rules.maxLifetimeSec) fail('claim_invalid', 'lifetime');
   const { nowSec, clockToleranceSec } = rules;

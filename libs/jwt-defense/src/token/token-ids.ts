@@ -22,12 +22,29 @@ export const OWN_JTI_LENGTH = USER_TAG_LENGTH + TIME_LENGTH + RANDOM_LENGTH + CH
 const OWN_JTI = new RegExp(`^[A-Za-z0-9_-]{${OWN_JTI_LENGTH}}$`);
 export const SID_LENGTH = 22;
 
+/** Control characters (C0, DEL, C1): never in this module's own subjects nor in an issuer, so they can separate the two. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** Between an external issuer and its subject in a user's key (the ASCII unit separator). */
+const ISSUER_SEPARATOR = '\u001f';
+
+/** True when `value` holds a control character: refused in this module's subjects (at issue and at verification) and in issuers. */
+export function hasControlCharacter(value: string): boolean {
+  return CONTROL_CHARACTER.test(value);
+}
+
 /**
- * The key of a user's state in the store: the subject for this module's own tokens, `<issuer> <subject>` for an
- * external issuer's, so users of two issuers never share state (revocation epochs, counters, contexts).
+ * The key of a user's state in the store, one per (issuer, subject), without ambiguity: the bare subject for this
+ * module's own tokens (their subjects never hold a control character), `<issuer>\u001f<subject>` for an external
+ * issuer's (an issuer never holds one, so the first separator ends it). Users of two issuers, or a local user named
+ * like an external one, never share state (revocation epochs, denylist, counters, contexts).
  */
 export function subjectKey(issuer: string, sub: string, ownIssuer: string): string {
-  return issuer === ownIssuer ? sub : `${issuer} ${sub}`;
+  return issuer === ownIssuer ? sub : externalSubjectKey(issuer, sub);
+}
+
+/** {@link subjectKey} of an external issuer's user (for callers that do not know this module's issuer: the CLI). */
+export function externalSubjectKey(issuer: string, sub: string): string {
+  return `${issuer}${ISSUER_SEPARATOR}${sub}`;
 }
 
 /** The Cluster hash tag part for a subject: 72 bits of SHA-256, base64url. */

@@ -12,7 +12,7 @@ import { NOOP_METRICS_SINK, type DefenseMetricsSink } from '../pipeline/metrics-
 import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
 import { resolveKey, toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
 import { TokenOptions } from './token.options.js';
-import { newJti } from './token-ids.js';
+import { hasControlCharacter, newJti } from './token-ids.js';
 import { VerifiedTokenCache } from './verified-token.cache.js';
 
 /** What `TokenService.issue` returns. */
@@ -54,6 +54,18 @@ interface KeyEntry {
  * algorithm must be on that key's own allow-list, so an HS256 token can never be checked against an
  * RSA/EC public key.
  */
+/**
+ * Throws a `TypeError` unless `subject` can be the `sub` of this module's tokens: 1 to 255 characters, no control
+ * character (the bare subject keys its user's state; a control character separates an external issuer from its
+ * subject there). @internal
+ */
+export function checkOwnSubject(subject: unknown): asserts subject is string {
+  if (typeof subject !== 'string' || subject.length === 0 || subject.length > 255) {
+    throw new TypeError('jwt-defense: subject must be a non-empty string of at most 255 characters');
+  }
+  if (hasControlCharacter(subject)) throw new TypeError('jwt-defense: subject must not contain a control character (U+0000-U+001F, U+007F-U+009F)');
+}
+
 @Injectable()
 export class TokenService {
   private readonly entries = new Map<string, KeyEntry>();
@@ -129,9 +141,7 @@ export class TokenService {
     if (!signing?.signKey) {
       throw new TypeError('jwt-defense: no key can sign: add a key with a secret or privateKey to issue tokens');
     }
-    if (typeof subject !== 'string' || subject.length === 0 || subject.length > 255) {
-      throw new TypeError('jwt-defense: subject must be a non-empty string of at most 255 characters');
-    }
+    checkOwnSubject(subject);
     const reserved = RESERVED_CLAIMS.filter((name) => name in claims);
     if (reserved.length > 0) {
       throw new TypeError(`jwt-defense: issue() sets ${reserved.join(', ')} itself: remove them from claims`);
