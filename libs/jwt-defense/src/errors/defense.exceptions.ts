@@ -208,6 +208,21 @@ export class SigningKeyActiveException extends JwtDefenseException {
   }
 }
 
+/**
+ * 409: a rotation would keep more rotated keys than `incident.maxRotatedKeys`, and the oldest may still have valid
+ * tokens (it stopped signing less than the longest access-token lifetime, plus the clock tolerance, ago). Retire a
+ * rotated key first, or rotate again later.
+ */
+export class KeyRingFullException extends JwtDefenseException {
+  override readonly name = 'KeyRingFullException';
+  readonly code = 'key_ring_full' as const;
+  readonly challengeError = undefined;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.CONFLICT, 'key_ring_full', cause);
+  }
+}
+
 /** 403: the token is valid but lacks a required role or scope. */
 export class InsufficientScopeException extends JwtDefenseException {
   override readonly name = 'InsufficientScopeException';
