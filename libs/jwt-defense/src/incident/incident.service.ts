@@ -234,27 +234,28 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
   private async rotateOnce(actor: IncidentActor): Promise<KeyRotation> {
     const current = this.tokens.describeKeys().find((key) => key.kid === this.tokens.signingKid);
     if (!current) throw new TypeError('jwt-defense: no key signs here: there is nothing to rotate');
-    if (!this.kek) {
+    const kek = this.kek;
+    if (!kek) {
       throw new TypeError('jwt-defense: rotating the signing key on a shared store needs incident.keyEncryptionKey (32 bytes, the same on every instance)');
     }
     const flight = randomBytes(12).toString('base64url');
     const deadlineMs = this.clock.nowMs() + 3 * ROTATION_LOCK_MS;
     for (;;) {
       const holder = await this.keyStore.lockKeyRotation(flight, ROTATION_LOCK_MS);
-      if (holder === undefined) return this.rotateAsLeader(flight, current.algorithms as JwtAlgorithm[], actor);
+      if (holder === undefined) return this.rotateAsLeader(flight, kek, current.algorithms as JwtAlgorithm[], actor);
       const outcome = await this.rotationOf(holder, deadlineMs);
       // undefined: its caller gave up (the lock ran out without a rotation): try to rotate again.
       if (outcome) return this.joinRotation(outcome, actor);
     }
   }
 
-  private async rotateAsLeader(flight: string, algorithms: JwtAlgorithm[], { reason, actor }: IncidentActor): Promise<KeyRotation> {
+  private async rotateAsLeader(flight: string, kek: Buffer, algorithms: JwtAlgorithm[], { reason, actor }: IncidentActor): Promise<KeyRotation> {
     const nowMs = this.clock.nowMs();
     const kid = newRotatedKid(nowMs);
-    const stored = sealSigningKey(this.kek!, kid, algorithms, await generateKeyFor(algorithms), nowMs);
+    const stored = sealSigningKey(kek, kid, algorithms, await generateKeyFor(algorithms), nowMs);
     const outcome = await this.keyStore.commitKeyRotation(flight, stored, this.tokens.signingKid, this.ringLimits, ROTATION_OUTCOME_MS);
     if (!outcome.rotated) throw this.ringFull(outcome, { reason, actor });
-    this.tokens.addKey(openSigningKey(this.kek!, stored));
+    this.tokens.addKey(openSigningKey(kek, stored));
     this.tokens.useSigningKey(kid);
     await this.adoptRotation(outcome);
     for (const retired of outcome.retiredKids) {

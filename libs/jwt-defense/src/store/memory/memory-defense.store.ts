@@ -197,7 +197,9 @@ export class MemoryDefenseStore implements DefenseStore {
         this.signingKeys.delete(kid);
       }
       for (const kid of this.stoppedSigningAtMs.keys()) if (!this.signingKeys.has(kid)) this.stoppedSigningAtMs.delete(kid);
-      for (const { kid, stoppedAtMs } of ring) if (this.signingKeys.has(kid) && !this.stoppedSigningAtMs.has(kid)) this.stoppedSigningAtMs.set(kid, stoppedAtMs);
+      for (const { kid, stoppedAtMs } of ring) {
+        if (this.signingKeys.has(kid) && (kid === signing || !this.stoppedSigningAtMs.has(kid))) this.stoppedSigningAtMs.set(kid, stoppedAtMs);
+      }
       this.signingKeys.set(key.kid, { ...key, algorithms: [...key.algorithms] });
       this.global.signingKid = key.kid;
       this.global.keysVersion = (this.global.keysVersion ?? 0) + 1;
