@@ -111,9 +111,10 @@ describe.each(BACKENDS)('signing-key rotation on %s, two instances', (_name, sto
   });
 
   it('keeps incident.maxRotatedKeys: the oldest retires once none of its tokens can be valid, else 409 key_ring_full', async () => {
-    // Tokens live at most 1 s, no clock tolerance, a 100 ms refresh: a key's tokens are all dead 1.1 s after it stopped signing.
+    // Tokens live at most 1 s, 1 s of clock tolerance, a 100 ms refresh: a key's tokens are all dead 2.1 s after it
+    // stopped signing (and one issued just now is valid for at least 1 s more).
     const [a, b] = await instances({
-      token: { issuer: 'rotation', audience: 'rotation-api', keys: [{ kid: 'boot', algorithms: ['ES256'], privateKey: BOOT_KEY }], accessTokenTtlSec: 1, maxAccessTokenTtlSec: 1, clockToleranceSec: 0 },
+      token: { issuer: 'rotation', audience: 'rotation-api', keys: [{ kid: 'boot', algorithms: ['ES256'], privateKey: BOOT_KEY }], accessTokenTtlSec: 1, maxAccessTokenTtlSec: 1, clockToleranceSec: 1 },
       incident: { maxRotatedKeys: 2 },
     });
     const k1 = await rotate(a, 'k1');
@@ -133,7 +134,7 @@ describe.each(BACKENDS)('signing-key rotation on %s, two instances', (_name, sto
     await expect(a.tokens.verify(signedByK1.token)).resolves.toMatchObject({ sub: 'alice' });
     expect(a.tokens.getJwks().keys.map((key) => key.kid)).toEqual(expect.arrayContaining([k1.kid, k2.kid]));
 
-    await sleep(1300);
+    await sleep(2300);
     const k3 = await rotate(b, 'k3');
     expect(k3.previousKid).toBe(k2.kid);
     await expect(storedKids(a)).resolves.toEqual([k2.kid, k3.kid].sort());
