@@ -144,7 +144,7 @@ describe.each(ADAPTERS)('security dashboard over %s, in headless Chromium', (ada
     expect(consoleErrors.some((text) => /Content Security Policy/.test(text))).toBe(true);
   });
 
-  it('a refused sign-in says why; signing out forgets the token', async () => {
+  it('a refused sign-in says why; signing out shows the sign-in form', async () => {
     await page.click('#sign-out');
     await page.waitForSelector('#login-section:not([hidden])');
     await page.fill('#username', 'admin');
@@ -153,4 +153,31 @@ describe.each(ADAPTERS)('security dashboard over %s, in headless Chromium', (ada
     await page.waitForSelector('#login-error:has-text("invalid_credentials")');
     expect(await page.isVisible('#dashboard')).toBe(false);
   });
+
+  it('Sign out revokes the page\'s token and its session: both answer 401 token_revoked afterwards', async () => {
+    const errorsBefore = consoleErrors.length;
+    await page.fill('#username', 'admin');
+    await page.fill('#password', 'admin-password');
+    const [signedIn] = await Promise.all([page.waitForResponse((res) => res.url() === `${base}/auth/login`), page.click('#login-button')]);
+    expect(signedIn.status()).toBe(200);
+    // What the page got (it keeps the access token in memory; the refresh token names the same session).
+    const tokens = (await signedIn.json()) as { access_token: string; refresh_token: string };
+    await page.waitForSelector('#dashboard:not([hidden])');
+    expect((await me(demo, tokens.access_token)).status).toBe(200);
+
+    const [signedOut] = await Promise.all([page.waitForResponse((res) => res.url() === `${base}/auth/logout`, { timeout: 5000 }), page.click('#sign-out')]);
+    expect(signedOut.status()).toBe(204);
+    // A fetch without a body: no Content-Type, which the JSON-only auth routes let through.
+    expect(signedOut.request().method()).toBe('POST');
+    expect(signedOut.request().headers()['content-type']).toBeUndefined();
+    await page.waitForSelector('#login-section:not([hidden])');
+    expect(await page.isVisible('#dashboard')).toBe(false);
+    expect(await page.textContent('#login-error')).toBe('');
+
+    const access = await me(demo, tokens.access_token);
+    expect([access.status, access.body.code]).toEqual([401, 'token_revoked']);
+    const refreshed = await request(demo.server).post('/auth/refresh').send({ refresh_token: tokens.refresh_token });
+    expect([refreshed.status, refreshed.body.code]).toEqual([401, 'token_revoked']);
+    expect(consoleErrors.slice(errorsBefore)).toEqual([]);
+  }, 60_000);
 });

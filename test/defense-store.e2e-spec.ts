@@ -77,17 +77,81 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.readGlobalState()).resolves.toMatchObject({ declaredSigningKid: 'configured', retiredKids: { configured: now } });
   });
 
+  // k1, k2...: made one millisecond apart.
+  const signingKey = (kid: string) => ({ kid, algorithms: ['ES256'], sealed: `v1.x.${kid}`, createdAtMs: now + Number(kid.slice(1)) });
+  const ROOMY = { maxKeys: 10, retireAfterMs: 0 };
+  /** A whole rotation by one flight: the lock, then the commit. */
+  const rotate = async (flight: string, kid: string, limits = ROOMY, previousKid?: string) => {
+    await expect(store.lockKeyRotation(flight, 10_000)).resolves.toBeUndefined();
+    return store.commitKeyRotation(flight, signingKey(kid), previousKid, limits, 60_000);
+  };
+
   it('shares rotated keys: the newest signs, a retired one is deleted, every change moves the version', async () => {
-    const key = (kid: string, createdAtMs: number) => ({ kid, algorithms: ['ES256'], sealed: `v1.x.${kid}`, createdAtMs });
-    await expect(store.rotateSigningKey(key('k1', now))).resolves.toBe(1);
-    await expect(store.rotateSigningKey(key('k2', now + 1))).resolves.toBe(2);
-    await expect(store.listSigningKeys()).resolves.toEqual([key('k1', now), key('k2', now + 1)]);
+    await expect(rotate('f1', 'k1', ROOMY, 'configured')).resolves.toEqual({ rotated: true, kid: 'k1', algorithm: 'ES256', previousKid: 'configured', retiredKids: [] });
+    // The store's signing key, not the caller's (which may lag behind another instance's rotation), is the previous one.
+    await expect(rotate('f2', 'k2', ROOMY, 'stale')).resolves.toEqual({ rotated: true, kid: 'k2', algorithm: 'ES256', previousKid: 'k1', retiredKids: [] });
+    await expect(store.listSigningKeys()).resolves.toEqual([signingKey('k1'), signingKey('k2')]);
     await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 2 });
     // The rotated signing key wins over a caller's configured one.
     await expect(store.retireKid('k2', now, 'configured')).resolves.toBe(false);
     await expect(store.retireKid('k1', now, 'k1')).resolves.toBe(true);
-    await expect(store.listSigningKeys()).resolves.toEqual([key('k2', now + 1)]);
+    await expect(store.listSigningKeys()).resolves.toEqual([signingKey('k2')]);
     await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 3, retiredKids: { k1: now } });
+  });
+
+  it('rotates one flight at a time: the others wait for its outcome, which its commit records as it releases the lock', async () => {
+    await expect(store.lockKeyRotation('f1', 10_000)).resolves.toBeUndefined();
+    await expect(store.lockKeyRotation('f2', 10_000)).resolves.toBe('f1');
+    await expect(store.lockKeyRotation('f3', 10_000)).resolves.toBe('f1');
+    await expect(store.keyRotationOutcome('f1')).resolves.toBe('pending');
+    const outcome = await store.commitKeyRotation('f1', signingKey('k1'), 'configured', ROOMY, 60_000);
+    expect(outcome).toEqual({ rotated: true, kid: 'k1', algorithm: 'ES256', previousKid: 'configured', retiredKids: [] });
+    // Every waiter reads the same outcome: one rotation, one key.
+    await expect(store.keyRotationOutcome('f1')).resolves.toEqual(outcome);
+    await expect(store.keyRotationOutcome('f1')).resolves.toEqual(outcome);
+    await expect(store.listSigningKeys()).resolves.toEqual([signingKey('k1')]);
+    // Released in the commit: a flight that starts after it answered rotates again.
+    await expect(rotate('f4', 'k2')).resolves.toMatchObject({ rotated: true, kid: 'k2', previousKid: 'k1' });
+    await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 2 });
+    await expect(store.keyRotationOutcome('nobody')).resolves.toBeUndefined();
+  });
+
+  it('a lock whose holder never commits runs out: its waiters see it gave up, and another flight takes the lock', async () => {
+    await expect(store.lockKeyRotation('f1', 30)).resolves.toBeUndefined();
+    await expect(store.lockKeyRotation('f2', 10_000)).resolves.toBe('f1');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(store.keyRotationOutcome('f1')).resolves.toBeUndefined();
+    await expect(store.lockKeyRotation('f2', 10_000)).resolves.toBeUndefined();
+    await expect(store.lockKeyRotation('f3', 10_000)).resolves.toBe('f2');
+  });
+
+  it('keeps maxKeys rotated keys: the oldest is retired only once it stopped signing retireAfterMs ago, else key_ring_full', async () => {
+    const HOUR = { maxKeys: 2, retireAfterMs: 3_600_000 };
+    await rotate('f1', 'k1', HOUR);
+    await rotate('f2', 'k2', HOUR);
+    // k1 stopped signing just now (when k2 came): a token it signed may still be valid. Nothing changes.
+    const full = await rotate('f3', 'k3', HOUR);
+    expect(full).toEqual({ rotated: false, reason: 'key_ring_full', retryAfterMs: expect.any(Number) });
+    expect(full.rotated === false && full.retryAfterMs).toBeGreaterThan(3_540_000);
+    expect(full.rotated === false && full.retryAfterMs).toBeLessThanOrEqual(3_600_000);
+    await expect(store.keyRotationOutcome('f3')).resolves.toEqual(full);
+    await expect(store.listSigningKeys()).resolves.toEqual([signingKey('k1'), signingKey('k2')]);
+    await expect(store.readGlobalState()).resolves.toMatchObject({ signingKid: 'k2', keysVersion: 2, retiredKids: {} });
+
+    // Once no token of k1 can be valid (a window of 0 here), it goes, in the same step as k3 comes.
+    await expect(rotate('f4', 'k3', { maxKeys: 2, retireAfterMs: 0 })).resolves.toEqual({ rotated: true, kid: 'k3', algorithm: 'ES256', previousKid: 'k2', retiredKids: ['k1'] });
+    await expect(store.listSigningKeys()).resolves.toEqual([signingKey('k2'), signingKey('k3')]);
+    const state = await store.readGlobalState();
+    expect(state).toMatchObject({ signingKid: 'k3', keysVersion: 3 });
+    expect(Object.keys(state.retiredKids)).toEqual(['k1']);
+
+    // A retirement by hand makes room at once.
+    await expect(store.retireKid('k2', now)).resolves.toBe(true);
+    await expect(rotate('f5', 'k4', HOUR)).resolves.toMatchObject({ rotated: true, kid: 'k4', previousKid: 'k3', retiredKids: [] });
+    // The oldest by the time it stopped signing goes first; a lowered cap retires as many as it must.
+    await rotate('f6', 'k5', { maxKeys: 10, retireAfterMs: 0 });
+    await expect(rotate('f7', 'k6', { maxKeys: 2, retireAfterMs: 0 })).resolves.toMatchObject({ rotated: true, kid: 'k6', retiredKids: ['k3', 'k4'] });
+    await expect(store.listSigningKeys().then((keys) => keys.map((key) => key.kid).sort())).resolves.toEqual(['k5', 'k6']);
   });
 
   it('keeps the newest lockdown decision', async () => {

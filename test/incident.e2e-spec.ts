@@ -118,6 +118,38 @@ describe.each(ADAPTERS)('incident API over %s (memory store)', (adapter) => {
     expect(rotatedEvent).toMatchObject({ reason: 'key on a stolen laptop', details: { kid: newKid, previous_kid: oldKid, actor: 'admin' } });
   });
 
+  it('rotate-key: each call after the last answered makes a new key; beyond 10 rotated keys 409 key_ring_full, until one is retired', async () => {
+    const fresh = await startDemo(adapter, LIMITS);
+    try {
+      const token = (await login(fresh, 'admin')).access_token;
+      const rotate = (reason: string) => admin(fresh, token, 'post', '/admin/incident/rotate-key', { reason });
+      const kids = [kidOf(token)];
+      for (let i = 1; i <= 10; i++) {
+        const res = await rotate(`drill ${i}`);
+        expect(res.status).toBe(200);
+        expect(res.body.previous_kid).toBe(kids[kids.length - 1]);
+        kids.push(res.body.kid);
+      }
+      expect(new Set(kids).size).toBe(11);
+      // The oldest rotated key stopped signing a moment ago: tokens it signed may still be valid, so it stays.
+      const full = await rotate('one too many');
+      expect(full.status).toBe(409);
+      expect(full.body).toEqual({ statusCode: 409, error: 'Conflict', message: expect.any(String), code: 'key_ring_full' });
+      expect(full.headers['x-content-type-options']).toBe('nosniff');
+      expect(full.headers['cache-control']).toBe('no-store');
+      expect((await admin(fresh, token, 'get', '/admin/incident/status')).body.signing_kid).toBe(kids[10]);
+      expect((await jwksKids(fresh)).sort()).toEqual([...kids].sort());
+
+      expect((await admin(fresh, token, 'post', `/admin/incident/retire-key/${kids[1]}`, { reason: 'make room' })).status).toBe(200);
+      const again = await rotate('after making room');
+      expect(again.status).toBe(200);
+      expect(kids).not.toContain(again.body.kid);
+      expect(again.body.previous_kid).toBe(kids[10]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('lockdown step-up: tokens authenticated before need a new login; deny-non-admin: 403 lockdown except admins; off', async () => {
     const alice = await login(demo, 'alice');
     const set = await admin(demo, adminToken, 'post', '/admin/incident/lockdown', { mode: 'step-up', reason: 'suspected token theft' });
@@ -205,6 +237,15 @@ describe.each(TOPOLOGIES)('two instances (express and fastify) on %s', (_name, u
     await eventually(async () => expect((await me(a, old.access_token)).body.code).toBe('token_revoked'));
     await eventually(async () => expect(await jwksKids(a)).toEqual([newKid]));
     expect((await me(a, fromB.access_token)).status).toBe(200);
+  });
+
+  it('rotate-key on A, then on B once A answered: two new keys, and B signs with the second', async () => {
+    const first = (await admin(a, (await login(a, 'admin')).access_token, 'post', '/admin/incident/rotate-key', { reason: 'leak' })).body;
+    const second = (await admin(b, (await login(b, 'admin')).access_token, 'post', '/admin/incident/rotate-key', { reason: 'the rotation leaked too' })).body;
+    expect(second.kid).not.toBe(first.kid);
+    expect(second.previous_kid).toBe(first.kid);
+    expect(kidOf((await login(b, 'alice')).access_token)).toBe(second.kid);
+    await eventually(async () => expect(kidOf((await login(a, 'alice')).access_token)).toBe(second.kid));
   });
 
   it('a lockdown set on A is enforced on B within the refresh interval, at once on A', async () => {

@@ -179,6 +179,18 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
       await redis.destroy();
     });
 
+    it('the store details are behind the admin API: GET /admin/health, admins only', async () => {
+      expect((await request(demo.server).get('/admin/health')).status).toBe(401);
+      const alice = (await login(demo, 'alice')).access_token;
+      expect((await admin(demo, alice, 'get', '/admin/health')).body.code).toBe('insufficient_scope');
+      const details = await admin(demo, (await login(demo, 'admin')).access_token, 'get', '/admin/health');
+      expect(details.status).toBe(200);
+      expect(details.body).toEqual({ status: 'up', store: 'redis', fail_mode: 'closed', latency_ms: expect.any(Number) });
+      expect(details.body.latency_ms).toBeGreaterThanOrEqual(0);
+      expect(details.body.latency_ms).toBeLessThan(2000);
+      expect(details.headers['cache-control']).toBe('no-store');
+    });
+
     const storeFailures = async () =>
       total(parsePrometheusText((await request(demo.server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`)).text), 'jwt_defense_store_failures_total', { operation: 'check' });
 
@@ -201,20 +213,22 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
       expect((await me(demo, token)).status).toBe(200);
     });
 
-    it('live always answers; ready is 503 while the fail-closed store is down, and recovers; GET /health keeps its contract', async () => {
+    it('live always answers; ready is 503 while the fail-closed store is down, and recovers; both say {status} only; GET /health keeps its contract', async () => {
+      // The public probes tell nothing about the store (its kind, fail mode, latency): only whether to route here.
       const ready = await request(demo.server).get('/health/ready');
       expect(ready.status).toBe(200);
-      expect(ready.body).toMatchObject({ status: 'ok', info: { defense_store: { status: 'up', store: 'redis', failMode: 'closed' } } });
+      expect(ready.body).toEqual({ status: 'ok' });
       expect(ready.headers['cache-control']).toBe('no-store');
+      expect((await request(demo.server).get('/health/live')).body).toEqual({ status: 'ok' });
 
       await redis.stop();
       const down = await request(demo.server).get('/health/ready');
       expect(down.status).toBe(503);
-      expect(down.body).toMatchObject({ statusCode: 503, code: 'defense_store_unavailable' });
+      expect(down.body).toEqual({ statusCode: 503, error: 'Service Unavailable', message: 'The service is temporarily unavailable.', code: 'defense_store_unavailable' });
       expect(down.headers['retry-after']).toBe('1');
       const live = await request(demo.server).get('/health/live');
       expect(live.status).toBe(200);
-      expect(live.body.status).toBe('ok');
+      expect(live.body).toEqual({ status: 'ok' });
       const legacy = await request(demo.server).get('/health');
       expect(legacy.status).toBe(200);
       expect(legacy.body).toEqual({ status: 'ok', store: 'redis' });

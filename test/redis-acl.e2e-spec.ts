@@ -61,7 +61,17 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   // The incident toolkit: the signing kid declared at boot, a rotation (the current signer cannot be retired), a lockdown.
   await store.declareSigningKid('boot-kid');
   await expect(store.retireKid('boot-kid', now)).resolves.toBe(false);
-  await expect(store.rotateSigningKey({ kid: 'rotated-kid', algorithms: ['ES256'], sealed: 'v1.k.iv.tag.ct', createdAtMs: now })).resolves.toBeGreaterThan(0);
+  // Rotations under the ring's lock: one refused (the ring is full), one that retires the oldest key.
+  const sealedKey = (kid: string) => ({ kid, algorithms: ['ES256'], sealed: 'v1.k.iv.tag.ct', createdAtMs: now });
+  await expect(store.lockKeyRotation('f1', 10_000)).resolves.toBeUndefined();
+  await expect(store.lockKeyRotation('f2', 10_000)).resolves.toBe('f1');
+  await expect(store.keyRotationOutcome('f1')).resolves.toBe('pending');
+  await expect(store.commitKeyRotation('f1', sealedKey('first-kid'), 'boot-kid', { maxKeys: 2, retireAfterMs: 0 }, 60_000)).resolves.toMatchObject({ rotated: true });
+  await expect(store.keyRotationOutcome('f1')).resolves.toMatchObject({ rotated: true, kid: 'first-kid' });
+  await store.commitKeyRotation('f2', sealedKey('second-kid'), undefined, { maxKeys: 2, retireAfterMs: 0 }, 60_000);
+  await expect(store.commitKeyRotation('f3', sealedKey('refused-kid'), undefined, { maxKeys: 2, retireAfterMs: 3_600_000 }, 60_000)).resolves.toMatchObject({ rotated: false });
+  await expect(store.commitKeyRotation('f4', sealedKey('rotated-kid'), undefined, { maxKeys: 2, retireAfterMs: 0 }, 60_000)).resolves.toMatchObject({ rotated: true, retiredKids: ['first-kid'] });
+  await expect(store.retireKid('second-kid', now)).resolves.toBe(true);
   await expect(store.listSigningKeys()).resolves.toMatchObject([{ kid: 'rotated-kid' }]);
   await expect(store.retireKid('rotated-kid', now)).resolves.toBe(false);
   await store.setLockdown({ mode: 'step-up', sinceMs: now, reason: 'drill' });

@@ -18,7 +18,7 @@ import { DashboardController } from './ops/dashboard.controller.js';
 import { EventExportController, IncidentController } from './ops/incident.controller.js';
 import { MetricsController } from './ops/metrics.controller.js';
 import { DEMO_OPS, type DemoOps } from './ops/ops.tokens.js';
-import { ProbesController } from './ops/probes.controller.js';
+import { AdminHealthController, ProbesController } from './ops/probes.controller.js';
 import { SiemForwarder } from './ops/siem-forwarder.js';
 
 /**
@@ -136,6 +136,7 @@ export class AppModule {
         EventExportController,
         MetricsController,
         ProbesController,
+        AdminHealthController,
         DashboardController,
       ],
       providers: [UsersService, MeResolver, { provide: DEMO_OPS, useValue: ops }, SiemForwarder],

@@ -84,7 +84,7 @@ export { RevocationCleanupJob, CLEANUP_JOB_NAME } from './revocation/revocation-
 
 // Incident response, health and metrics.
 export { IncidentService } from './incident/incident.service.js';
-export type { IncidentActor, IncidentStatus, KeyStatus, LockdownVerdict } from './incident/incident.service.js';
+export type { IncidentActor, IncidentStatus, KeyRotation, KeyStatus, LockdownVerdict } from './incident/incident.service.js';
 export { IncidentOptions } from './incident/incident.options.js';
 export { LockdownStage } from './incident/lockdown.stage.js';
 export { DefenseHealthIndicator } from './health/defense-health.indicator.js';
@@ -135,6 +135,7 @@ export {
   UseDpopNonceException,
   LockdownException,
   SigningKeyActiveException,
+  KeyRingFullException,
   TransportNotConfiguredException,
   TokenVerificationError,
   defenseErrorBody,
@@ -163,6 +164,8 @@ export type {
   DefenseCheckRequest,
   DefenseCheckResult,
   GlobalDefenseState,
+  KeyRingLimits,
+  KeyRotationOutcome,
   LockdownMode,
   LockdownState,
   StoredSigningKey,

@@ -23,6 +23,7 @@ describe('resolveJwtDefenseOptions', () => {
     expect(options.session).toMatchObject({ refreshTokenTtlSec: 604_800 });
     expect(options.securityHeaders).toMatchObject({ hstsMaxAgeSec: 31_536_000, frameOptions: 'DENY', cacheControl: 'no-store' });
     expect(options.realm).toBe('api');
+    expect(options.incident).toMatchObject({ adminRoles: ['admin'], maxRotatedKeys: 10 });
   });
 
   it.each<[string, (o: Writable) => void, RegExp]>([
@@ -64,6 +65,8 @@ describe('resolveJwtDefenseOptions', () => {
     ['an unknown proxy header', (o) => (o.proxy = { trusted: [], header: 'x-client-ip' }), /proxy\.header must be one of the following values/],
     ['a key-encryption key that is not 32 bytes', (o) => (o.incident = { keyEncryptionKey: randomBytes(16) }), /incident\.keyEncryptionKey must be exactly 32 bytes \(got 16\)/],
     ['no admin role for the lockdown', (o) => (o.incident = { adminRoles: [] }), /incident\.adminRoles should not be empty/],
+    ['a key ring that cannot rotate twice', (o) => (o.incident = { maxRotatedKeys: 1 }), /incident\.maxRotatedKeys must not be less than 2/],
+    ['a key ring over 100 keys', (o) => (o.incident = { maxRotatedKeys: 101 }), /incident\.maxRotatedKeys must not be greater than 100/],
     ['a misspelled incident option', (o) => (o.incident = { adminRole: ['ops'] }), /incident\.adminRole is not an option: did you mean "adminRoles"\?/],
     ['a body limit on a bad field name', (o) => (o.throttle = { profiles: { login: { body: { field: 'user.name', limit: 5, ttlMs: 1000 } } } }), /throttle\.profiles\.login\.body\.field must name a top-level body member/],
     ['a metrics sink without its methods', (o) => (o.metrics = { decision: () => undefined }), /metrics must implement DefenseMetricsSink: missing storeCall, cacheLookup/],

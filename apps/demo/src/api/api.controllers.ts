@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
 import {
   CurrentPrincipal,
   InjectDefenseStore,
@@ -14,6 +14,7 @@ import {
   type SecurityEvent,
 } from '@jwt-defense/core';
 import { JtiParam, RevokeTokenDto, RevokeUserDto, SecurityEventsQueryDto, SubParam } from '../auth/auth.dto.js';
+import { JsonOnlyGuard } from './json-only.guard.js';
 
 @Controller()
 export class MeController {
@@ -53,8 +54,9 @@ export class JwksController {
   }
 }
 
-/** The incident API of the demo: admin role required (403 otherwise). */
+/** The incident API of the demo: admin role required (403 otherwise); JSON bodies only (415 otherwise). */
 @RequireRoles('admin')
+@UseGuards(JsonOnlyGuard)
 @Controller('admin')
 export class AdminController {
   constructor(

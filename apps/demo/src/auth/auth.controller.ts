@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Post, Req, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UnauthorizedException, UseGuards } from '@nestjs/common';
 import {
   ContextRiskService,
   CurrentPrincipal,
@@ -13,6 +13,7 @@ import {
   type AccessTokenPrincipal,
   type TokenPair,
 } from '@jwt-defense/core';
+import { JsonOnlyGuard } from '../api/json-only.guard.js';
 import { LoginDto, RefreshDto } from './auth.dto.js';
 import { UsersService } from './users.service.js';
 
@@ -37,6 +38,8 @@ function toResponse(pair: TokenPair): TokenResponse {
   };
 }
 
+/** JSON bodies only (415 otherwise): a cross-site form cannot post a login. */
+@UseGuards(JsonOnlyGuard)
 @Controller('auth')
 export class AuthController {
   constructor(

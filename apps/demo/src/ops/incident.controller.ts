@@ -1,10 +1,15 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { CurrentPrincipal, IncidentService, RequireRoles, type AccessTokenPrincipal, type IncidentStatus } from '@jwt-defense/core';
+import { JsonOnlyGuard } from '../api/json-only.guard.js';
 import { RevokeDto } from '../auth/auth.dto.js';
 import { EventExportQueryDto, KidParam, LockdownDto, RevokeBeforeDto } from './ops.dto.js';
 
-/** The incident API (contract part two): admin only; every action needs a reason and is recorded with its actor. */
+/**
+ * The incident API (contract part two): admin only; JSON bodies only; every action needs a reason and is recorded with
+ * its actor.
+ */
 @RequireRoles('admin')
+@UseGuards(JsonOnlyGuard)
 @Controller('admin/incident')
 export class IncidentController {
   constructor(private readonly incident: IncidentService) {}
@@ -18,7 +23,10 @@ export class IncidentController {
     return { revoked_before: new Date(notBeforeMs).toISOString() };
   }
 
-  /** A new signing key signs from now on, on every instance; the old one stays in the JWKS until retired. */
+  /**
+   * A new signing key signs from now on, on every instance; the old one stays in the JWKS until retired. Concurrent
+   * calls answer one new kid; a full key ring answers 409 `key_ring_full`.
+   */
   @Post('rotate-key')
   @HttpCode(200)
   async rotateKey(@Body() body: RevokeDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
@@ -51,6 +59,7 @@ export class IncidentController {
 
 /** `GET /admin/security-events/export`: the event log as NDJSON for a post-mortem (oldest first). */
 @RequireRoles('admin')
+@UseGuards(JsonOnlyGuard)
 @Controller('admin/security-events')
 export class EventExportController {
   constructor(private readonly incident: IncidentService) {}

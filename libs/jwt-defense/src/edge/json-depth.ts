@@ -34,7 +34,10 @@ function tooDeepError(): Error {
 
 type Done = (error: Error | null, value?: unknown) => void;
 type FastifyLike = { getDefaultJsonParser(onProto: 'error', onConstructor: 'error'): (request: unknown, body: Buffer, done: Done) => void };
-type WithBodyParser = INestApplication & { useBodyParser(type: string, ...args: unknown[]): unknown };
+type WithBodyParser = INestApplication & { useBodyParser(type: string | Array<string | RegExp>, ...args: unknown[]): unknown };
+
+/** JSON with a structured syntax suffix (RFC 6839), e.g. `application/merge-patch+json`, parameters allowed. */
+const SUFFIXED_JSON = /^application\/[a-z0-9!#$&^_.-]+\+json\s*(?:;|$)/i;
 
 /**
  * Refuses JSON bodies nested deeper than `maxDepth` (default 32) at parse time, with 400 `invalid_request`,
@@ -48,7 +51,8 @@ type WithBodyParser = INestApplication & { useBodyParser(type: string, ...args: 
  * ```
  *
  * It installs the JSON body parser through `app.useBodyParser` (Nest then skips its default one): on Express with a
- * `verify` step, on Fastify around Fastify's own JSON parser (prototype-poisoning protection kept).
+ * `verify` step, on Fastify around Fastify's own JSON parser (prototype-poisoning protection kept). It parses
+ * `application/json` and the `+json` types (`application/merge-patch+json`, `application/vnd.api+json`...).
  */
 export function limitJsonDepth(app: INestApplication, options: { maxDepth?: number } = {}): void {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
@@ -58,7 +62,7 @@ export function limitJsonDepth(app: INestApplication, options: { maxDepth?: numb
   if (adapter.getType() === 'fastify') {
     // Nest registers Fastify's JSON parser at init unless one was given through useBodyParser: this is it.
     const parse = (adapter.getInstance() as FastifyLike).getDefaultJsonParser('error', 'error');
-    withParser.useBodyParser('application/json', {}, (request: unknown, body: Buffer, done: Done) => {
+    withParser.useBodyParser(['application/json', SUFFIXED_JSON], {}, (request: unknown, body: Buffer, done: Done) => {
       if (jsonTooDeep(body, maxDepth)) done(tooDeepError());
       else parse(request, body, done);
     });
@@ -66,6 +70,7 @@ export function limitJsonDepth(app: INestApplication, options: { maxDepth?: numb
   }
   // Express: Nest skips its default JSON parser when one is already installed.
   withParser.useBodyParser('json', {
+    type: ['application/json', 'application/*+json'],
     verify: (_request: unknown, _response: unknown, body: Buffer) => {
       if (jsonTooDeep(body, maxDepth)) throw tooDeepError();
     },

@@ -39,6 +39,7 @@ const REASON_PHRASES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
@@ -205,6 +206,21 @@ export class SigningKeyActiveException extends JwtDefenseException {
 
   constructor(readonly kid: string) {
     super(HttpStatus.CONFLICT, 'signing_key_active');
+  }
+}
+
+/**
+ * 409: a rotation would keep more rotated keys than `incident.maxRotatedKeys`, and the oldest may still have valid
+ * tokens (it stopped signing less than the longest access-token lifetime, plus the clock tolerance, ago). Retire a
+ * rotated key first, or rotate again later.
+ */
+export class KeyRingFullException extends JwtDefenseException {
+  override readonly name = 'KeyRingFullException';
+  readonly code = 'key_ring_full' as const;
+  readonly challengeError = undefined;
+
+  constructor(cause?: unknown) {
+    super(HttpStatus.CONFLICT, 'key_ring_full', cause);
   }
 }
 

@@ -1,4 +1,4 @@
-import { ArrayNotEmpty, IsArray, IsOptional, IsString } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { KeyObject } from 'node:crypto';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import { keyEncryptionKeyFrom } from './key-sealing.js';
@@ -26,4 +26,12 @@ export class IncidentOptions {
    * store (one process) uses a random one when absent. Default: none.
    */
   @IsOptional() keyEncryptionKey?: Buffer | string | KeyObject;
+  /**
+   * Most signing keys made by rotations that the store keeps, in keys, the one that signs included (the keys of
+   * `token.keys` do not count). A rotation beyond it retires the oldest rotated key if no token it signed can still be
+   * valid: it stopped signing at least `token.maxAccessTokenTtlSec` + `token.clockToleranceSec` +
+   * `revocation.globalStateRefreshMs` ago. Otherwise the rotation is refused with `KeyRingFullException` (409
+   * `key_ring_full`): retire a rotated key with `retireKey`, or rotate again later. Default 10; 2 to 100.
+   */
+  @IsInt() @Min(2) @Max(100) maxRotatedKeys: number = 10;
 }

@@ -1,19 +1,24 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { EpochClock } from '../common/epoch-clock.js';
-import { InvalidRequestException } from '../errors/defense.exceptions.js';
+import { InvalidRequestException, KeyRingFullException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { toNdjsonLine, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
-import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { DEFENSE_METRICS, TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
+import { RevocationOptions } from '../revocation/revocation.options.js';
 import { RevocationService, type RevokeTokenOptions } from '../revocation/revocation.service.js';
+import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
 import {
   GlobalStateStore,
   KeyRingStore,
   type GlobalDefenseState,
+  type KeyRingLimits,
+  type KeyRotationOutcome,
   type LockdownMode,
   type LockdownState,
 } from '../store/defense-store.ports.js';
@@ -56,7 +61,21 @@ export interface IncidentActor {
   actor?: string;
 }
 
+/** A signing-key rotation as `IncidentService.rotateKey()` answers it. */
+export interface KeyRotation {
+  kid: string;
+  previousKid?: string;
+  algorithm: string;
+}
+
 const OFF: LockdownState = { mode: 'off', sinceMs: 0 };
+/** How long a rotation holds the ring's lock, ms: its key is made and stored well within it. */
+const ROTATION_LOCK_MS = 10_000;
+/** How long the outcome of a rotation stays readable by the calls (on other instances) that joined it, ms. */
+const ROTATION_OUTCOME_MS = 60_000;
+/** Waiting for another instance's rotation: the first and the longest pause between two looks, ms. */
+const ROTATION_POLL_FIRST_MS = 10;
+const ROTATION_POLL_MAX_MS = 100;
 
 /**
  * The incident-response toolkit, one screen:
@@ -82,6 +101,8 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
   private applying: Promise<void> = Promise.resolve();
   private subscription?: Subscription;
   private readonly reported = new Set<string>();
+  private readonly ringLimits: KeyRingLimits;
+  private rotation?: Promise<KeyRotation>;
 
   constructor(
     options: IncidentOptions,
@@ -93,9 +114,17 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     private readonly clock: DefenseClock,
     private readonly lifecycle: DefenseStoreLifecycle,
     private readonly epochs: EpochClock,
+    @Inject(TOKEN_LIFETIMES) lifetimes: TokenLifetimes,
+    revocationOptions: RevocationOptions,
     @Optional() @Inject(DEFENSE_METRICS) private readonly metrics?: DefenseMetricsSink,
   ) {
     this.adminRoles = new Set(options.adminRoles);
+    // A rotated key retires once no token it signed can still be valid: the longest lifetime and the clock tolerance
+    // after it stopped signing, plus the refresh through which other instances may still have signed with it.
+    this.ringLimits = {
+      maxKeys: options.maxRotatedKeys,
+      retireAfterMs: (lifetimes.maxAccessTokenTtlSec + lifetimes.clockToleranceSec) * 1000 + revocationOptions.globalStateRefreshMs,
+    };
     if (options.keyEncryptionKey !== undefined) this.kek = keyEncryptionKeyFrom(options.keyEncryptionKey);
     // One process, one memory store: a rotated key never leaves the process, so a random KEK will do.
     else if (lifecycle.store.kind === 'memory') this.kek = randomBytes(32);
@@ -183,25 +212,99 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
    * Makes a new signing key of the current key's family, stores it sealed under `incident.keyEncryptionKey`, and
    * makes it the signing key of every instance (at once here, within `globalStateRefreshMs` elsewhere). The previous
    * key keeps verifying and stays in the JWKS until it is retired.
+   *
+   * One rotation at a time across instances (a lock in the store): calls made while one is under way, here or on
+   * another instance, join it and answer its `kid`; a call made after a rotation answered always makes a new key.
+   * The store keeps `incident.maxRotatedKeys` rotated keys: beyond it the oldest is retired (event `key_retired`) when
+   * none of its tokens can still be valid, else the rotation is refused with `KeyRingFullException` (409
+   * `key_ring_full`).
    */
-  async rotateKey({ reason, actor }: IncidentActor): Promise<{ kid: string; previousKid?: string; algorithm: string }> {
-    const previousKid = this.tokens.signingKid;
-    const current = this.tokens.describeKeys().find((key) => key.kid === previousKid);
+  rotateKey(actor: IncidentActor): Promise<KeyRotation> {
+    const running = this.rotation;
+    if (running) {
+      return running.then((rotation) => {
+        this.audit('signing key rotation joined', { kid: rotation.kid, actor: actor.actor, reason: actor.reason });
+        return rotation;
+      });
+    }
+    // Cleared before its callers hear the answer: a call made after that starts a rotation of its own.
+    this.rotation = this.rotateOnce(actor).finally(() => {
+      this.rotation = undefined;
+    });
+    return this.rotation;
+  }
+
+  private async rotateOnce(actor: IncidentActor): Promise<KeyRotation> {
+    const current = this.tokens.describeKeys().find((key) => key.kid === this.tokens.signingKid);
     if (!current) throw new TypeError('jwt-defense: no key signs here: there is nothing to rotate');
-    if (!this.kek) {
+    const kek = this.kek;
+    if (!kek) {
       throw new TypeError('jwt-defense: rotating the signing key on a shared store needs incident.keyEncryptionKey (32 bytes, the same on every instance)');
     }
-    const algorithms = current.algorithms as JwtAlgorithm[];
+    const flight = randomBytes(12).toString('base64url');
+    const deadlineMs = this.clock.nowMs() + 3 * ROTATION_LOCK_MS;
+    for (;;) {
+      const holder = await this.keyStore.lockKeyRotation(flight, ROTATION_LOCK_MS);
+      if (holder === undefined) return this.rotateAsLeader(flight, kek, current.algorithms as JwtAlgorithm[], actor);
+      const outcome = await this.rotationOf(holder, deadlineMs);
+      // undefined: its caller gave up (the lock ran out without a rotation): try to rotate again.
+      if (outcome) return this.joinRotation(outcome, actor);
+    }
+  }
+
+  private async rotateAsLeader(flight: string, kek: Buffer, algorithms: JwtAlgorithm[], { reason, actor }: IncidentActor): Promise<KeyRotation> {
     const nowMs = this.clock.nowMs();
     const kid = newRotatedKid(nowMs);
-    const stored = sealSigningKey(this.kek, kid, algorithms, generateKeyFor(algorithms), nowMs);
-    await this.keyStore.rotateSigningKey(stored);
-    this.tokens.addKey(openSigningKey(this.kek, stored));
+    const stored = sealSigningKey(kek, kid, algorithms, await generateKeyFor(algorithms), nowMs);
+    const outcome = await this.keyStore.commitKeyRotation(flight, stored, this.tokens.signingKid, this.ringLimits, ROTATION_OUTCOME_MS);
+    if (!outcome.rotated) throw this.ringFull(outcome, { reason, actor });
+    this.tokens.addKey(openSigningKey(kek, stored));
     this.tokens.useSigningKey(kid);
+    await this.adoptRotation(outcome);
+    for (const retired of outcome.retiredKids) {
+      this.events.record('key_retired', { reason: 'key_ring_cap', details: { kid: retired, rotation_kid: kid, ...(actor ? { actor } : {}) } });
+      this.audit('rotated key retired to keep the key ring\'s size', { kid: retired, actor, reason });
+    }
+    const { previousKid } = outcome;
     const details = { kid, algorithm: algorithms[0], ...(previousKid ? { previous_kid: previousKid } : {}), ...(actor ? { actor } : {}) };
     this.events.record('key_rotated', { reason, details });
     this.audit('signing key rotated', { kid, previousKid, actor, reason });
     return { kid, previousKid, algorithm: algorithms[0] };
+  }
+
+  /** The outcome of another caller's rotation, once it is committed; `undefined` when that caller gave up. */
+  private async rotationOf(flight: string, deadlineMs: number): Promise<KeyRotationOutcome | undefined> {
+    for (let pauseMs = ROTATION_POLL_FIRST_MS; ; pauseMs = Math.min(2 * pauseMs, ROTATION_POLL_MAX_MS)) {
+      const outcome = await this.keyStore.keyRotationOutcome(flight);
+      if (outcome !== 'pending') return outcome;
+      if (this.clock.nowMs() > deadlineMs) throw new DefenseStoreError('a signing-key rotation of another instance did not finish in time');
+      await sleep(pauseMs);
+    }
+  }
+
+  private async joinRotation(outcome: KeyRotationOutcome, { reason, actor }: IncidentActor): Promise<KeyRotation> {
+    if (!outcome.rotated) throw this.ringFull(outcome, { reason, actor });
+    await this.adoptRotation(outcome);
+    this.audit('signing key rotation joined', { kid: outcome.kid, actor, reason });
+    return { kid: outcome.kid, previousKid: outcome.previousKid, algorithm: outcome.algorithm };
+  }
+
+  /** Applies a committed rotation here at once: the new signing key, and the rotated keys it retired. */
+  private async adoptRotation(outcome: Extract<KeyRotationOutcome, { rotated: true }>): Promise<void> {
+    for (const kid of outcome.retiredKids) this.tokens.unpublish(kid);
+    // The refresh hands the state to `apply` (through globalState$) and to the revocation layer's retired kids.
+    await this.revocation.refreshGlobalState();
+    await this.applying;
+  }
+
+  private ringFull(outcome: Extract<KeyRotationOutcome, { rotated: false }>, { reason, actor }: IncidentActor): KeyRingFullException {
+    this.audit('signing key rotation refused: the key ring is full', {
+      maxRotatedKeys: String(this.ringLimits.maxKeys),
+      retryAfterSec: String(Math.ceil(outcome.retryAfterMs / 1000)),
+      actor,
+      reason,
+    });
+    return new KeyRingFullException();
   }
 
   /**

@@ -1,4 +1,5 @@
-import { createPrivateKey, createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createSecretKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { StoredSigningKey } from '../store/defense-store.ports.js';
 import { resolveKey, type JwtAlgorithm, type ResolvedKey } from '../token/key-ring.js';
 import { seal, unseal } from './key-sealing.js';
@@ -6,13 +7,19 @@ import { seal, unseal } from './key-sealing.js';
 const HS_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
 const EC_CURVES: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
 
-/** A new key of the same family as `algorithms` (the signing key's allow-list). */
-export function generateKeyFor(algorithms: readonly JwtAlgorithm[]): KeyObject {
+const generatePair = promisify(generateKeyPair);
+const randomBytesAsync = promisify(randomBytes);
+
+/**
+ * A new key of the same family as `algorithms` (the signing key's allow-list), made off the event loop (an RSA key
+ * takes long enough to stall every request).
+ */
+export async function generateKeyFor(algorithms: readonly JwtAlgorithm[]): Promise<KeyObject> {
   const first = algorithms[0];
-  if (first.startsWith('HS')) return createSecretKey(randomBytes(Math.max(...algorithms.map((alg) => HS_BYTES[alg] ?? 64))));
-  if (first.startsWith('RS') || first.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  if (first === 'EdDSA') return generateKeyPairSync('ed25519').privateKey;
-  return generateKeyPairSync('ec', { namedCurve: EC_CURVES[first] }).privateKey;
+  if (first.startsWith('HS')) return createSecretKey(await randomBytesAsync(Math.max(...algorithms.map((alg) => HS_BYTES[alg] ?? 64))));
+  if (first.startsWith('RS') || first.startsWith('PS')) return (await generatePair('rsa', { modulusLength: 2048 })).privateKey;
+  if (first === 'EdDSA') return (await generatePair('ed25519', {})).privateKey;
+  return (await generatePair('ec', { namedCurve: EC_CURVES[first] })).privateKey;
 }
 
 /** A fresh kid: the time it was made and random bits (`r-<ms base36>-<random>`, within `[A-Za-z0-9._-]{1,64}`). */

@@ -25,8 +25,8 @@ describe('key sealing (AES-256-GCM under the key-encryption key)', () => {
     expect(() => unseal(kek, 'not.sealed', 'a')).toThrow(expect.objectContaining({ reason: 'format' }));
   });
 
-  it('never stores key material in clear, and a stored key cannot be moved to another kid', () => {
-    const key = generateKeyFor(['ES256']);
+  it('never stores key material in clear, and a stored key cannot be moved to another kid', async () => {
+    const key = await generateKeyFor(['ES256']);
     const stored = sealSigningKey(kek, 'k1', ['ES256'], key, 1);
     const der = key.export({ format: 'der', type: 'pkcs8' });
     expect(JSON.stringify(stored)).not.toContain(der.toString('base64url'));
@@ -37,9 +37,9 @@ describe('key sealing (AES-256-GCM under the key-encryption key)', () => {
     expect(() => openSigningKey(kek, { ...stored, algorithms: ['ES384'] })).toThrow(UnsealError);
   });
 
-  it('makes keys of the signing key\'s family', () => {
+  it('makes keys of the signing key\'s family', async () => {
     for (const [algorithms, type] of [[['ES256'], 'ec'], [['EdDSA'], 'ed25519'], [['RS256', 'PS256'], 'rsa'], [['HS256'], undefined]] as const) {
-      const stored = sealSigningKey(kek, 'k', algorithms, generateKeyFor(algorithms), 1);
+      const stored = sealSigningKey(kek, 'k', algorithms, await generateKeyFor(algorithms), 1);
       const opened = openSigningKey(kek, stored);
       expect(opened.algorithms).toEqual(algorithms);
       expect(opened.verifyKey.asymmetricKeyType).toBe(type);

@@ -324,10 +324,61 @@ export interface GlobalStateStore {
   timeMs?(): Promise<number>;
 }
 
-/** Signing keys made by rotations, shared by every instance (see {@link StoredSigningKey}). */
+/** How many rotated keys the ring keeps, and when the oldest may go (see `KeyRingStore.commitKeyRotation`). */
+export interface KeyRingLimits {
+  /** Most rotated keys kept, the new one included. */
+  maxKeys: number;
+  /**
+   * A rotated key may be retired once it stopped signing at least this long ago, ms (the store's clock): the longest
+   * access-token lifetime plus the clock tolerance plus the global-state refresh, so no token it signed is still valid.
+   */
+  retireAfterMs: number;
+}
+
+/**
+ * What one rotation came to, as every call that joined it is answered: the new key (and the rotated keys retired to
+ * make room), or a refusal because the ring is full.
+ */
+export type KeyRotationOutcome =
+  | {
+      rotated: true;
+      kid: string;
+      /** The first of the new key's algorithms (the one that signs). */
+      algorithm: string;
+      /** The signing key it replaced: the last rotated one, else the caller's. */
+      previousKid?: string;
+      /** Oldest rotated keys retired by this rotation (none of their tokens can still be valid). */
+      retiredKids: string[];
+    }
+  | {
+      rotated: false;
+      reason: 'key_ring_full';
+      /** When the oldest rotated key may be retired, ms from the rotation (the store's clock). */
+      retryAfterMs: number;
+    };
+
+/**
+ * Signing keys made by rotations, shared by every instance (see {@link StoredSigningKey}). One rotation at a time for
+ * all instances: `lockKeyRotation` elects the caller that rotates, the others wait for its outcome
+ * (`keyRotationOutcome`), and `commitKeyRotation` releases the lock in the same atomic step that adds the key, so a
+ * call made after a rotation answered always starts a new one.
+ */
 export interface KeyRingStore {
-  /** Adds `key` and makes it the signing key of every instance, in one atomic step. Returns the new keys version. */
-  rotateSigningKey(key: StoredSigningKey): Promise<number>;
+  /**
+   * Takes the ring's rotation lock for `flight` (a random id) for `ttlMs`, unless another flight holds it. Returns
+   * `undefined` when taken (the caller rotates), else the flight that holds it (the caller waits for its outcome).
+   */
+  lockKeyRotation(flight: string, ttlMs: number): Promise<string | undefined>;
+  /**
+   * In one atomic step: when the ring would hold more than `limits.maxKeys` rotated keys, retires the oldest (by the
+   * time each stopped signing) if each stopped signing at least `limits.retireAfterMs` ago, else refuses (nothing
+   * changes); adds `key` and makes it the signing key of every instance (the key it replaces stops signing now);
+   * records the outcome for the flight's waiters (kept `outcomeTtlMs`), and releases the flight's lock.
+   * `previousKid` is the caller's signing kid, answered when no rotated key signed before.
+   */
+  commitKeyRotation(flight: string, key: StoredSigningKey, previousKid: string | undefined, limits: KeyRingLimits, outcomeTtlMs: number): Promise<KeyRotationOutcome>;
+  /** The outcome of `flight` once committed; `'pending'` while it holds the lock; `undefined` when neither (it gave up). */
+  keyRotationOutcome(flight: string): Promise<KeyRotationOutcome | 'pending' | undefined>;
   /** The rotated keys that are not retired. */
   listSigningKeys(): Promise<StoredSigningKey[]>;
 }
@@ -410,6 +461,7 @@ export const KeyRingStore = Symbol('KeyRingStore');
 export const DEFENSE_STORE_METHODS = [
   'check', 'recordProof', 'hit', 'revokeToken', 'getRevocation', 'raiseUserNotBefore', 'readGlobalState', 'raiseGlobalNotBefore',
   'retireKid', 'createSession', 'getSession', 'rotateSession', 'revokeSession', 'learnContext', 'recordChallenge',
-  'raiseStepUpBefore', 'appendEvent', 'listEvents', 'declareSigningKid', 'setLockdown', 'rotateSigningKey', 'listSigningKeys',
+  'raiseStepUpBefore', 'appendEvent', 'listEvents', 'declareSigningKid', 'setLockdown', 'lockKeyRotation', 'commitKeyRotation',
+  'keyRotationOutcome', 'listSigningKeys',
   'cleanupExpired', 'ping', 'close',
 ] as const;

@@ -2,7 +2,7 @@
  * The dashboard's script, served as `/admin/dashboard/dashboard.js` (the page's CSP allows scripts from the page's
  * origin only: nothing inline). It renders with `textContent` and DOM nodes only, never HTML strings, so event
  * fields (a user name, a reason) can never inject markup. The admin's access token lives in a variable of this
- * closure: never in storage, gone with the tab.
+ * closure: never in storage, gone with the tab; "Sign out" revokes it and its session (`POST /auth/logout`).
  */
 export const DASHBOARD_JS = String.raw`(function () {
   'use strict';
@@ -200,10 +200,17 @@ export const DASHBOARD_JS = String.raw`(function () {
     await refresh();
   }
 
+  /** Revokes the token and its session on the server (POST /auth/logout, no body), then forgets it here. */
+  async function signOut() {
+    var res = token ? await api('POST', '/auth/logout') : { status: 204 };
+    signedIn(false);
+    byId('login-error').textContent = res.status === 204 || res.status === 401 ? '' : 'Signed out here, but the server did not revoke the session (' + res.status + '): it ends when the token expires.';
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     byId('login-form').addEventListener('submit', login);
     byId('refresh').addEventListener('click', refresh);
-    byId('sign-out').addEventListener('click', function () { signedIn(false); });
+    byId('sign-out').addEventListener('click', signOut);
     byId('confirm-ok').addEventListener('click', confirmed);
     byId('confirm-cancel').addEventListener('click', function () { pending = null; byId('confirm').close(); });
     Object.keys(ACTIONS).forEach(function (id) {

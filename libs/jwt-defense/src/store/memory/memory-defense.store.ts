@@ -6,6 +6,8 @@ import type {
   DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
+  KeyRingLimits,
+  KeyRotationOutcome,
   LockdownState,
   RateLimitHit,
   RefreshSessionRecord,
@@ -66,6 +68,10 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly userSessions = new Map<string, Set<string>>();
   private readonly global: GlobalDefenseState = { notBeforeMs: 0, retiredKids: {} };
   private readonly signingKeys = new Map<string, StoredSigningKey>();
+  /** kid of a rotated key → when it stopped signing (the next rotation), epoch ms. */
+  private readonly stoppedSigningAtMs = new Map<string, number>();
+  private rotationLock?: { flight: string; expiresAtMs: number };
+  private readonly rotationOutcomes = new Map<string, { outcome: KeyRotationOutcome; expiresAtMs: number }>();
   private readonly maxCounters: number;
   private readonly maxPerPrincipal: number;
   private readonly now: () => number;
@@ -184,11 +190,53 @@ export class MemoryDefenseStore implements DefenseStore {
     this.global.lockdown = { ...state };
   }
 
-  async rotateSigningKey(key: StoredSigningKey): Promise<number> {
-    this.signingKeys.set(key.kid, { ...key, algorithms: [...key.algorithms] });
-    this.global.signingKid = key.kid;
-    this.global.keysVersion = (this.global.keysVersion ?? 0) + 1;
-    return this.global.keysVersion;
+  async lockKeyRotation(flight: string, ttlMs: number): Promise<string | undefined> {
+    const nowMs = this.now();
+    const lock = this.rotationLock;
+    if (lock && lock.flight !== flight && lock.expiresAtMs > nowMs) return lock.flight;
+    this.rotationLock = { flight, expiresAtMs: nowMs + ttlMs };
+    return undefined;
+  }
+
+  /** The twin of the COMMIT_KEY_ROTATION script. */
+  async commitKeyRotation(flight: string, key: StoredSigningKey, previousKid: string | undefined, limits: KeyRingLimits, outcomeTtlMs: number): Promise<KeyRotationOutcome> {
+    const nowMs = this.now();
+    const signing = this.global.signingKid;
+    // The key being replaced stops signing now; so does, conservatively, one whose stop was never recorded.
+    const ring = [...this.signingKeys.keys()]
+      .map((kid) => ({ kid, stoppedAtMs: kid === signing ? nowMs : (this.stoppedSigningAtMs.get(kid) ?? nowMs) }))
+      .sort((a, b) => a.stoppedAtMs - b.stoppedAtMs || (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
+    const leaving = ring.slice(0, Math.max(0, ring.length + 1 - limits.maxKeys));
+    let outcome: KeyRotationOutcome;
+    if (leaving.some((entry) => nowMs - entry.stoppedAtMs < limits.retireAfterMs)) {
+      outcome = { rotated: false, reason: 'key_ring_full', retryAfterMs: leaving[leaving.length - 1].stoppedAtMs + limits.retireAfterMs - nowMs };
+    } else {
+      for (const { kid } of leaving) {
+        this.global.retiredKids[kid] ??= nowMs;
+        this.signingKeys.delete(kid);
+      }
+      for (const kid of this.stoppedSigningAtMs.keys()) if (!this.signingKeys.has(kid)) this.stoppedSigningAtMs.delete(kid);
+      for (const { kid, stoppedAtMs } of ring) {
+        if (this.signingKeys.has(kid) && (kid === signing || !this.stoppedSigningAtMs.has(kid))) this.stoppedSigningAtMs.set(kid, stoppedAtMs);
+      }
+      this.signingKeys.set(key.kid, { ...key, algorithms: [...key.algorithms] });
+      this.global.signingKid = key.kid;
+      this.global.keysVersion = (this.global.keysVersion ?? 0) + 1;
+      const previous = signing ?? previousKid;
+      outcome = { rotated: true, kid: key.kid, algorithm: key.algorithms[0], ...(previous ? { previousKid: previous } : {}), retiredKids: leaving.map((entry) => entry.kid) };
+    }
+    for (const [done, entry] of this.rotationOutcomes) if (entry.expiresAtMs <= nowMs) this.rotationOutcomes.delete(done);
+    this.rotationOutcomes.set(flight, { outcome, expiresAtMs: nowMs + outcomeTtlMs });
+    if (this.rotationLock?.flight === flight) this.rotationLock = undefined;
+    return structuredClone(outcome);
+  }
+
+  async keyRotationOutcome(flight: string): Promise<KeyRotationOutcome | 'pending' | undefined> {
+    const nowMs = this.now();
+    const done = this.rotationOutcomes.get(flight);
+    if (done && done.expiresAtMs > nowMs) return structuredClone(done.outcome);
+    const lock = this.rotationLock;
+    return lock?.flight === flight && lock.expiresAtMs > nowMs ? 'pending' : undefined;
   }
 
   async listSigningKeys(): Promise<StoredSigningKey[]> {

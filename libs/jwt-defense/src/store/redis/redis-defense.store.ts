@@ -8,6 +8,8 @@ import type {
   DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
+  KeyRingLimits,
+  KeyRotationOutcome,
   LockdownMode,
   LockdownState,
   RateLimitHit,
@@ -62,7 +64,9 @@ type Scripted = {
   jwtdRevokeSession(s: string, ss: string, reason: string, sid: string, retainMs: number): Promise<unknown>;
   jwtdRecordProof(dp: string, ttlMs: number): Promise<unknown>;
   jwtdRetireKid(g: string, k: string, kid: string, atMs: number, signingKid: string): Promise<unknown>;
-  jwtdRotateSigningKey(g: string, k: string, kid: string, stored: string): Promise<unknown>;
+  jwtdLockKeyRotation(lock: string, flight: string, ttlMs: number): Promise<unknown>;
+  jwtdCommitKeyRotation(...args: Array<string | number>): Promise<unknown>;
+  jwtdKeyRotationOutcome(lock: string, outcome: string, flight: string): Promise<unknown>;
   jwtdSetLockdown(g: string, mode: string, sinceMs: number, reason: string, actor: string): Promise<unknown>;
   jwtdTime(g: string): Promise<unknown>;
 };
@@ -95,6 +99,8 @@ export class RedisDefenseStore implements DefenseStore {
   private readonly globalKey: string;
   private readonly eventsKey: string;
   private readonly keysKey: string;
+  private readonly keyStopsKey: string;
+  private readonly rotationLockKey: string;
   private readonly replicaAcks: ReplicaAcks;
   private readonly replicaAckTimeoutMs: number;
   private readonly logger = new Logger('JwtDefense');
@@ -112,6 +118,8 @@ export class RedisDefenseStore implements DefenseStore {
     this.globalKey = `${this.prefix}{g}:global`;
     this.eventsKey = `${this.prefix}{e}:events`;
     this.keysKey = `${this.prefix}{g}:keys`;
+    this.keyStopsKey = `${this.prefix}{g}:keys:stopped`;
+    this.rotationLockKey = `${this.prefix}{g}:rotation`;
     ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
     this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
@@ -128,7 +136,9 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdRevokeSession', 2, scripts.REVOKE_SESSION);
     define('jwtdRecordProof', 1, scripts.RECORD_PROOF);
     define('jwtdRetireKid', 2, scripts.RETIRE_KID);
-    define('jwtdRotateSigningKey', 2, scripts.ROTATE_SIGNING_KEY);
+    define('jwtdLockKeyRotation', 1, scripts.LOCK_KEY_ROTATION);
+    define('jwtdCommitKeyRotation', 5, scripts.COMMIT_KEY_ROTATION);
+    define('jwtdKeyRotationOutcome', 2, scripts.KEY_ROTATION_OUTCOME);
     define('jwtdSetLockdown', 1, scripts.SET_LOCKDOWN);
     define('jwtdTime', 1, scripts.TIME);
   }
@@ -321,9 +331,38 @@ export class RedisDefenseStore implements DefenseStore {
     return integer(reply[0], 'time') * 1000 + Math.floor(integer(reply[1], 'time') / 1000);
   }
 
-  async rotateSigningKey(key: StoredSigningKey): Promise<number> {
-    const reply = await this.run(() => this.scripted.jwtdRotateSigningKey(this.globalKey, this.keysKey, key.kid, JSON.stringify(key)));
-    return integer(reply, 'rotateSigningKey');
+  async lockKeyRotation(flight: string, ttlMs: number): Promise<string | undefined> {
+    const reply = await this.run(() => this.scripted.jwtdLockKeyRotation(this.rotationLockKey, flight, Math.max(1, Math.ceil(ttlMs))));
+    if (typeof reply !== 'string') throw new DefenseStoreError('unexpected Redis reply for lockKeyRotation');
+    return reply === '' || reply === flight ? undefined : reply;
+  }
+
+  async commitKeyRotation(flight: string, key: StoredSigningKey, previousKid: string | undefined, limits: KeyRingLimits, outcomeTtlMs: number): Promise<KeyRotationOutcome> {
+    const reply = await this.run(() =>
+      this.scripted.jwtdCommitKeyRotation(
+        this.globalKey,
+        this.keysKey,
+        this.keyStopsKey,
+        this.rotationLockKey,
+        this.rotationOutcomeKey(flight),
+        flight,
+        key.kid,
+        JSON.stringify(key),
+        previousKid ?? '',
+        limits.maxKeys,
+        Math.max(0, Math.ceil(limits.retireAfterMs)),
+        key.algorithms[0],
+        Math.max(1, Math.ceil(outcomeTtlMs)),
+      ),
+    );
+    return rotationOutcome(reply, 'commitKeyRotation');
+  }
+
+  async keyRotationOutcome(flight: string): Promise<KeyRotationOutcome | 'pending' | undefined> {
+    const reply = await this.run(() => this.scripted.jwtdKeyRotationOutcome(this.rotationLockKey, this.rotationOutcomeKey(flight), flight));
+    if (reply === null) return undefined;
+    if (reply === 'pending') return 'pending';
+    return rotationOutcome(reply, 'keyRotationOutcome');
   }
 
   async listSigningKeys(): Promise<StoredSigningKey[]> {
@@ -476,6 +515,10 @@ export class RedisDefenseStore implements DefenseStore {
     return this.client as unknown as Scripted;
   }
 
+  private rotationOutcomeKey(flight: string): string {
+    return `${this.rotationLockKey}:${flight}`;
+  }
+
   private userKey(tag: string, kind: 'n' | 'j' | 's' | 'ss' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
@@ -568,6 +611,24 @@ export class RedisDefenseStore implements DefenseStore {
       },
     ];
   }
+}
+
+/** A rotation's outcome from the field list COMMIT_KEY_ROTATION writes and answers (`[name, value, ...]`). */
+function rotationOutcome(reply: unknown, what: string): KeyRotationOutcome {
+  if (!Array.isArray(reply) || reply.length % 2 !== 0 || !reply.every((item) => typeof item === 'string')) {
+    throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
+  }
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < reply.length; i += 2) fields[reply[i]] = reply[i + 1];
+  if (fields.state === 'full') return { rotated: false, reason: 'key_ring_full', retryAfterMs: integer(fields.retry, what) };
+  if (fields.state !== 'rotated' || !fields.kid || !fields.alg) throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
+  return {
+    rotated: true,
+    kid: fields.kid,
+    algorithm: fields.alg,
+    ...(fields.prev ? { previousKid: fields.prev } : {}),
+    retiredKids: fields.retired ? fields.retired.split(',') : [],
+  };
 }
 
 /** Replicas online in a `ROLE` reply (`['master', offset, [[ip, port, offset], ...]]`); 0 for anything else. */

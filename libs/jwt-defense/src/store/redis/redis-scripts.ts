@@ -307,11 +307,87 @@ if redis.call('HDEL', KEYS[2], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1],
 return 1
 `;
 
-/** KEYS: global hash, rotated keys hash. ARGV: kid, the stored key (JSON). Reply: the new keys version. */
-export const ROTATE_SIGNING_KEY = `
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'sk', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'kv', 1)
+/**
+ * KEYS: rotation lock. ARGV: flight, ttlMs. Reply: '' when the lock was free and is now the flight's (it rotates),
+ * else the flight that holds it (the caller waits for its outcome).
+ */
+export const LOCK_KEY_ROTATION = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return '' end
+return redis.call('GET', KEYS[1])
+`;
+
+/**
+ * KEYS: global hash, rotated keys hash, when each rotated key stopped signing (hash), rotation lock, the flight's
+ * outcome. ARGV: flight, kid, the stored key (JSON), the caller's signing kid ('' none), maxKeys, retireAfterMs,
+ * algorithm, outcomeTtlMs. One atomic step: retire the oldest rotated keys beyond maxKeys (each must have stopped
+ * signing at least retireAfterMs ago, by this node's TIME, or nothing changes: 'full'), add the key as the signing
+ * key (the one it replaces stops signing now), record the outcome for the flight's waiters, release the lock.
+ * A key with no recorded stop (stored before the ring kept them) counts as stopping now. Reply: the outcome,
+ * [state, rotated, kid, ..., alg, ..., prev, ..., retired, 'kid,kid'] or [state, full, retry, ms].
+ */
+export const COMMIT_KEY_ROTATION = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local signing = redis.call('HGET', KEYS[1], 'sk')
+local stored = redis.call('HGETALL', KEYS[2])
+local stops = redis.call('HGETALL', KEYS[3])
+local stoppedAt = {}
+for i = 1, #stops, 2 do stoppedAt[stops[i]] = tonumber(stops[i + 1]) end
+local ring = {}
+for i = 1, #stored, 2 do
+  local at = stoppedAt[stored[i]]
+  if stored[i] == signing or at == nil then at = now end
+  ring[#ring + 1] = {stored[i], at}
+end
+table.sort(ring, function(a, b)
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local leaving = math.max(#ring + 1 - tonumber(ARGV[5]), 0)
+local after = tonumber(ARGV[6])
+local outcome
+for i = 1, leaving do
+  if now - ring[i][2] < after then
+    outcome = {'state', 'full', 'retry', string.format('%.0f', ring[leaving][2] + after - now)}
+    break
+  end
+end
+if not outcome then
+  local retired = {}
+  for i = 1, leaving do
+    redis.call('HSETNX', KEYS[1], 'kid:' .. ring[i][1], string.format('%.0f', now))
+    redis.call('HDEL', KEYS[2], ring[i][1])
+    retired[#retired + 1] = ring[i][1]
+  end
+  for kid in pairs(stoppedAt) do
+    if redis.call('HEXISTS', KEYS[2], kid) == 0 then redis.call('HDEL', KEYS[3], kid) end
+  end
+  for i = leaving + 1, #ring do
+    if ring[i][1] == signing or stoppedAt[ring[i][1]] == nil then
+      redis.call('HSET', KEYS[3], ring[i][1], string.format('%.0f', ring[i][2]))
+    end
+  end
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[1], 'sk', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'kv', 1)
+  outcome = {'state', 'rotated', 'kid', ARGV[2], 'alg', ARGV[7], 'prev', signing or ARGV[4], 'retired', table.concat(retired, ',')}
+end
+redis.call('DEL', KEYS[5])
+redis.call('HSET', KEYS[5], unpack(outcome))
+redis.call('PEXPIRE', KEYS[5], ARGV[8])
+if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+return outcome
+`;
+
+/**
+ * KEYS: rotation lock, the flight's outcome. ARGV: flight. Reply: the outcome (as COMMIT_KEY_ROTATION's), 'pending'
+ * while the flight holds the lock, or nil (it gave up: its lock ran out without a commit).
+ */
+export const KEY_ROTATION_OUTCOME = `
+local outcome = redis.call('HGETALL', KEYS[2])
+if #outcome > 0 then return outcome end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 'pending' end
+return false
 `;
 
 /** KEYS: global hash. ARGV: mode, sinceMs, reason, actor. The newest decision wins (never an older one replayed). */
