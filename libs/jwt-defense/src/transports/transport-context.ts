@@ -172,7 +172,8 @@ export function closeSocket(client: unknown, error: { code: string; getStatus():
       socket.close?.(GRAPHQL_WS_FORBIDDEN, error.code);
     } else if (typeof socket.disconnect === 'function') {
       socket.emit?.('exception', body);
-      socket.disconnect(true);
+      // This namespace's socket only: other namespaces multiplexed on the same connection have handshakes of their own.
+      socket.disconnect();
     } else {
       socket.close?.(4000 + error.getStatus(), error.code);
     }
