@@ -162,7 +162,7 @@ export class GraphqlEndpoint {
 
   /** The paths of the app's GraphQL endpoints, as the drivers register them (`path`, default `/graphql`; `useGlobalPrefix`). */
   private endpointPaths(): readonly string[] {
-    if (this.paths) return this.paths;
+    if (this.paths?.length) return this.paths;
     const prefix = this.config.getGlobalPrefix();
     const paths = new Set<string>();
     for (const wrapper of this.discovery.getProviders()) {
@@ -171,6 +171,7 @@ export class GraphqlEndpoint {
       const path = normalizePath(options.path ?? '/graphql');
       paths.add(prefix && options.useGlobalPrefix ? normalizePath(`${normalizePath(prefix)}${path}`) : path);
     }
+    // Kept once found (a route added before the GraphQL module exists asks again).
     return (this.paths = [...paths]);
   }
 
