@@ -53,4 +53,37 @@ describe.each(ADAPTERS)('demo POST /graphql over %s', (adapter) => {
     expect((await request(demo.server).post('/auth/logout').set('Authorization', `Bearer ${token}`)).status).toBe(204);
     expect(codeOf(await me(token))).toBe('token_revoked');
   });
+
+  it('schema introspection needs a token (token_missing with the challenge); __typename alone needs none, with the headers', async () => {
+    const introspection = '{ __schema { queryType { name } } }';
+    const refused = await me(undefined, introspection);
+    expect(refused.status).toBe(401);
+    expect(codeOf(refused)).toBe('token_missing');
+    expect(refused.body.data).toBeUndefined();
+    expect(refused.headers['www-authenticate']).toMatch(/^Bearer realm="[^"]+"$/);
+    expect(refused.headers['x-content-type-options']).toBe('nosniff');
+    expect((await me(await login('alice'), introspection)).body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+    const typename = await me(undefined, '{ __typename }');
+    expect(typename.body).toEqual({ data: { __typename: 'Query' } });
+    expect(typename.headers['x-content-type-options']).toBe('nosniff');
+    expect(typename.headers['x-frame-options']).toBe('DENY');
+  });
+});
+
+describe.each(ADAPTERS)('demo POST /graphql over %s, THROTTLE_LIMIT', (adapter) => {
+  let demo: DemoHandle;
+  beforeAll(async () => {
+    demo = await startDemo(adapter, { THROTTLE_LIMIT: '3', LOGIN_LIMIT: '100000' });
+  });
+  afterAll(() => demo?.close());
+
+  it('counts every HTTP request to the endpoint per IP, operations that reach no resolver included', async () => {
+    const typename = () => request(demo.server).post('/graphql').send({ query: '{ __typename }' });
+    for (let i = 0; i < 3; i++) expect((await typename()).body).toEqual({ data: { __typename: 'Query' } });
+    const refused = await typename();
+    expect(refused.status).toBe(429);
+    expect(codeOf(refused)).toBe('rate_limited');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.headers['x-content-type-options']).toBe('nosniff');
+  });
 });

@@ -2,11 +2,12 @@ import request from 'supertest';
 import { io, type Socket } from 'socket.io-client';
 import { ClientProxyFactory, Transport, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { RevocationService, TokenService } from '@jwt-defense/core';
+import { DefenseClock, IncidentService, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
 import { createClient } from 'graphql-ws';
-import { WebSocket } from 'ws';
+import { WebSocket, type CloseEvent } from 'ws';
 import { freePort, RedisServer } from './support/redis-server.js';
 import { startTransportsApp, type TransportsApp } from './fixtures/transports.fixture.js';
 
@@ -106,6 +107,122 @@ describe.each(ADAPTERS)('transports over %s', (adapter) => {
     });
   });
 
+  describe('every HTTP request to the GraphQL endpoint', () => {
+    const jti = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti as string;
+    const schema = { queryType: { name: 'Query' } };
+    const introspections: Array<[string, string, object]> = [
+      ['__schema', '{ __schema { queryType { name } } }', { __schema: schema }],
+      ['__type', '{ __type(name: "Me") { name } }', { __type: { name: 'Me' } }],
+      ['__schema under an alias', '{ schema: __schema { queryType { name } } }', { schema }],
+      ['__schema in a fragment', 'query { ...Intro } fragment Intro on Query { __schema { queryType { name } } }', { __schema: schema }],
+      ['__type in an inline fragment, aliased', '{ ... on Query { kind: __type(name: "Me") { name } } }', { kind: { name: 'Me' } }],
+      ['__type beside a public field', '{ ping __type(name: "Me") { name } }', { ping: 'pong', __type: { name: 'Me' } }],
+    ];
+    const get = (query: string, token?: string) => {
+      // Apollo runs a GET only with a header a cross-site form cannot send (its CSRF prevention).
+      const req = request(fixture.app.getHttpServer()).get('/graphql').query({ query }).set('apollo-require-preflight', 'true');
+      return token ? req.set('Authorization', `Bearer ${token}`) : req;
+    };
+    const post = (body: object, token?: string) => {
+      const req = request(fixture.app.getHttpServer()).post('/graphql').send(body);
+      return token ? req.set('Authorization', `Bearer ${token}`) : req;
+    };
+
+    it('gets the per-IP limit, counted once per HTTP request, and the security headers, whatever resolvers it runs', async () => {
+      const limited = await startTransportsApp(adapter, { throttle: { ip: { limit: 5, ttlMs: 60_000 }, headers: true } });
+      try {
+        const server = limited.app.getHttpServer();
+        const token = (await limited.app.get(TokenService).issue('nina', { roles: ['user'] })).token;
+        const send = (body: object, bearer?: string) => (bearer ? request(server).post('/graphql').set('Authorization', `Bearer ${bearer}`) : request(server).post('/graphql')).send(body);
+        const requests: Array<[string, () => Promise<request.Response>]> = [
+          ['an operation with only __typename', () => send({ query: '{ __typename }' })],
+          ['a public resolver and two guarded ones', () => send({ query: '{ ping me { sub } again: me { sub } }' }, token)],
+          ['a batch of three operations', () => send([{ query: '{ __typename }' }, { query: '{ ping }' }, { query: '{ me { sub } }' }], token)],
+          ['GET with ?query=', () => request(server).get('/graphql').query({ query: '{ __typename }' }).set('apollo-require-preflight', 'true')],
+          ['introspection with a token', () => send({ query: '{ __schema { queryType { name } } }' }, token)],
+        ];
+        for (const [index, [name, sent]] of requests.entries()) {
+          const res = await sent();
+          const results = Array.isArray(res.body) ? res.body : [res.body];
+          expect({ name, status: res.status, errors: results.flatMap((result: { errors?: unknown[] }) => result.errors ?? []) }).toEqual({ name, status: 200, errors: [] });
+          expect({ name, remaining: /"ip";r=(\d+)/.exec(String(res.headers.ratelimit))?.[1] }).toEqual({ name, remaining: String(5 - index - 1) });
+          expect({ name, nosniff: res.headers['x-content-type-options'], frame: res.headers['x-frame-options'], csp: res.headers['content-security-policy'] }).toEqual({
+            name,
+            nosniff: 'nosniff',
+            frame: 'DENY',
+            csp: "default-src 'none'; frame-ancestors 'none'",
+          });
+        }
+        // Over the limit: refused before the driver, whatever the request asks, with the REST answer's headers.
+        for (const refused of [await send({ query: '{ __typename }' }), await send({ query: '{ __schema { queryType { name } } }' }, token)]) {
+          expect(refused.status).toBe(429);
+          expect(errorCode(refused)).toBe('rate_limited');
+          expect(refused.body.data).toBeUndefined();
+          expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+          expect(refused.headers['x-content-type-options']).toBe('nosniff');
+          expect(refused.headers['cache-control']).toBe('no-store');
+        }
+      } finally {
+        await limited.app.close();
+      }
+    });
+
+    it.each(introspections)('introspection (%s) needs a token: token_missing with the challenge, data with a valid token', async (_name, query, data) => {
+      for (const res of [await gql(query), await get(query), await post([{ query: '{ ping }' }, { query }])]) {
+        expect(res.status).toBe(401);
+        expect(errorCode(res)).toBe('token_missing');
+        expect(res.body.data).toBeUndefined();
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="[^"]+"$/);
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+      }
+      expect((await gql(query, await bearer('olga'))).body).toEqual({ data });
+    });
+
+    it('introspection with a revoked or hostile token gets its code; __typename alone and public resolvers need none', async () => {
+      const token = await bearer('pia');
+      await fixture.app.get(RevocationService).revoke(jti(token), { reason: 'test' });
+      expect(errorCode(await gql(introspections[0][1], token))).toBe('token_revoked');
+      expect(errorCode(await gql(introspections[0][1], 'a.b.c'))).toBe('token_malformed');
+      expect(errorCode(await gql(introspections[1][1], `${(await bearer('pia')).slice(0, -4)}AAAA`))).toBe('signature_invalid');
+      expect((await gql('{ __typename }')).body).toEqual({ data: { __typename: 'Query' } });
+      // A string that names __schema is no introspection.
+      expect((await gql('{ ping(echo: "__schema") __typename }')).body).toEqual({ data: { ping: '__schema', __typename: 'Query' } });
+    });
+
+    it('an introspection operation may not be registered as a persisted query (its hash alone would skip the check)', async () => {
+      const query = introspections[0][1];
+      const extensions = { persistedQuery: { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') } };
+      const res = await post({ query, extensions }, await bearer('quinn'));
+      expect(res.status).toBe(400);
+      expect(errorCode(res)).toBe('invalid_request');
+      expect(res.body.data).toBeUndefined();
+    });
+
+    it('transports.graphql.publicIntrospection answers introspection without a token, and resolvers still need theirs', async () => {
+      const open = await startTransportsApp(adapter, { transports: { graphql: { publicIntrospection: true } } });
+      try {
+        const res = await request(open.app.getHttpServer()).post('/graphql').send({ query: introspections[0][1] });
+        expect(res.body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+        expect(errorCode(await request(open.app.getHttpServer()).post('/graphql').send({ query: '{ __schema { queryType { name } } me { sub } }' }))).toBe('token_missing');
+      } finally {
+        await open.app.close();
+      }
+    });
+
+    it("after the endpoint's public pass, the first guarded resolver authenticates with its own policy (@DefensePolicy user limit)", async () => {
+      for (const [sub, query] of [
+        ['rae', '{ limited }'],
+        ['sam', '{ ping limited }'],
+      ]) {
+        const token = await bearer(sub);
+        expect((await gql(query, token)).body.data.limited).toBe(sub);
+        // `limited` allows one request per minute per user: the second is refused, a public field before it or not.
+        expect(errorCode(await gql(query, token))).toBe('rate_limited');
+      }
+    });
+  });
+
   describe('WebSocket gateways (socket.io)', () => {
     it('a connection without a token is closed at once with token_missing; a message to an open gateway is refused', async () => {
       const socket = await connect();
@@ -199,11 +316,14 @@ describe.each(ADAPTERS)('transports over %s', (adapter) => {
   });
 });
 
-describe('GraphQL subscriptions over graphql-ws (Apollo)', () => {
+describe.each([
+  ['express', 'Apollo, graphql-ws'],
+  ['fastify', 'Mercurius'],
+] as const)('GraphQL subscriptions over %s (%s)', (adapter, _driver) => {
   let fixture: TransportsApp;
   let url: string;
   beforeAll(async () => {
-    fixture = await startTransportsApp('express', {}, { subscriptions: true });
+    fixture = await startTransportsApp(adapter, {}, { subscriptions: true });
     url = `ws://127.0.0.1:${(fixture.app.getHttpServer().address() as AddressInfo).port}/graphql`;
   }, 30_000);
   afterAll(async () => {
@@ -219,7 +339,8 @@ describe('GraphQL subscriptions over graphql-ws (Apollo)', () => {
           { query: 'subscription { greetings }' },
           {
             next: (result) => resolve(result.errors ? { code: result.errors[0].extensions?.code as string } : { data: result.data }),
-            error: (error) => resolve({ code: (error as { message?: string })?.message ?? 'error' }),
+            // Mercurius hands a refused subscription's errors to `error`.
+            error: (error) => resolve({ code: (Array.isArray(error) ? error[0]?.extensions?.code : (error as { message?: string })?.message) ?? 'error' }),
             complete: () => undefined,
           },
         );
@@ -337,6 +458,13 @@ describe('transports set to deny or allow', () => {
       const token = (await denied.app.get(TokenService).issue('alice')).token;
       const res = await request(denied.app.getHttpServer()).post('/graphql').set('Authorization', `Bearer ${token}`).send({ query: '{ me { sub } }' });
       expect(errorCode(res)).toBe('forbidden');
+      // Operations that reach no resolver of ours too.
+      for (const query of ['{ __typename }', '{ __schema { queryType { name } } }']) {
+        const untouched = await request(denied.app.getHttpServer()).post('/graphql').set('Authorization', `Bearer ${token}`).send({ query });
+        expect(untouched.status).toBe(403);
+        expect(errorCode(untouched)).toBe('forbidden');
+        expect(untouched.body.data).toBeUndefined();
+      }
       // rpc: allow: the guard lets it through without any principal (the handler sees none).
       await expect(firstValueFrom(client.send('admin', {}))).resolves.toEqual({ admin: true });
     } finally {
@@ -344,4 +472,141 @@ describe('transports set to deny or allow', () => {
       await denied.app.close();
     }
   }, 30_000);
+});
+
+// Every long-lived connection (a watched gateway socket, a socket of a gateway that never calls `connect()`, a
+// GraphQL subscription over Apollo's graphql-ws and over Mercurius) is closed after each kind of revocation and after
+// its token expires, by the re-check (`transports.wsRecheckSec`: 1 here), without sending anything.
+describe.each(['memory', 'redis'] as const)('long-lived connections after a revocation or an expiry (%s store)', (storeType) => {
+  let redis: RedisServer | undefined;
+  let gateways: TransportsApp;
+  let apollo: TransportsApp;
+  let mercurius: TransportsApp;
+  const clients: Array<{ dispose(): unknown }> = [];
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    if (storeType === 'redis') redis = await RedisServer.start();
+    const options = (name: string): Partial<JwtDefenseModuleOptions> => ({
+      transports: { wsRecheckSec: 1 },
+      incident: { keyEncryptionKey: randomBytes(32) },
+      ...(redis ? { store: { type: 'redis', connection: redis.url, keyPrefix: `transports-${name}:` } } : {}),
+    });
+    gateways = await startTransportsApp('express', options('gateways'));
+    apollo = await startTransportsApp('express', options('apollo'), { subscriptions: true });
+    mercurius = await startTransportsApp('fastify', options('mercurius'), { subscriptions: true });
+  }, 60_000);
+  afterAll(async () => {
+    for (const socket of sockets) socket.disconnect();
+    for (const client of clients) await client.dispose();
+    for (const fixture of [gateways, apollo, mercurius]) await fixture?.app.close();
+    await redis?.destroy();
+  });
+
+  const address = (fixture: TransportsApp, scheme: 'http' | 'ws') => `${scheme}://127.0.0.1:${(fixture.app.getHttpServer().address() as AddressInfo).port}`;
+  const issue = async (fixture: TransportsApp, sub: string) => (await fixture.app.get(TokenService).issue(sub, { roles: ['user'] })).token;
+
+  /** A socket.io client; resolves once connected, with the promise of how it ends (the last `exception` before the disconnect). */
+  const gatewaySocket = async (token: string, namespace = '') => {
+    const socket = io(`${address(gateways, 'http')}${namespace}`, { transports: ['websocket'], auth: { token }, reconnection: false });
+    sockets.push(socket);
+    let last: string | undefined;
+    socket.on('exception', (body: { code: string }) => (last = body.code));
+    const ended = new Promise<string | undefined>((resolve) => socket.on('disconnect', () => resolve(last)));
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    return { socket, ended };
+  };
+  /** A `ticks` subscription; resolves after its first event, with the promise of how it ends (close code and reason). */
+  const subscription = async (fixture: TransportsApp, token: string) => {
+    let closed!: (event: { code: number; reason: string }) => void;
+    const ended = new Promise<{ code: number; reason: string }>((resolve) => (closed = resolve));
+    const client = createClient({
+      url: `${address(fixture, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+      on: { closed: (event) => closed({ code: (event as CloseEvent).code, reason: String((event as CloseEvent).reason) }) },
+    });
+    clients.push(client);
+    await new Promise<void>((resolve, reject) => {
+      client.subscribe({ query: 'subscription { ticks }' }, { next: () => resolve(), error: reject, complete: () => undefined });
+    });
+    // In an object: an async function returning the promise itself would wait for it.
+    return { ended };
+  };
+
+  type Kind = 'jti' | 'user' | 'before' | 'kid' | 'lockdown step-up' | 'lockdown deny-non-admin' | 'expiry';
+  /** Applies one kind of revocation in an app to the token of `sub`; returns what undoes it for the next cases. */
+  const revoke = async (fixture: TransportsApp, kind: Kind, sub: string, token: string): Promise<() => Promise<void>> => {
+    const incident = fixture.app.get(IncidentService);
+    const revocation = fixture.app.get(RevocationService);
+    const actor = { reason: `test ${kind}` };
+    const kid = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()).kid as string;
+    switch (kind) {
+      case 'jti':
+        await revocation.revoke(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti, actor);
+        break;
+      case 'user':
+        await revocation.revokeAllForUser(sub, actor.reason);
+        break;
+      case 'before':
+        await incident.revokeBefore(undefined, actor);
+        break;
+      case 'kid':
+        await incident.rotateKey(actor);
+        await incident.retireKey(kid, actor);
+        break;
+      case 'lockdown step-up':
+      case 'lockdown deny-non-admin':
+        await incident.setLockdown(kind === 'lockdown step-up' ? 'step-up' : 'deny-non-admin', actor);
+        return async () => void (await incident.setLockdown('off', actor));
+      case 'expiry': {
+        // Past the token's lifetime and the clock tolerance, on the injectable clock.
+        const clock = fixture.app.get(DefenseClock);
+        clock.nowMs = () => Date.now() + 400_000;
+        return async () => void delete (clock as Partial<DefenseClock>).nowMs;
+      }
+    }
+    return async () => undefined;
+  };
+
+  it.each<[Kind, string]>([
+    ['jti', 'token_revoked'],
+    ['user', 'token_revoked'],
+    ['before', 'token_revoked'],
+    ['kid', 'token_revoked'],
+    ['lockdown step-up', 'insufficient_user_authentication'],
+    ['lockdown deny-non-admin', 'lockdown'],
+    ['expiry', 'token_expired'],
+  ])('%s: every connection is closed by the re-check with %s', async (kind, code) => {
+    const sub = `u-${kind.replace(/\W/g, '-')}`;
+    // Tokens issued strictly after the measures of the previous cases.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const [gatewayToken, plainToken, apolloToken, mercuriusToken] = await Promise.all([issue(gateways, sub), issue(gateways, `${sub}-plain`), issue(apollo, sub), issue(mercurius, sub)]);
+    const watched = await gatewaySocket(gatewayToken);
+    // A gateway that never calls connect(): watched from its first allowed message.
+    const plain = await gatewaySocket(plainToken, '/plain');
+    expect(await plain.socket.emitWithAck('whoami', {})).toEqual({ sub: `${sub}-plain` });
+    const apolloSubscription = await subscription(apollo, apolloToken);
+    const mercuriusSubscription = await subscription(mercurius, mercuriusToken);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const undo = await Promise.all([
+      revoke(gateways, kind, sub, gatewayToken),
+      kind === 'user' ? revoke(gateways, kind, `${sub}-plain`, plainToken) : kind === 'jti' ? revoke(gateways, kind, sub, plainToken) : undefined,
+      revoke(apollo, kind, sub, apolloToken),
+      revoke(mercurius, kind, sub, mercuriusToken),
+    ]);
+    try {
+      expect(await Promise.all([watched.ended, plain.ended, apolloSubscription.ended, mercuriusSubscription.ended])).toEqual([
+        code,
+        code,
+        { code: 4403, reason: code },
+        { code: 4403, reason: code },
+      ]);
+    } finally {
+      for (const step of undo) await step?.();
+    }
+    // A connection left open fails by this timeout (the re-check runs every second here).
+  }, 10_000);
 });

@@ -45,7 +45,7 @@ export { IssuerOptions, EXTERNAL_ALGORITHMS, EXTERNAL_TOKEN_TYPES } from './issu
 export type { RolesMapping } from './token/access-token-claims.js';
 
 // Transports: GraphQL, WebSocket gateways, microservices.
-export { TransportsOptions } from './transports/transports.options.js';
+export { GraphqlTransportOptions, TransportsOptions } from './transports/transports.options.js';
 export type { TransportMode } from './transports/transports.options.js';
 export { DefenseWsConnections } from './transports/ws-connections.service.js';
 export { principalOf } from './policy/current-principal.decorator.js';

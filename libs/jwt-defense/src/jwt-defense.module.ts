@@ -55,6 +55,7 @@ import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.ve
 import { DpopOptions } from './dpop/dpop.options.js';
 import { TransportsOptions } from './transports/transports.options.js';
 import { DefenseWsConnections } from './transports/ws-connections.service.js';
+import { GraphqlEndpoint } from './transports/graphql-endpoint.js';
 import { DpopService } from './dpop/dpop.service.js';
 import { DpopStage } from './dpop/dpop.stage.js';
 
@@ -131,6 +132,7 @@ const layerOptions: Provider[] = [
     DpopService,
     DpopStage,
     DefenseWsConnections,
+    GraphqlEndpoint,
     IncidentService,
     LockdownStage,
     DefenseHealthIndicator,
@@ -174,11 +176,17 @@ const layerOptions: Provider[] = [
   ],
 })
 export class JwtDefenseModule extends JwtDefenseConfigurableModule implements NestModule {
-  constructor(@Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>) {
+  constructor(
+    @Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>,
+    private readonly graphqlEndpoint: GraphqlEndpoint,
+  ) {
     super();
   }
 
   configure(consumer: MiddlewareConsumer): void {
+    // Every HTTP request to the GraphQL endpoint (Express: here, between the body parsers and the driver; Fastify: a
+    // route hook, see GraphqlEndpoint).
+    this.graphqlEndpoint.installOnExpress();
     // With the global guard and the exception filter, every answer passes one of them: no middleware pass.
     if (!(this.extras.globalGuard && this.extras.exceptionFilter)) {
       consumer.apply(SecurityHeadersMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });

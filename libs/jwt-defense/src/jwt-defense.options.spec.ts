@@ -91,6 +91,16 @@ describe('resolveJwtDefenseOptions', () => {
     expect(resolveJwtDefenseOptions({ ...base(), securityHeaders: true }).securityHeaders).toMatchObject({ frameOptions: 'DENY' });
     expect(resolveJwtDefenseOptions({ ...base(), throttle: { ip: false } }).throttle.ip).toBe(false);
   });
+
+  it('takes transports.graphql as a mode string, as before, or as an object; refuses a bad mode and unknown names', () => {
+    const graphql = (value: unknown) => resolveJwtDefenseOptions({ ...base(), transports: { graphql: value as never } }).transports.graphql;
+    expect(resolveJwtDefenseOptions(base()).transports.graphql).toEqual({ mode: 'defend', publicIntrospection: false });
+    expect(graphql('deny')).toEqual({ mode: 'deny', publicIntrospection: false });
+    expect(graphql({ publicIntrospection: true })).toEqual({ mode: 'defend', publicIntrospection: true });
+    expect(() => graphql('defned')).toThrow(/transports\.graphql\.mode must be one of the following values: defend, allow, deny/);
+    expect(() => graphql({ publicIntrospecton: true })).toThrow(/transports\.graphql\.publicIntrospecton is not an option: did you mean "publicIntrospection"\?/);
+    expect(() => graphql({ publicIntrospection: 'yes' })).toThrow(/transports\.graphql\.publicIntrospection must be a boolean/);
+  });
 });
 
 describe('JwtDefenseModule', () => {

@@ -16,8 +16,15 @@ type Class<T = object> = new () => T;
  */
 export const REQUIRED: unique symbol = Symbol('jwt-defense:required-options');
 
+/**
+ * Names the member a nested options class also accepts on its own (for {@link OptionsInput}): with
+ * `declare readonly [SHORTHAND]?: 'mode'`, `graphql: 'deny'` may be written for `graphql: { mode: 'deny' }`. A
+ * type-level marker, never set at runtime; the field's `@Nested(..., { shorthand: 'mode' })` does the same at runtime.
+ */
+export const SHORTHAND: unique symbol = Symbol('jwt-defense:shorthand-option');
+
 type NestedSpec =
-  | { kind: 'one'; type: () => Class; orBoolean?: 'false' | 'true' | 'both' }
+  | { kind: 'one'; type: () => Class; orBoolean?: 'false' | 'true' | 'both'; shorthand?: string }
   | { kind: 'union'; discriminator: string; types: () => Record<string, Class> }
   | { kind: 'list'; type: () => Class }
   | { kind: 'record'; type: () => Class; orFalse?: boolean };
@@ -45,8 +52,11 @@ function defineNested(spec: NestedSpec): PropertyDecorator {
   };
 }
 
-/** A nested options object (`false`/`true` allowed when `orBoolean` says so). */
-export const Nested = (type: () => Class, options: { orBoolean?: 'false' | 'true' | 'both' } = {}) =>
+/**
+ * A nested options object (`false`/`true` allowed when `orBoolean` says so; a value that is not an object stands for
+ * `{ [shorthand]: value }` when `shorthand` names a member).
+ */
+export const Nested = (type: () => Class, options: { orBoolean?: 'false' | 'true' | 'both'; shorthand?: string } = {}) =>
   defineNested({ kind: 'one', type, ...options });
 /** One of several options classes, chosen by the value of `discriminator` (e.g. `store.type`). */
 export const NestedUnion = (discriminator: string, types: () => Record<string, Class>) => defineNested({ kind: 'union', discriminator, types });
@@ -120,6 +130,7 @@ function describe(errors: ValidationError[], path: string): string[] {
 function resolveNested(spec: NestedSpec, value: unknown, path: string): unknown {
   switch (spec.kind) {
     case 'one':
+      if (spec.shorthand !== undefined && !isPlainObject(value)) return resolveOptions(spec.type(), { [spec.shorthand]: value }, path);
       if (typeof value === 'boolean') {
         const allowed = spec.orBoolean === 'both' || spec.orBoolean === String(value);
         if (!allowed) throw optionsError(path, 'must be an object');
@@ -184,6 +195,7 @@ export function resolveOptions<T extends object>(type: Class<T>, raw: unknown, p
 type Primitive = string | number | boolean | bigint | symbol | null | undefined;
 type IsOptionsClass<T> = typeof REQUIRED extends keyof T ? true : false;
 type RequiredKeys<T> = typeof REQUIRED extends keyof T ? Extract<keyof NonNullable<T[typeof REQUIRED & keyof T]>, keyof T> : never;
+type ShorthandOf<T> = typeof SHORTHAND extends keyof T ? T[Extract<NonNullable<T[typeof SHORTHAND & keyof T]>, keyof T>] : never;
 
 /** What a user writes for a field: nested options classes become their own input types, recursively. */
 export type InputValue<T> = T extends Primitive | Function
@@ -191,7 +203,7 @@ export type InputValue<T> = T extends Primitive | Function
   : T extends ReadonlyArray<infer U>
     ? ReadonlyArray<InputValue<U>>
     : IsOptionsClass<T> extends true
-      ? OptionsInput<T>
+      ? OptionsInput<T> | ShorthandOf<T>
       : T extends object
         ? string extends keyof T
           ? { [name: string]: InputValue<T[string & keyof T]> }
@@ -203,7 +215,7 @@ export type InputValue<T> = T extends Primitive | Function
  * class's `[REQUIRED]` marker. Derived, so each option is declared (and documented) once, in its class.
  */
 export type OptionsInput<T> = T extends unknown
-  ? { [K in keyof T as K extends typeof REQUIRED | RequiredKeys<T> ? never : K]?: InputValue<T[K]> } & {
+  ? { [K in keyof T as K extends typeof REQUIRED | typeof SHORTHAND | RequiredKeys<T> ? never : K]?: InputValue<T[K]> } & {
       [K in keyof T as K extends RequiredKeys<T> ? K : never]-?: InputValue<T[K]>;
     }
   : never;

@@ -10,6 +10,7 @@ import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { closeSocket, graphqlRequest, messageRequest, socketRequest, type TransportRequest } from '../transports/transport-context.js';
 import { TransportErrors } from '../transports/transport-errors.js';
 import { TransportsOptions } from '../transports/transports.options.js';
+import { DefenseWsConnections } from '../transports/ws-connections.service.js';
 import { contextOf } from './pipeline-context.js';
 import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
 
@@ -27,6 +28,8 @@ export class JwtDefenseGuard implements CanActivate {
   private readonly writesErrorHeaders: boolean;
   private readonly authorizer = (principal: AccessTokenPrincipal, route: RoutePolicy) => this.authorize(principal, route);
   private readonly errors = new TransportErrors();
+  /** Watches the long-lived connections whose contexts pass (a property: subclasses keep their constructor). */
+  @Inject(DefenseWsConnections) private readonly connections!: DefenseWsConnections;
 
   constructor(
     protected readonly pipeline: RequestPipeline,
@@ -42,7 +45,7 @@ export class JwtDefenseGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const type = context.getType<string>();
     if (type === 'http') return this.activateHttp(context);
-    const mode = type === 'graphql' || type === 'ws' || type === 'rpc' ? this.transports[type] : 'deny';
+    const mode = type === 'graphql' ? this.transports.graphql.mode : type === 'ws' || type === 'rpc' ? this.transports[type] : 'deny';
     if (mode === 'allow') return true;
     if (mode === 'deny') return this.refuse(type, new TransportNotConfiguredException(type), context);
     const transport = type === 'graphql' ? graphqlRequest(context) : type === 'ws' ? socketRequest(context.switchToWs().getClient()) : messageRequest(context, this.transports.rpcTokenField);
@@ -85,8 +88,11 @@ export class JwtDefenseGuard implements CanActivate {
   }
 
   private async run(context: ExecutionContext, transport: TransportRequest): Promise<void> {
-    const principal = await this.pipeline.run(this.getPolicy(context), transport.httpRequest, transport.httpResponse, this.authorizer);
+    const route = this.getPolicy(context);
+    const principal = await this.pipeline.run(route, transport.httpRequest, transport.httpResponse, this.authorizer);
     if (principal && transport.principalHolder !== transport.httpRequest) setPrincipal(transport.principalHolder, principal);
+    // A gateway's socket, a subscription's WebSocket: watched from now on, closed once its token stops passing.
+    if (principal && transport.watch) this.connections.watch(transport.watch, route);
   }
 
   /** Each transport's own error, with our code; a WebSocket whose token is revoked or expired is closed too. */

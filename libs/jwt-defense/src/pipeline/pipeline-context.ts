@@ -5,7 +5,11 @@ import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 
 /** What one request carries through the pipeline. Created once per request; stages read and add to it. */
 export interface PipelineContext {
-  readonly route: RoutePolicy;
+  /**
+   * The route whose policy decides: the first run's, or, when a public run admitted the request (the GraphQL
+   * endpoint's, a public resolver's), the first authenticated run's.
+   */
+  route: RoutePolicy;
   /** The raw Node request (Express passes it; Fastify's is `request.raw`). */
   readonly request: IncomingMessage;
   /** The framework's request object (Express's or Fastify's), where the parsed `body` is. */

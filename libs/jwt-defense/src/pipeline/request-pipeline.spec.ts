@@ -196,6 +196,23 @@ describe('RequestPipeline', () => {
     expect(await codeOf(pipeline.run(route({ isPublic: true }), request(), response()))).toBe('allowed');
   });
 
+  it('runs for one request share the first: a public pass counts the IP limit once, the first authenticated run decides with its own policy, once', async () => {
+    const hit = jest.spyOn(store, 'hit');
+    const check = jest.spyOn(store, 'check');
+    const req = request(await bearer('carl'));
+    await pipeline.run(route({ isPublic: true, name: 'Endpoint' }), req, response());
+    // Resolvers of one operation, concurrently: one authentication, with the policy of the first to ask.
+    const [first, second] = await Promise.all([
+      pipeline.run(route({ user: limit('user', 7) }), req, response()),
+      pipeline.run(route({ user: limit('user', 9), roles: ['admin'] }), req, response()).catch((error: JwtDefenseException) => error.code),
+    ]);
+    expect(first).toMatchObject({ sub: 'carl' });
+    expect(second).toBe('insufficient_scope');
+    expect(hit).toHaveBeenCalledTimes(1);
+    expect(check).toHaveBeenCalledTimes(1);
+    expect(check.mock.calls[0][0]).toMatchObject({ userRate: { limit: 7 } });
+  });
+
   it('shares one frozen principal between requests of the same token', async () => {
     const auth = await bearer('alice', { roles: ['user'] });
     const first = request(auth);

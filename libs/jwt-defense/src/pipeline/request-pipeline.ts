@@ -91,31 +91,37 @@ export class RequestPipeline {
   /**
    * Runs one request through every layer. Resolves with the principal (`undefined` on a public route) when the
    * request may reach its handler (the success headers are written when there is an HTTP response); throws the
-   * exception that answers it otherwise. A second run for the same HTTP request (the resolvers of one GraphQL
-   * request) reuses the first: counted and decided once per request, authorized per route.
+   * exception that answers it otherwise. Later runs for the same HTTP request (the GraphQL endpoint's run, then its
+   * resolvers') share the first: the pre-authentication limits are counted once per request, by the first run; the
+   * first authenticated run authenticates with its own route's policy (user limit, risk, anomaly, fail mode), once
+   * per request; every run is authorized for its own route.
    */
   async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<AccessTokenPrincipal | undefined> {
     const request = rawRequest(httpRequest);
     let context = contextOf(request);
-    if (context) return this.again(context, route, httpRequest, httpResponse, authorize);
-    context = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
-    attachContext(request, context);
+    if (context && (context.authenticated || route.isPublic)) return this.again(context, route, httpRequest, httpResponse, authorize);
+    if (context) {
+      // Admitted by a public run (the GraphQL endpoint's, a public resolver's): this first authenticated run decides.
+      context.route = route;
+    } else {
+      context = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
+      attachContext(request, context);
+      // 1. Rate limits before authentication: a flood costs no crypto.
+      context.admitted = this.throttle.beforeAuth(context);
+    }
+    const pipelineContext = context;
     // Which layer refused, for metrics and events (set as the request goes through).
     const progress = { layer: 'throttle' as DefenseLayer };
+    // 2-4. Token, proof, the ONE store call: once per request, set before anything is awaited, so that other runs
+    // for this request (resolvers of one GraphQL request running concurrently) wait for the same promise.
+    if (!route.isPublic) context.authenticated = Promise.resolve(context.admitted).then(() => this.authenticate(pipelineContext, (at) => (progress.layer = at)));
     try {
-      // 1. Rate limits before authentication: a flood costs no crypto. (Other runs for this request, resolvers of
-      // one GraphQL request running concurrently, wait for the same promise.)
-      context.admitted = this.throttle.beforeAuth(context);
-      await context.admitted;
       if (route.isPublic) {
+        await context.admitted;
         if (httpResponse) this.headers.success(httpResponse, route, false, context.limits);
         return undefined;
       }
-
-      // 2-4. Token, proof, the ONE store call: once per request.
-      const authenticated = this.authenticate(context, (at) => (progress.layer = at));
-      context.authenticated = authenticated;
-      const principal = await authenticated;
+      const principal = await context.authenticated!;
 
       // 5. Authorization.
       progress.layer = 'authorization';
@@ -178,13 +184,12 @@ export class RequestPipeline {
 
   /**
    * Another guard run for a request already in the pipeline (GraphQL resolvers, possibly concurrent with the first):
-   * the same rate-limit answer and authentication, authorized per route.
+   * the same rate-limit answer and authentication (a public run's, or the authenticated one), authorized per route.
    */
   private async again(context: PipelineContext, route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer): Promise<AccessTokenPrincipal | undefined> {
     await context.admitted;
     if (route.isPublic) return undefined;
-    context.authenticated ??= this.authenticate(context, () => undefined);
-    const principal = await context.authenticated;
+    const principal = await context.authenticated!;
     authorize(principal, route);
     setPrincipal(httpRequest, principal);
     if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);

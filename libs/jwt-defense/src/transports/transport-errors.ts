@@ -1,9 +1,20 @@
 import { DEFENSE_ERROR_MESSAGES } from '../errors/defense-error-code.js';
-import type { JwtDefenseException } from '../errors/defense.exceptions.js';
+import { JwtDefenseException } from '../errors/defense.exceptions.js';
 
 /** The body every transport's error carries: our stable code, a fixed message, the HTTP status it stands for. */
 function body(error: JwtDefenseException) {
   return { status: 'error', statusCode: error.getStatus(), code: error.code, message: DEFENSE_ERROR_MESSAGES[error.code] };
+}
+
+/**
+ * The answer to an HTTP request the GraphQL endpoint refused before any operation ran: a GraphQL response with one
+ * error whose `extensions.code` is the code a REST route would answer (the HTTP status is the error's). Anything but
+ * our refusal is `internal_error`.
+ */
+export function graphqlRequestErrorBody(error: unknown): { status: number; body: { errors: Array<{ message: string; extensions: { code: string; statusCode: number } }> } } {
+  const { code, statusCode, message } =
+    error instanceof JwtDefenseException ? body(error) : { code: 'internal_error' as const, statusCode: 500, message: DEFENSE_ERROR_MESSAGES.internal_error };
+  return { status: statusCode, body: { errors: [{ message, extensions: { code, statusCode } }] } };
 }
 
 type Constructor = new (...args: never[]) => Error;

@@ -7,26 +7,36 @@ import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { PolicyResolver } from '../policy/policy.resolver.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { closeSocket, rememberUpgradeRequest, socketRequest } from './transport-context.js';
+import { closeSocket, isSocketClosed, onSocketClosed, rememberUpgradeRequest, socketRequest, type WatchableConnection } from './transport-context.js';
 import { TransportErrors } from './transport-errors.js';
 import { TransportsOptions } from './transports.options.js';
 
-type Client = object;
+type Connection = object;
+
+interface Watched {
+  readonly kind: WatchableConnection['kind'];
+  readonly route: RoutePolicy;
+  readonly request: () => unknown;
+}
 
 const JOB = 'jwt-defense:ws-connections';
 
 /**
- * WebSocket connections under the defence: call `connect(client, this)` from your gateway's `handleConnection` and
- * `disconnect(client)` from `handleDisconnect`. The handshake's token goes through the whole pipeline at connection
- * (a refused one closes the socket with its code); afterwards every connected socket is re-checked every
- * `transports.wsRecheckSec` (revocation in the one store call, expiry), and a socket whose token was revoked or
- * expired is closed with a reason the client can read (socket.io: an `exception` event `{ code }`, then
- * disconnect; ws: close code 4401 with the code as reason). Every message is checked by the guard as well.
+ * Every long-lived connection under the defence: WebSocket gateway sockets and the WebSockets of GraphQL
+ * subscriptions. Each is watched from the first time its token passes (the guard watches a gateway's socket at its
+ * first allowed message, and a subscription's socket when the subscription starts), and re-checked every
+ * `transports.wsRecheckSec` (revocation in the one store call: jti, user, before-T, kid; lockdown; expiry): a socket
+ * whose token no longer passes is closed with a reason the client can read (socket.io: an `exception` event
+ * `{ code }`, then disconnect; ws: close code 4000 + status, 4401 for a revoked or expired token; a GraphQL
+ * subscription's WebSocket: 4403, graphql-ws's `Forbidden`, with the code as reason). A closed socket leaves the watch.
+ *
+ * To check the token at connection already (and close a socket that has none), call `connect(client, this)` from
+ * your gateway's `handleConnection` (and, optionally, `disconnect(client)` from `handleDisconnect`).
  */
 @Injectable()
 export class DefenseWsConnections implements OnModuleDestroy {
   private readonly logger = new Logger('JwtDefense');
-  private readonly sockets = new Map<Client, { route: RoutePolicy; principal: AccessTokenPrincipal }>();
+  private readonly sockets = new Map<Connection, Watched>();
   private readonly errors = new TransportErrors();
 
   constructor(
@@ -44,19 +54,30 @@ export class DefenseWsConnections implements OnModuleDestroy {
   async connect(client: unknown, gateway: object, upgradeRequest?: IncomingMessage): Promise<AccessTokenPrincipal | undefined> {
     rememberUpgradeRequest(client as object, upgradeRequest);
     const route = this.policies.forHandler(gateway.constructor as never, gateway.constructor as never);
-    const principal = await this.check(client as Client, route, true);
-    if (!principal) return undefined;
-    this.sockets.set(client as Client, { route, principal });
-    if (this.sockets.size === 1) this.scheduler.interval(JOB, this.options.wsRecheckSec * 1000, () => this.recheck());
+    const watched: Watched = { kind: 'gateway', route, request: () => socketRequest(client).httpRequest };
+    const principal = await this.check(client as Connection, watched, true);
+    if (principal) this.watch({ kind: 'gateway', connection: client as Connection, request: watched.request }, route);
     return principal;
   }
 
   disconnect(client: unknown): void {
-    this.sockets.delete(client as Client);
+    this.sockets.delete(client as Connection);
     if (this.sockets.size === 0) this.scheduler.remove(JOB);
   }
 
-  /** Sockets watched now (for tests and metrics). */
+  /**
+   * Watches a connection whose token just passed on `route` (the guard calls this); nothing when it is watched
+   * already or closed. @internal
+   */
+  watch(watchable: WatchableConnection, route: RoutePolicy): void {
+    const { connection, kind, request } = watchable;
+    if (this.sockets.has(connection) || isSocketClosed(connection)) return;
+    this.sockets.set(connection, { kind, route, request });
+    onSocketClosed(connection, () => this.disconnect(connection));
+    if (this.sockets.size === 1) this.scheduler.interval(JOB, this.options.wsRecheckSec * 1000, () => this.recheck());
+  }
+
+  /** Connections watched now (for tests and metrics). */
   get size(): number {
     return this.sockets.size;
   }
@@ -66,28 +87,31 @@ export class DefenseWsConnections implements OnModuleDestroy {
   }
 
   /**
-   * Re-checks every watched socket; closes those whose token was revoked or has expired. A re-check is not a
-   * request: no rate limit, anomaly count or context learning; a store outage keeps the socket open.
+   * Re-checks every watched connection; closes those whose token was revoked or has expired. A re-check is not a
+   * request: no rate limit, anomaly count, risk scoring or context learning; a store outage keeps the socket open.
    */
   async recheck(): Promise<void> {
-    for (const [client, { route }] of [...this.sockets]) {
+    for (const [connection, watched] of [...this.sockets]) {
+      const { route } = watched;
       const quiet: RoutePolicy = { ...route, ip: false, user: false, body: undefined, risk: { ...route.risk, mode: 'off' }, anomaly: { ...route.anomaly, mode: 'off' } };
-      await this.check(client, quiet, false);
+      await this.check(connection, { ...watched, route: quiet }, false);
     }
   }
 
-  private async check(client: Client, route: RoutePolicy, connecting: boolean): Promise<AccessTokenPrincipal | undefined> {
+  private async check(connection: Connection, { kind, route, request }: Watched, connecting: boolean): Promise<AccessTokenPrincipal | undefined> {
     try {
-      const principal = await this.pipeline.run(route, socketRequest(client).httpRequest, undefined);
-      if (principal) setPrincipal(client, principal);
+      const principal = await this.pipeline.run(route, request(), undefined);
+      if (principal && kind === 'gateway') setPrincipal(connection, principal);
       return principal;
     } catch (error) {
       if (!(error instanceof JwtDefenseException) || (!connecting && error.getStatus() >= 429)) {
         this.logger.warn(`a socket could not be checked: ${(error as Error)?.message}`);
         return undefined;
       }
-      this.sockets.delete(client);
-      closeSocket(client, error, ((await this.errors.ws(error)) as unknown as { getError(): unknown }).getError());
+      this.disconnect(connection);
+      // A subscription's socket closes with a code only (and its app may not have @nestjs/websockets).
+      const body = kind === 'gateway' ? ((await this.errors.ws(error)) as unknown as { getError(): unknown }).getError() : undefined;
+      closeSocket(connection, error, body, kind);
       return undefined;
     }
   }
