@@ -43,6 +43,19 @@ describe('ThrottleStage', () => {
     await expect(stage.beforeAuth(context(route, { username: 'ALICE' }, '198.51.100.3'))).rejects.toBeInstanceOf(RateLimitedException);
   });
 
+  it("a body-field counter belongs to the client that made it: one client inventing usernames never pushes out another's", async () => {
+    store = new MemoryDefenseStore({ maxCounters: 200, maxPerPrincipal: 20 });
+    const eventService = new SecurityEventService(store, new DefenseClock());
+    stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, new DefenseClock(), resolveOptions(ThrottleOptions, {}));
+    const route = { body: { ...limit('body', 3), field: 'username' } };
+    for (let i = 0; i < 2; i++) await stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7'));
+    for (let i = 0; i < 1000; i++) await stage.beforeAuth(context(route, { username: `guess-${i}` }, '203.0.113.9'));
+    expect(store.sizes['counters:body']).toBe(21);
+    // alice's counter kept counting: her third attempt is the last one allowed.
+    await stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7'));
+    await expect(stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7'))).rejects.toBeInstanceOf(RateLimitedException);
+  });
+
   it('does not count a body without the field (nothing to key on)', async () => {
     const route = { body: { ...limit('body', 1), field: 'username' } };
     for (let i = 0; i < 3; i++) await stage.beforeAuth(context(route, {}));

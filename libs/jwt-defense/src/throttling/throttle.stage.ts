@@ -63,7 +63,9 @@ export class ThrottleStage implements CheckStage {
   private async count(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number): Promise<void> {
     let result: RateLimitResult;
     try {
-      result = await this.store.hit({ space: limit.space, key, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs });
+      // A body-field counter (a username) is made by the client that sends it: its share of the space is bounded.
+      const principal = counter === 'body' ? { principal: context.clientIp } : {};
+      result = await this.store.hit({ space: limit.space, key, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs, ...principal });
     } catch (error) {
       this.failures.handle(error, 'throttle', counter === 'body' ? this.options.bodyFailMode : this.options.failMode, context);
       return;
