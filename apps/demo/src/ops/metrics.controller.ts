@@ -30,7 +30,7 @@ export class MetricsController {
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   async metrics(@Req() request: { headers: Record<string, string | string[] | undefined> }, @Res({ passthrough: true }) response: unknown): Promise<string> {
     if (!this.ops.metricsPublic && !this.isScraperToken(request.headers.authorization)) {
-      await this.authenticator.authenticate(request, { policy: ADMINS, name: 'GET /metrics', response });
+      await this.authenticator.authenticate(request, { policy: ADMINS, name: '/metrics', response });
     }
     return this.ops.registry.metrics();
   }

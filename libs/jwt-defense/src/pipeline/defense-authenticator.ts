@@ -11,7 +11,7 @@ export interface AuthenticateOptions {
    * pass a constant. Default: the module's defaults.
    */
   policy?: DefensePolicyOptions;
-  /** Names the surface in events and metrics (a route template stands there for routes). Default `authenticate`. */
+  /** Names the surface in events and metrics, where routes have their template: e.g. `/metrics`. Default `authenticate`. */
   name?: string;
   /** The response, when there is one: it gets the success headers (`Cache-Control: no-store`...). */
   response?: unknown;

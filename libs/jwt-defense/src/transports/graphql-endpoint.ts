@@ -14,11 +14,6 @@ import { TransportsOptions } from './transports.options.js';
 /** `@nestjs/graphql`'s token of `GraphQLModule` options (`GRAPHQL_MODULE_OPTIONS`): a string, so nothing here imports that optional peer. */
 const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
 
-/** The GraphQL endpoint as a route of its own (the module's defaults: per-IP limit, headers, fail mode). */
-class GraphQLEndpoint {
-  request(): void {}
-}
-
 /** What the names of an introspection field look like in a document: `__schema` or `__type`, never `__typename`. */
 const INTROSPECTION_NAME = /__(?:schema|type)(?![_0-9A-Za-z])/;
 
@@ -153,7 +148,8 @@ export class GraphqlEndpoint {
   private routesFor(path: string): { open: RoutePolicy; introspection: RoutePolicy } {
     let routes = this.routes.get(path);
     if (!routes) {
-      const endpoint = { ...this.policies.forHandler(GraphQLEndpoint.prototype.request, GraphQLEndpoint), template: path };
+      // The endpoint as a surface of its own, named by its path: the module's defaults (per-IP limit, headers, fail mode).
+      const endpoint = this.policies.forOptions(path, {});
       routes = { open: { ...endpoint, isPublic: true }, introspection: { ...endpoint, isPublic: false } };
       this.routes.set(path, routes);
     }
