@@ -17,6 +17,22 @@ import { ContextRiskStage } from './context-risk.stage.js';
 const SUB = 'alice';
 const NOW = Date.UTC(2026, 2, 4, 10, 30);
 
+/** The module on the memory store, with a frozen clock and the country from a header the test sets (a custom resolver: the trusted-proxy rule has its own tests). */
+async function riskModule(): Promise<TestingModule> {
+  jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      JwtDefenseModule.forRoot({
+        token: { issuer: 'i', audience: 'a', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
+        revocation: { cleanupCron: false },
+        risk: { countryResolver: { resolve: (request) => request.headers['x-test-country'] as string | undefined } },
+      }),
+    ],
+  }).compile();
+  await moduleRef.init();
+  return moduleRef;
+}
+
 describe('ContextRiskStage', () => {
   let moduleRef: TestingModule;
   let stage: ContextRiskStage;
@@ -24,18 +40,7 @@ describe('ContextRiskStage', () => {
   let events: SecurityEvent[];
 
   beforeEach(async () => {
-    jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-    moduleRef = await Test.createTestingModule({
-      imports: [
-        JwtDefenseModule.forRoot({
-          token: { issuer: 'i', audience: 'a', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
-          revocation: { cleanupCron: false },
-          // The country from a header the test sets (a custom resolver: the trusted-proxy rule has its own tests).
-          risk: { countryResolver: { resolve: (request) => request.headers['x-test-country'] as string | undefined } },
-        }),
-      ],
-    }).compile();
-    await moduleRef.init();
+    moduleRef = await riskModule();
     stage = moduleRef.get(ContextRiskStage);
     store = moduleRef.get(RequestCheckStore);
     events = [];
@@ -177,17 +182,7 @@ describe('ContextRiskStage over random sequences of logins and contexts', () => 
   let moduleRef: TestingModule;
 
   beforeAll(async () => {
-    jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-    moduleRef = await Test.createTestingModule({
-      imports: [
-        JwtDefenseModule.forRoot({
-          token: { issuer: 'i', audience: 'a', keys: [{ kid: 'k', algorithms: ['HS256'], secret: randomBytes(32) }] },
-          revocation: { cleanupCron: false },
-          risk: { countryResolver: { resolve: (request) => request.headers['x-test-country'] as string | undefined } },
-        }),
-      ],
-    }).compile();
-    await moduleRef.init();
+    moduleRef = await riskModule();
   });
   afterAll(async () => {
     await moduleRef.close();
