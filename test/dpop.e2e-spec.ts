@@ -2,7 +2,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { BackgroundWrites, JwtDefenseModule, SecurityEventService, TokenService } from '@jwt-defense/core';
+import { BackgroundWrites, DefenseStore, JwtDefenseModule, SecurityEventService, TokenService, type MemoryDefenseStore } from '@jwt-defense/core';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
@@ -99,6 +99,31 @@ describe.each(ADAPTERS)('DPoP over %s', (adapter) => {
     expect(ok.status).toBe(200);
     expect(ok.body.token_type).toBe('DPoP');
     expect(claimsOf(ok.body.access_token).cnf).toEqual({ jkt: await thumbprint(key) });
+  });
+
+  it('H2: requests the user limit refuses record no proof: a flood of fresh proofs leaves the replay space as it was', async () => {
+    // The per-user limit at 3; the flood comes from many addresses (each under the per-IP limit), as in the review.
+    const limited = await startDemo(adapter, { THROTTLE_LIMIT: '3', LOGIN_LIMIT: '1000000', TRUST_PROXY: '127.0.0.1/32,::1/128,::ffff:127.0.0.1/128' });
+    try {
+      await limited.app.listen(0, '127.0.0.1');
+      const at = `http://127.0.0.1:${(limited.app.getHttpServer().address() as AddressInfo).port}`;
+      const host = at.slice(7);
+      const tokens = await request(limited.server).post('/auth/login').set('Host', host).set('DPoP', createDpopProof(key, { htm: 'POST', htu: `${at}/auth/login` })).send({ username: 'alice', password: 'alice-password' });
+      const token = tokens.body.access_token as string;
+      const proofs = () => (limited.app.get(DefenseStore) as MemoryDefenseStore).sizes.dpopProofs;
+      const before = proofs();
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await request(limited.server).get('/me').set('Host', host).set('X-Forwarded-For', `198.18.0.${i + 1}`).set('Authorization', `DPoP ${token}`).set('DPoP', createDpopProof(key, { htm: 'GET', htu: `${at}/me`, accessToken: token }));
+        statuses.push(res.status);
+      }
+      // The per-user limit (3) lets three through; only their proofs are kept.
+      expect(statuses.filter((status) => status === 200)).toHaveLength(3);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(17);
+      expect(proofs() - before).toBe(3);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('M1: a proof replayed at the token endpoints is refused: a second login, a second refresh (which rotates nothing)', async () => {

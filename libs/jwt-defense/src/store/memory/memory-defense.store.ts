@@ -380,6 +380,8 @@ export class MemoryDefenseStore implements DefenseStore {
       revocations: this.revocations.size,
       sessions: this.sessions.size,
       userEpochs: this.epochs.size,
+      dpopProofs: this.dpopProofs.size,
+      events: this.events.size,
       profiles: this.profiles.size,
       baselines: this.baselines.size,
     };
