@@ -357,6 +357,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       n: { bound: revoked.length / 2 + 2, why: 'per-user revoke-all epoch: the users revoked-all, plus logins' },
       j: { bound: revoked.length / 2, why: 'jti denylist: the tokens revoked one by one' },
       s: { bound: 2, why: 'refresh sessions: the two real logins (admin, alice)' },
+      ss: { bound: 2, why: "a user's live refresh sessions (one sorted set per user who logged in: admin, alice)" },
       // Proofs answered, those in flight when the load stopped (one per connection), alice's login proof; and never
       // more than the DPoP rate over the replay window, however long the run.
       dp: { bound: Math.min(dpopAnswered + dpop.connections + 1, Math.ceil(dpop.rate * replayWindowSec) + 1), why: `DPoP proofs seen: at most the DPoP rate × ${replayWindowSec} s (their replay window)` },

@@ -59,9 +59,10 @@ type Scripted = {
   jwtdRevokeToken(j: string, ttlMs: number, reason: string, at: number, actor: string, sub: string): Promise<unknown>;
   jwtdRaiseUserNotBefore(n: string, atMs: number, ttlMs: number): Promise<unknown>;
   jwtdRaiseGlobalNotBefore(g: string, atMs: number): Promise<unknown>;
-  jwtdCreateSession(s: string, ss: string, sub: string, key: string, created: number, exp: number, claims: string, sid: string, nowMs: number, max: number): Promise<unknown>;
+  jwtdCreateSession(s: string, sub: string, key: string, created: number, exp: number, claims: string): Promise<unknown>;
+  jwtdIndexSession(ss: string, sid: string, exp: number, nowMs: number, max: number): Promise<unknown>;
   jwtdRotateSession(s: string, n: string, ss: string, dp: string, generation: number, globalNb: number, nowMs: number, graceMs: number, sid: string, retainMs: number, proofTtlMs: number): Promise<unknown>;
-  jwtdRevokeSession(s: string, ss: string, reason: string, sid: string, retainMs: number): Promise<unknown>;
+  jwtdRevokeSession(s: string, reason: string, retainMs: number): Promise<unknown>;
   jwtdRecordProof(dp: string, ttlMs: number): Promise<unknown>;
   jwtdRetireKid(g: string, k: string, kid: string, atMs: number, signingKid: string): Promise<unknown>;
   jwtdLockKeyRotation(lock: string, flight: string, ttlMs: number): Promise<unknown>;
@@ -131,9 +132,10 @@ export class RedisDefenseStore implements DefenseStore {
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
     define('jwtdRaiseUserNotBefore', 1, scripts.RAISE_USER_NOT_BEFORE);
     define('jwtdRaiseGlobalNotBefore', 1, scripts.RAISE_GLOBAL_NOT_BEFORE);
-    define('jwtdCreateSession', 2, scripts.CREATE_SESSION);
+    define('jwtdCreateSession', 1, scripts.CREATE_SESSION);
+    define('jwtdIndexSession', 1, scripts.INDEX_SESSION);
     define('jwtdRotateSession', 4, scripts.ROTATE_SESSION);
-    define('jwtdRevokeSession', 2, scripts.REVOKE_SESSION);
+    define('jwtdRevokeSession', 1, scripts.REVOKE_SESSION);
     define('jwtdRecordProof', 1, scripts.RECORD_PROOF);
     define('jwtdRetireKid', 2, scripts.RETIRE_KID);
     define('jwtdLockKeyRotation', 1, scripts.LOCK_KEY_ROTATION);
@@ -380,23 +382,17 @@ export class RedisDefenseStore implements DefenseStore {
   }
 
   async createSession(session: RefreshSessionRecord, limits?: SessionLimits): Promise<string[]> {
+    await this.run(() =>
+      this.scripted.jwtdCreateSession(this.userKey(session.tag, 's', session.sid), session.sub, session.key, session.createdAtMs, session.expiresAtMs, session.claims),
+    );
+    if (!limits) return [];
+    // The user's live sessions: their own one-key command (a login's writes each follow ASK during a slot migration).
     const over = await this.run(() =>
-      this.scripted.jwtdCreateSession(
-        this.userKey(session.tag, 's', session.sid),
-        this.userKey(session.tag, 'ss', ''),
-        session.sub,
-        session.key,
-        session.createdAtMs,
-        session.expiresAtMs,
-        session.claims,
-        session.sid,
-        Math.floor(session.createdAtMs),
-        limits?.maxPerUser ?? 0,
-      ),
+      this.scripted.jwtdIndexSession(this.userKey(session.tag, 'ss', ''), session.sid, session.expiresAtMs, Math.floor(session.createdAtMs), limits.maxPerUser),
     );
     if (!Array.isArray(over) || over.some((sid) => typeof sid !== 'string')) throw new DefenseStoreError('unexpected Redis reply for createSession');
     // Beyond the user's cap: the oldest are revoked (they already left the live set, in the same step as the new one came in).
-    for (const sid of over as string[]) await this.revokeSession(session.tag, sid, 'session_limit', limits!.revokedRetainMs);
+    for (const sid of over as string[]) await this.revokeSession(session.tag, sid, 'session_limit', limits.revokedRetainMs);
     return over as string[];
   }
 
@@ -445,7 +441,9 @@ export class RedisDefenseStore implements DefenseStore {
 
   async revokeSession(tag: string, sid: string, reason: string, retainMs?: number): Promise<boolean> {
     const key = this.userKey(tag, 's', sid);
-    const reply = await this.durable(key, () => this.scripted.jwtdRevokeSession(key, this.userKey(tag, 'ss', ''), reason, sid, Math.max(0, Math.ceil(retainMs ?? 0))));
+    const reply = await this.durable(key, () => this.scripted.jwtdRevokeSession(key, reason, Math.max(0, Math.ceil(retainMs ?? 0))));
+    // It no longer counts as live (a one-key command of its own, after the revocation itself is stored).
+    await this.run(() => this.client.zrem(this.userKey(tag, 'ss', ''), sid));
     return integer(reply, 'revokeSession') === 1;
   }
 

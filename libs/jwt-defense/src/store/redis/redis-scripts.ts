@@ -205,26 +205,30 @@ redis.call('HSET', KEYS[1], 'nb', value)
 return value
 `;
 
-/**
- * KEYS: session, the user's live sessions (a sorted set: sid by expiry). ARGV: sub, key, createdAtMs, expiresAtMs,
- * claims, sid, now (ms), most live sessions per user ('0': no cap). Reply: the sids beyond the cap (the oldest), taken
- * out of the set here; the caller revokes them (REVOKE_SESSION), so that concurrent logins never count them twice.
- */
+/** KEYS: session. ARGV: sub, key, createdAtMs, expiresAtMs, claims. */
 export const CREATE_SESSION = `
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'key', ARGV[2], 'gen', '0', 'created', ARGV[3], 'exp', ARGV[4], 'claims', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
-local max = tonumber(ARGV[8])
+return 1
+`;
+
+/**
+ * KEYS: the user's live sessions (a sorted set: sid by expiry). ARGV: sid, expiresAtMs, now (ms), most live sessions
+ * per user. Adds the new session and drops ended ones; reply: the sids beyond the cap (the oldest), taken out of the set
+ * here, so that concurrent logins never count them twice; the caller revokes them. One key, like the session's own
+ * write: during a Cluster slot migration both follow ASK.
+ */
+export const INDEX_SESSION = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+local max = tonumber(ARGV[4])
 local over = {}
-if max > 0 then
-  local count = redis.call('ZCARD', KEYS[2])
-  if count > max then
-    over = redis.call('ZRANGE', KEYS[2], 0, count - max - 1)
-    redis.call('ZREM', KEYS[2], unpack(over))
-  end
+local count = redis.call('ZCARD', KEYS[1])
+if count > max then
+  over = redis.call('ZRANGE', KEYS[1], 0, count - max - 1)
+  redis.call('ZREM', KEYS[1], unpack(over))
 end
 return over
 `;
@@ -272,15 +276,14 @@ return 'missing'
 `;
 
 /**
- * KEYS: session, the user's live sessions. ARGV: reason, sid, how long the revoked session stays (ms; '0': until it
- * expires). Reply: 1 when the session exists. A revoked session leaves the live set, and is kept (as revoked) only as
- * long as its access tokens may live.
+ * KEYS: session. ARGV: reason, how long the revoked session stays (ms; '0': until it expires). Reply: 1 when the
+ * session exists. A revoked session is kept (as revoked) only as long as its access tokens may live; the caller then
+ * takes it out of the user's live sessions (its own one-key command).
  */
 export const REVOKE_SESSION = `
-redis.call('ZREM', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSETNX', KEYS[1], 'revoked', ARGV[1])
-local retain = tonumber(ARGV[3])
+local retain = tonumber(ARGV[2])
 if retain > 0 and redis.call('PTTL', KEYS[1]) > retain then redis.call('PEXPIRE', KEYS[1], retain) end
 return 1
 `;
