@@ -10,7 +10,21 @@ import {
 } from '@jwt-defense/core';
 import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { prefilterCompactJws } from '../libs/jwt-defense/src/edge/compact-jws.js';
+import { ANOMALY_PART } from '../libs/jwt-defense/src/monitoring/anomaly.check-part.js';
+import { REVOCATION_PART } from '../libs/jwt-defense/src/revocation/revocation.check-part.js';
+import { askPart, type DefenseCheckRequest } from '../libs/jwt-defense/src/store/check-part.js';
+import type { AnomalyCount, UserRateLimitRequest } from '../libs/jwt-defense/src/store/defense-store.ports.js';
+import { USER_RATE_PART } from '../libs/jwt-defense/src/throttling/user-rate.check-part.js';
 import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
+
+/** The one call of a bearer request with the per-user limit (and, optionally, the anomaly count): the parts' inputs. */
+function checkRequest(tag: string, sub: string, jti: string, userRate: UserRateLimitRequest, anomaly?: AnomalyCount): DefenseCheckRequest {
+  const request: DefenseCheckRequest = { tag, sub, parts: {} };
+  askPart(request, REVOCATION_PART, { jti });
+  askPart(request, USER_RATE_PART, userRate);
+  if (anomaly) askPart(request, ANOMALY_PART, anomaly);
+  return request;
+}
 
 export interface MicroResult {
   name: string;
@@ -56,11 +70,11 @@ export async function runMicro(redisUrl: string | undefined, timeMs: number): Pr
       await esCached.verify(esToken);
     })
     .add('defence check, memory store (+ user rate)', async () => {
-      await memory.check({ ...check, jti: check.jti ?? '', userRate: { ...userRate, nowMs: Date.now() } });
+      await memory.check(checkRequest(check.tag, check.sub, check.jti ?? '', { ...userRate, nowMs: Date.now() }));
     });
   if (redis) {
     bench.add('defence check, Redis round trip (+ user rate)', async () => {
-      await redis.check({ ...check, jti: check.jti ?? '', userRate: { ...userRate, nowMs: Date.now() } });
+      await redis.check(checkRequest(check.tag, check.sub, check.jti ?? '', { ...userRate, nowMs: Date.now() }));
     });
   }
   await bench.run();
@@ -82,13 +96,11 @@ export async function memoryPerUser(users: number): Promise<number | undefined> 
   for (let i = 0; i < users; i++) {
     const sub = `user-${i}`;
     const tag = userTag(sub);
-    await store.check({
-      tag,
-      sub,
-      jti: 'j',
-      userRate: { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs },
-      anomaly: { route: 'route-a', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 50, idleTtlMs: 86_400_000, maxGrowth: 1.25, nowMs },
-    });
+    await store.check(
+      checkRequest(tag, sub, 'j', { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'sliding', nowMs }, {
+        route: 'route-a', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 50, idleTtlMs: 86_400_000, maxGrowth: 1.25, nowMs,
+      }),
+    );
     await store.raiseUserNotBefore(tag, sub, nowMs, 60_000);
     await store.learnContext(tag, sub, { country: 'FR', device: 'ua:abcdefghijklmnop', hourOfWeek: 10, nowMs, countHour: true, maxDevices: 20, maxCountries: 20, halfLifeMs: 30 * 86_400_000, ttlMs: 86_400_000 });
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { MemoryDefenseStore, type AnomalyCount, type DefenseStore, type RefreshSessionRecord, type RiskLearning, type RiskRead } from '@jwt-defense/core';
 import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { useRedisTopologies } from './support/redis-topologies.js';
+import { checkToken } from './support/check-request.js';
 
 type Factory = () => Promise<{ store: DefenseStore; cleanup?: () => Promise<void> }>;
 
@@ -38,7 +39,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   const now = Date.now();
 
   it('check reports nothing for a fresh token', async () => {
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j1', sid: 's1' })).resolves.toEqual({
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j1', sid: 's1' })).resolves.toEqual({
       jtiRevoked: false,
       sessionRevoked: false,
       userNotBeforeMs: 0,
@@ -50,15 +51,15 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.revokeToken('tagA', record, 60_000)).resolves.toBe(true);
     await expect(store.revokeToken('tagA', { ...record, reason: 'again' }, 60_000)).resolves.toBe(false);
     await expect(store.getRevocation('tagA', 'j1')).resolves.toEqual(record);
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j1' })).resolves.toMatchObject({ jtiRevoked: true });
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j2' })).resolves.toMatchObject({ jtiRevoked: false });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j1' })).resolves.toMatchObject({ jtiRevoked: true });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j2' })).resolves.toMatchObject({ jtiRevoked: false });
   });
 
   it('never lowers a user epoch', async () => {
     await expect(store.raiseUserNotBefore('tagA', 'alice', now, 60_000)).resolves.toBe(now);
     await expect(store.raiseUserNotBefore('tagA', 'alice', now - 5000, 60_000)).resolves.toBe(now);
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: now });
-    await expect(store.check({ tag: 'tagA', sub: 'bob', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: 0 });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: now });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'bob', jti: 'j' })).resolves.toMatchObject({ userNotBeforeMs: 0 });
   });
 
   it('keeps the global state', async () => {
@@ -183,10 +184,10 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.rotateSession('tagA', 'sid1', 'alice', 0, strict())).resolves.toBe('rotated');
     await expect(store.rotateSession('tagA', 'sid1', 'alice', 1, strict())).resolves.toBe('rotated');
     await expect(store.rotateSession('tagA', 'sid1', 'alice', 5, strict())).resolves.toBe('missing');
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: false });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: false });
     await expect(store.rotateSession('tagA', 'sid1', 'alice', 0, strict())).resolves.toBe('reuse');
     await expect(store.rotateSession('tagA', 'sid1', 'alice', 2, strict())).resolves.toBe('revoked');
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sid1' })).resolves.toMatchObject({ sessionRevoked: true });
     await expect(store.getSession('tagA', 'sid1')).resolves.toMatchObject({ generation: 2, revokedReason: 'refresh_token_reuse' });
   });
 
@@ -239,7 +240,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.createSession(mine('m2', now + 1), limits)).resolves.toEqual([]);
     await expect(store.createSession(mine('m3', now + 2), limits)).resolves.toEqual(['m1']);
     await expect(store.getSession('tagM', 'm1')).resolves.toMatchObject({ revokedReason: 'session_limit' });
-    await expect(store.check({ tag: 'tagM', sub: 'mia', jti: 'j', sid: 'm1' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(checkToken(store, { tag: 'tagM', sub: 'mia', jti: 'j', sid: 'm1' })).resolves.toMatchObject({ sessionRevoked: true });
     await expect(store.rotateSession('tagM', 'm1', 'mia', 0, strict())).resolves.toBe('revoked');
     // A logout frees its place; so does a session revoked by reuse.
     await store.revokeSession('tagM', 'm2', 'logout', 60_000);
@@ -248,7 +249,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.rotateSession('tagM', 'm3', 'mia', 0, { ...strict(), revokedRetainMs: 60_000 })).resolves.toBe('reuse');
     await expect(store.createSession(mine('m5', now + 4), limits)).resolves.toEqual([]);
     await expect(store.createSession(mine('m6', now + 5), limits)).resolves.toEqual(['m4']);
-    for (const sid of ['m5', 'm6']) await expect(store.check({ tag: 'tagM', sub: 'mia', jti: 'j', sid })).resolves.toMatchObject({ sessionRevoked: false });
+    for (const sid of ['m5', 'm6']) await expect(checkToken(store, { tag: 'tagM', sub: 'mia', jti: 'j', sid })).resolves.toMatchObject({ sessionRevoked: false });
     // Another user's sessions are their own.
     await expect(store.createSession(session({ tag: 'tagN', sub: 'noa', sid: 'n1' }), limits)).resolves.toEqual([]);
   });
@@ -256,7 +257,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   it('a revoked session is kept as revoked only as long as its access tokens may live', async () => {
     await store.createSession(session({ sid: 'sidK', expiresAtMs: Date.now() + 3_600_000 }), { maxPerUser: 50, revokedRetainMs: 300 });
     await store.revokeSession('tagA', 'sidK', 'logout', 300);
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sidK' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j', sid: 'sidK' })).resolves.toMatchObject({ sessionRevoked: true });
     if (store instanceof MemoryDefenseStore) return; // its clock is Date.now: shown with a frozen clock in its own spec
     await new Promise((resolve) => setTimeout(resolve, 400));
     await expect(store.getSession('tagA', 'sidK')).resolves.toBeUndefined();
@@ -276,12 +277,12 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(store.recordProof('tagA', 'd3', 60_000)).resolves.toBe(false);
     await expect(store.recordProof('tagA', 'd4', 60_000)).resolves.toBe(true);
     await expect(store.recordProof('tagA', 'd4', 60_000)).resolves.toBe(false);
-    await expect(store.check({ tag: 'tagA', sub: 'alice', jti: 'j', dpopProof: { key: 'd4', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: true });
+    await expect(checkToken(store, { tag: 'tagA', sub: 'alice', jti: 'j', dpopProof: { key: 'd4', ttlMs: 60_000 } })).resolves.toMatchObject({ dpopReplayed: true });
   });
 
   it('records a proof only within the user limit (H2): a refused request leaves no replay record', async () => {
     const userRate = { limit: 2, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
-    const call = (key: string) => store.check({ tag: 'tagH', sub: 'hugo', jti: 'j', userRate, dpopProof: { key, ttlMs: 60_000 } });
+    const call = (key: string) => checkToken(store, { tag: 'tagH', sub: 'hugo', jti: 'j', userRate, dpopProof: { key, ttlMs: 60_000 } });
     await expect(call('h1')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
     await expect(call('h2')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
     await expect(call('h3')).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: true } });
@@ -291,12 +292,12 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
 
   it('counts a per-user rate limit in the same check', async () => {
     const userRate = { limit: 2, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const, nowMs: now };
-    const hit = () => store.check({ tag: 'tagR', sub: 'rita', jti: 'j', userRate });
+    const hit = () => checkToken(store, { tag: 'tagR', sub: 'rita', jti: 'j', userRate });
     await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 1, blocked: false, timeToExpireMs: 60_000 } });
     await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 2, blocked: false } });
     await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 3, blocked: true, timeToBlockExpireMs: 30_000 } });
-    await expect(store.check({ tag: 'tagR', sub: 'other', jti: 'j', userRate })).resolves.toMatchObject({ userRate: { blocked: false } });
-    await expect(store.check({ tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
+    await expect(checkToken(store, { tag: 'tagR', sub: 'other', jti: 'j', userRate })).resolves.toMatchObject({ userRate: { blocked: false } });
+    await expect(checkToken(store, { tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
   });
 
   it('a revoked token or a replayed proof counts nothing against its user: no rate hit, no anomaly count, no proof recorded', async () => {
@@ -305,7 +306,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     const userRate = { limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
     const anomaly: AnomalyCount = { route: 'GET /me', intervalMs: 3_600_000, alpha: 0.3, warmupIntervals: 0, factor: 3, minRequests: 1, maxRoutes: 10, idleTtlMs: 86_400_000, maxGrowth: 1.25, nowMs: now };
     const counted = { userRate, anomaly, authenticatedAtMs: now - 1000 };
-    const call = (extra: object) => store.check({ tag: 'tagZ', sub: 'zoe', jti: 'jz', sid: 'sz', ...counted, ...extra });
+    const call = (extra: object) => checkToken(store, { tag: 'tagZ', sub: 'zoe', jti: 'jz', sid: 'sz', ...counted, ...extra });
     await expect(call({})).resolves.toMatchObject({ userRate: { totalHits: 1 }, anomaly: { count: 1 } });
 
     await store.revokeToken('tagZ', { jti: 'jz-revoked', reason: 'logout', revokedAtMs: now }, 60_000);
@@ -336,7 +337,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
   const learning = (overrides: Partial<RiskLearning> = {}): RiskLearning => ({
     country: 'FR', device: 'dev-a', hourOfWeek: 10, nowMs: now, countHour: true, maxDevices: 3, maxCountries: 2, halfLifeMs: 7 * 86_400_000, ttlMs: 60_000, ...overrides,
   });
-  const riskOf = async (sub: string, read: RiskRead) => (await store.check({ tag: 'tagC', sub, jti: 'j', risk: read })).risk!;
+  const riskOf = async (sub: string, read: RiskRead) => (await checkToken(store, { tag: 'tagC', sub, jti: 'j', risk: read })).risk!;
 
   it('reads an empty context profile for a new user (trust on first use starts from nothing)', async () => {
     await expect(riskOf('nobody', { country: 'FR', device: 'd', hourOfWeek: 3 })).resolves.toEqual({
@@ -376,8 +377,8 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     await expect(riskOf('ivan', { device: 'x', hourOfWeek: 0 })).resolves.toMatchObject({ challengedAtMs: now, challengedContext: 'ctx-a', learned: 0 });
     await expect(store.raiseStepUpBefore('tagC', 'ivan', now, 60_000)).resolves.toBe(now);
     await expect(store.raiseStepUpBefore('tagC', 'ivan', now - 5, 60_000)).resolves.toBe(now);
-    await expect(store.check({ tag: 'tagC', sub: 'ivan', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: now });
-    await expect(store.check({ tag: 'tagC', sub: 'other', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: 0 });
+    await expect(checkToken(store, { tag: 'tagC', sub: 'ivan', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: now });
+    await expect(checkToken(store, { tag: 'tagC', sub: 'other', jti: 'j', stepUp: true })).resolves.toMatchObject({ stepUpBeforeMs: 0 });
   });
 
   it('a challenge keeps the context it was raised for; a login from another context withdraws it, one from the same keeps it', async () => {
@@ -402,7 +403,7 @@ describe.each(factories)('DefenseStore contract on %s', (_name, factory) => {
     // (An unbounded growth here, to show the EWMA's arithmetic; the bound has its own case below.)
     route: 'r1', intervalMs: 60_000, alpha: 0.5, warmupIntervals: 2, factor: 3, minRequests: 4, maxRoutes: 2, idleTtlMs: 600_000, maxGrowth: 100, nowMs: now, ...overrides,
   });
-  const count = async (sub: string, overrides: Partial<AnomalyCount> = {}) => (await store.check({ tag: 'tagA2', sub, jti: 'j', anomaly: anomaly(overrides) })).anomaly!;
+  const count = async (sub: string, overrides: Partial<AnomalyCount> = {}) => (await checkToken(store, { tag: 'tagA2', sub, jti: 'j', anomaly: anomaly(overrides) })).anomaly!;
 
   it('L3: a baseline grows at most maxGrowth per interval: a ramp just under factor × baseline alerts; without the bound it never did', async () => {
     const t0 = Math.floor(now / 60_000) * 60_000;

@@ -3,6 +3,7 @@ import type { AnomalyCount } from '@jwt-defense/core';
 import { RedisDefenseStore, RedisThrottlerStorage } from '@jwt-defense/core/redis';
 import { aclRulesFromDoc, redisVersion } from './support/redis-acl.js';
 import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+import { checkToken } from './support/check-request.js';
 
 // The least-privilege Redis user of docs/infrastructure.md, taken from the doc itself: every operation of the store
 // and of the throttler storage runs as that user (every Lua branch that calls Redis included), on standalone and on
@@ -33,18 +34,18 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   const tag = 'acl';
   const rate = { limit: 5, ttlMs: 60_000, blockDurationMs: 0, algorithm: 'sliding' as const, nowMs: now };
   const risk = { country: 'FR', device: 'd1', hourOfWeek: 3 };
-  const first = await store.check({ tag, sub: 'alice', jti: 'j1', sid: 's1', userRate: rate, risk, anomaly: anomaly('r1', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
+  const first = await checkToken(store, { tag, sub: 'alice', jti: 'j1', sid: 's1', userRate: rate, risk, anomaly: anomaly('r1', now), stepUp: true, dpopProof: { key: 'p1', ttlMs: 60_000 } });
   expect(first).toMatchObject({ jtiRevoked: false, dpopReplayed: false, userRate: { totalHits: 1 }, anomaly: { count: 1 } });
   // A second route over maxRoutes (1): the eviction reads the hash and drops the oldest route.
-  const second = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, risk, anomaly: anomaly('r2', now), stepUp: true, dpopProof: { key: 'p2', ttlMs: 60_000 } });
+  const second = await checkToken(store, { tag, sub: 'alice', jti: 'j1', userRate: rate, risk, anomaly: anomaly('r2', now), stepUp: true, dpopProof: { key: 'p2', ttlMs: 60_000 } });
   expect(second).toMatchObject({ dpopReplayed: false, userRate: { totalHits: 2 } });
   // A replayed proof: refused before anything is counted.
-  const replayed = await store.check({ tag, sub: 'alice', jti: 'j1', userRate: rate, anomaly: anomaly('r2', now), dpopProof: { key: 'p1', ttlMs: 60_000 } });
+  const replayed = await checkToken(store, { tag, sub: 'alice', jti: 'j1', userRate: rate, anomaly: anomaly('r2', now), dpopProof: { key: 'p1', ttlMs: 60_000 } });
   expect(replayed).toMatchObject({ dpopReplayed: true, userRate: { totalHits: 0 } });
   const learning = { nowMs: now, countHour: true, maxDevices: 1, maxCountries: 1, halfLifeMs: 86_400_000, ttlMs: 60_000 };
   await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3 });
   await store.learnContext(tag, 'alice', { ...learning, country: 'DE', device: 'd2', hourOfWeek: 4 });
-  expect((await store.check({ tag, sub: 'alice', jti: 'j1', risk: { country: 'DE', device: 'd1', hourOfWeek: 4 } })).risk).toMatchObject({ learned: 2, deviceSeenAtMs: 0 });
+  expect((await checkToken(store, { tag, sub: 'alice', jti: 'j1', risk: { country: 'DE', device: 'd1', hourOfWeek: 4 } })).risk).toMatchObject({ learned: 2, deviceSeenAtMs: 0 });
   await store.recordChallenge(tag, 'alice', now, 60_000, 'ctx');
   // A login from another context withdraws the challenge's pass (HGET, HDEL).
   await store.learnContext(tag, 'alice', { ...learning, country: 'FR', device: 'd1', hourOfWeek: 3, login: { contextKey: 'other' } });

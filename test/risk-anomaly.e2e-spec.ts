@@ -3,6 +3,7 @@ import { BackgroundWrites, ContextRiskService, RequestCheckStore, SecurityEventS
 import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { RedisServer } from './support/redis-server.js';
+import { checkToken } from './support/check-request.js';
 
 // Layers 3 and 4 on the demo, both adapters, on the memory store and on real Redis.
 
@@ -60,7 +61,7 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       const read = demo.app.get(ContextRiskService).contextOf(fake);
       expect(read.country).toBe(context.country);
       const tag = userTag(sub);
-      const { risk } = await demo.app.get<RequestCheckStore>(RequestCheckStore).check({ tag, sub, jti: '', risk: { country: read.country, device: read.device, hourOfWeek: read.hourOfWeek } });
+      const { risk } = await checkToken(demo.app.get<RequestCheckStore>(RequestCheckStore), { tag, sub, jti: '', risk: { country: read.country, device: read.device, hourOfWeek: read.hourOfWeek } });
       return { country: risk!.countrySeenAtMs > 0, device: risk!.deviceSeenAtMs > 0 };
     };
     const eventsOf = (demo: DemoHandle) => {

@@ -23,6 +23,7 @@ import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, PRINCIPAL_PROPERTY, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
+import { checkRegistryProviders } from './pipeline/check-stages.js';
 import { DefenseAuthenticator } from './pipeline/defense-authenticator.js';
 import { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
 import { NOOP_METRICS_SINK } from './pipeline/metrics-sink.js';
@@ -137,6 +138,7 @@ const layerOptions: Provider[] = [
     LockdownStage,
     DefenseHealthIndicator,
     DefenseResponseHeaders,
+    ...checkRegistryProviders,
     RequestPipeline,
     DefenseAuthenticator,
     JwtDefenseGuard,

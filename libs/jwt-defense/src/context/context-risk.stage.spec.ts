@@ -9,7 +9,9 @@ import type { SecurityEvent } from '../events/security-event.js';
 import { JwtDefenseModule } from '../jwt-defense.module.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import type { LayerMode } from './risk.options.js';
-import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult, type RiskProfile } from '../store/defense-store.ports.js';
+import { partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { RequestCheckStore, type RiskProfile } from '../store/defense-store.ports.js';
+import { RISK_PART } from './risk.check-part.js';
 import { userTag } from '../token/token-ids.js';
 import { ContextRiskService, riskContextKey } from './context-risk.service.js';
 import { ContextRiskStage } from './context-risk.stage.js';
@@ -63,33 +65,34 @@ describe('ContextRiskStage', () => {
       identity: { subject: SUB, tag: userTag(SUB), authenticatedAtMs: options.authenticatedAtMs ?? NOW - 60_000 },
     } as unknown as PipelineContext;
   };
-  const result = (risk?: RiskProfile): DefenseCheckResult => ({ jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0, risk });
+  /** The one call's answer with this risk part's result (none: the part was not asked for). */
+  const result = (risk?: RiskProfile): DefenseCheckResult => (risk ? { [RISK_PART.name]: risk } : {});
   /** A user with history whose known country and device are not the request's: new country + unknown device = 0.7. */
   const strange: RiskProfile = { learned: 12, countrySeenAtMs: 0, deviceSeenAtMs: 0, hourWeight: 0, hourTotal: 0, lastCountryAtMs: 0, challengedAtMs: 0, learnedHour: -1 };
   const familiar: RiskProfile = { ...strange, countrySeenAtMs: NOW - 3_600_000, deviceSeenAtMs: NOW - 3_600_000 };
   /** The store's view of the user for a context (what a request from it would read). */
   const profileFor = async (country: string, device: string) => {
     await moduleRef.get(BackgroundWrites).settle();
-    const check: DefenseCheckRequest = { tag: userTag(SUB), sub: SUB, jti: '' };
+    const check: DefenseCheckRequest = { tag: userTag(SUB), sub: SUB, parts: {} };
     stage.prepare(context({ country, device }), check);
-    return (await store.check(check)).risk!;
+    return partResult((await store.check(check)), RISK_PART)!;
   };
   /** The key a challenge records for a context (what `riskContextKey` makes of the request's country and device). */
   const keyFor = (country: string, device: string) => riskContextKey(moduleRef.get(ContextRiskService).contextOf(context({ country, device }).request));
   const decideAndLearn = (ctx: PipelineContext, profile: RiskProfile) => {
-    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     stage.decide(ctx, result(profile));
     stage.allowed(ctx);
   };
 
   it("prepare asks the ONE store call for the request's country, device and hour of the week; off asks nothing", () => {
-    const check = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    const check = { tag: userTag(SUB), sub: SUB, parts: {} } as DefenseCheckRequest;
     stage.prepare(context({ country: 'FR', device: 'laptop-1' }), check);
-    expect(check.risk).toEqual({ country: 'FR', device: expect.any(String), hourOfWeek: 2 * 24 + 10 });
-    const off = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    expect(partResult(check.parts, RISK_PART)).toEqual({ country: 'FR', device: expect.any(String), hourOfWeek: 2 * 24 + 10 });
+    const off = { tag: userTag(SUB), sub: SUB, parts: {} } as DefenseCheckRequest;
     const offContext = context({ country: 'FR', mode: 'off' });
     stage.prepare(offContext, off);
-    expect(off.risk).toBeUndefined();
+    expect(partResult(off.parts, RISK_PART)).toBeUndefined();
     // Off decides nothing, even from a profile that would be refused.
     expect(() => stage.decide(offContext, result(strange))).not.toThrow();
   });
@@ -109,7 +112,7 @@ describe('ContextRiskStage', () => {
 
   it('at or above stepUpAt (enforce): 401 step-up, a risk_step_up event with the factors, a challenge recorded, nothing learned', async () => {
     const ctx = context({ country: 'BR', device: 'phone-1', stepUpAt: 0.7 });
-    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(ctx, result(strange))).toThrow(StepUpRequiredException);
     expect(events).toEqual([expect.objectContaining({ type: 'risk_step_up', sub: SUB, reason: 'new_country, unknown_device', details: expect.objectContaining({ score: 0.7, mode: 'enforce', country: 'BR', route: '/me' }) })]);
     const after = await profileFor('BR', 'phone-1');
@@ -119,14 +122,14 @@ describe('ContextRiskStage', () => {
 
   it('at or above denyAt (enforce): 403 risk_denied and a risk_denied event', () => {
     const ctx = context({ country: 'BR', device: 'phone-1', denyAt: 0.7 });
-    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(ctx, result(strange))).toThrow(RiskDeniedException);
     expect(events.map((event) => event.type)).toEqual(['risk_denied']);
   });
 
   it('just below stepUpAt: allowed', () => {
     const ctx = context({ country: 'BR', device: 'phone-1', stepUpAt: 0.71, denyAt: 0.9 });
-    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(ctx, result(strange))).not.toThrow();
     expect(events).toEqual([]);
   });
@@ -141,7 +144,7 @@ describe('ContextRiskStage', () => {
   it("a token authenticated after the user's last challenge passes the step-up from the challenged context and teaches it; one authenticated at or before it does not", async () => {
     const challenged = { ...strange, challengedAtMs: NOW - 10_000, challengedContext: keyFor('BR', 'phone-1') };
     const before = context({ country: 'BR', device: 'phone-1', authenticatedAtMs: NOW - 10_000 });
-    stage.prepare(before, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(before, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(before, result(challenged))).toThrow(StepUpRequiredException);
     events.length = 0;
     decideAndLearn(context({ country: 'BR', device: 'phone-1', authenticatedAtMs: NOW - 9_999 }), challenged);
@@ -155,19 +158,19 @@ describe('ContextRiskStage', () => {
     decideAndLearn(context({ country: 'BR', device: 'phone-1', authenticatedAtMs: fresh }), challenged);
     // The thief's context: scored, denied, and the challenge now names it and is dated now.
     const thief = context({ country: 'KP', device: 'burner-9', authenticatedAtMs: fresh, stepUpAt: 0.4, denyAt: 0.7 });
-    stage.prepare(thief, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(thief, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(thief, result(challenged))).toThrow(RiskDeniedException);
     const after = await profileFor('KP', 'burner-9');
     expect(after).toMatchObject({ challengedAtMs: NOW, challengedContext: keyFor('KP', 'burner-9'), countrySeenAtMs: 0, deviceSeenAtMs: 0 });
     // No context the challenge was not raised for passes it, even with a token authenticated after it.
     const elsewhere = context({ country: 'CN', device: 'burner-8', authenticatedAtMs: NOW + 1 });
-    stage.prepare(elsewhere, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(elsewhere, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(elsewhere, result(after))).toThrow(RiskDeniedException);
   });
 
   it('decides nothing without a profile in the answer (the store call had no risk part)', () => {
     const ctx = context({ country: 'BR', device: 'phone-1' });
-    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, jti: '' });
+    stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     expect(() => stage.decide(ctx, result(undefined))).not.toThrow();
   });
 });
@@ -241,7 +244,7 @@ describe('ContextRiskStage over random sequences of logins and contexts', () => 
             principal: { sub },
             identity: { subject: sub, tag: userTag(sub), authenticatedAtMs },
           } as unknown as PipelineContext;
-          const check: DefenseCheckRequest = { tag: userTag(sub), sub, jti: '' };
+          const check: DefenseCheckRequest = { tag: userTag(sub), sub, parts: {} };
           stage.prepare(ctx, check);
           let allowed = true;
           try {

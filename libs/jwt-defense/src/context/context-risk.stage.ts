@@ -5,7 +5,9 @@ import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult, RiskProfile } from '../store/defense-store.ports.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import type { RiskProfile } from '../store/defense-store.ports.js';
+import { RISK_PART } from './risk.check-part.js';
 import { ContextRiskService, riskContextKey } from './context-risk.service.js';
 import type { RequestRiskContext } from './risk-signals.js';
 
@@ -35,12 +37,12 @@ export class ContextRiskStage implements CheckStage {
     if (context.route.risk.mode === 'off') return;
     const riskContext = this.risk.contextFor(context.request, context.clientIp, context.route.template);
     (context as WithRisk)[RISK] = { context: riskContext, learn: false };
-    check.risk = { country: riskContext.country, device: riskContext.device, hourOfWeek: riskContext.hourOfWeek };
+    askPart(check, RISK_PART, { country: riskContext.country, device: riskContext.device, hourOfWeek: riskContext.hourOfWeek });
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
     const state = (context as WithRisk)[RISK];
-    const profile = result.risk;
+    const profile = partResult(result, RISK_PART);
     if (!state || !profile) return;
     state.result = result;
     const policy = context.route.risk;
@@ -92,6 +94,6 @@ export class ContextRiskStage implements CheckStage {
 
   allowed(context: PipelineContext): void {
     const state = (context as WithRisk)[RISK];
-    if (state?.learn) this.risk.learn(context.identity!.subject, state.context, state.result?.risk, context.identity!.tag);
+    if (state?.learn) this.risk.learn(context.identity!.subject, state.context, state.result && partResult(state.result, RISK_PART), context.identity!.tag);
   }
 }

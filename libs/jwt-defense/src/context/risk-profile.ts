@@ -1,8 +1,8 @@
-import type { AnomalyCount, AnomalyResult, RiskLearning, RiskProfile, RiskRead } from '../store/defense-store.ports.js';
+import type { RiskLearning, RiskProfile, RiskRead } from '../store/defense-store.ports.js';
 
 /**
- * The per-user state of layers 3 and 4 in memory, and the algorithms the Redis store runs as Lua twins
- * (redis-scripts.ts); the contract suite runs both against the same cases.
+ * The per-user state of layer 3 in memory, and the algorithms the Redis store runs as Lua twins (risk.check-part.ts,
+ * redis-scripts.ts); the contract suite runs both against the same cases.
  */
 
 /** Hours in a week: the hour-of-week histogram has one bucket per hour. */
@@ -94,38 +94,4 @@ export function learnRiskProfile(state: RiskProfileState | undefined, learning: 
     s.learnedHour = Math.floor(learning.nowMs / 3_600_000);
   }
   return s;
-}
-
-/** One route's interval counter and baseline. */
-export interface AnomalyCounterState {
-  interval: number;
-  count: number;
-  baseline: number;
-  intervals: number;
-  alertedInterval: number;
-}
-
-/** Counts one request; returns the result and the new state (same algorithm as the Lua twin). */
-export function countAnomaly(state: AnomalyCounterState | undefined, request: AnomalyCount): { state: AnomalyCounterState; result: AnomalyResult } {
-  const index = Math.floor(request.nowMs / request.intervalMs);
-  const s = state ?? { interval: index, count: 0, baseline: 0, intervals: 0, alertedInterval: -1 };
-  if (index > s.interval) {
-    // Fold the finished interval into the baseline (its growth bounded: a slow ramp cannot teach it any amount), then
-    // the empty ones in between (capped).
-    s.baseline = s.intervals === 0 ? s.count : Math.min(s.baseline + request.alpha * (s.count - s.baseline), Math.max(s.baseline * request.maxGrowth, request.minRequests / request.factor));
-    s.intervals += 1;
-    const gap = Math.min(index - s.interval - 1, 1000);
-    if (gap > 0) {
-      s.baseline *= (1 - request.alpha) ** gap;
-      s.intervals += gap;
-    }
-    s.intervals = Math.min(s.intervals, 1_000_000);
-    s.interval = index;
-    s.count = 0;
-  }
-  s.count += 1;
-  const alerted =
-    s.intervals >= request.warmupIntervals && s.count >= request.minRequests && s.count > request.factor * s.baseline && s.alertedInterval !== index;
-  if (alerted) s.alertedInterval = index;
-  return { state: s, result: { count: s.count, baseline: s.baseline, intervals: s.intervals, alerted } };
 }

@@ -6,7 +6,8 @@ import { createDpopProof } from '../../../../test/support/oidc-provider.js';
 import { DpopProofException } from '../errors/defense.exceptions.js';
 import { JwtDefenseModule } from '../jwt-defense.module.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { DPOP_PART } from './dpop.check-part.js';
 import type { DpopOptions } from './dpop.options.js';
 import { DpopStage } from './dpop.stage.js';
 
@@ -41,16 +42,17 @@ describe('DpopStage', () => {
     const refused = error as DpopProofException;
     return { status: refused.getStatus(), challenge: refused.challengeError, reason: refused.reason };
   };
-  const clean: DefenseCheckResult = { jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0 };
+  /** The one call's answer with this DPoP part's result. */
+  const answer = (replayed: boolean): DefenseCheckResult => ({ [DPOP_PART.name]: { replayed } });
 
   describe('an unbound token (no cnf.jkt)', () => {
     it('as Bearer passes when DPoP is allowed, and adds nothing to the store call', async () => {
       const stage = await stageWith({ mode: 'allowed' });
       const ctx = context(undefined);
       await expect(stage.verify(ctx, 'Bearer', 'token')).resolves.toBeUndefined();
-      const check = {} as DefenseCheckRequest;
+      const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
-      expect(check.dpopProof).toBeUndefined();
+      expect(partResult(check.parts, DPOP_PART)).toBeUndefined();
     });
 
     it('as Bearer is refused when DPoP is required (invalid_token challenge)', async () => {
@@ -72,10 +74,10 @@ describe('DpopStage', () => {
       const key = ecKey();
       const ctx = context(await thumbprint(key), createDpopProof(key, { htm: 'GET', htu: `${ORIGIN}/me`, accessToken: 'token' }));
       await expect(stage.verify(ctx, 'DPoP', 'token')).resolves.toBeUndefined();
-      const check = {} as DefenseCheckRequest;
+      const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
-      expect(check.dpopProof).toEqual({ key: expect.stringMatching(/^[\w-]{22}$/), ttlMs: 121_000 });
-      expect(() => stage.decide(ctx, { ...clean, dpopReplayed: false })).not.toThrow();
+      expect(partResult(check.parts, DPOP_PART)).toEqual({ key: expect.stringMatching(/^[\w-]{22}$/), ttlMs: 121_000 });
+      expect(() => stage.decide(ctx, answer(false))).not.toThrow();
     });
 
     it('is refused when the store says the proof was seen before (replay)', async () => {
@@ -85,7 +87,7 @@ describe('DpopStage', () => {
       await stage.verify(ctx, 'DPoP', 'token');
       let error: unknown;
       try {
-        stage.decide(ctx, { ...clean, dpopReplayed: true });
+        stage.decide(ctx, answer(true));
       } catch (caught) {
         error = caught;
       }
@@ -105,9 +107,9 @@ describe('DpopStage', () => {
       const ctx = context(await thumbprint(key), proofOf(key));
       expect(await reasonOf(stage.verify(ctx, scheme, 'token'))).toMatchObject({ status: 401, reason });
       // A refused request leaves nothing for the store call.
-      const check = {} as DefenseCheckRequest;
+      const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
-      expect(check.dpopProof).toBeUndefined();
+      expect(partResult(check.parts, DPOP_PART)).toBeUndefined();
     });
 
     it('is refused when DPoP is off: a bound token cannot be honoured', async () => {

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DpopProofException } from '../errors/defense.exceptions.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { DPOP_PART } from './dpop.check-part.js';
 import { DpopService, type DpopProof } from './dpop.service.js';
 
 const PROOF = Symbol('jwt-defense.dpop-proof');
@@ -35,10 +36,10 @@ export class DpopStage implements CheckStage {
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     const proof = (context as WithProof)[PROOF];
-    if (proof) check.dpopProof = { key: proof.replayKey, ttlMs: this.dpop.replayTtlMs };
+    if (proof) askPart(check, DPOP_PART, { key: proof.replayKey, ttlMs: this.dpop.replayTtlMs });
   }
 
   decide(_context: PipelineContext, result: DefenseCheckResult): void {
-    if (result.dpopReplayed) throw new DpopProofException('invalid_dpop_proof', 'replay');
+    if (partResult(result, DPOP_PART)?.replayed) throw new DpopProofException('invalid_dpop_proof', 'replay');
   }
 }

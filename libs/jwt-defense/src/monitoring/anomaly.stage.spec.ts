@@ -5,7 +5,10 @@ import { SecurityEventService } from '../events/security-event.service.js';
 import type { SecurityEvent } from '../events/security-event.js';
 import { JwtDefenseModule } from '../jwt-defense.module.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import { RequestCheckStore, type AnomalyResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
+import { partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { RequestCheckStore, type AnomalyResult } from '../store/defense-store.ports.js';
+import { checkToken } from '../../../../test/support/check-request.js';
+import { ANOMALY_PART, STEP_UP_PART } from './anomaly.check-part.js';
 import { userTag } from '../token/token-ids.js';
 import type { AnomalyContainment } from './anomaly.options.js';
 import { AnomalyStage } from './anomaly.stage.js';
@@ -49,7 +52,8 @@ describe('AnomalyStage', () => {
       principal: { sub: SUB },
       identity: { subject: SUB, tag: userTag(SUB), authenticatedAtMs },
     }) as unknown as PipelineContext;
-  const answer = (anomaly?: AnomalyResult, stepUpBeforeMs = 0): DefenseCheckResult => ({ jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0, anomaly, stepUpBeforeMs });
+  /** The one call's answer with this layer's parts' results. */
+  const answer = (anomaly?: AnomalyResult, stepUpBeforeMs = 0): DefenseCheckResult => ({ ...(anomaly ? { [ANOMALY_PART.name]: anomaly } : {}), [STEP_UP_PART.name]: { stepUpBeforeMs } });
   const alert: AnomalyResult = { count: 31, baseline: 10, intervals: 4, alerted: true };
   const quiet: AnomalyResult = { count: 31, baseline: 10, intervals: 4, alerted: false };
   const refusal = async (ctx: PipelineContext, result: DefenseCheckResult) => {
@@ -61,16 +65,16 @@ describe('AnomalyStage', () => {
     return undefined;
   };
   /** What the store now says about the user (its epochs), read as a request would. */
-  const userState = () => store.check({ tag: userTag(SUB), sub: SUB, jti: 'j', stepUp: true, authenticatedAtMs: NOW - 60_000 });
+  const userState = () => checkToken(store, { tag: userTag(SUB), sub: SUB, jti: 'j', stepUp: true, authenticatedAtMs: NOW - 60_000 });
 
   it("prepare counts the request under the route's id (not its URL) with the module's baseline settings and reads the step-up epoch; off adds nothing", () => {
-    const check = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    const check: DefenseCheckRequest = { tag: userTag(SUB), sub: SUB, parts: {} };
     stage.prepare(context('monitor'), check);
-    expect(check.anomaly).toMatchObject({ route: 'r1', intervalMs: 60_000, warmupIntervals: 3, factor: 3, minRequests: 5, nowMs: NOW });
-    expect(check.stepUp).toBe(true);
-    const off = { tag: userTag(SUB), sub: SUB, jti: '' } as DefenseCheckRequest;
+    expect(partResult(check.parts, ANOMALY_PART)).toMatchObject({ route: 'r1', intervalMs: 60_000, warmupIntervals: 3, factor: 3, minRequests: 5, nowMs: NOW });
+    expect(partResult(check.parts, STEP_UP_PART)).toBe(true);
+    const off: DefenseCheckRequest = { tag: userTag(SUB), sub: SUB, parts: {} };
     stage.prepare(context('off'), off);
-    expect(off).toEqual({ tag: userTag(SUB), sub: SUB, jti: '' });
+    expect(off).toEqual({ tag: userTag(SUB), sub: SUB, parts: {} });
   });
 
   it('a token authenticated at or before the step-up epoch (set by a containment) needs a new login; one after it passes', async () => {

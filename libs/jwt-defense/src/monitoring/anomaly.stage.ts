@@ -5,7 +5,8 @@ import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { ANOMALY_PART, STEP_UP_PART } from './anomaly.check-part.js';
 import { AnomalyMonitorService } from './anomaly-monitor.service.js';
 
 /**
@@ -23,13 +24,14 @@ export class AnomalyStage implements CheckStage {
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     if (context.route.anomaly.mode === 'off') return;
-    check.anomaly = this.anomaly.countFor(context.route.routeId);
-    check.stepUp = true;
+    askPart(check, ANOMALY_PART, this.anomaly.countFor(context.route.routeId));
+    askPart(check, STEP_UP_PART, true);
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void | Promise<void> {
-    if (result.stepUpBeforeMs && context.identity!.authenticatedAtMs <= result.stepUpBeforeMs) throw new StepUpRequiredException();
-    const counted = result.anomaly;
+    const stepUpBeforeMs = partResult(result, STEP_UP_PART)?.stepUpBeforeMs;
+    if (stepUpBeforeMs && context.identity!.authenticatedAtMs <= stepUpBeforeMs) throw new StepUpRequiredException();
+    const counted = partResult(result, ANOMALY_PART);
     if (!counted?.alerted) return;
     const { mode, containment } = context.route.anomaly;
     const sub = context.principal!.sub;

@@ -93,7 +93,7 @@ describe('RequestPipeline', () => {
     const res = response();
     await pipeline.run(route(), req, res);
     expect(check).toHaveBeenCalledTimes(1);
-    expect(check.mock.calls[0][0]).toMatchObject({ sub: 'alice', userRate: { limit: 1000 } });
+    expect(check.mock.calls[0][0]).toMatchObject({ sub: 'alice', parts: { userRate: { limit: 1000 } } });
     expect(getPrincipal(req)).toMatchObject({ sub: 'alice' });
     expect(res.written.get('cache-control')).toBe('no-store');
     expect(res.written.get('x-content-type-options')).toBe('nosniff');
@@ -210,7 +210,7 @@ describe('RequestPipeline', () => {
     expect(second).toBe('insufficient_scope');
     expect(hit).toHaveBeenCalledTimes(1);
     expect(check).toHaveBeenCalledTimes(1);
-    expect(check.mock.calls[0][0]).toMatchObject({ userRate: { limit: 7 } });
+    expect(check.mock.calls[0][0]).toMatchObject({ parts: { userRate: { limit: 7 } } });
   });
 
   it('shares one frozen principal between requests of the same token', async () => {

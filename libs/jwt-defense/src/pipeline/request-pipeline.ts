@@ -16,16 +16,14 @@ import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { DEFENSE_METRICS, PRINCIPAL_PROPERTY } from '../jwt-defense.tokens.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
-import { ContextRiskStage } from '../context/context-risk.stage.js';
-import { AnomalyStage } from '../monitoring/anomaly.stage.js';
-import { LockdownStage } from '../incident/lockdown.stage.js';
-import { RevocationStage } from '../revocation/revocation.stage.js';
-import { RequestCheckStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
+import type { DefenseCheckRequest, DefenseCheckResult } from '../store/check-part.js';
+import { RequestCheckStore } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { authenticatedAtMs, subjectKey, userTag } from '../token/token-ids.js';
 import { TokenService } from '../token/token.service.js';
 import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
+import { CHECK_STAGES } from './check-stages.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
 import { attachContext, contextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
@@ -73,18 +71,15 @@ export class RequestPipeline {
     private readonly throttle: ThrottleStage,
     private readonly tokens: TokenService,
     private readonly verifier: AccessTokenVerifier,
-    revocation: RevocationStage,
     private readonly dpop: DpopStage,
-    anomaly: AnomalyStage,
-    risk: ContextRiskStage,
-    lockdown: LockdownStage,
+    @Inject(CHECK_STAGES) checkStages: readonly CheckStage[],
     @Inject(RequestCheckStore) private readonly store: RequestCheckStore,
     private readonly failures: StoreFailures,
     private readonly headers: DefenseResponseHeaders,
     private readonly events: SecurityEventService,
     @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink,
   ) {
-    this.checkStages = [revocation, lockdown, dpop, throttle, anomaly, risk];
+    this.checkStages = checkStages;
     this.timed = metrics !== NOOP_METRICS_SINK;
   }
 
@@ -207,8 +202,7 @@ export class RequestPipeline {
 
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
   private async checkState(context: PipelineContext): Promise<void> {
-    const principal = context.principal!;
-    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, jti: principal.jti ?? '', sid: principal.sid };
+    const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, parts: {} };
     for (const stage of this.checkStages) stage.prepare(context, check);
     let result: DefenseCheckResult;
     const startedMs = this.timed ? performance.now() : 0;

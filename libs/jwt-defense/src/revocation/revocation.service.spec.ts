@@ -8,6 +8,7 @@ import { RequestCheckStore } from '../store/defense-store.ports.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { authenticatedAtMs, userTag } from '../token/token-ids.js';
 import { RevocationService } from './revocation.service.js';
+import { checkToken } from '../../../../test/support/check-request.js';
 
 const FAKE = { doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] as Array<'nextTick' | 'setImmediate' | 'queueMicrotask'> };
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
@@ -51,7 +52,7 @@ describe('RevocationService (memory store, frozen clock)', () => {
     const tag = userTag(principal.sub);
     const at = authenticatedAtMs(principal, tag);
     const check = { tag, sub: principal.sub, jti: principal.jti ?? '', sid: principal.sid };
-    return revocation.globalVerdict(principal.kid, at) ?? revocation.storeVerdict(await moduleRef.get<RequestCheckStore>(RequestCheckStore).check(check), at);
+    return revocation.globalVerdict(principal.kid, at) ?? revocation.storeVerdict(await checkToken(moduleRef.get<RequestCheckStore>(RequestCheckStore), check), at);
   };
   const verdict = async (token: string) => verdictOf(await tokens.verify(token));
 

@@ -12,11 +12,11 @@ import {
   RevocationStore,
   SessionStore,
   type CleanupReport,
-  type DefenseCheckResult,
   type GlobalDefenseState,
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
 import { externalSubjectKey, hasControlCharacter, parseOwnJti, userTag } from '../token/token-ids.js';
+import type { RevocationFacts } from './revocation.check-part.js';
 import { RevocationOptions } from './revocation.options.js';
 
 export interface RevokeTokenOptions {
@@ -97,8 +97,8 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     return undefined;
   }
 
-  /** The verdict of the per-user state read by the request's store call. */
-  storeVerdict(result: DefenseCheckResult, authenticatedAtMs: number): RevocationVerdict {
+  /** The verdict of the per-user state read by the request's store call (its revocation part). */
+  storeVerdict(result: RevocationFacts, authenticatedAtMs: number): RevocationVerdict {
     if (result.jtiRevoked) return 'jti';
     if (result.sessionRevoked) return 'session';
     if (authenticatedAtMs <= result.userNotBeforeMs) return 'user';

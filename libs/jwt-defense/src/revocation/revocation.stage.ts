@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InvalidTokenException } from '../errors/defense.exceptions.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
-import type { DefenseCheckRequest, DefenseCheckResult } from '../store/defense-store.ports.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { REVOCATION_PART } from './revocation.check-part.js';
 import { RevocationService } from './revocation.service.js';
 
 /**
@@ -17,10 +18,11 @@ export class RevocationStage implements CheckStage {
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     if (this.revocation.globalVerdict(context.principal!.kid, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
     // The call then knows a token revoked by the user epoch too, and counts nothing for it.
-    check.authenticatedAtMs = context.identity!.authenticatedAtMs;
+    const principal = context.principal!;
+    askPart(check, REVOCATION_PART, { jti: principal.jti ?? '', sid: principal.sid, authenticatedAtMs: context.identity!.authenticatedAtMs });
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
-    if (this.revocation.storeVerdict(result, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
+    if (this.revocation.storeVerdict(partResult(result, REVOCATION_PART)!, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
   }
 }

@@ -1,5 +1,6 @@
 import type { SecurityEvent, SecurityEventQuery } from '../events/security-event.js';
 import type { RateLimitAlgorithm, RateLimitResult } from '../throttling/rate-limit.js';
+import type { DefenseCheckRequest, DefenseCheckResult } from './check-part.js';
 
 /**
  * The store, split by concern. Each service injects only the port it uses (`@Inject(SessionStore)`); a store
@@ -97,54 +98,8 @@ export interface AnomalyResult {
   alerted: boolean;
 }
 
-/** Per-request state of one token, read (and counted) in ONE store round trip. */
-export interface DefenseCheckRequest {
-  /** Cluster hash tag of the subject (`userTag(sub)`). */
-  tag: string;
-  sub: string;
-  jti: string;
-  /** Refresh session (family) of the token, when it has one. */
-  sid?: string;
-  /** Count this request against the user's rate limit, in the same round trip. */
-  userRate?: UserRateLimitRequest;
-  /** Read the user's context profile for this request's context. */
-  risk?: RiskRead;
-  /** Count this request in the user's anomaly baseline of its route. */
-  anomaly?: AnomalyCount;
-  /** Read the user's step-up epoch (set by anomaly containment). */
-  stepUp?: boolean;
-  /**
-   * Record a DPoP proof (its replay key) for `ttlMs`; the answer says whether it was seen before. Recorded only for a
-   * request the call does not refuse: not revoked, not a replay, within the user's rate limit (so that refused
-   * requests cannot fill the replay space).
-   */
-  dpopProof?: { key: string; ttlMs: number };
-  /**
-   * When the token's user authenticated (epoch ms), so the call knows a token revoked by the user epoch. A revoked
-   * token (jti, session or user epoch) or a replayed proof counts nothing: no rate hit, no anomaly count, no proof
-   * recorded (`userRate` and `anomaly` answer zeros), so that holding one cannot spend its user's limits.
-   */
-  authenticatedAtMs?: number;
-}
-
-export interface DefenseCheckResult {
-  /** The jti is on the denylist. */
-  jtiRevoked: boolean;
-  /** The token's refresh session has been revoked (logout, reuse detection, incident). */
-  sessionRevoked: boolean;
-  /** Tokens of this user issued at or before this instant (epoch ms) are revoked; 0 when never set. */
-  userNotBeforeMs: number;
-  /** The user's rate-limit counter after this hit, when `userRate` was asked for. */
-  userRate?: RateLimitResult;
-  /** When `risk` was asked for. */
-  risk?: RiskProfile;
-  /** When `anomaly` was asked for. */
-  anomaly?: AnomalyResult;
-  /** Tokens of this user authenticated at or before this instant need a new login (step-up); 0 when never set. */
-  stepUpBeforeMs?: number;
-  /** When `dpopProof` was given: the proof had been seen before (a replay). */
-  dpopReplayed?: boolean;
-}
+// The per-request call's request and answer: one input and one result per layer's part (see check-part.ts).
+export type { DefenseCheckRequest, DefenseCheckResult } from './check-part.js';
 
 /** What a context-risk learning write records (after an allowed request or a login). */
 export interface RiskLearning extends RiskRead {
@@ -278,6 +233,7 @@ export interface CleanupReport {
 
 /** The hot path: every per-request defence fact about a token, in one round trip. */
 export interface RequestCheckStore {
+  /** Runs the asked-for parts of the layers (store/check-part.ts) in ONE call: one script on Redis. */
   check(request: DefenseCheckRequest): Promise<DefenseCheckResult>;
   /**
    * Records a DPoP proof verified outside the per-request check (a token endpoint: login, refresh) under `tag` for

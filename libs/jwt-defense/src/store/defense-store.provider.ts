@@ -14,6 +14,8 @@ import {
   SessionStore,
   ContextStore,
 } from './defense-store.ports.js';
+import { CHECK_PARTS } from '../pipeline/check-parts.js';
+import type { AnyCheckPart } from './check-part.js';
 import { MemoryDefenseStore } from './memory/memory-defense.store.js';
 import type { RedisConnection } from './redis/redis-connection.js';
 
@@ -26,7 +28,7 @@ export const defenseStoreProviders: Provider[] = [
   { provide: STORE_ALERTS, useFactory: (): StoreAlerts => new Subject<string>() },
   {
     provide: DefenseStore,
-    useFactory: async (options: JwtDefenseOptions, clock: DefenseClock, alerts: StoreAlerts): Promise<DefenseStore> => {
+    useFactory: async (options: JwtDefenseOptions, clock: DefenseClock, alerts: StoreAlerts, checkParts: readonly AnyCheckPart[]): Promise<DefenseStore> => {
       const store = options.store;
       if (store.type === 'custom') return store.store;
       if (store.type === 'redis') {
@@ -43,6 +45,7 @@ export const defenseStoreProviders: Provider[] = [
           maxEvents: store.maxEvents,
           replicaAcks: store.replicaAcks,
           replicaAckTimeoutMs: store.replicaAckTimeoutMs,
+          checkParts,
         });
       }
       return new MemoryDefenseStore({
@@ -56,9 +59,10 @@ export const defenseStoreProviders: Provider[] = [
         maxPerPrincipal: store.maxPerPrincipal,
         now: () => clock.nowMs(),
         onFull: (space) => alerts.next(space),
+        checkParts,
       });
     },
-    inject: [JWT_DEFENSE_OPTIONS, DefenseClock, STORE_ALERTS],
+    inject: [JWT_DEFENSE_OPTIONS, DefenseClock, STORE_ALERTS, CHECK_PARTS],
   },
   ...[RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, KeyRingStore, SessionStore, ContextStore, EventStore].map(
     (port): Provider => ({ provide: port, useExisting: DefenseStore }),

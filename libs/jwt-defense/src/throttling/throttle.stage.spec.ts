@@ -8,7 +8,8 @@ import { NOOP_METRICS_SINK } from '../pipeline/metrics-sink.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { StoreFailures } from '../pipeline/store-failure.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
-import type { DefenseCheckRequest } from '../store/defense-store.ports.js';
+import { partResult, type DefenseCheckRequest } from '../store/check-part.js';
+import { USER_RATE_PART } from './user-rate.check-part.js';
 import { MemoryDefenseStore } from '../store/memory/memory-defense.store.js';
 import { ThrottleOptions } from './throttle.options.js';
 import { ThrottleStage } from './throttle.stage.js';
@@ -78,10 +79,10 @@ describe('ThrottleStage', () => {
   it('adds the per-user limit to the one check request and decides from its answer', () => {
     const ctx = context({ user: limit('user', 1), isPublic: false });
     ctx.principal = { sub: 'alice' } as PipelineContext['principal'];
-    const check = { tag: 't', sub: 'alice', jti: 'j' } as DefenseCheckRequest;
+    const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
     stage.prepare(ctx, check);
-    expect(check.userRate).toMatchObject({ limit: 1, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' });
-    expect(() => stage.decide(ctx, { jtiRevoked: false, sessionRevoked: false, userNotBeforeMs: 0, userRate: { totalHits: 2, timeToExpireMs: 1, blocked: true, timeToBlockExpireMs: 1500 } })).toThrow(RateLimitedException);
+    expect(partResult(check.parts, USER_RATE_PART)).toMatchObject({ limit: 1, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' });
+    expect(() => stage.decide(ctx, { [USER_RATE_PART.name]: { totalHits: 2, timeToExpireMs: 1, blocked: true, timeToBlockExpireMs: 1500 } })).toThrow(RateLimitedException);
     expect(ctx.limits?.map((counted) => counted.name)).toEqual(['user']);
   });
 });

@@ -6,7 +6,9 @@ import type { CheckStage } from '../pipeline/check-stage.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { StoreFailures } from '../pipeline/store-failure.js';
 import type { RouteRateLimit } from '../policy/policy.resolver.js';
-import { RateLimitStore, type DefenseCheckRequest, type DefenseCheckResult } from '../store/defense-store.ports.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { RateLimitStore } from '../store/defense-store.ports.js';
+import { USER_RATE_PART } from './user-rate.check-part.js';
 import type { RateLimitResult } from './rate-limit.js';
 import { ThrottleOptions } from './throttle.options.js';
 
@@ -51,13 +53,14 @@ export class ThrottleStage implements CheckStage {
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     const user = context.route.user;
     if (user === false) return;
-    check.userRate = { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() };
+    askPart(check, USER_RATE_PART, { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() });
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
     const user = context.route.user;
-    if (user === false || !result.userRate) return;
-    this.counted(context, 'user', user, result.userRate);
+    const counted = partResult(result, USER_RATE_PART);
+    if (user === false || !counted) return;
+    this.counted(context, 'user', user, counted);
   }
 
   private async count(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number): Promise<void> {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { StoreCapacityError } from '../defense-store.errors.js';
 import { MemoryDefenseStore } from './memory-defense.store.js';
+import { checkToken } from '../../../../../test/support/check-request.js';
 
 const hit = { limit: 3, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const };
 
@@ -12,7 +13,7 @@ describe('MemoryDefenseStore', () => {
     for (let i = 0; i < 100; i++) await store.revokeToken(`t${i}`, { jti: `j${i}`, reason: 'r', revokedAtMs: 0 }, 60_000);
     await expect(store.revokeToken('t100', { jti: 'j100', reason: 'r', revokedAtMs: 0 }, 60_000)).rejects.toBeInstanceOf(StoreCapacityError);
     expect(full).toEqual(['revocations']);
-    for (let i = 0; i < 100; i++) await expect(store.check({ tag: `t${i}`, sub: 's', jti: `j${i}` })).resolves.toMatchObject({ jtiRevoked: true });
+    for (let i = 0; i < 100; i++) await expect(checkToken(store, { tag: `t${i}`, sub: 's', jti: `j${i}` })).resolves.toMatchObject({ jtiRevoked: true });
     expect(store.sizes.revocations).toBe(100);
   });
 
@@ -35,9 +36,9 @@ describe('MemoryDefenseStore', () => {
     // (Other users below: one user alone is held to its share of each space.)
     // 100 000 distinct users' requests: each counts a per-user rate in the same check.
     for (let i = 0; i < 100_000; i++) {
-      await store.check({ tag: `u${i}`, sub: `user${i}`, jti: 'j', userRate: { ...hit, nowMs: Date.now() } });
+      await checkToken(store, { tag: `u${i}`, sub: `user${i}`, jti: 'j', userRate: { ...hit, nowMs: Date.now() } });
     }
-    await expect(store.check({ tag: 't', sub: 'alice', jti: 'j', sid: 's0' })).resolves.toMatchObject({ sessionRevoked: true, userNotBeforeMs: 123 });
+    await expect(checkToken(store, { tag: 't', sub: 'alice', jti: 'j', sid: 's0' })).resolves.toMatchObject({ sessionRevoked: true, userNotBeforeMs: 123 });
     for (let i = 1; i < 5; i++) await store.createSession({ ...session, tag: `t${i}`, sub: `user${i}`, sid: `s${i}` });
     await expect(store.createSession({ ...session, tag: 't5', sub: 'user5', sid: 's5' })).rejects.toBeInstanceOf(StoreCapacityError);
     for (let i = 1; i < 5; i++) await store.raiseUserNotBefore(`t${i}`, `u${i}`, 1, 60_000);
@@ -75,15 +76,15 @@ describe('MemoryDefenseStore', () => {
     const anomaly = { intervalMs: 60_000, alpha: 0.3, warmupIntervals: 24, factor: 3, minRequests: 20, maxRoutes: 20, idleTtlMs: 1e9, maxGrowth: 1.25, nowMs };
     for (let i = 0; i < 100_000; i++) {
       await store.learnContext(`t${i}`, `user${i}`, learning);
-      await store.check({ tag: `t${i}`, sub: `user${i}`, jti: 'j', risk: { device: 'd', hourOfWeek: 1 }, anomaly: { ...anomaly, route: 'r' } });
+      await checkToken(store, { tag: `t${i}`, sub: `user${i}`, jti: 'j', risk: { device: 'd', hourOfWeek: 1 }, anomaly: { ...anomaly, route: 'r' } });
     }
-    for (let route = 0; route < 1000; route++) await store.check({ tag: 't', sub: 'busy', jti: 'j', anomaly: { ...anomaly, route: `route-${route}` } });
+    for (let route = 0; route < 1000; route++) await checkToken(store, { tag: 't', sub: 'busy', jti: 'j', anomaly: { ...anomaly, route: `route-${route}` } });
     expect(store.sizes.profiles).toBe(50);
     expect(store.sizes.baselines).toBe(50);
     expect(store.sizes.baselineRoutes).toBeLessThanOrEqual(49 + 20);
     // The most recent ones are kept.
-    await expect(store.check({ tag: 't99999', sub: 'user99999', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 1 } });
-    await expect(store.check({ tag: 't0', sub: 'user0', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 0 } });
+    await expect(checkToken(store, { tag: 't99999', sub: 'user99999', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 1 } });
+    await expect(checkToken(store, { tag: 't0', sub: 'user0', jti: 'j', risk: { device: 'd', hourOfWeek: 1 } })).resolves.toMatchObject({ risk: { learned: 0 } });
   });
 
   it('expires by timestamp, without a timer per entry', async () => {
@@ -91,9 +92,9 @@ describe('MemoryDefenseStore', () => {
     const store = new MemoryDefenseStore({ now: () => now });
     await store.revokeToken('t', { jti: 'a', reason: 'r', revokedAtMs: now }, 1000);
     now += 999;
-    await expect(store.check({ tag: 't', sub: 's', jti: 'a' })).resolves.toMatchObject({ jtiRevoked: true });
+    await expect(checkToken(store, { tag: 't', sub: 's', jti: 'a' })).resolves.toMatchObject({ jtiRevoked: true });
     now += 1;
-    await expect(store.check({ tag: 't', sub: 's', jti: 'a' })).resolves.toMatchObject({ jtiRevoked: false });
+    await expect(checkToken(store, { tag: 't', sub: 's', jti: 'a' })).resolves.toMatchObject({ jtiRevoked: false });
   });
 
   it('keeps a bounded ring of events, newest first', async () => {
@@ -149,15 +150,15 @@ describe('MemoryDefenseStore: one principal can only ever make room among its ow
     const nowMs = Date.now();
     const userRate = { limit: 5, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs };
     const results = [];
-    for (let i = 0; i < 10_000; i++) results.push(await store.check({ tag: 'mallory', sub: 'mallory', jti: 'j', userRate, dpopProof: { key: `m${i}`, ttlMs } }));
+    for (let i = 0; i < 10_000; i++) results.push(await checkToken(store, { tag: 'mallory', sub: 'mallory', jti: 'j', userRate, dpopProof: { key: `m${i}`, ttlMs } }));
     expect(results.filter((result) => !result.userRate!.blocked)).toHaveLength(5);
     // Only the five allowed requests' proofs were recorded: the five first are replays now, the refused ones are not.
     for (let i = 0; i < 5; i++) await expect(store.recordProof('mallory', `m${i}`, ttlMs)).resolves.toBe(false);
     await expect(store.recordProof('mallory', 'm5', ttlMs)).resolves.toBe(true);
     // Without any limit in front, the user is held to its share; another user's proofs still go in.
-    for (let i = 0; i < 200; i++) await store.check({ tag: 'mallory', sub: 'mallory', jti: 'j', dpopProof: { key: `x${i}`, ttlMs } }).catch(() => undefined);
-    await expect(store.check({ tag: 'alice', sub: 'alice', jti: 'j', dpopProof: { key: 'a0', ttlMs } })).resolves.toMatchObject({ dpopReplayed: false });
-    await expect(store.check({ tag: 'alice', sub: 'alice', jti: 'j', dpopProof: { key: 'a0', ttlMs } })).resolves.toMatchObject({ dpopReplayed: true });
+    for (let i = 0; i < 200; i++) await checkToken(store, { tag: 'mallory', sub: 'mallory', jti: 'j', dpopProof: { key: `x${i}`, ttlMs } }).catch(() => undefined);
+    await expect(checkToken(store, { tag: 'alice', sub: 'alice', jti: 'j', dpopProof: { key: 'a0', ttlMs } })).resolves.toMatchObject({ dpopReplayed: false });
+    await expect(checkToken(store, { tag: 'alice', sub: 'alice', jti: 'j', dpopProof: { key: 'a0', ttlMs } })).resolves.toMatchObject({ dpopReplayed: true });
   });
 
   it('caps live sessions per user: beyond the cap the oldest is revoked, kept as revoked only as long as its access tokens live', async () => {
@@ -170,7 +171,7 @@ describe('MemoryDefenseStore: one principal can only ever make room among its ow
     await expect(store.createSession(session('s4'), limits)).resolves.toEqual([]);
     await expect(store.createSession(session('s5'), limits)).resolves.toEqual(['s1']);
     await expect(store.getSession('t', 's1')).resolves.toMatchObject({ revokedReason: 'session_limit' });
-    await expect(store.check({ tag: 't', sub: 'alice', jti: 'j', sid: 's1' })).resolves.toMatchObject({ sessionRevoked: true });
+    await expect(checkToken(store, { tag: 't', sub: 'alice', jti: 'j', sid: 's1' })).resolves.toMatchObject({ sessionRevoked: true });
     now += 60_000;
     await expect(store.getSession('t', 's1')).resolves.toBeUndefined();
     await expect(store.getSession('t', 's3')).resolves.toMatchObject({ generation: 0 });
@@ -225,7 +226,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
             () => store.hit({ space: 'body', key: `guess-${id}`, principal: ATTACKER_IP, ...limit, nowMs: now }),
             () => store.hit({ space: 'ip', key: ATTACKER_IP, ...limit, nowMs: now }),
             () => store.recordProof('mallory', `m-${id}`, 1 + (n % HOUR)),
-            () => store.check({ tag: 'mallory', sub: 'mallory', jti: `m-${n % 10}`, userRate: { ...limit, nowMs: now }, dpopProof: { key: `c-${id}`, ttlMs: 1 + (n % HOUR) }, anomaly: anomaly(now, `r${n % 9}`) }),
+            () => checkToken(store, { tag: 'mallory', sub: 'mallory', jti: `m-${n % 10}`, userRate: { ...limit, nowMs: now }, dpopProof: { key: `c-${id}`, ttlMs: 1 + (n % HOUR) }, anomaly: anomaly(now, `r${n % 9}`) }),
             () => store.appendEvent({ id: `m-${id}`, type: 'token_rejected', at: new Date(now).toISOString(), ip: ATTACKER_IP }),
             () => store.appendEvent({ id: `m-${id}`, type: 'rate_limited', at: new Date(now).toISOString(), sub: 'mallory' }),
             () => store.learnContext('mallory', 'mallory', learning(now, `m-device-${n % 20}`)),
@@ -242,7 +243,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
         const victimSession = await store.getSession('victim', 'v-sid');
         expect(victimSession).toMatchObject({ sid: 'v-sid', generation: 0 });
         expect(victimSession!.revokedReason).toBeUndefined();
-        await expect(store.check({ tag: 'victim', sub: 'victim', jti: 'v-jti', sid: 'v-sid', risk: { country: 'FR', device: 'v-device', hourOfWeek: 3 } })).resolves.toMatchObject({
+        await expect(checkToken(store, { tag: 'victim', sub: 'victim', jti: 'v-jti', sid: 'v-sid', risk: { country: 'FR', device: 'v-device', hourOfWeek: 3 } })).resolves.toMatchObject({
           jtiRevoked: true,
           sessionRevoked: false,
           userNotBeforeMs: 10_000_000 - 1,
@@ -255,7 +256,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
         await expect(store.revokeToken('victim', { jti: 'v-jti-2', reason: 'r', revokedAtMs: now }, HOUR)).resolves.toBe(true);
         await expect(store.createSession({ sid: 'v-sid-2', tag: 'victim', sub: 'victim', key: 'k', generation: 0, createdAtMs: now, expiresAtMs: now + HOUR, claims: '{}' }, { maxPerUser: 3, revokedRetainMs: HOUR })).resolves.toEqual([]);
         await expect(store.recordProof('victim', 'v-proof-2', HOUR)).resolves.toBe(true);
-        await expect(store.check({ tag: 'victim', sub: 'victim', jti: 'v-jti-3', userRate: { ...limit, nowMs: now }, dpopProof: { key: 'v-proof-3', ttlMs: HOUR } })).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
+        await expect(checkToken(store, { tag: 'victim', sub: 'victim', jti: 'v-jti-3', userRate: { ...limit, nowMs: now }, dpopProof: { key: 'v-proof-3', ttlMs: HOUR } })).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
         await expect(store.hit({ space: 'ip', key: VICTIM_IP, ...limit, nowMs: now })).resolves.toMatchObject({ blocked: false });
         await expect(store.raiseUserNotBefore('victim', 'victim-2', now, HOUR)).resolves.toBe(now);
       }),

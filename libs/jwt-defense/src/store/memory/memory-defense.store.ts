@@ -2,8 +2,6 @@ import type { SecurityEvent, SecurityEventQuery } from '../../events/security-ev
 import type { RateLimitResult } from '../../throttling/rate-limit.js';
 import type {
   CleanupReport,
-  DefenseCheckRequest,
-  DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
   KeyRingLimits,
@@ -18,8 +16,12 @@ import type {
   SessionLimits,
   StoredSigningKey,
 } from '../defense-store.ports.js';
-import { countAnomaly, emptyRiskProfile, learnRiskProfile, readRiskProfile, type AnomalyCounterState, type RiskProfileState } from '../../context/risk-profile.js';
+import { emptyRiskProfile, learnRiskProfile, type RiskProfileState } from '../../context/risk-profile.js';
+import type { AnomalyCounterState } from '../../monitoring/anomaly-count.js';
+import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
+import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult, MemorySpaces } from '../check-part.js';
 import { CounterSpace, EventLog, ExpiringSpace, LruSpace } from './bounded-spaces.js';
+import { runMemoryCheck } from './memory-check.js';
 
 export interface MemoryDefenseStoreOptions {
   /** Most live jti revocations kept. Default 100000. Never evicted early: when full, a revocation is refused (503). */
@@ -46,6 +48,8 @@ export interface MemoryDefenseStoreOptions {
   now?: () => number;
   /** Told when a space is full (the module records a `store_full` event). */
   onFull?: (space: string) => void;
+  /** The parts of the per-request call (store/check-part.ts). Default: the layers' own. @internal */
+  checkParts?: readonly AnyCheckPart[];
 }
 
 /**
@@ -76,6 +80,8 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly maxPerPrincipal: number;
   private readonly now: () => number;
   private readonly onFull: (space: string) => void;
+  private readonly checkParts: readonly AnyCheckPart[];
+  private readonly spaces: MemorySpaces;
 
   constructor(options: MemoryDefenseStoreOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -90,44 +96,36 @@ export class MemoryDefenseStore implements DefenseStore {
     this.profiles = new LruSpace(options.maxProfiles ?? 100_000);
     this.dpopProofs = new ExpiringSpace('dpopProofs', options.maxDpopProofs ?? 100_000, this.now, this.onFull, share);
     this.baselines = new LruSpace(options.maxProfiles ?? 100_000);
+    this.checkParts = options.checkParts ?? BUILT_IN_CHECK_PARTS;
+    const expiring = new Map<string, ExpiringSpace<unknown>>([
+      ['revocations', this.revocations],
+      ['sessions', this.sessions],
+      ['userEpochs', this.epochs],
+      ['dpopProofs', this.dpopProofs],
+    ] as Array<[string, ExpiringSpace<unknown>]>);
+    const lru = new Map<string, LruSpace<unknown>>([
+      ['profiles', this.profiles],
+      ['baselines', this.baselines],
+    ] as Array<[string, LruSpace<unknown>]>);
+    // The parts' spaces by name: those above, and any other a part names, with the defaults (a toy layer's own).
+    this.spaces = {
+      expiring: <V>(name: string) => {
+        let space = expiring.get(name);
+        if (!space) expiring.set(name, (space = new ExpiringSpace(name, 100_000, this.now, this.onFull, share)));
+        return space as ExpiringSpace<V>;
+      },
+      counters: (name) => this.space(name),
+      lru: <V>(name: string) => {
+        let space = lru.get(name);
+        if (!space) lru.set(name, (space = new LruSpace(options.maxProfiles ?? 100_000)));
+        return space as LruSpace<V>;
+      },
+    };
   }
 
+  /** The ONE per-request call: the asked-for parts' memory twins over this store's spaces (store/check-part.ts). */
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
-    const session = request.sid ? this.sessions.get(`${request.tag}:${request.sid}`) : undefined;
-    const result: DefenseCheckResult = {
-      jtiRevoked: this.revocations.get(`${request.tag}:${request.jti}`) !== undefined,
-      sessionRevoked: session?.revokedReason !== undefined,
-      userNotBeforeMs: this.epochs.get(`${request.tag}:${request.sub}`) ?? 0,
-    };
-    const user = `${request.tag}:${request.sub}`;
-    const nowMs = this.now();
-    // A refused token (revoked, or a replayed proof) counts nothing against its user: the twin of the CHECK script.
-    let refused = result.jtiRevoked || result.sessionRevoked || (request.authenticatedAtMs !== undefined && request.authenticatedAtMs <= result.userNotBeforeMs);
-    const proofKey = request.dpopProof && `${request.tag}:${request.dpopProof.key}`;
-    if (proofKey) {
-      result.dpopReplayed = !refused && this.dpopProofs.get(proofKey) !== undefined;
-      refused ||= result.dpopReplayed;
-    }
-    if (request.userRate) result.userRate = refused ? { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 } : this.space('user').hit(user, request.userRate, request.tag);
-    // A proof is recorded only for a request that passed the earlier checks (revocation, replay, the user's limit):
-    // refused requests cannot fill the replay space.
-    if (proofKey && !refused && !result.userRate?.blocked) this.dpopProofs.set(proofKey, true, nowMs + request.dpopProof!.ttlMs, request.tag);
-    if (request.risk) result.risk = readRiskProfile(this.profiles.get(user, nowMs), request.risk);
-    if (request.stepUp) result.stepUpBeforeMs = this.epochs.get(`${user}:su`) ?? 0;
-    const anomaly = request.anomaly;
-    if (anomaly && refused) {
-      result.anomaly = { count: 0, baseline: 0, intervals: 0, alerted: false };
-    } else if (anomaly) {
-      let routes = this.baselines.get(user, anomaly.nowMs);
-      if (!routes) routes = new Map();
-      const { state, result: counted } = countAnomaly(routes.get(anomaly.route), anomaly);
-      routes.delete(anomaly.route);
-      routes.set(anomaly.route, state);
-      if (routes.size > anomaly.maxRoutes) routes.delete(routes.keys().next().value as string);
-      this.baselines.set(user, routes, anomaly.nowMs, anomaly.idleTtlMs);
-      result.anomaly = counted;
-    }
-    return result;
+    return runMemoryCheck(this.checkParts, this.spaces, request, this.now());
   }
 
   async recordProof(tag: string, key: string, ttlMs: number): Promise<boolean> {

@@ -4,8 +4,6 @@ import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../..
 import type { RateLimitResult } from '../../throttling/rate-limit.js';
 import type {
   CleanupReport,
-  DefenseCheckRequest,
-  DefenseCheckResult,
   DefenseStore,
   GlobalDefenseState,
   KeyRingLimits,
@@ -23,10 +21,14 @@ import type {
 } from '../defense-store.ports.js';
 import { LOCKDOWN_MODES } from '../defense-store.ports.js';
 import { DefenseStoreError } from '../defense-store.errors.js';
+import { decimal, integer } from '../reply.js';
 import type { ReplicaAcks } from '../store.options.js';
 import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import { RedisCommands } from './redis-commands.js';
 import { RedisRateLimiter } from './redis-rate-limiter.js';
+import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
+import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult } from '../check-part.js';
+import { checkArguments, composeCheckScript, parseCheckReply } from './check-script.js';
 import * as scripts from './redis-scripts.js';
 
 export interface RedisDefenseStoreOptions {
@@ -48,6 +50,8 @@ export interface RedisDefenseStoreOptions {
   replicaAcks?: ReplicaAcks;
   /** The longest a revocation write waits for `replicaAcks`, in ms; below `commandTimeoutMs`. Default 200, or half of `commandTimeoutMs` when lower. */
   replicaAckTimeoutMs?: number;
+  /** The parts of the per-request call (store/check-part.ts). Default: the layers' own. @internal */
+  checkParts?: readonly AnyCheckPart[];
 }
 
 const RESULTS: ReadonlySet<string> = new Set(['rotated', 'replayed', 'reuse', 'revoked', 'missing', 'proof_replayed']);
@@ -72,24 +76,13 @@ type Scripted = {
   jwtdTime(g: string): Promise<unknown>;
 };
 
-function decimal(value: unknown, what: string): number {
-  const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isFinite(number)) throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
-  return number;
-}
-
-function integer(value: unknown, what: string): number {
-  const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isSafeInteger(number)) throw new DefenseStoreError(`unexpected Redis reply for ${what}`);
-  return number;
-}
-
 /**
  * Shared state on Redis, standalone or Cluster. One Lua script per operation (EVALSHA via `defineCommand`);
  * every per-user key carries the hash tag `{u:<tag>}`, so the per-request check is one round trip on one slot.
  */
 export class RedisDefenseStore implements DefenseStore {
   readonly kind = 'redis' as const;
+  private readonly checkParts: readonly AnyCheckPart[];
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
   private readonly commands: RedisCommands;
@@ -126,7 +119,9 @@ export class RedisDefenseStore implements DefenseStore {
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
-    define('jwtdCheck', 8, scripts.CHECK);
+    this.checkParts = options.checkParts ?? BUILT_IN_CHECK_PARTS;
+    const check = composeCheckScript(this.checkParts);
+    define('jwtdCheck', check.numberOfKeys, check.lua);
     define('jwtdLearnContext', 1, scripts.LEARN_CONTEXT);
     define('jwtdRecordChallenge', 1, scripts.RECORD_CHALLENGE);
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
@@ -159,65 +154,12 @@ export class RedisDefenseStore implements DefenseStore {
     }
   }
 
+  /** The ONE per-request call: the script composed from the layers' parts (store/check-part.ts), one EVALSHA. */
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
-    const { tag, sub, userRate: rate, risk, anomaly } = request;
-    const reply = await this.run(() =>
-      this.scripted.jwtdCheck(
-        this.userKey(tag, 'n', sub),
-        this.userKey(tag, 'j', request.jti),
-        this.userKey(tag, 's', request.sid ?? ''),
-        this.userKey(tag, 'r', sub),
-        this.userKey(tag, 'c', sub),
-        this.userKey(tag, 'a', sub),
-        this.userKey(tag, 'p', sub),
-        this.userKey(tag, 'dp', request.dpopProof?.key ?? ''),
-        rate?.limit ?? 0,
-        rate?.ttlMs ?? 0,
-        rate?.blockDurationMs ?? 0,
-        rate?.algorithm ?? 'fixed',
-        Math.floor(rate?.nowMs ?? 0),
-        risk ? '1' : '0',
-        risk?.country ?? '',
-        risk?.device ?? '',
-        risk?.hourOfWeek ?? 0,
-        anomaly ? '1' : '0',
-        anomaly?.route ?? '',
-        anomaly?.intervalMs ?? 1,
-        anomaly?.alpha ?? 0,
-        anomaly?.warmupIntervals ?? 0,
-        anomaly?.factor ?? 0,
-        anomaly?.minRequests ?? 0,
-        anomaly?.maxRoutes ?? 0,
-        Math.floor(anomaly?.idleTtlMs ?? 1),
-        Math.floor(anomaly?.nowMs ?? 0),
-        request.stepUp ? '1' : '0',
-        request.dpopProof ? Math.max(1, Math.ceil(request.dpopProof.ttlMs)) : '0',
-        request.authenticatedAtMs === undefined ? '' : Math.floor(request.authenticatedAtMs),
-        anomaly?.maxGrowth ?? 1,
-      ),
-    );
-    if (!Array.isArray(reply) || reply.length !== 23) throw new DefenseStoreError('unexpected Redis reply for check');
-    const int = (index: number) => integer(reply[index], 'check');
-    const result: DefenseCheckResult = { userNotBeforeMs: int(0), jtiRevoked: int(1) === 1, sessionRevoked: int(2) === 1 };
-    if (rate) result.userRate = { totalHits: int(3), timeToExpireMs: int(4), blocked: int(5) === 1, timeToBlockExpireMs: int(6) };
-    if (risk) {
-      result.risk = {
-        learned: int(7),
-        countrySeenAtMs: int(8),
-        deviceSeenAtMs: int(9),
-        hourWeight: decimal(reply[10], 'check'),
-        hourTotal: decimal(reply[11], 'check'),
-        lastCountry: typeof reply[12] === 'string' && reply[12] !== '' ? reply[12] : undefined,
-        lastCountryAtMs: int(13),
-        challengedAtMs: int(14),
-        learnedHour: int(15),
-      };
-      if (typeof reply[22] === 'string' && reply[22] !== '') result.risk.challengedContext = reply[22];
-    }
-    if (anomaly) result.anomaly = { count: int(16), baseline: decimal(reply[17], 'check'), intervals: int(18), alerted: int(19) === 1 };
-    if (request.stepUp) result.stepUpBeforeMs = int(20);
-    if (request.dpopProof) result.dpopReplayed = int(21) === 1;
-    return result;
+    const scope = { tag: request.tag, sub: request.sub, nowMs: Date.now() };
+    const key = (kind: string, id: string) => this.userKey(request.tag, kind, id);
+    const reply = await this.run(() => this.scripted.jwtdCheck(...checkArguments(this.checkParts, request, scope, key)));
+    return parseCheckReply(this.checkParts, request, reply);
   }
 
   async learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void> {
@@ -517,7 +459,7 @@ export class RedisDefenseStore implements DefenseStore {
     return `${this.rotationLockKey}:${flight}`;
   }
 
-  private userKey(tag: string, kind: 'n' | 'j' | 's' | 'ss' | 'r' | 'c' | 'a' | 'p' | 'dp', id: string): string {
+  private userKey(tag: string, kind: string, id: string): string {
     return `${this.prefix}{u:${tag}}:${kind}:${id}`;
   }
 

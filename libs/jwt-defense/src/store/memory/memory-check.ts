@@ -1,0 +1,21 @@
+import type { AnyCheckPart, CheckFlow, CheckPart, CheckScope, DefenseCheckRequest, DefenseCheckResult, MemoryRun, MemorySpaces } from '../check-part.js';
+
+/**
+ * The ONE per-request call on the memory store: each asked-for part's memory twin, phase by phase in registration
+ * order, with the same gates as the composed Lua (count: nothing refused; commit: nothing refused or blocked).
+ */
+export function runMemoryCheck(parts: readonly AnyCheckPart[], spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
+  const scope: CheckScope = { tag: request.tag, sub: request.sub, nowMs };
+  const flow: CheckFlow = { refused: false, blocked: false };
+  const asked: Array<[CheckPart<unknown, unknown>, MemoryRun<unknown>]> = [];
+  for (const part of parts as ReadonlyArray<CheckPart<unknown, unknown>>) {
+    const input = request.parts[part.name];
+    if (input !== undefined) asked.push([part, { input, scope, flow, spaces, state: {} }]);
+  }
+  for (const [part, run] of asked) part.memory.check?.(run);
+  for (const [part, run] of asked) if (!flow.refused) part.memory.count?.(run);
+  for (const [part, run] of asked) if (!flow.refused && !flow.blocked) part.memory.commit?.(run);
+  const result: DefenseCheckResult = {};
+  for (const [part, run] of asked) result[part.name] = part.memory.result(run);
+  return result;
+}

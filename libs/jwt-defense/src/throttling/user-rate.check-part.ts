@@ -1,0 +1,37 @@
+import type { CheckPart } from '../store/check-part.js';
+import type { UserRateLimitRequest } from '../store/defense-store.ports.js';
+import { integer, replyOf } from '../store/reply.js';
+import type { RateLimitResult } from './rate-limit.js';
+import { RATE_LIMIT_LUA } from './rate-limit.lua.js';
+
+const NOT_COUNTED: RateLimitResult = { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 };
+
+/**
+ * Layer 2's part of the one call: the per-user limit, counted (`count`) unless the request was refused before (a
+ * revoked token spends nothing of its user's limit). A blocked request blocks the flow: nothing is committed for it.
+ */
+export const USER_RATE_PART: CheckPart<UserRateLimitRequest, RateLimitResult> = {
+  name: 'userRate',
+  keyCount: 1,
+  keys: (_input, { sub }, key) => [key('r', sub)],
+  args: (input) => [input.limit, input.ttlMs, input.blockDurationMs, input.algorithm, Math.floor(input.nowMs)],
+  lua: {
+    helpers: [RATE_LIMIT_LUA],
+    count: `
+S.rate = rate_limit(K[1], tonumber(A[1]), tonumber(A[2]), tonumber(A[3]), A[4], tonumber(A[5]))
+if S.rate[3] == 1 then F.blocked = true end`,
+    reply: 'S.rate or {0, 0, 0, 0}',
+  },
+  parse: (reply) => {
+    const [hits, toExpire, blocked, toBlockExpire] = replyOf(reply, 4, 'check: userRate').map((value) => integer(value, 'check: userRate'));
+    return { totalHits: hits, timeToExpireMs: toExpire, blocked: blocked === 1, timeToBlockExpireMs: toBlockExpire };
+  },
+  memory: {
+    count({ input, scope, flow, spaces, state }) {
+      const rate = spaces.counters('user').hit(`${scope.tag}:${scope.sub}`, input, scope.tag);
+      state.rate = rate;
+      if (rate.blocked) flow.blocked = true;
+    },
+    result: ({ state }) => (state.rate as RateLimitResult | undefined) ?? { ...NOT_COUNTED },
+  },
+};

@@ -1,0 +1,66 @@
+import type { AnomalyCount, AnomalyResult, RateLimitResult, RequestCheckStore, RiskProfile, RiskRead, UserRateLimitRequest } from '@jwt-defense/core';
+import { RISK_PART } from '../../libs/jwt-defense/src/context/risk.check-part.js';
+import { DPOP_PART } from '../../libs/jwt-defense/src/dpop/dpop.check-part.js';
+import { ANOMALY_PART, STEP_UP_PART } from '../../libs/jwt-defense/src/monitoring/anomaly.check-part.js';
+import { REVOCATION_PART } from '../../libs/jwt-defense/src/revocation/revocation.check-part.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../../libs/jwt-defense/src/store/check-part.js';
+import { USER_RATE_PART } from '../../libs/jwt-defense/src/throttling/user-rate.check-part.js';
+
+/** What the layers ask of the one call about a token, as the built-in stages ask it (one field per part). */
+export interface TokenCheck {
+  tag: string;
+  sub: string;
+  jti: string;
+  sid?: string;
+  authenticatedAtMs?: number;
+  userRate?: UserRateLimitRequest;
+  risk?: RiskRead;
+  anomaly?: AnomalyCount;
+  stepUp?: boolean;
+  dpopProof?: { key: string; ttlMs: number };
+}
+
+/** The built-in parts' answers, one field each (the revocation facts always). */
+export interface TokenFacts {
+  jtiRevoked: boolean;
+  sessionRevoked: boolean;
+  userNotBeforeMs: number;
+  userRate?: RateLimitResult;
+  risk?: RiskProfile;
+  anomaly?: AnomalyResult;
+  stepUpBeforeMs?: number;
+  dpopReplayed?: boolean;
+}
+
+/** The one call's request with the built-in parts a token's check asks for. */
+export function tokenCheckRequest(check: TokenCheck): DefenseCheckRequest {
+  const request: DefenseCheckRequest = { tag: check.tag, sub: check.sub, parts: {} };
+  askPart(request, REVOCATION_PART, { jti: check.jti, sid: check.sid, authenticatedAtMs: check.authenticatedAtMs });
+  if (check.dpopProof) askPart(request, DPOP_PART, check.dpopProof);
+  if (check.userRate) askPart(request, USER_RATE_PART, check.userRate);
+  if (check.anomaly) askPart(request, ANOMALY_PART, check.anomaly);
+  if (check.stepUp) askPart(request, STEP_UP_PART, true);
+  if (check.risk) askPart(request, RISK_PART, check.risk);
+  return request;
+}
+
+/** The answers of the built-in parts, one field each. */
+export function tokenFacts(result: DefenseCheckResult): TokenFacts {
+  const facts: TokenFacts = { ...partResult(result, REVOCATION_PART)! };
+  const userRate = partResult(result, USER_RATE_PART);
+  if (userRate) facts.userRate = userRate;
+  const risk = partResult(result, RISK_PART);
+  if (risk) facts.risk = risk;
+  const anomaly = partResult(result, ANOMALY_PART);
+  if (anomaly) facts.anomaly = anomaly;
+  const stepUp = partResult(result, STEP_UP_PART);
+  if (stepUp) facts.stepUpBeforeMs = stepUp.stepUpBeforeMs;
+  const dpop = partResult(result, DPOP_PART);
+  if (dpop) facts.dpopReplayed = dpop.replayed;
+  return facts;
+}
+
+/** Runs a token's check on `store` (its ONE call) and answers each built-in part's facts. */
+export async function checkToken(store: Pick<RequestCheckStore, 'check'>, check: TokenCheck): Promise<TokenFacts> {
+  return tokenFacts(await store.check(tokenCheckRequest(check)));
+}
