@@ -50,6 +50,7 @@ if S.count > tonumber(A[1]) then F.blocked = true end`,
 
 /** The toy layer's stage: asks for its part, refuses beyond three requests. */
 class ToyStage implements CheckStage {
+  readonly layer = 'throttle' as const;
   prepare(_context: PipelineContext, check: DefenseCheckRequest): void {
     askPart(check, TOY_PART, { max: 3 });
   }

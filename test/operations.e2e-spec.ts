@@ -68,8 +68,9 @@ describe.each(ADAPTERS)('operations over %s', (adapter) => {
       const decisions = 'jwt_defense_decisions_total';
       expect(total(samples, decisions, { layer: 'authorization', outcome: 'allow', route: '/me' })).toBeGreaterThanOrEqual(3);
       expect(total(samples, decisions, { layer: 'token', outcome: 'reject', code: 'signature_invalid', route: '/me' })).toBe(1);
-      expect(total(samples, decisions, { outcome: 'reject', code: 'risk_denied', route: '/me' })).toBe(1);
-      expect(total(samples, decisions, { outcome: 'reject', code: 'token_revoked', route: '/me' })).toBe(1);
+      // Each refusal is reported by the layer that made it (not all as revocation, the store call's first stage).
+      expect(total(samples, decisions, { layer: 'risk', outcome: 'reject', code: 'risk_denied', route: '/me' })).toBe(1);
+      expect(total(samples, decisions, { layer: 'revocation', outcome: 'reject', code: 'token_revoked', route: '/me' })).toBe(1);
       expect(total(samples, 'jwt_defense_risk_score_count', { decision: 'deny' })).toBe(1);
       expect(total(samples, 'jwt_defense_risk_score_count', { decision: 'allow' })).toBeGreaterThanOrEqual(1);
       expect(total(samples, 'jwt_defense_store_call_duration_seconds_count', { operation: 'check' })).toBeGreaterThanOrEqual(5);

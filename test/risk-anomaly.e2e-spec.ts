@@ -58,7 +58,7 @@ describe.each(ADAPTERS)('context risk and anomaly over %s', (adapter) => {
       await settle(demo);
       const headers: Record<string, string> = { 'user-agent': context.ua, ...(context.country ? { 'cf-ipcountry': context.country } : {}) };
       const fake = { headers, rawHeaders: Object.entries(headers).flat(), socket: { remoteAddress: '127.0.0.1' } };
-      const read = demo.app.get(ContextRiskService).contextOf(fake);
+      const read = demo.app.get(ContextRiskService).riskContextOf(fake);
       expect(read.country).toBe(context.country);
       const tag = userTag(sub);
       const { risk } = await checkToken(demo.app.get<RequestCheckStore>(RequestCheckStore), { tag, sub, jti: '', risk: { country: read.country, device: read.device, hourOfWeek: read.hourOfWeek } });

@@ -1,5 +1,5 @@
 import type { AnomalyCount, AnomalyResult, RateLimitResult, RequestCheckStore, RiskProfile, RiskRead, UserRateLimitRequest } from '@jwt-defense/core';
-import { RISK_PART } from '../../libs/jwt-defense/src/context/risk.check-part.js';
+import { RISK_PART } from '../../libs/jwt-defense/src/risk/risk.check-part.js';
 import { DPOP_PART } from '../../libs/jwt-defense/src/dpop/dpop.check-part.js';
 import { ANOMALY_PART, STEP_UP_PART } from '../../libs/jwt-defense/src/monitoring/anomaly.check-part.js';
 import { REVOCATION_PART } from '../../libs/jwt-defense/src/revocation/revocation.check-part.js';

@@ -60,16 +60,16 @@ export { RefreshTokenService } from './session/refresh-token.service.js';
 export type { IssuePairOptions, RefreshClaimsHook, RefreshOptions, TokenPair } from './session/refresh-token.service.js';
 
 // Layer 3: context risk.
-export { ContextRiskService } from './context/context-risk.service.js';
-export type { RiskDecision } from './context/context-risk.service.js';
-export { RiskOptions, RiskWeightsOptions, RouteRiskOptions } from './context/risk.options.js';
-export type { LayerMode } from './context/risk.options.js';
-export { NewCountrySignal, UnknownDeviceSignal, UnusualHourSignal, ImpossibleTravelSignal, scoreRisk } from './context/risk-signals.js';
-export type { RequestRiskContext, RiskFactor, RiskInput, RiskSignal } from './context/risk-signals.js';
-export { HeaderCountryResolver, MaxMindCountryResolver } from './context/country-resolver.js';
-export type { CountryResolver } from './context/country-resolver.js';
-export { deviceFingerprint, userAgentFamily } from './context/device-fingerprint.js';
-export { hourOfWeek } from './context/risk-profile.js';
+export { ContextRiskService } from './risk/context-risk.service.js';
+export type { RiskDecision } from './risk/context-risk.service.js';
+export { RiskOptions, RiskWeightsOptions, RouteRiskOptions } from './risk/risk.options.js';
+export type { LayerMode } from './risk/risk.options.js';
+export { NewCountrySignal, UnknownDeviceSignal, UnusualHourSignal, ImpossibleTravelSignal, scoreRisk } from './risk/risk-signals.js';
+export type { RequestRiskContext, RiskFactor, RiskInput, RiskSignal } from './risk/risk-signals.js';
+export { HeaderCountryResolver, MaxMindCountryResolver } from './risk/country-resolver.js';
+export type { CountryResolver } from './risk/country-resolver.js';
+export { deviceFingerprint, userAgentFamily } from './risk/device-fingerprint.js';
+export { hourOfWeek } from './risk/risk-profile.js';
 
 // Layer 4: anomaly monitoring.
 export { AnomalyMonitorService } from './monitoring/anomaly-monitor.service.js';

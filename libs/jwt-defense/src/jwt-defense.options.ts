@@ -1,5 +1,5 @@
 import { IsNotIn, IsOptional, Matches, ValidateIf } from 'class-validator';
-import { RiskOptions } from './context/risk.options.js';
+import { RiskOptions } from './risk/risk.options.js';
 import { AnomalyOptions } from './monitoring/anomaly.options.js';
 import { Nested, NestedList, NestedUnion, OptionsCheck, optionsError, REQUIRED, resolveOptions, type OptionsInput } from './common/options.js';
 import { IssuerOptions } from './issuers/issuer.options.js';
@@ -105,4 +105,4 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): JwtDefen
   return resolveOptions(JwtDefenseOptions, raw);
 }
 
-export type { FailMode } from './revocation/revocation.options.js';
+export type { FailMode } from './pipeline/fail-mode.js';

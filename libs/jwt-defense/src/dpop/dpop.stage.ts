@@ -16,6 +16,7 @@ type WithProof = PipelineContext & { [PROOF]?: DpopProof };
  */
 @Injectable()
 export class DpopStage implements CheckStage {
+  readonly layer = 'dpop' as const;
   constructor(private readonly dpop: DpopService) {}
 
   /** After verification, before the store call: the scheme and the proof. */

@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { throwError, type Observable } from 'rxjs';
 import { rawRequest } from '../common/http.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
-import { contextOf } from '../pipeline/pipeline-context.js';
+import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
 import { DefenseStoreUnavailableException, defenseErrorBody } from './defense.exceptions.js';
@@ -75,7 +75,7 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const response = http.getResponse<unknown>();
     const request = http.getRequest<unknown>();
-    const context = request ? contextOf(rawRequest(request)) : undefined;
+    const context = request ? pipelineContextOf(rawRequest(request)) : undefined;
     this.headers.error(response, error, context?.route, context?.limits, context);
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { RevocationOptions, type FailMode } from '../revocation/revocation.options.js';
+import type { FailMode } from '../pipeline/fail-mode.js';
+import { RevocationOptions } from '../revocation/revocation.options.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
 
 /** One indicator's answer, in the shape `@nestjs/terminus` aggregates (`up`, `degraded` or `down`, plus details). */

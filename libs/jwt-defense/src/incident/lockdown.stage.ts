@@ -13,6 +13,7 @@ import { IncidentService } from './incident.service.js';
  */
 @Injectable()
 export class LockdownStage implements CheckStage {
+  readonly layer = 'lockdown' as const;
   constructor(private readonly incident: IncidentService) {}
 
   prepare(context: PipelineContext, _check: DefenseCheckRequest): void {

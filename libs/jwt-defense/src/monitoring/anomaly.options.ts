@@ -1,6 +1,6 @@
 import { IsIn, IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { REQUIRED } from '../common/options.js';
-import { LAYER_MODES, type LayerMode } from '../context/risk.options.js';
+import { LAYER_MODES, type LayerMode } from '../risk/risk.options.js';
 
 /** What an anomaly alert does to the user: nothing more, a step-up for every older token, or revoke-all. */
 export type AnomalyContainment = 'none' | 'step-up' | 'revoke';

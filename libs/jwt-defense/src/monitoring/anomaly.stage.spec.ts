@@ -12,7 +12,7 @@ import { ANOMALY_PART, STEP_UP_PART } from './anomaly.check-part.js';
 import { userTag } from '../token/token-ids.js';
 import type { AnomalyContainment } from './anomaly.options.js';
 import { AnomalyStage } from './anomaly.stage.js';
-import type { LayerMode } from '../context/risk.options.js';
+import type { LayerMode } from '../risk/risk.options.js';
 
 const SUB = 'alice';
 const NOW = Date.UTC(2026, 2, 4, 10, 30);

@@ -16,6 +16,7 @@ import { AnomalyMonitorService } from './anomaly-monitor.service.js';
  */
 @Injectable()
 export class AnomalyStage implements CheckStage {
+  readonly layer = 'anomaly' as const;
   constructor(
     private readonly anomaly: AnomalyMonitorService,
     private readonly events: SecurityEventService,

@@ -1,4 +1,4 @@
-import { RISK_PART } from '../context/risk.check-part.js';
+import { RISK_PART } from '../risk/risk.check-part.js';
 import { DPOP_PART } from '../dpop/dpop.check-part.js';
 import { ANOMALY_PART, STEP_UP_PART } from '../monitoring/anomaly.check-part.js';
 import { REVOCATION_PART } from '../revocation/revocation.check-part.js';

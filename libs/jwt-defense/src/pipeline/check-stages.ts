@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { ContextRiskStage } from '../context/context-risk.stage.js';
+import { ContextRiskStage } from '../risk/context-risk.stage.js';
 import { DpopStage } from '../dpop/dpop.stage.js';
 import { LockdownStage } from '../incident/lockdown.stage.js';
 import { AnomalyStage } from '../monitoring/anomaly.stage.js';

@@ -11,7 +11,7 @@ import { closeSocket, graphqlRequest, messageRequest, socketRequest, type Transp
 import { TransportErrors } from '../transports/transport-errors.js';
 import { TransportsOptions } from '../transports/transports.options.js';
 import { DefenseWsConnections } from '../transports/ws-connections.service.js';
-import { contextOf } from './pipeline-context.js';
+import { pipelineContextOf } from './pipeline-context.js';
 import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
 
 /**
@@ -83,7 +83,7 @@ export class JwtDefenseGuard implements CanActivate {
   }
 
   private writeErrorHeaders(transport: TransportRequest, error: unknown): void {
-    const pipelineContext = contextOf(rawRequest(transport.httpRequest));
+    const pipelineContext = pipelineContextOf(rawRequest(transport.httpRequest));
     this.headers.error(transport.httpResponse, error, pipelineContext?.route, pipelineContext?.limits, pipelineContext);
   }
 

@@ -3,7 +3,8 @@ import type { SecurityEventType } from '../events/security-event.js';
 import type { LockdownMode } from '../store/defense-store.ports.js';
 
 /** The pipeline's layers, as reported to a {@link DefenseMetricsSink}. */
-export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'dpop' | 'revocation' | 'authorization' | 'store';
+/** The layer a decision comes from (the one that refused, for a rejection): the stages of the pipeline, and `store` for a store failure. */
+export type DefenseLayer = 'throttle' | 'edge' | 'token' | 'dpop' | 'revocation' | 'lockdown' | 'anomaly' | 'risk' | 'authorization' | 'store';
 
 /** One decision of a layer about one request. */
 export interface DefenseDecision {

@@ -49,6 +49,6 @@ export function attachContext(request: IncomingMessage, context: PipelineContext
   (request as IncomingMessage & { [CONTEXT]?: PipelineContext })[CONTEXT] = context;
 }
 
-export function contextOf(request: IncomingMessage): PipelineContext | undefined {
+export function pipelineContextOf(request: IncomingMessage): PipelineContext | undefined {
   return (request as IncomingMessage & { [CONTEXT]?: PipelineContext })[CONTEXT];
 }

@@ -182,7 +182,7 @@ describe('RequestPipeline', () => {
     expect(await codeOf(pipeline.run(route({ failMode: 'closed' }), request(auth), response()))).toBe('defense_store_unavailable');
     expect(await codeOf(pipeline.run(route({ failMode: 'open' }), request(auth), response()))).toBe('allowed');
     expect(decisions).toEqual([
-      { layer: 'revocation', outcome: 'reject', code: 'defense_store_unavailable', route: '/route' },
+      { layer: 'store', outcome: 'reject', code: 'defense_store_unavailable', route: '/route' },
       { layer: 'store', outcome: 'fail_open', code: 'defense_store_unavailable', route: '/route' },
       { layer: 'authorization', outcome: 'allow', route: '/route' },
     ]);

@@ -26,7 +26,7 @@ import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import { CHECK_STAGES } from './check-stages.js';
 import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
-import { attachContext, contextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
+import { attachContext, pipelineContextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
 import { StoreFailures } from './store-failure.js';
 
 /** Decides whether a verified principal may use a route (roles and scopes by default). */
@@ -93,7 +93,7 @@ export class RequestPipeline {
    */
   async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<AccessTokenPrincipal | undefined> {
     const request = rawRequest(httpRequest);
-    let context = contextOf(request);
+    let context = pipelineContextOf(request);
     if (context && (context.authenticated || route.isPublic)) return this.again(context, route, httpRequest, httpResponse, authorize);
     if (context) {
       // Admitted by a public run (the GraphQL endpoint's, a public resolver's): this first authenticated run decides.
@@ -171,9 +171,8 @@ export class RequestPipeline {
     at('dpop');
     await this.dpop.verify(context, presented.scheme, presented.token);
 
-    // 4. ONE store call for every layer with per-request state.
-    at('revocation');
-    await this.checkState(context);
+    // 4. ONE store call for every layer with per-request state (each stage reports its own refusals).
+    await this.checkState(context, at);
     return principal;
   }
 
@@ -201,10 +200,14 @@ export class RequestPipeline {
   }
 
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
-  private async checkState(context: PipelineContext): Promise<void> {
+  private async checkState(context: PipelineContext, at: (layer: DefenseLayer) => void): Promise<void> {
     const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, parts: {} };
-    for (const stage of this.checkStages) stage.prepare(context, check);
+    for (const stage of this.checkStages) {
+      at(stage.layer);
+      stage.prepare(context, check);
+    }
     let result: DefenseCheckResult;
+    at('store');
     const startedMs = this.timed ? performance.now() : 0;
     try {
       result = await this.store.check(check);
@@ -215,6 +218,7 @@ export class RequestPipeline {
       return;
     }
     for (const stage of this.checkStages) {
+      at(stage.layer);
       const pending = stage.decide(context, result);
       if (pending) await pending;
     }

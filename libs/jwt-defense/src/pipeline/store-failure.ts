@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DefenseStoreUnavailableException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
-import type { FailMode } from '../revocation/revocation.options.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
+import type { FailMode } from './fail-mode.js';
 import type { DefenseLayer, DefenseMetricsSink } from './metrics-sink.js';
 import type { PipelineContext } from './pipeline-context.js';
 

@@ -1,7 +1,7 @@
 import { Reflector } from '@nestjs/core';
 import type { OptionsInput } from '../common/options.js';
-import type { FailMode } from '../revocation/revocation.options.js';
-import type { RouteRiskOptions } from '../context/risk.options.js';
+import type { FailMode } from '../pipeline/fail-mode.js';
+import type { RouteRiskOptions } from '../risk/risk.options.js';
 import type { RouteAnomalyOptions } from '../monitoring/anomaly.options.js';
 import type { ThrottlePolicyOptions } from '../throttling/throttle.options.js';
 

@@ -3,7 +3,7 @@ import { CronTime } from 'cron';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 
 /** What happens to a request when the store cannot answer. */
-export type FailMode = 'open' | 'closed';
+import { FAIL_MODES, type FailMode } from '../pipeline/fail-mode.js';
 
 /** Layer 5 options, and the fail mode of the per-request check. */
 @OptionsCheck<RevocationOptions>((options, path) => {
@@ -21,7 +21,7 @@ export class RevocationOptions {
    * `defense_store_unavailable` with `Retry-After`, `open` lets the request through and records a
    * `store_unavailable` event. Default `closed`; `@DefensePolicy({ failMode })` overrides it per route.
    */
-  @IsIn(['open', 'closed']) failMode: FailMode = 'closed';
+  @IsIn(FAIL_MODES) failMode: FailMode = 'closed';
   /** Kept past a revoked token's expiry, in seconds (clock skew, late checks). Default 900; at most 86400. */
   @IsInt() @Min(0) @Max(86_400) graceSec: number = 900;
   /** How often each instance re-reads the global measures (revoke everything before T, retired kids), in ms. Default 1000; 100 to 3600000. */

@@ -7,12 +7,12 @@ import { REVOCATION_PART } from './revocation.check-part.js';
 import { RevocationService } from './revocation.service.js';
 
 /**
- * Layer 5 on every request. The global measures (a retired `kid`, revoke everything before T) are answered
- * from memory, with no store call; the jti denylist, the refresh session and the user's epoch come from the
- * request's ONE store call.
+ * Layer 5 on every request: the global measures (a retired `kid`, revoke everything before T) from memory, with no
+ * store call; the jti denylist, the refresh session and the user's epoch from the request's ONE store call.
  */
 @Injectable()
 export class RevocationStage implements CheckStage {
+  readonly layer = 'revocation' as const;
   constructor(private readonly revocation: RevocationService) {}
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {

@@ -1,6 +1,7 @@
 import { IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { Nested, NestedRecord, REQUIRED } from '../common/options.js';
 import type { RateLimitAlgorithm } from './rate-limit.js';
+import { FAIL_MODES, type FailMode } from '../pipeline/fail-mode.js';
 
 const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
 
@@ -51,12 +52,12 @@ export class ThrottleOptions {
    * Store down while counting a per-IP limit: `open` lets the request through (with a `store_unavailable`
    * event), `closed` answers 503. Default `open`.
    */
-  @IsIn(['open', 'closed']) failMode: 'open' | 'closed' = 'open';
+  @IsIn(FAIL_MODES) failMode: FailMode = 'open';
   /**
    * Store down while counting a body-field limit (a login's per-username limit): `closed` answers 503 before the
    * handler runs, so an outage never turns login into an unthrottled password oracle. Default `closed`.
    */
-  @IsIn(['open', 'closed']) bodyFailMode: 'open' | 'closed' = 'closed';
+  @IsIn(FAIL_MODES) bodyFailMode: FailMode = 'closed';
   /**
    * Send the IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers) for the
    * per-IP and per-user limits. Never for body-field limits (they would show login activity on any account).

@@ -21,12 +21,13 @@ function bodyKey(body: unknown, field: string): string {
 }
 
 /**
- * Layer 2. Before authentication, the per-IP limit and the body-field limit (e.g. per username on login),
+ * Layer 2: before authentication, the per-IP limit and the body-field limit (e.g. per username on login),
  * each one atomic store call, sent together; after verification, the per-user limit, counted inside the
  * request's ONE check call. One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event.
  */
 @Injectable()
 export class ThrottleStage implements CheckStage {
+  readonly layer = 'throttle' as const;
   constructor(
     @Inject(RateLimitStore) private readonly store: RateLimitStore,
     private readonly failures: StoreFailures,

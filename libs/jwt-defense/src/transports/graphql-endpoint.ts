@@ -4,7 +4,7 @@ import { ApplicationConfig, DiscoveryService, HttpAdapterHost } from '@nestjs/co
 import { rawRequest } from '../common/http.js';
 import { InvalidRequestException, JwtDefenseException, TransportNotConfiguredException } from '../errors/defense.exceptions.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
-import { contextOf } from '../pipeline/pipeline-context.js';
+import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { RequestPipeline } from '../pipeline/request-pipeline.js';
 import { PolicyResolver, type RoutePolicy } from '../policy/policy.resolver.js';
 import { rememberUpgradeSocket } from './transport-context.js';
@@ -108,7 +108,7 @@ export class GraphqlEndpoint {
       return false;
     } catch (error) {
       if (!(error instanceof JwtDefenseException)) this.logger.error(`the GraphQL endpoint could not check a request: ${(error as Error)?.message}`, (error as Error)?.stack);
-      const context = contextOf(rawRequest(httpRequest));
+      const context = pipelineContextOf(rawRequest(httpRequest));
       this.headers.error(httpResponse, error, context?.route ?? routes.open, context?.limits, context);
       const { status, body } = graphqlRequestErrorBody(error);
       send(httpResponse, status, body);

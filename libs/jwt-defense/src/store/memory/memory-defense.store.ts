@@ -16,7 +16,7 @@ import type {
   SessionLimits,
   StoredSigningKey,
 } from '../defense-store.ports.js';
-import { emptyRiskProfile, learnRiskProfile, type RiskProfileState } from '../../context/risk-profile.js';
+import { emptyRiskProfile, learnRiskProfile, type RiskProfileState } from '../../risk/risk-profile.js';
 import type { AnomalyCounterState } from '../../monitoring/anomaly-count.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
 import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult, MemorySpaces } from '../check-part.js';

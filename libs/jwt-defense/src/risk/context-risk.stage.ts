@@ -27,6 +27,7 @@ type WithRisk = PipelineContext & { [RISK]?: { context: RequestRiskContext; lear
  */
 @Injectable()
 export class ContextRiskStage implements CheckStage {
+  readonly layer = 'risk' as const;
   constructor(
     private readonly risk: ContextRiskService,
     private readonly events: SecurityEventService,

@@ -6,7 +6,7 @@ import { DefenseClock } from '../common/defense-clock.js';
 import { EpochClock } from '../common/epoch-clock.js';
 import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
-import { contextOf as pipelineContextOf } from '../pipeline/pipeline-context.js';
+import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { ContextStore, type RiskProfile } from '../store/defense-store.ports.js';
 import { userTag } from '../token/token-ids.js';
 import { HeaderCountryResolver, MaxMindCountryResolver, type CountryResolver } from './country-resolver.js';
@@ -62,7 +62,7 @@ export class ContextRiskService implements OnModuleInit {
   }
 
   /** The context of a request (the framework's or the raw Node request). */
-  contextOf(httpRequest: unknown, route = ''): RequestRiskContext {
+  riskContextOf(httpRequest: unknown, route = ''): RequestRiskContext {
     const request = rawRequest(httpRequest);
     const ip = pipelineContextOf(request)?.clientIp ?? this.clientIp.resolve(request);
     return this.contextFor(request, ip, route);
@@ -97,7 +97,7 @@ export class ContextRiskService implements OnModuleInit {
    * can no longer be passed by this login's tokens. Resolves once written (a failed write is counted, never thrown).
    */
   learnLogin(httpRequest: unknown, sub: string): Promise<void> {
-    const context = this.contextOf(httpRequest);
+    const context = this.riskContextOf(httpRequest);
     return this.learn(sub, context, undefined, userTag(sub), { contextKey: riskContextKey(context) });
   }
 

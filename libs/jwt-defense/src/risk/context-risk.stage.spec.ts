@@ -78,7 +78,7 @@ describe('ContextRiskStage', () => {
     return partResult((await store.check(check)), RISK_PART)!;
   };
   /** The key a challenge records for a context (what `riskContextKey` makes of the request's country and device). */
-  const keyFor = (country: string, device: string) => riskContextKey(moduleRef.get(ContextRiskService).contextOf(context({ country, device }).request));
+  const keyFor = (country: string, device: string) => riskContextKey(moduleRef.get(ContextRiskService).riskContextOf(context({ country, device }).request));
   const decideAndLearn = (ctx: PipelineContext, profile: RiskProfile) => {
     stage.prepare(ctx, { tag: userTag(SUB), sub: SUB, parts: {} });
     stage.decide(ctx, result(profile));
