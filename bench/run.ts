@@ -19,7 +19,8 @@ const ISSUER = 'jwt-defense-demo';
 
 interface Variant {
   name: string;
-  variant: 'none' | 'floor' | 'bare' | 'recipe' | 'defended';
+  /** `defended`: the module on the limit app's route (every layer on, its Prometheus sink); `demo`: the whole demo app. */
+  variant: 'none' | 'floor' | 'limit' | 'bare' | 'recipe' | 'defended' | 'demo';
   adapter: 'express' | 'fastify';
   alg: 'HS256' | 'ES256';
   redis?: boolean;
@@ -53,6 +54,7 @@ function args() {
 const FULL: Variant[] = [
   { name: 'none', variant: 'none', adapter: 'express', alg: 'HS256' },
   { name: 'floor', variant: 'floor', adapter: 'express', alg: 'HS256' },
+  { name: 'limit', variant: 'limit', adapter: 'express', alg: 'HS256' },
   { name: 'bare HS256', variant: 'bare', adapter: 'express', alg: 'HS256' },
   { name: 'recipe HS256 (redis)', variant: 'recipe', adapter: 'express', alg: 'HS256', redis: true },
   { name: 'defended-memory HS256', variant: 'defended', adapter: 'express', alg: 'HS256' },
@@ -66,15 +68,23 @@ const FULL: Variant[] = [
   { name: 'defended-memory ES256', variant: 'defended', adapter: 'express', alg: 'ES256', cache: 'on' },
   { name: 'defended-memory ES256 no cache', variant: 'defended', adapter: 'express', alg: 'ES256', cache: 'off' },
   { name: 'defended-redis ES256', variant: 'defended', adapter: 'express', alg: 'ES256', redis: true, cache: 'on' },
+  { name: 'demo-memory HS256', variant: 'demo', adapter: 'express', alg: 'HS256' },
+  { name: 'demo-redis HS256', variant: 'demo', adapter: 'express', alg: 'HS256', redis: true },
   { name: 'fastify none', variant: 'none', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify floor', variant: 'floor', adapter: 'fastify', alg: 'HS256' },
+  { name: 'fastify limit', variant: 'limit', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify defended-memory HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256' },
   { name: 'fastify defended-memory HS256 without layers 3-4', variant: 'defended', adapter: 'fastify', alg: 'HS256', riskAnomaly: 'off' },
   { name: 'fastify defended-redis HS256', variant: 'defended', adapter: 'fastify', alg: 'HS256', redis: true },
   { name: 'fastify defended-memory HS256 DPoP', variant: 'defended', adapter: 'fastify', alg: 'HS256', dpop: true },
   { name: 'fastify defended-memory ES256', variant: 'defended', adapter: 'fastify', alg: 'ES256' },
+  { name: 'fastify demo-memory HS256', variant: 'demo', adapter: 'fastify', alg: 'HS256' },
 ];
-const QUICK = FULL.filter((variant) => ['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP'].includes(variant.name));
+const QUICK = FULL.filter((variant) =>
+  ['none', 'floor', 'limit', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP', 'fastify limit', 'fastify defended-memory HS256'].includes(variant.name),
+);
+/** On Fastify one load-generator core saturates before the server: its CPU per request is measured at this offered load. */
+const FIXED_RATE = 5000;
 
 const hasTaskset = (() => {
   try {
@@ -89,9 +99,11 @@ const hasTaskset = (() => {
  * Starts one variant's server (on core 0 when pinned). With `profileDir`, under `node --cpu-prof`: the profile is
  * written there when the server exits (summarise it with `node bench/profile.mjs <file>`).
  */
+const profileDirOf = (profileDir: string, variant: Variant) => join(profileDir, variant.name.replace(/[^A-Za-z0-9-]+/g, '-'));
+
 function startServer(variant: Variant, env: Record<string, string>, profileDir?: string): Promise<{ child: ChildProcess; port: number }> {
   const server = join(HERE, 'server.js');
-  const node = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, variant.name.replace(/[^A-Za-z0-9-]+/g, '-'))] : []), server];
+  const node = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDirOf(profileDir, variant)] : []), server];
   const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(command, argv, {
     env: {
@@ -124,6 +136,16 @@ function rssMb(pid: number): number {
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   } catch {
     return 0;
+  }
+}
+
+/** The process's CPU time (user + system), in µs, from /proc (clock ticks of 10 ms: enough over a run of seconds). */
+function cpuMicros(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
   }
 }
 
@@ -184,11 +206,12 @@ class DpopClient {
   readonly nextHeaders: NextHeaders = () => this.prepared.pop() ?? this.headers(this.tokens[this.next++ % this.tokens.length]);
 }
 
-async function load(port: number, nextHeaders: NextHeaders, durationSec: number, connections: number) {
+async function load(port: number, nextHeaders: NextHeaders, durationSec: number, connections: number, overallRate?: number) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
     duration: durationSec,
+    ...(overallRate ? { overallRate } : {}),
     requests: [
       {
         method: 'GET',
@@ -252,19 +275,40 @@ async function main(): Promise<void> {
   const variants = names ? FULL.filter((variant) => names.includes(variant.name)) : options.quick ? QUICK : FULL;
   const results: BenchResult[] = [];
   for (const variant of variants) {
+    let served = 0;
     const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) }, options.profile);
     try {
       const dpop = variant.dpop ? new DpopClient(dpopKey, pools.dpop, `http://127.0.0.1:${port}/me`) : undefined;
       const nextHeaders = dpop?.nextHeaders ?? bearerHeaders(pools[variant.alg]);
+      // One answer first: the headers and body size every variant's request gets (compared in the report: the limit
+      // app must send what the defended app sends, or its ratio compares unlike answers).
+      const probe = await fetch(`http://127.0.0.1:${port}/me`, { headers: nextHeaders() });
+      const answer = { status: probe.status, headers: [...probe.headers.keys()].sort(), bytes: (await probe.arrayBuffer()).byteLength };
+      process.stdout.write(`${variant.name}: ${answer.status} ${answer.bytes}B ${answer.headers.join(' ')}\n`);
       const warmup = await load(port, nextHeaders, options.warmupSec, options.connections);
+      served = 1 + warmup.requests.total;
       const runs: BenchRun[] = [];
       for (let round = 0; round < options.rounds; round++) {
         // Proofs for this round, signed in advance: the rate seen so far with a margin (the rest signed inline).
         dpop?.prepare(Math.ceil(Math.max(warmup.requests.average, ...runs.map((run) => run.reqPerSec)) * options.durationSec * 1.3));
         const before = scriptCalls(variant.redis ? redis : undefined);
+        const cpuBefore = cpuMicros(child.pid!);
         const result = await load(port, nextHeaders, options.durationSec, options.connections);
+        const cpu = cpuMicros(child.pid!) - cpuBefore;
         const calls = scriptCalls(variant.redis ? redis : undefined) - before;
         const total = result.requests.total;
+        served += total;
+        // On Fastify, also the server's CPU per request at a fixed offered load (the load generator saturates first).
+        let fixedCpuUs: number | undefined;
+        if (variant.adapter === 'fastify') {
+          dpop?.prepare(FIXED_RATE * options.durationSec * 1.3);
+          const cpuAt = cpuMicros(child.pid!);
+          const fixed = await load(port, nextHeaders, options.durationSec, options.connections, FIXED_RATE);
+          fixedCpuUs = (cpuMicros(child.pid!) - cpuAt) / Math.max(1, fixed.requests.total);
+          served += fixed.requests.total;
+          result.non2xx += fixed.non2xx;
+          result.errors += fixed.errors;
+        }
         runs.push({
           reqPerSec: result.requests.average,
           p50Ms: result.latency.p50,
@@ -272,6 +316,8 @@ async function main(): Promise<void> {
           rssMb: rssMb(child.pid!),
           non2xx: result.non2xx + result.errors,
           redisCallsPerRequest: variant.redis && total > 0 ? calls / total : undefined,
+          cpuUsPerRequest: cpu / Math.max(1, total),
+          fixedCpuUsPerRequest: fixedCpuUs,
         });
       }
       results.push({
@@ -282,12 +328,16 @@ async function main(): Promise<void> {
         rssMb: Math.max(...runs.map((run) => run.rssMb)),
         non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
         redisCallsPerRequest: variant.redis ? median(runs.map((run) => run.redisCallsPerRequest ?? 0)) : undefined,
+        cpuUsPerRequest: median(runs.map((run) => run.cpuUsPerRequest ?? NaN)),
+        fixedCpuUsPerRequest: variant.adapter === 'fastify' ? median(runs.map((run) => run.fixedCpuUsPerRequest ?? NaN)) : undefined,
         runs,
       });
       process.stdout.write(`${variant.name.padEnd(34)} ${results[results.length - 1].reqPerSec.toFixed(0).padStart(7)} req/s\n`);
     } finally {
       child.kill('SIGTERM');
       await new Promise((done) => child.once('exit', done));
+      // The requests the profiled server answered (probe, warm-up, rounds): bench/profile.mjs reports µs per request.
+      if (options.profile) writeFileSync(join(profileDirOf(options.profile, variant), 'requests.json'), JSON.stringify({ requests: served }));
     }
   }
 
@@ -305,6 +355,12 @@ async function main(): Promise<void> {
   };
   const settings = { quick: options.quick, rounds: options.rounds, durationSec: options.durationSec, connections: options.connections, users: options.users };
   writeReport(options.out, { machine, settings, results, micro, bytesPerUser });
+  // A variant that answered anything but 2xx measured something else: the run fails.
+  const invalid = results.filter((result) => result.non2xx > 0);
+  if (invalid.length > 0) {
+    process.stderr.write(`bench: INVALID, non-2xx answers in: ${invalid.map((result) => `${result.name} (${result.non2xx})`).join(', ')}\n`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: unknown) => {

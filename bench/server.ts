@@ -10,7 +10,10 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import helmet from 'helmet';
 import { createDemoApp } from '../apps/demo/src/demo.app.js';
 import { loadDemoConfig } from '../apps/demo/src/demo.config.js';
-import { BareModule, FloorModule, NoneModule, RecipeModule, type BenchKeyConfig, type UserPayload } from './variants.js';
+import { Registry } from 'prom-client';
+import { PrometheusDefenseMetrics } from '@jwt-defense/core/prometheus';
+import { loadDemoKeys } from '../apps/demo/src/demo.keys.js';
+import { BareModule, DefendedModule, FloorModule, LIMIT_HEADERS, NoneModule, RecipeModule, type BenchKeyConfig, type UserPayload } from './variants.js';
 
 export const BENCH_ISSUER = 'jwt-defense-demo';
 const LIMIT = 1_000_000_000; // rate limits on, never reached: we measure their cost, not their effect
@@ -40,7 +43,29 @@ async function main(): Promise<void> {
     audience: BENCH_ISSUER,
   };
   let app: INestApplication;
+  const demoConfig = (extra: Record<string, string | undefined> = {}) =>
+    loadDemoConfig({
+      HTTP_ADAPTER: adapter,
+      JWT_ALGORITHM: algorithm,
+      JWT_SECRET: algorithm === 'HS256' ? env.BENCH_SECRET : undefined,
+      JWT_PRIVATE_KEY_FILE: algorithm === 'ES256' ? env.BENCH_KEY_FILE : undefined,
+      ...extra,
+    });
   if (variant === 'defended') {
+    // The module on the limit app's route: every layer on (enforce), its Prometheus sink; limits never reached.
+    const config = demoConfig();
+    const limit = { limit: LIMIT, ttlMs: 60_000 };
+    const layers = env.BENCH_RISK_ANOMALY === 'off' ? 'off' : 'enforce';
+    const module = DefendedModule.register({
+      token: { issuer: BENCH_ISSUER, audience: BENCH_ISSUER, keys: loadDemoKeys(config), verifiedTokenCacheSize: env.BENCH_CACHE === 'off' ? 0 : undefined },
+      store: env.BENCH_REDIS_URL ? { type: 'redis', connection: env.BENCH_REDIS_URL, keyPrefix: `bench${process.pid}:` } : { type: 'memory' },
+      throttle: { ip: limit, user: limit },
+      risk: { mode: layers },
+      anomaly: { mode: layers },
+      metrics: new PrometheusDefenseMetrics({ registry: new Registry() }),
+    });
+    app = await NestFactory.create(module, adapter === 'fastify' ? new FastifyAdapter() : new ExpressAdapter(), { logger: ['error'] });
+  } else if (variant === 'demo') {
     const config = loadDemoConfig({
       HTTP_ADAPTER: adapter,
       JWT_ALGORITHM: algorithm,
@@ -58,14 +83,29 @@ async function main(): Promise<void> {
         ? BareModule.register(keyConfig)
         : variant === 'recipe'
           ? RecipeModule.register(keyConfig, env.BENCH_REDIS_URL!, LIMIT)
-          : variant === 'floor'
+          : variant === 'floor' || variant === 'limit'
             ? FloorModule.register(floorTokens(env.BENCH_TOKENS_FILE!))
             : NoneModule;
     if (adapter === 'fastify') {
       app = await NestFactory.create(module, new FastifyAdapter(), { logger: ['error'] });
+      if (variant === 'limit') {
+        const headers = { ...LIMIT_HEADERS };
+        const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
+        fastify.addHook('onRequest', (_request, reply, done) => {
+          reply.headers(headers);
+          done();
+        });
+      }
     } else {
       const express = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), { logger: ['error'] });
       if (variant === 'recipe') express.use(helmet());
+      if (variant === 'limit') {
+        const headers = Object.entries(LIMIT_HEADERS);
+        express.use((_request: unknown, response: { setHeader(name: string, value: string): void }, next: () => void) => {
+          for (const [name, value] of headers) response.setHeader(name, value);
+          next();
+        });
+      }
       app = express;
     }
   }

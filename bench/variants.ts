@@ -5,6 +5,7 @@ import { AuthGuard, PassportModule, PassportStrategy } from '@nestjs/passport';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { ExtractJwt, Strategy } from 'passport-jwt';
+import { CurrentPrincipal, JwtDefenseModule, type AccessTokenPrincipal, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 
 /** What every variant needs to verify the bench's tokens. */
 export interface BenchKeyConfig {
@@ -161,5 +162,41 @@ export class RecipeModule {
       controllers: [PassportMeController],
       providers: [jwtStrategy(config), { provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
+  }
+}
+
+// ---- limit: the floor guard plus the same security headers the defended app sends, set by one hook ----
+// (Express: one middleware; Fastify: one onRequest hook with reply.headers()): the least an authenticated answer with
+// those headers can cost.
+
+/** The headers the defended app sends on an authenticated 200 (the library's defaults, `no-store` included). */
+export const LIMIT_HEADERS: Readonly<Record<string, string>> = {
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cross-origin-opener-policy': 'same-origin',
+  'x-xss-protection': '0',
+  'x-permitted-cross-domain-policies': 'none',
+  'cache-control': 'no-store',
+};
+
+// ---- defended: the limit app's route with the module instead of the floor guard: every layer on, its Prometheus
+// sink, no GraphQL, terminus or ops modules (the whole demo app is measured beside it, as `demo`) ----
+
+@Controller()
+class DefendedMeController {
+  @Get('me')
+  get(@CurrentPrincipal() principal: AccessTokenPrincipal) {
+    return { sub: principal.sub, roles: principal.roles, jti: principal.jti, exp: principal.exp };
+  }
+}
+
+@Module({})
+export class DefendedModule {
+  static register(options: JwtDefenseModuleOptions): DynamicModule {
+    return { module: DefendedModule, imports: [JwtDefenseModule.forRoot(options)], controllers: [DefendedMeController] };
   }
 }

@@ -9,13 +9,18 @@ describe('npm run bench -- --quick', () => {
     const out = mkdtempSync(join(tmpdir(), 'jwtd-bench-out-'));
     execFileSync('npm', ['run', 'bench', '--', '--quick', '--out', out], { cwd: join(__dirname, '..'), stdio: 'pipe', timeout: 240_000 });
     const data = JSON.parse(readFileSync(join(out, 'benchmarks.json'), 'utf8')) as {
-      results: Array<{ name: string; reqPerSec: number; non2xx: number; redisCallsPerRequest?: number }>;
+      results: Array<{ name: string; adapter: string; reqPerSec: number; non2xx: number; redisCallsPerRequest?: number; cpuUsPerRequest?: number; fixedCpuUsPerRequest?: number }>;
       micro: Array<{ name: string; meanUs: number }>;
     };
-    expect(data.results.map((result) => result.name)).toEqual(['none', 'floor', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP']);
+    expect(data.results.map((result) => result.name)).toEqual([
+      'none', 'floor', 'limit', 'bare HS256', 'defended-memory HS256', 'defended-redis HS256', 'defended-redis HS256 DPoP', 'fastify limit', 'fastify defended-memory HS256',
+    ]);
     for (const result of data.results) {
       expect(result.reqPerSec).toBeGreaterThan(0);
       expect(result.non2xx).toBe(0);
+      // Server CPU per request, read from /proc: a sane range (a request costs microseconds to milliseconds).
+      expect({ name: result.name, sane: result.cpuUsPerRequest! > 1 && result.cpuUsPerRequest! < 100_000 }).toEqual({ name: result.name, sane: true });
+      if (result.adapter === 'fastify') expect({ name: result.name, sane: result.fixedCpuUsPerRequest! > 1 && result.fixedCpuUsPerRequest! < 100_000 }).toEqual({ name: result.name, sane: true });
     }
     // The budget: 2 Redis round trips per authenticated request (IP throttle, one defence check); a DPoP proof (its
     // replay check included) costs no extra one. Above 2: the learning writes of layers 3-4 (at most one per user and
@@ -28,7 +33,8 @@ describe('npm run bench -- --quick', () => {
     expect(data.micro.every((micro) => micro.meanUs > 0)).toBe(true);
     const markdown = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
     expect(markdown).toContain('## Ratios');
-    expect(markdown).toContain('HS256 memory: defended / none');
+    expect(markdown).toMatch(/\| HS256 memory: defended \/ limit \| \d+\.\d\d \((faster|slower)\) \|/);
+    expect(markdown).toMatch(/\| Fastify HS256 memory: defended \/ limit \(CPU per request\) \| \d+\.\d\d \((faster|slower)\) \|/);
     expect(readFileSync(join(out, 'benchmarks.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   }, 300_000);
 });
