@@ -221,7 +221,7 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
 });
 
 describe('LARGEST_REVOCATION_LIMITS (what the CLI sizes its entries by)', () => {
-  const largest = (): JwtDefenseModuleOptions => ({
+  const largest = () => ({
     token: { issuer: OWN, audience: 'api', keys: [{ kid: 'k', algorithms: ['HS256'], secret: 'x'.repeat(32) }], maxAccessTokenTtlSec: 900, accessTokenTtlSec: 900, clockToleranceSec: 300 },
     issuers: [{ issuer: EXTERNAL, audience: 'api', maxTokenTtlSec: 86_400, clockToleranceSec: 300 }],
     session: { refreshTokenTtlSec: 7_776_000 },
@@ -229,10 +229,10 @@ describe('LARGEST_REVOCATION_LIMITS (what the CLI sizes its entries by)', () => 
   });
 
   it('are the limits of the largest options the resolver accepts', () => {
-    expect(revocationLimitsOf(resolveJwtDefenseOptions(largest()))).toEqual(LARGEST_REVOCATION_LIMITS);
+    expect(revocationLimitsOf(resolveJwtDefenseOptions(largest() as JwtDefenseModuleOptions))).toEqual(LARGEST_REVOCATION_LIMITS);
   });
 
-  it.each<[string, (o: ReturnType<typeof largest> & Record<string, any>) => void]>([
+  it.each<[string, (o: ReturnType<typeof largest>) => void]>([
     ['token.maxAccessTokenTtlSec', (o) => (o.token.maxAccessTokenTtlSec = 901)],
     ['token.clockToleranceSec', (o) => (o.token.clockToleranceSec = 301)],
     ['issuers[0].maxTokenTtlSec', (o) => (o.issuers[0].maxTokenTtlSec = 86_401)],
@@ -241,11 +241,11 @@ describe('LARGEST_REVOCATION_LIMITS (what the CLI sizes its entries by)', () => 
     ['revocation.graceSec', (o) => (o.revocation.graceSec = 86_401)],
     ['revocation.globalStateRefreshMs', (o) => (o.revocation.globalStateRefreshMs = 3_600_001)],
   ])('a larger %s is refused at boot', (name, grow) => {
-    const options = largest() as ReturnType<typeof largest> & Record<string, any>;
+    const options = largest();
     grow(options);
-    expect(() => resolveJwtDefenseOptions(options)).toThrow(TypeError);
+    expect(() => resolveJwtDefenseOptions(options as JwtDefenseModuleOptions)).toThrow(TypeError);
     // Named by its path (the message then says the fix).
-    expect(() => resolveJwtDefenseOptions(options)).toThrow(name);
+    expect(() => resolveJwtDefenseOptions(options as JwtDefenseModuleOptions)).toThrow(name);
   });
 });
 
