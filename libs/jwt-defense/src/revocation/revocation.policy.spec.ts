@@ -56,13 +56,36 @@ const tokenOf = (limit: RevocationLimits, external: boolean, iatSec: fc.Arbitrar
   fc.record({ iat: iatSec, lifeSec: fc.integer({ min: 1, max: external ? limit.externalTokenTtlSec : limit.accessTokenTtlSec }), fraction: fc.constantFrom(0, 0.25, 0.999) })
     .map(({ iat, lifeSec, fraction }) => ({ iat, exp: iat + lifeSec - (lifeSec > 1 ? fraction : 0) }));
 
+interface Setting {
+  limit: RevocationLimits;
+  external: boolean;
+  nowMs: number;
+}
+
 /** Limits, whether the token is an external issuer's (only when the limits have one), and a revocation instant. */
-const setting = limits.chain((limit) =>
+const setting: fc.Arbitrary<Setting> = limits.chain((limit) =>
   fc.record({ limit: fc.constant(limit), external: limit.externalTokenTtlSec > 0 ? fc.boolean() : fc.constant(false), nowMs: fc.integer({ min: T0, max: T0 + 86_400_000 }) }),
 );
 
+/** A setting and a token made for it. */
+const withToken = <T>(settings: fc.Arbitrary<Setting>, token: (s: Setting) => fc.Arbitrary<T>) => settings.chain((s) => fc.tuple(fc.constant(s), token(s)));
+
+/** A token issued at or before the setting's instant (of its kind, or of this module when `external` is false). */
+const issuedBefore = ({ limit, nowMs, ...s }: Setting, external = s.external) => {
+  const nowSec = Math.floor(nowMs / 1000);
+  return tokenOf(limit, external, fc.integer({ min: nowSec - (external ? limit.externalTokenTtlSec : limit.accessTokenTtlSec), max: nowSec }));
+};
+
+/** Limits, an instant `atMs`, the lifetime of an own token (`lifeSec`), and what `more` draws from the limits. */
+const ownCase = <T extends Record<string, fc.Arbitrary<unknown>>>(more: (limit: RevocationLimits) => T) =>
+  limits.chain((limit) =>
+    fc.record({ limit: fc.constant(limit), atMs: fc.integer({ min: T0, max: T0 + 86_400_000 }), lifeSec: fc.integer({ min: 1, max: limit.accessTokenTtlSec }) }).chain((base) =>
+      fc.record(more(limit)).map((drawn) => ({ ...base, ...(drawn as { [K in keyof T]: T[K] extends fc.Arbitrary<infer V> ? V : never }) })),
+    ),
+  );
+
 /** A token valid at `nowMs` (verification accepts it now), of the given kind. */
-const validNow = ({ limit, external, nowMs }: { limit: RevocationLimits; external: boolean; nowMs: number }) => {
+const validNow = ({ limit, external, nowMs }: Setting) => {
   const nowSec = Math.floor(nowMs / 1000);
   const toleranceSec = external ? limit.externalClockToleranceSec : limit.clockToleranceSec;
   const lifeSec = external ? limit.externalTokenTtlSec : limit.accessTokenTtlSec;
@@ -72,7 +95,7 @@ const validNow = ({ limit, external, nowMs }: { limit: RevocationLimits; externa
 describe('RevocationPolicy: every TTL outlives what it covers (the verifier is the judge)', () => {
   it('a denylist entry with the token\'s exp outlives the token (2000 runs)', () => {
     fc.assert(
-      fc.property(setting.chain((s) => fc.tuple(fc.constant(s), validNow(s))), ([{ limit, external, nowMs }, token]) => {
+      fc.property(withToken(setting, validNow), ([{ limit, external, nowMs }, token]) => {
         const ttlMs = new RevocationPolicy(limit).denylistTtlMs({ jti: 'foreign-jti', external, expiresAtMs: token.exp * 1000 }, nowMs);
         // The entry is gone at nowMs + ttlMs: the token must be refused as expired from then on.
         expect(verdictAt(limit, token, external, nowMs + ttlMs)).toBe('token_expired');
@@ -84,7 +107,7 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
 
   it('without exp, a denylist entry outlives any token valid now that the jti could name (2000 runs)', () => {
     fc.assert(
-      fc.property(setting.chain((s) => fc.tuple(fc.constant(s), validNow(s))), ([{ limit, external, nowMs }, token]) => {
+      fc.property(withToken(setting, validNow), ([{ limit, external, nowMs }, token]) => {
         const ttlMs = new RevocationPolicy(limit).denylistTtlMs({ jti: 'foreign-jti', external }, nowMs);
         expect(verdictAt(limit, token, external, nowMs + ttlMs)).toBe('token_expired');
         // And no longer than that bound needs: the longest life, twice the tolerance (iat may run ahead), the grace.
@@ -97,17 +120,10 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   });
 
   it('without exp, one of our jtis is believed: its entry outlives the token it names, issued by any instance (2000 runs)', () => {
-    const own = limits.chain((limit) =>
-      fc.record({
-        limit: fc.constant(limit),
-        nowMs: fc.integer({ min: T0, max: T0 + 86_400_000 }),
-        // Issued by an instance whose clock may run up to the tolerance ahead, and still valid or long gone.
-        issuedAgoMs: fc.integer({ min: -limit.clockToleranceSec * 1000, max: (limit.accessTokenTtlSec + limit.clockToleranceSec + 5) * 1000 }),
-        lifeSec: fc.integer({ min: 1, max: limit.accessTokenTtlSec }),
-      }),
-    );
+    // Issued by an instance whose clock may run up to the tolerance ahead, and still valid or long gone.
+    const own = ownCase((limit) => ({ issuedAgoMs: fc.integer({ min: -limit.clockToleranceSec * 1000, max: (limit.accessTokenTtlSec + limit.clockToleranceSec + 5) * 1000 }) }));
     fc.assert(
-      fc.property(own, ({ limit, nowMs, issuedAgoMs, lifeSec }) => {
+      fc.property(own, ({ limit, atMs: nowMs, issuedAgoMs, lifeSec }) => {
         const issuedAtMs = nowMs - issuedAgoMs;
         const iat = Math.floor(issuedAtMs / 1000);
         const token = { iat, exp: iat + lifeSec, jti: newJti('alice', issuedAtMs) };
@@ -124,12 +140,8 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   it('a user epoch outlives every token issued before it, and every session it stops from refreshing (2000 runs)', () => {
     fc.assert(
       fc.property(
-        setting.chain((s) => {
-          const nowSec = Math.floor(s.nowMs / 1000);
-          const lifeSec = s.external ? s.limit.externalTokenTtlSec : s.limit.accessTokenTtlSec;
-          return fc.tuple(fc.constant(s), tokenOf(s.limit, s.external, fc.integer({ min: nowSec - lifeSec, max: nowSec })), fc.integer({ min: 0, max: s.limit.refreshTokenTtlSec * 1000 }));
-        }),
-        ([{ limit, external, nowMs }, token, sessionAgeMs]) => {
+        withToken(setting, (s) => fc.tuple(issuedBefore(s), fc.integer({ min: 0, max: s.limit.refreshTokenTtlSec * 1000 }))),
+        ([{ limit, external, nowMs }, [token, sessionAgeMs]]) => {
           const ttlMs = new RevocationPolicy(limit).userEpochTtlMs;
           expect(verdictAt(limit, token, external, nowMs + ttlMs)).toBe('token_expired');
           // A session created at or before the epoch cannot refresh while it lives, and has ended once it is gone.
@@ -142,18 +154,13 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   });
 
   it('a step-up epoch outlives every token minted from a session started before it, to the session\'s end (2000 runs)', () => {
-    const minted = limits.chain((limit) =>
-      fc.record({
-        limit: fc.constant(limit),
-        nowMs: fc.integer({ min: T0, max: T0 + 86_400_000 }),
-        // The session started before the step-up; a refresh can mint until its last millisecond (auth_time stays old).
-        sessionAgeMs: fc.integer({ min: 0, max: limit.refreshTokenTtlSec * 1000 }),
-        mintedAfterStartMs: fc.integer({ min: 0, max: limit.refreshTokenTtlSec * 1000 - 1 }),
-        lifeSec: fc.integer({ min: 1, max: limit.accessTokenTtlSec }),
-      }),
-    );
+    // The session started before the step-up; a refresh can mint until its last millisecond (auth_time stays old).
+    const minted = ownCase((limit) => ({
+      sessionAgeMs: fc.integer({ min: 0, max: limit.refreshTokenTtlSec * 1000 }),
+      mintedAfterStartMs: fc.integer({ min: 0, max: limit.refreshTokenTtlSec * 1000 - 1 }),
+    }));
     fc.assert(
-      fc.property(minted, ({ limit, nowMs, sessionAgeMs, mintedAfterStartMs, lifeSec }) => {
+      fc.property(minted, ({ limit, atMs: nowMs, sessionAgeMs, mintedAfterStartMs, lifeSec }) => {
         const iat = Math.floor((nowMs - sessionAgeMs + mintedAfterStartMs) / 1000);
         const ttlMs = new RevocationPolicy(limit).stepUpEpochTtlMs;
         expect(verdictAt(limit, { iat, exp: iat + lifeSec }, false, nowMs + ttlMs)).toBe('token_expired');
@@ -165,10 +172,7 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   it('a step-up epoch outlives an external token issued before it', () => {
     fc.assert(
       fc.property(
-        setting.filter((s) => s.external).chain((s) => {
-          const nowSec = Math.floor(s.nowMs / 1000);
-          return fc.tuple(fc.constant(s), tokenOf(s.limit, true, fc.integer({ min: nowSec - s.limit.externalTokenTtlSec, max: nowSec })));
-        }),
+        withToken(setting.filter((s) => s.external), (s) => issuedBefore(s)),
         ([{ limit, nowMs }, token]) => {
           expect(verdictAt(limit, token, true, nowMs + new RevocationPolicy(limit).stepUpEpochTtlMs)).toBe('token_expired');
         },
@@ -180,10 +184,7 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   it('a revoked session is kept until every access token it minted (up to its revocation) has expired (2000 runs)', () => {
     fc.assert(
       fc.property(
-        setting.chain((s) => {
-          const nowSec = Math.floor(s.nowMs / 1000);
-          return fc.tuple(fc.constant(s), tokenOf(s.limit, false, fc.integer({ min: nowSec - s.limit.accessTokenTtlSec, max: nowSec })));
-        }),
+        withToken(setting, (s) => issuedBefore(s, false)),
         ([{ limit, nowMs }, token]) => {
           expect(verdictAt(limit, token, false, nowMs + new RevocationPolicy(limit).revokedSessionRetainMs)).toBe('token_expired');
         },
@@ -193,17 +194,10 @@ describe('RevocationPolicy: every TTL outlives what it covers (the verifier is t
   });
 
   it('a rotated key is retired only once no token it signed, on any instance, can be valid (2000 runs)', () => {
-    const signed = limits.chain((limit) =>
-      fc.record({
-        limit: fc.constant(limit),
-        stoppedMs: fc.integer({ min: T0, max: T0 + 86_400_000 }),
-        // Another instance keeps signing with it until its next refresh of the global state.
-        signedAfterStopMs: fc.integer({ min: -limit.accessTokenTtlSec * 1000, max: limit.globalStateRefreshMs }),
-        lifeSec: fc.integer({ min: 1, max: limit.accessTokenTtlSec }),
-      }),
-    );
+    // Another instance keeps signing with it until its next refresh of the global state.
+    const signed = ownCase((limit) => ({ signedAfterStopMs: fc.integer({ min: -limit.accessTokenTtlSec * 1000, max: limit.globalStateRefreshMs }) }));
     fc.assert(
-      fc.property(signed, ({ limit, stoppedMs, signedAfterStopMs, lifeSec }) => {
+      fc.property(signed, ({ limit, atMs: stoppedMs, signedAfterStopMs, lifeSec }) => {
         const iat = Math.floor((stoppedMs + signedAfterStopMs) / 1000);
         const retireAtMs = stoppedMs + new RevocationPolicy(limit).rotatedKeyRetireAfterMs;
         expect(verdictAt(limit, { iat, exp: iat + lifeSec }, false, retireAtMs)).toBe('token_expired');
