@@ -35,7 +35,7 @@ export interface CliIo {
  * The app's revocation rules, for an app whose options the CLI does not know: with the largest limits the options
  * allow, an entry it writes may live longer than the app's own would, never shorter.
  */
-export const CLI_REVOCATION_POLICY = new RevocationPolicy(LARGEST_REVOCATION_LIMITS);
+const CLI_REVOCATION_POLICY = new RevocationPolicy(LARGEST_REVOCATION_LIMITS);
 
 class CliFailure extends Error {
   constructor(

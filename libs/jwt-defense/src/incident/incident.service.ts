@@ -413,7 +413,6 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     this.logger.error(message);
   }
 
-
   /** A structured audit line (never key material, tokens or secrets). */
   private audit(message: string, fields: Record<string, string | undefined>): void {
     const defined = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
