@@ -22,7 +22,7 @@ import { SecurityHeadersMiddleware } from './headers/security-headers.hooks.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
 import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
-import { DEFENSE_METRICS, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, PRINCIPAL_PROPERTY, REALM, TOKEN_LIFETIMES, type TokenLifetimes } from './jwt-defense.tokens.js';
+import { DEFENSE_METRICS, INCIDENT_FACADE, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, KNOWN_ISSUERS, PRINCIPAL_PROPERTY, REALM } from './jwt-defense.tokens.js';
 import { checkRegistryProviders } from './pipeline/check-stages.js';
 import { DefenseAuthenticator } from './pipeline/defense-authenticator.js';
 import { JwtDefenseGuard } from './pipeline/jwt-defense.guard.js';
@@ -32,6 +32,7 @@ import { StoreFailures } from './pipeline/store-failure.js';
 import { PolicyResolver } from './policy/policy.resolver.js';
 import { RevocationCleanupJob } from './revocation/revocation-cleanup.job.js';
 import { RevocationOptions } from './revocation/revocation.options.js';
+import { RevocationPolicy, revocationLimitsOf } from './revocation/revocation.policy.js';
 import { RevocationService } from './revocation/revocation.service.js';
 import { RevocationStage } from './revocation/revocation.stage.js';
 import { RefreshTokenService } from './session/refresh-token.service.js';
@@ -50,6 +51,7 @@ import {
 } from './store/defense-store.ports.js';
 import { ThrottleOptions } from './throttling/throttle.options.js';
 import { ThrottleStage } from './throttling/throttle.stage.js';
+import type { KnownIssuers } from './token/token-ids.js';
 import { TokenOptions } from './token/token.options.js';
 import { TokenService } from './token/token.service.js';
 import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
@@ -78,20 +80,12 @@ const layerOptions: Provider[] = [
   { provide: PRINCIPAL_PROPERTY, useFactory: (all: JwtDefenseOptions) => all.principalProperty, inject: [JWT_DEFENSE_OPTIONS] },
   { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
   {
-    provide: TOKEN_LIFETIMES,
-    useFactory: (all: JwtDefenseOptions, tokens: TokenService): TokenLifetimes => ({
-      issuer: all.token.issuer,
-      externalIssuers: all.issuers.map((issuer) => issuer.issuer),
-      maxAccessTokenTtlSec: all.token.maxAccessTokenTtlSec,
-      clockToleranceSec: all.token.clockToleranceSec,
-      refreshTokenTtlSec: all.session.refreshTokenTtlSec,
-      // A getter: a key rotation changes it at run time.
-      get signingKid() {
-        return tokens.signingKid;
-      },
-    }),
-    inject: [JWT_DEFENSE_OPTIONS, TokenService],
+    provide: KNOWN_ISSUERS,
+    useFactory: (all: JwtDefenseOptions): KnownIssuers => ({ own: all.token.issuer, external: all.issuers.map((issuer) => issuer.issuer) }),
+    inject: [JWT_DEFENSE_OPTIONS],
   },
+  // The revocation rules, from every option they depend on (lifetimes of every issuer, sessions, grace).
+  { provide: RevocationPolicy, useFactory: (all: JwtDefenseOptions) => new RevocationPolicy(revocationLimitsOf(all)), inject: [JWT_DEFENSE_OPTIONS] },
 ];
 
 /**
@@ -135,6 +129,7 @@ const layerOptions: Provider[] = [
     DefenseWsConnections,
     GraphqlEndpoint,
     IncidentService,
+    { provide: INCIDENT_FACADE, useExisting: IncidentService },
     LockdownStage,
     DefenseHealthIndicator,
     DefenseResponseHeaders,

@@ -13,16 +13,8 @@ export const PRINCIPAL_PROPERTY = Symbol('JWT_DEFENSE_PRINCIPAL_PROPERTY');
 /** The registration switches the module was built with (`JwtDefenseModuleExtras`, defaults applied). */
 export const JWT_DEFENSE_EXTRAS = Symbol('JWT_DEFENSE_EXTRAS');
 
-/** The lifetimes other layers size their state by (revocation epochs, denylist TTLs); never key material. */
-export const TOKEN_LIFETIMES = Symbol('JWT_DEFENSE_TOKEN_LIFETIMES');
-export interface TokenLifetimes {
-  /** This module's own issuer (`token.issuer`): users of other issuers are keyed by issuer and subject. */
-  readonly issuer: string;
-  /** The external issuers (`issuers[].issuer`) whose users an incident action may name. */
-  readonly externalIssuers?: readonly string[];
-  readonly maxAccessTokenTtlSec: number;
-  readonly refreshTokenTtlSec: number;
-  readonly clockToleranceSec: number;
-  /** `kid` of the key that signs new tokens, if any. */
-  readonly signingKid?: string;
-}
+/** `IncidentService`, for the deprecated `RevocationService` methods that delegate to it (it depends on that service). */
+export const INCIDENT_FACADE = Symbol('JWT_DEFENSE_INCIDENT_FACADE');
+
+/** The issuers whose users this module knows (`KnownIssuers`: `token.issuer` and `issuers[].issuer`). */
+export const KNOWN_ISSUERS = Symbol('JWT_DEFENSE_KNOWN_ISSUERS');

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
 import {
   CurrentPrincipal,
+  IncidentService,
   InjectDefenseStore,
   Public,
   RequireRoles,
-  RevocationService,
   SecurityEventService,
   SecurityHeaders,
   TokenService,
@@ -60,7 +60,7 @@ export class JwksController {
 @Controller('admin')
 export class AdminController {
   constructor(
-    private readonly revocation: RevocationService,
+    private readonly incident: IncidentService,
     private readonly events: SecurityEventService,
   ) {}
 
@@ -71,14 +71,14 @@ export class AdminController {
   @Post('users/:sub/revoke-all')
   @HttpCode(200)
   async revokeAll(@Param() { sub }: SubParam, @Body() body: RevokeUserDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
-    const { notBeforeMs } = await this.revocation.revokeAllForUser(sub, body.reason, admin.sub, body.iss);
+    const { notBeforeMs } = await this.incident.revokeUser(sub, { reason: body.reason, actor: admin.sub, iss: body.iss });
     return { sub, ...(body.iss === undefined ? {} : { iss: body.iss }), revoked_before: new Date(notBeforeMs).toISOString() };
   }
 
   @Post('tokens/:jti/revoke')
   @HttpCode(200)
   async revokeToken(@Param() { jti }: JtiParam, @Body() body: RevokeTokenDto, @CurrentPrincipal() admin: AccessTokenPrincipal) {
-    const newlyRevoked = await this.revocation.revoke(jti, { reason: body.reason, sub: body.sub, iss: body.iss, actor: admin.sub });
+    const newlyRevoked = await this.incident.revokeToken(jti, { reason: body.reason, sub: body.sub, iss: body.iss, actor: admin.sub });
     return { jti, revoked: true, already_revoked: !newlyRevoked };
   }
 

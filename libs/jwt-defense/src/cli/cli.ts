@@ -1,12 +1,13 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createSecurityEvent, SECURITY_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
+import { createSecurityEvent, SECURITY_EVENT_TYPES, type SecurityEventType } from '../events/security-event.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
 import { RedisDefenseStore } from '../store/redis/redis-defense.store.js';
 import type { RedisConnection } from '../store/redis/redis-connection.js';
-import { externalSubjectKey, hasControlCharacter, parseOwnJti, userTag } from '../token/token-ids.js';
-import { KID_PATTERN, MAX_ACCESS_TOKEN_TTL_SEC } from '../jwt-defense.constants.js';
+import { hasControlCharacter, namedUserIdentity, parseOwnJti, type UserIdentity } from '../token/token-ids.js';
+import { KID_PATTERN } from '../jwt-defense.constants.js';
+import { incidentEvents, LARGEST_REVOCATION_LIMITS, RevocationPolicy, type IncidentEvent } from '../revocation/revocation.policy.js';
 import { printable, printableJson, printableLines, shown } from './printable.js';
 
 /** Exit codes of `jwt-defense`: scripts can branch on them. */
@@ -30,13 +31,11 @@ export interface CliIo {
   now?: () => number;
 }
 
-// The CLI does not know the app's options, so its TTLs are the largest any app can configure: an entry may live
-// longer than needed, never shorter (session.refreshTokenTtlSec ≤ 90 days, clock tolerance ≤ 300 s, grace ≤ 1 day).
-const MAX_SESSION_SEC = 7_776_000;
-const MAX_TOLERANCE_SEC = 300;
-const MAX_GRACE_SEC = 86_400;
-const USER_EPOCH_TTL_MS = (MAX_SESSION_SEC + MAX_TOLERANCE_SEC + MAX_GRACE_SEC) * 1000;
-const DENYLIST_MAX_LIFE_MS = (MAX_ACCESS_TOKEN_TTL_SEC + MAX_TOLERANCE_SEC) * 1000;
+/**
+ * The app's revocation rules, for an app whose options the CLI does not know: with the largest limits the options
+ * allow, an entry it writes may live longer than the app's own would, never shorter.
+ */
+const CLI_REVOCATION_POLICY = new RevocationPolicy(LARGEST_REVOCATION_LIMITS);
 
 class CliFailure extends Error {
   constructor(
@@ -87,14 +86,15 @@ function issuerUrl(value: string): string {
 }
 
 /**
- * The key of a user's state, as the app computes it (`subjectKey`): the bare subject for the app's own users (never
- * with a control character), the issuer and the subject for an external issuer's.
+ * The identity of a user, as the app computes it (`namedUserIdentity`): the bare subject for the app's own users
+ * (never with a control character), the issuer and the subject for an external issuer's (the CLI knows neither the
+ * app's issuer nor its external ones: `--issuer` always names an external one).
  */
-function userKeyOf(sub: string, issuer: string | undefined): string {
+function userOf(sub: string, issuer: string | undefined): UserIdentity {
   if (sub.length === 0 || sub.length > 255) throw new CliFailure('a sub is 1-255 characters', EXIT.usage);
-  if (issuer !== undefined) return externalSubjectKey(issuer, sub);
-  if (hasControlCharacter(sub)) throw new CliFailure('the app\'s own subjects have no control characters: for an external issuer\'s user, give --issuer', EXIT.usage);
-  return sub;
+  const user = namedUserIdentity(sub, issuer, {});
+  if (!user) throw new CliFailure('the app\'s own subjects have no control characters: for an external issuer\'s user, give --issuer', EXIT.usage);
+  return user;
 }
 
 /** `redis://host:port`, or a comma-separated list of Cluster nodes (as the demo's REDIS_URL). */
@@ -163,8 +163,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   // Dated by the store's clock (the time the command already read, else read now), like the app's own events of the
   // same incident: this machine's clock may be off.
-  const record = async (store: RedisDefenseStore, type: SecurityEventType, fields: Omit<SecurityEvent, 'id' | 'at' | 'type'>, atMs?: number) =>
-    store.appendEvent(createSecurityEvent(type, { ...fields, details: { ...fields.details, actor: actorOf() } }, atMs ?? (await store.timeMs()), 0));
+  const record = async (store: RedisDefenseStore, [type, fields]: IncidentEvent, atMs?: number) => store.appendEvent(createSecurityEvent(type, fields, atMs ?? (await store.timeMs()), 0));
 
   program
     .command('revoke-user')
@@ -173,13 +172,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--issuer <url>', 'the user\'s issuer, for a user of an external issuer (default: the app\'s own users)', issuerUrl)
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async (sub: string, { reason, issuer }: { reason: string; issuer?: string }) => {
-      const key = userKeyOf(sub, issuer);
+      const user = userOf(sub, issuer);
       await withStore(async (store) => {
         // The store's clock (Redis TIME), the one the app dates logins with: not this machine's (see EpochClock).
         const nowMs = await store.timeMs();
-        const notBeforeMs = await store.raiseUserNotBefore(userTag(key), key, nowMs, USER_EPOCH_TTL_MS);
+        const notBeforeMs = await store.raiseUserNotBefore(user.tag, user.subject, nowMs, CLI_REVOCATION_POLICY.userEpochTtlMs);
         const iss: Record<string, string> = issuer === undefined ? {} : { iss: issuer };
-        await record(store, 'user_revoked', { sub, reason, details: iss }, nowMs);
+        await record(store, incidentEvents.userRevoked(sub, reason, { actor: actorOf(), iss: issuer }), nowMs);
         const before = new Date(notBeforeMs).toISOString();
         print(issuer === undefined ? shown`revoked every token of ${sub} issued at or before ${before}` : shown`revoked every token of ${sub} of ${issuer} issued at or before ${before}`, { sub, ...iss, revoked_before: before });
       });
@@ -198,13 +197,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       if (jti.length === 0 || jti.length > 255) throw new CliFailure('a jti is 1-255 characters', EXIT.usage);
       const own = issuer === undefined ? parseOwnJti(jti) : undefined;
       if (sub === undefined && !own) throw new CliFailure('this jti is not provably one of ours: give its subject with --sub (and --issuer for an external issuer\'s token)', EXIT.usage);
-      const tag = sub !== undefined ? userTag(userKeyOf(sub, issuer)) : own!.tag;
+      const tag = sub !== undefined ? userOf(sub, issuer).tag : own!.tag;
       await withStore(async (store) => {
         const nowMs = now();
-        const latestExpiryMs = own ? Math.min(own.issuedAtMs, nowMs) + DENYLIST_MAX_LIFE_MS : nowMs + DENYLIST_MAX_LIFE_MS;
-        const ttlMs = Math.max(latestExpiryMs - nowMs, 0) + MAX_GRACE_SEC * 1000;
+        const ttlMs = CLI_REVOCATION_POLICY.denylistTtlMs({ jti, external: issuer !== undefined }, nowMs);
         const added = await store.revokeToken(tag, { jti, reason, revokedAtMs: nowMs, actor: actorOf(), sub }, ttlMs);
-        if (added) await record(store, 'token_revoked', { jti, sub, reason, details: issuer === undefined ? {} : { iss: issuer } });
+        if (added) await record(store, incidentEvents.tokenRevoked(jti, sub, reason, { actor: actorOf(), iss: issuer }));
         print(added ? shown`revoked ${jti}` : shown`${jti} was already revoked`, { jti, revoked: true, already_revoked: !added });
       });
     });
@@ -221,7 +219,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const nowMs = await store.timeMs(); // the store's clock, as for revoke-user
         if (given !== undefined && given > nowMs) throw new CliFailure('--at is in the future: a revocation applies to tokens already issued', EXIT.usage);
         const notBeforeMs = await store.raiseGlobalNotBefore(given ?? nowMs);
-        await record(store, 'global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString() } }, nowMs);
+        await record(store, incidentEvents.globalRevoked(notBeforeMs, reason, actorOf()), nowMs);
         print(shown`every token issued at or before ${new Date(notBeforeMs).toISOString()} is revoked`, { revoked_before: new Date(notBeforeMs).toISOString() });
       });
     });
@@ -238,7 +236,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         if (!(await store.retireKid(kid, now()))) {
           throw new CliFailure(shown`${kid} signs new tokens: rotate the signing key first (POST /admin/incident/rotate-key), then retire it`, EXIT.refused);
         }
-        await record(store, 'key_retired', { reason, details: { kid } });
+        await record(store, incidentEvents.keyRetired(kid, reason, actorOf()));
         print(shown`retired ${kid}: its tokens are refused by every instance within its refresh interval`, { kid, retired: true });
       });
     });
@@ -253,7 +251,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const previous = (await store.readGlobalState()).lockdown?.mode ?? 'off';
         const sinceMs = await store.timeMs(); // compared with logins' times: the store's clock, as for revoke-user
         await store.setLockdown({ mode, sinceMs, reason, actor: actorOf() });
-        await record(store, 'lockdown_changed', { reason, details: { mode, previous } }, sinceMs);
+        await record(store, incidentEvents.lockdownChanged(mode, previous, reason, actorOf()), sinceMs);
         print(shown`lockdown ${mode} since ${new Date(sinceMs).toISOString()} (was ${previous})`, { mode, previous, since: new Date(sinceMs).toISOString() });
       });
     });

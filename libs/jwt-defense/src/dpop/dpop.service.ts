@@ -11,7 +11,7 @@ import { DpopProofException, UseDpopNonceException } from '../errors/defense.exc
 import { ClientIpResolver } from '../edge/client-ip.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { RequestCheckStore } from '../store/defense-store.ports.js';
-import { userTag } from '../token/token-ids.js';
+import { userIdentity } from '../token/token-ids.js';
 import { DpopOptions } from './dpop.options.js';
 
 /** A proof that passed every check: the thumbprint of its key, its id and time. */
@@ -81,7 +81,7 @@ export class DpopService {
    */
   async proofForBinding(httpRequest: unknown, subject?: string): Promise<DpopProof | undefined> {
     const proof = await this.proofForRefresh(httpRequest);
-    if (proof && !(await this.store.recordProof(userTag(subject ?? `dpop ${proof.jkt}`), proof.replayKey, this.replayTtlMs))) {
+    if (proof && !(await this.store.recordProof(userIdentity(subject ?? `dpop ${proof.jkt}`).tag, proof.replayKey, this.replayTtlMs))) {
       this.refused(httpRequest, new DpopProofException('invalid_dpop_proof', 'replay'));
     }
     return proof;

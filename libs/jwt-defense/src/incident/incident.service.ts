@@ -4,18 +4,19 @@ import { Inject, Injectable, Logger, Optional, type OnModuleDestroy, type OnModu
 import type { Subscription } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { EpochClock } from '../common/epoch-clock.js';
-import { InvalidRequestException, KeyRingFullException } from '../errors/defense.exceptions.js';
+import { InvalidRequestException, KeyRingFullException, SigningKeyActiveException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { toNdjsonLine, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
-import { DEFENSE_METRICS, TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
+import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
-import { RevocationOptions } from '../revocation/revocation.options.js';
+import { incidentEvents, RevocationPolicy } from '../revocation/revocation.policy.js';
 import { RevocationService, type RevokeTokenOptions } from '../revocation/revocation.service.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
 import {
   GlobalStateStore,
   KeyRingStore,
+  RevocationStore,
   type GlobalDefenseState,
   type KeyRingLimits,
   type KeyRotationOutcome,
@@ -78,7 +79,8 @@ const ROTATION_POLL_FIRST_MS = 10;
 const ROTATION_POLL_MAX_MS = 100;
 
 /**
- * The incident-response toolkit, one screen:
+ * The incident-response toolkit, one screen, and the one facade of incident actions (the `jwt-defense` CLI takes the
+ * same actions on Redis, with the same rules: `RevocationPolicy`):
  *
  * - contain: `revokeToken`, `revokeSession`, `revokeUser`, `revokeBefore(t)` (everything issued at or before t),
  *   `setLockdown('step-up' | 'deny-non-admin' | 'off')`;
@@ -110,21 +112,16 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     private readonly tokens: TokenService,
     @Inject(GlobalStateStore) private readonly globalStore: GlobalStateStore,
     @Inject(KeyRingStore) private readonly keyStore: KeyRingStore,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
+    private readonly policy: RevocationPolicy,
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly lifecycle: DefenseStoreLifecycle,
     private readonly epochs: EpochClock,
-    @Inject(TOKEN_LIFETIMES) lifetimes: TokenLifetimes,
-    revocationOptions: RevocationOptions,
     @Optional() @Inject(DEFENSE_METRICS) private readonly metrics?: DefenseMetricsSink,
   ) {
     this.adminRoles = new Set(options.adminRoles);
-    // A rotated key retires once no token it signed can still be valid: the longest lifetime and the clock tolerance
-    // after it stopped signing, plus the refresh through which other instances may still have signed with it.
-    this.ringLimits = {
-      maxKeys: options.maxRotatedKeys,
-      retireAfterMs: (lifetimes.maxAccessTokenTtlSec + lifetimes.clockToleranceSec) * 1000 + revocationOptions.globalStateRefreshMs,
-    };
+    this.ringLimits = { maxKeys: options.maxRotatedKeys, retireAfterMs: policy.rotatedKeyRetireAfterMs };
     if (options.keyEncryptionKey !== undefined) this.kek = keyEncryptionKeyFrom(options.keyEncryptionKey);
     // One process, one memory store: a rotated key never leaves the process, so a random KEK will do.
     else if (lifecycle.store.kind === 'memory') this.kek = randomBytes(32);
@@ -160,11 +157,18 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Every token and session of `sub` issued up to now, in O(1). `iss`: the user's issuer, one of `issuers` for an
-   * external user (default: this module's own).
+   * Every token and session of `sub` issued up to now, in O(1): the user's not-before epoch (no list of tokens to
+   * walk). A token issued after it, even in the same second, stays valid (our jtis carry their issue time in ms).
+   * `iss`: the user's issuer, one of `issuers` for an external user (default: this module's own; another, or an own
+   * `sub` with a control character: `InvalidRequestException`, 400).
    */
-  revokeUser(sub: string, { reason, actor, iss }: IncidentActor & { iss?: string }): Promise<{ notBeforeMs: number }> {
-    return this.revocation.revokeAllForUser(sub, reason, actor, iss);
+  async revokeUser(sub: string, { reason, actor, iss }: IncidentActor & { iss?: string }): Promise<{ notBeforeMs: number }> {
+    const user = this.revocation.userNamed(sub, iss);
+    // The store's clock (Redis TIME), the one logins are dated with: see EpochClock.
+    const nowMs = await this.epochs.nowMs();
+    const notBeforeMs = await this.revocations.raiseUserNotBefore(user.tag, user.subject, nowMs, this.policy.userEpochTtlMs);
+    this.events.record(...incidentEvents.userRevoked(sub, reason, { actor, iss: this.revocation.externalIssuer(iss) }));
+    return { notBeforeMs };
   }
 
   /** Every token of everyone issued at or before `at` (default now; never later than now: 400). */
@@ -173,9 +177,11 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     const nowMs = await this.epochs.nowMs();
     const atMs = at === undefined ? nowMs : Number(at);
     if (!Number.isFinite(atMs) || atMs > nowMs || atMs < 0) throw new InvalidRequestException();
-    const result = await this.revocation.revokeAllIssuedBefore(atMs, reason, actor);
-    this.audit('revoked every token issued before', { notBefore: new Date(result.notBeforeMs).toISOString(), actor, reason });
-    return result;
+    const notBeforeMs = await this.globalStore.raiseGlobalNotBefore(atMs);
+    this.revocation.applyGlobal({ notBeforeMs });
+    this.events.record(...incidentEvents.globalRevoked(notBeforeMs, reason, actor));
+    this.audit('revoked every token issued before', { notBefore: new Date(notBeforeMs).toISOString(), actor, reason });
+    return { notBeforeMs };
   }
 
   /**
@@ -188,7 +194,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     const state: LockdownState = { mode, sinceMs: Math.max(await this.epochs.nowMs(), this.lockdownState.sinceMs), reason, ...(actor ? { actor } : {}) };
     await this.globalStore.setLockdown(state);
     this.useLockdown(state);
-    this.events.record('lockdown_changed', { reason, details: { mode, previous, ...(actor ? { actor } : {}) } });
+    this.events.record(...incidentEvents.lockdownChanged(mode, previous, reason, actor || undefined));
     this.audit('lockdown changed', { mode, previous, actor, reason });
     return state;
   }
@@ -308,11 +314,16 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Refuses every token signed with `kid` and takes it out of the JWKS. The key that signs new tokens (on any
-   * instance) is refused with `SigningKeyActiveException` (409 `signing_key_active`): rotate first.
+   * Refuses every token signed with `kid` (a leaked key), on every instance, and takes it out of the JWKS. The key that
+   * signs new tokens (on any instance: checked atomically by the store) is refused with `SigningKeyActiveException`
+   * (409 `signing_key_active`): rotate first.
    */
   async retireKey(kid: string, { reason, actor }: IncidentActor): Promise<{ kid: string }> {
-    await this.revocation.retireKey(kid, reason, actor);
+    const nowMs = this.clock.nowMs();
+    const signingKid = this.tokens.signingKid;
+    if (signingKid === kid || !(await this.globalStore.retireKid(kid, nowMs, signingKid))) throw new SigningKeyActiveException(kid);
+    this.revocation.applyGlobal({ retiredKids: { [kid]: nowMs } });
+    this.events.record(...incidentEvents.keyRetired(kid, reason, actor));
     this.tokens.unpublish(kid);
     this.audit('key retired', { kid, actor, reason });
     return { kid };

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
 import { EpochClock } from '../common/epoch-clock.js';
-import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
-import { RevocationService } from '../revocation/revocation.service.js';
+import { IncidentService } from '../incident/incident.service.js';
+import { KNOWN_ISSUERS } from '../jwt-defense.tokens.js';
+import { RevocationPolicy } from '../revocation/revocation.policy.js';
 import { ContextStore, type AnomalyCount } from '../store/defense-store.ports.js';
-import { subjectKey, userTag } from '../token/token-ids.js';
+import { userIdentity, type KnownIssuers } from '../token/token-ids.js';
 import { AnomalyOptions, type AnomalyContainment } from './anomaly.options.js';
 
 const DAY_MS = 86_400_000;
@@ -20,9 +21,10 @@ export class AnomalyMonitorService {
   constructor(
     readonly options: AnomalyOptions,
     @Inject(ContextStore) private readonly store: ContextStore,
-    private readonly revocation: RevocationService,
+    private readonly incident: IncidentService,
+    private readonly policy: RevocationPolicy,
     private readonly clock: DefenseClock,
-    @Inject(TOKEN_LIFETIMES) private readonly lifetimes: TokenLifetimes,
+    @Inject(KNOWN_ISSUERS) private readonly issuers: KnownIssuers,
     private readonly epochs: EpochClock,
   ) {}
 
@@ -48,13 +50,12 @@ export class AnomalyMonitorService {
    * step-up epoch (tokens authenticated at or before it answer 401 `insufficient_user_authentication` until a new
    * login), `revoke` revokes every token and session.
    */
-  async contain(sub: string, containment: AnomalyContainment, reason: string, iss: string = this.lifetimes.issuer): Promise<void> {
+  async contain(sub: string, containment: AnomalyContainment, reason: string, iss?: string): Promise<void> {
     if (containment === 'step-up') {
-      const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
-      const subject = subjectKey(iss, sub, this.lifetimes.issuer);
-      await this.store.raiseStepUpBefore(userTag(subject), subject, await this.epochs.nowMs(), lifetimeSec * 1000);
+      const { subject, tag } = userIdentity(sub, iss, this.issuers.own);
+      await this.store.raiseStepUpBefore(tag, subject, await this.epochs.nowMs(), this.policy.stepUpEpochTtlMs);
     } else if (containment === 'revoke') {
-      await this.revocation.revokeAllForUser(sub, reason, 'anomaly-monitor', iss);
+      await this.incident.revokeUser(sub, { reason, actor: 'anomaly-monitor', iss });
     }
   }
 }

@@ -2,6 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { CountedLimit } from '../headers/response-headers.js';
 import type { RoutePolicy } from '../policy/policy.resolver.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import type { PrincipalIdentity } from '../token/token-ids.js';
+
+export type { PrincipalIdentity } from '../token/token-ids.js';
 
 /** What one request carries through the pipeline. Created once per request; stages read and add to it. */
 export interface PipelineContext {
@@ -28,18 +31,6 @@ export interface PipelineContext {
   admitted?: Promise<void>;
   /** The authentication of this request, once started (shared by every guard run for the same request). */
   authenticated?: Promise<AccessTokenPrincipal>;
-}
-
-export interface PrincipalIdentity {
-  /** The key of the user's state: the subject, or the issuer and the subject for an external issuer (see `subjectKey`). */
-  readonly subject: string;
-  /** The user's Cluster hash tag (of `subject`). */
-  readonly tag: string;
-  /**
-   * When the token's authentication dates from, epoch ms: the session's login (`auth_time`) for a refreshed
-   * token, else its issue time; ms precision for our own ids. Revocation epochs compare with this.
-   */
-  readonly authenticatedAtMs: number;
 }
 
 const CONTEXT = Symbol('jwt-defense.pipeline-context');

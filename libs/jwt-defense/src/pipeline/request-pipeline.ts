@@ -20,7 +20,7 @@ import type { DefenseCheckRequest, DefenseCheckResult } from '../store/check-par
 import { RequestCheckStore } from '../store/defense-store.ports.js';
 import { ThrottleStage } from '../throttling/throttle.stage.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
-import { authenticatedAtMs, subjectKey, userTag } from '../token/token-ids.js';
+import { identityOf } from '../token/token-ids.js';
 import { TokenService } from '../token/token.service.js';
 import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import { CHECK_STAGES } from './check-stages.js';
@@ -167,7 +167,7 @@ export class RequestPipeline {
     at('token');
     const principal = await this.verify(presented.token);
     context.principal = principal;
-    context.identity = this.identityOf(principal);
+    context.identity = this.cachedIdentity(principal);
     at('dpop');
     await this.dpop.verify(context, presented.scheme, presented.token);
 
@@ -225,12 +225,10 @@ export class RequestPipeline {
   }
 
   /** Verified principals are cached per token: hash each one's subject once, not on every request. */
-  private identityOf(principal: AccessTokenPrincipal): PrincipalIdentity {
+  private cachedIdentity(principal: AccessTokenPrincipal): PrincipalIdentity {
     let identity = this.identities.get(principal);
     if (!identity) {
-      const subject = subjectKey(principal.issuer, principal.sub, this.tokens.issuer);
-      const tag = userTag(subject);
-      identity = { subject, tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
+      identity = identityOf(principal, this.tokens.issuer);
       this.identities.set(principal, identity);
     }
     return identity;

@@ -1,6 +1,7 @@
 import type { CheckPart } from '../store/check-part.js';
 import type { RefreshSessionRecord } from '../store/defense-store.ports.js';
 import { integer, replyOf } from '../store/reply.js';
+import { storeVerdict } from './revocation.policy.js';
 
 /** What the revocation layer asks of the one call about a token. */
 export interface RevocationRead {
@@ -32,6 +33,7 @@ export const REVOCATION_PART: CheckPart<RevocationRead, RevocationFacts> = {
   keyCount: 3,
   keys: (input, { sub }, key) => [key('n', sub), key('j', input?.jti ?? ''), key('s', input?.sid ?? '')],
   args: (input) => [input.authenticatedAtMs === undefined ? '' : Math.floor(input.authenticatedAtMs)],
+  // The Lua is `storeVerdict` (revocation.policy.ts) over the same three facts.
   lua: {
     check: `
 S.nb = redis.call('GET', K[1]) or '0'
@@ -52,7 +54,7 @@ if S.jti == 1 or S.session == 1 or (A[1] ~= '' and tonumber(S.nb) >= tonumber(A[
         userNotBeforeMs: spaces.expiring<number>('userEpochs').get(`${scope.tag}:${scope.sub}`) ?? 0,
       };
       state.facts = facts;
-      if (facts.jtiRevoked || facts.sessionRevoked || (input.authenticatedAtMs !== undefined && input.authenticatedAtMs <= facts.userNotBeforeMs)) flow.refused = true;
+      if (storeVerdict(facts, input.authenticatedAtMs)) flow.refused = true;
     },
     result: ({ state }) => state.facts as RevocationFacts,
   },

@@ -22,7 +22,11 @@ export class RevocationOptions {
    * `store_unavailable` event. Default `closed`; `@DefensePolicy({ failMode })` overrides it per route.
    */
   @IsIn(FAIL_MODES) failMode: FailMode = 'closed';
-  /** Kept past a revoked token's expiry, in seconds (clock skew, late checks). Default 900; at most 86400. */
+  /**
+   * Kept past what a revocation covers, in seconds (clock skew, late checks): a denylist entry past its token's expiry
+   * (never less than the clock tolerance, for which verification still accepts it), an epoch past the lifetimes of
+   * the tokens and sessions it covers. Default 900; at most 86400.
+   */
   @IsInt() @Min(0) @Max(86_400) graceSec: number = 900;
   /** How often each instance re-reads the global measures (revoke everything before T, retired kids), in ms. Default 1000; 100 to 3600000. */
   @IsInt() @Min(100) @Max(3_600_000) globalStateRefreshMs: number = 1000;

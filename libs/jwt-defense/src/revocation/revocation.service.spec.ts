@@ -7,6 +7,7 @@ import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { RequestCheckStore } from '../store/defense-store.ports.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { authenticatedAtMs, userTag } from '../token/token-ids.js';
+import { storeVerdict } from './revocation.policy.js';
 import { RevocationService } from './revocation.service.js';
 import { checkToken } from '../../../../test/support/check-request.js';
 
@@ -52,7 +53,7 @@ describe('RevocationService (memory store, frozen clock)', () => {
     const tag = userTag(principal.sub);
     const at = authenticatedAtMs(principal, tag);
     const check = { tag, sub: principal.sub, jti: principal.jti ?? '', sid: principal.sid };
-    return revocation.globalVerdict(principal.kid, at) ?? revocation.storeVerdict(await checkToken(moduleRef.get<RequestCheckStore>(RequestCheckStore), check), at);
+    return revocation.globalVerdict(principal.kid, at) ?? storeVerdict(await checkToken(moduleRef.get<RequestCheckStore>(RequestCheckStore), check), at);
   };
   const verdict = async (token: string) => verdictOf(await tokens.verify(token));
 

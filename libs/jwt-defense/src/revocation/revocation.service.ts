@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { Subject, type Observable } from 'rxjs';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
-import { EpochClock } from '../common/epoch-clock.js';
-import { InvalidRequestException, SigningKeyActiveException, SubjectRequiredException } from '../errors/defense.exceptions.js';
+import { InvalidRequestException, SubjectRequiredException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
-import { TOKEN_LIFETIMES, type TokenLifetimes } from '../jwt-defense.tokens.js';
+import type { IncidentService } from '../incident/incident.service.js';
+import { INCIDENT_FACADE, KNOWN_ISSUERS } from '../jwt-defense.tokens.js';
 import { DefenseStoreLifecycle } from '../store/defense-store.provider.js';
 import {
   GlobalStateStore,
@@ -15,9 +16,9 @@ import {
   type GlobalDefenseState,
   type RevocationRecord,
 } from '../store/defense-store.ports.js';
-import { externalSubjectKey, hasControlCharacter, parseOwnJti, userTag } from '../token/token-ids.js';
-import type { RevocationFacts } from './revocation.check-part.js';
+import { namedUserIdentity, parseOwnJti, userIdentity, type KnownIssuers, type UserIdentity } from '../token/token-ids.js';
 import { RevocationOptions } from './revocation.options.js';
+import { globalVerdict, incidentEvents, RevocationPolicy, type RevocationVerdict } from './revocation.policy.js';
 
 export interface RevokeTokenOptions {
   /** Why (kept with the entry and in the event log). */
@@ -40,18 +41,17 @@ export interface RevokeTokenOptions {
 
 const GLOBAL_REFRESH = 'jwt-defense:global-state';
 
-/** Why the revocation layer refuses a token: its jti, its session, its user's epoch, a global measure, its key. */
-export type RevocationVerdict = 'jti' | 'session' | 'user' | 'global' | 'key' | undefined;
+export type { RevocationVerdict } from './revocation.policy.js';
 
 /**
- * Layer 5: revocation at the resource server.
+ * Layer 5: revocation at the resource server, what requests and sessions need.
  *
- * - `revoke(jti)`: a denylist entry with reason and actor, whose TTL ends with the token's life (+ grace).
- * - `revokeAllForUser(sub, reason, actor?, iss?)`: O(1), raises the user's not-before epoch (no list of tokens to
- *   walk); `iss` names an external issuer's user (default: this module's own).
- * - `revokeAllIssuedBefore(t)`, `retireKey(kid)`: incident measures, read by every instance within
- *   `globalStateRefreshMs` (at once on the instance that made them).
- * The per-request check is `RevocationStage`, inside the pipeline's ONE store call.
+ * - `revoke(jti)`: a denylist entry with reason and actor, whose TTL ends with the token's life (+ grace): logout.
+ * - `revokeSession(sub, sid)`: a refresh family and its access tokens: logout, a subject gone.
+ * - the global measures (revoke everything before T, retired kids) this instance knows, refreshed every
+ *   `globalStateRefreshMs`, and their verdict from memory.
+ * Incident actions (a user, everything before T, a key, the lockdown) are `IncidentService`'s. The rules (TTLs,
+ * verdicts) are `RevocationPolicy`'s; the per-request check is `RevocationStage`, inside the pipeline's ONE store call.
  */
 @Injectable()
 export class RevocationService implements OnModuleInit, OnModuleDestroy {
@@ -66,12 +66,13 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     @Inject(GlobalStateStore) private readonly globalStore: GlobalStateStore,
     @Inject(SessionStore) private readonly sessions: SessionStore,
     private readonly options: RevocationOptions,
-    @Inject(TOKEN_LIFETIMES) private readonly lifetimes: TokenLifetimes,
+    @Inject(KNOWN_ISSUERS) private readonly issuers: KnownIssuers,
+    private readonly policy: RevocationPolicy,
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly scheduler: DefenseScheduler,
     private readonly lifecycle: DefenseStoreLifecycle,
-    private readonly epochs: EpochClock,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -92,17 +93,7 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
    * `kid` and authenticated at `authenticatedAtMs` (see `authenticatedAtMs()`), from memory: no store call.
    */
   globalVerdict(kid: string, authenticatedAtMs: number): RevocationVerdict {
-    if (this.global.retiredKids[kid] !== undefined) return 'key';
-    if (authenticatedAtMs <= this.global.notBeforeMs) return 'global';
-    return undefined;
-  }
-
-  /** The verdict of the per-user state read by the request's store call (its revocation part). */
-  storeVerdict(result: RevocationFacts, authenticatedAtMs: number): RevocationVerdict {
-    if (result.jtiRevoked) return 'jti';
-    if (result.sessionRevoked) return 'session';
-    if (authenticatedAtMs <= result.userNotBeforeMs) return 'user';
-    return undefined;
+    return globalVerdict(this.global, kid, authenticatedAtMs);
   }
 
   /** The retired kids this instance knows (kid → epoch ms). */
@@ -120,17 +111,16 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
     return createdAtMs <= this.global.notBeforeMs;
   }
 
-  /** Puts a token on the denylist. Returns false when it already was. */
+  /** Puts a token on the denylist (logout; for an incident, `IncidentService.revokeToken`). Returns false when it already was. */
   async revoke(jti: string, options: RevokeTokenOptions): Promise<boolean> {
     const tag = this.tagOf(jti, options.sub, options.iss);
     const nowMs = this.clock.nowMs();
-    const expiresAtMs = options.expiresAt === undefined ? this.latestExpiryMs(jti, nowMs) : Number(options.expiresAt);
+    const iss = this.externalIssuer(options.iss);
+    const expiresAtMs = options.expiresAt === undefined ? undefined : Number(options.expiresAt);
     const record: RevocationRecord = { jti, reason: options.reason, revokedAtMs: nowMs, actor: options.actor, sub: options.sub };
-    const ttlMs = Math.max(expiresAtMs - nowMs, 0) + this.options.graceSec * 1000;
+    const ttlMs = this.policy.denylistTtlMs({ jti, external: iss !== undefined, expiresAtMs }, nowMs);
     const added = await this.store.revokeToken(tag, record, ttlMs);
-    if (added) {
-      this.events.record('token_revoked', { jti, sub: options.sub, reason: options.reason, details: { ...this.actor(options.actor), ...this.issuerDetail(options.iss) } });
-    }
+    if (added) this.events.record(...incidentEvents.tokenRevoked(jti, options.sub, options.reason, { actor: options.actor, iss }));
     return added;
   }
 
@@ -145,56 +135,60 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Revokes every token and refresh session of `sub` issued up to now, in O(1). A token issued after it, even
-   * in the same second, stays valid (our jtis carry their issue time in ms). `iss`: the user's issuer, one of
-   * `issuers` for an external user (default this module's own; another: `InvalidRequestException`, 400).
+   * @deprecated Use `IncidentService.revokeUser(sub, { reason, actor, iss })`, the one facade of incident actions
+   * (this delegates to it; removed in the next minor version).
    */
   async revokeAllForUser(sub: string, reason: string, actor?: string, iss?: string): Promise<{ notBeforeMs: number }> {
-    const subject = this.subjectOf(sub, iss);
-    // The store's clock (Redis TIME), the one logins are dated with: see EpochClock.
-    const nowMs = await this.epochs.nowMs();
-    // The epoch must outlive every token and session it covers.
-    const lifetimeSec = Math.max(this.lifetimes.refreshTokenTtlSec, this.lifetimes.maxAccessTokenTtlSec) + this.lifetimes.clockToleranceSec;
-    const ttlMs = (lifetimeSec + this.options.graceSec) * 1000;
-    const notBeforeMs = await this.store.raiseUserNotBefore(userTag(subject), subject, nowMs, ttlMs);
-    this.events.record('user_revoked', { sub, reason, details: { ...this.actor(actor), ...this.issuerDetail(iss) } });
-    return { notBeforeMs };
+    return this.incident().revokeUser(sub, { reason, actor, iss });
   }
 
-  /**
-   * How long a revoked session is kept as revoked, ms: until every access token it may have minted has expired (its
-   * refresh token is then unknown, refused all the same). Bounds what revoked sessions hold in the store.
-   */
-  get revokedSessionRetainMs(): number {
-    return (this.lifetimes.maxAccessTokenTtlSec + this.lifetimes.clockToleranceSec + this.options.graceSec) * 1000;
-  }
-
-  /** Revokes the refresh session `sid` of `sub` and every access token minted from it. */
+  /** Revokes the refresh session `sid` of `sub` and every access token minted from it (logout, a subject gone). */
   async revokeSession(sub: string, sid: string, reason: string, actor?: string): Promise<boolean> {
-    const revoked = await this.sessions.revokeSession(userTag(sub), sid, reason, this.revokedSessionRetainMs);
-    if (revoked) this.events.record('session_revoked', { sub, reason, details: { sid, ...this.actor(actor) } });
+    const revoked = await this.sessions.revokeSession(userIdentity(sub).tag, sid, reason, this.policy.revokedSessionRetainMs);
+    if (revoked) this.events.record(...incidentEvents.sessionRevoked(sub, sid, reason, actor));
     return revoked;
   }
 
-  /** Incident: every token issued at or before `at` is refused, by every instance. */
+  /**
+   * @deprecated Use `IncidentService.revokeBefore(at, { reason, actor })` (this delegates to it, so a time later than
+   * now is refused with 400 `invalid_request`; removed in the next minor version).
+   */
   async revokeAllIssuedBefore(at: Date | number, reason: string, actor?: string): Promise<{ notBeforeMs: number }> {
-    const notBeforeMs = await this.globalStore.raiseGlobalNotBefore(Number(at));
-    this.global = { ...this.global, notBeforeMs: Math.max(this.global.notBeforeMs, notBeforeMs) };
-    this.events.record('global_revoked', { reason, details: { notBefore: new Date(notBeforeMs).toISOString(), ...this.actor(actor) } });
-    return { notBeforeMs };
+    return this.incident().revokeBefore(at, { reason, actor });
   }
 
   /**
-   * Incident: refuse every token signed with `kid` (a leaked key). The key that signs new tokens (on any instance:
-   * checked atomically by the store) is refused with `SigningKeyActiveException` (409): rotate first.
+   * @deprecated Use `IncidentService.retireKey(kid, { reason, actor })` (this delegates to it; removed in the next
+   * minor version).
    */
   async retireKey(kid: string, reason: string, actor?: string): Promise<void> {
-    const nowMs = this.clock.nowMs();
-    if (this.lifetimes.signingKid === kid || !(await this.globalStore.retireKid(kid, nowMs, this.lifetimes.signingKid))) {
-      throw new SigningKeyActiveException(kid);
-    }
-    this.global = { ...this.global, retiredKids: { ...this.global.retiredKids, [kid]: nowMs } };
-    this.events.record('key_retired', { reason, details: { kid, ...this.actor(actor) } });
+    await this.incident().retireKey(kid, { reason, actor });
+  }
+
+  /**
+   * Applies global measures taken on this instance at once (the background refresh brings them to the others):
+   * a later revoke-everything epoch, more retired kids; never undoes one. @internal
+   */
+  applyGlobal(state: Partial<Pick<GlobalDefenseState, 'notBeforeMs' | 'retiredKids'>>): void {
+    this.global = {
+      notBeforeMs: Math.max(this.global.notBeforeMs, state.notBeforeMs ?? 0),
+      retiredKids: { ...this.global.retiredKids, ...state.retiredKids },
+    };
+  }
+
+  /**
+   * The identity of a user an incident action names (`sub` and `iss`, as for `revoke`), or `InvalidRequestException`
+   * (400) when it names none: an own `sub` with a control character, an issuer neither own nor configured. @internal
+   */
+  userNamed(sub: string, iss: string | undefined): UserIdentity {
+    const identity = namedUserIdentity(sub, iss, this.issuers);
+    if (!identity) throw new InvalidRequestException();
+    return identity;
+  }
+
+  /** `iss` when it names an external issuer, `undefined` for this module's own (as events and the policy see it). @internal */
+  externalIssuer(iss: string | undefined): string | undefined {
+    return iss === undefined || iss === this.issuers.own ? undefined : iss;
   }
 
   /** Removes expired entries within the configured budget (the scheduled cleanup job calls this). */
@@ -206,52 +200,26 @@ export class RevocationService implements OnModuleInit, OnModuleDestroy {
   async refreshGlobalState(): Promise<void> {
     try {
       const state = await this.globalStore.readGlobalState();
-      this.global = {
-        notBeforeMs: Math.max(this.global.notBeforeMs, state.notBeforeMs),
-        retiredKids: { ...this.global.retiredKids, ...state.retiredKids },
-      };
+      this.applyGlobal(state);
       this.refreshed.next(state);
     } catch (error) {
       this.logger.warn(`global revocation state not refreshed: ${(error as Error).message}`);
     }
   }
 
-  /**
-   * The key of a user's state (see `subjectKey`). This module's own subjects never hold a control character (a
-   * caller naming one would reach an external user's state); an issuer must be this module's or a configured one.
-   */
-  private subjectOf(sub: string, iss: string | undefined): string {
-    const own = this.lifetimes.issuer;
-    if (iss === undefined || iss === own) {
-      if (hasControlCharacter(sub)) throw new InvalidRequestException();
-      return sub;
-    }
-    if (!this.lifetimes.externalIssuers?.includes(iss)) throw new InvalidRequestException();
-    return externalSubjectKey(iss, sub);
-  }
-
   private tagOf(jti: string, sub: string | undefined, iss: string | undefined): string {
-    if (sub !== undefined) return userTag(this.subjectOf(sub, iss));
+    if (sub !== undefined) return this.userNamed(sub, iss).tag;
     // Only this module's jtis carry their user: an external issuer's token needs its subject.
-    if (iss !== undefined && iss !== this.lifetimes.issuer) throw new SubjectRequiredException();
+    if (this.externalIssuer(iss) !== undefined) throw new SubjectRequiredException();
     const own = parseOwnJti(jti);
     // Not provably ours: recording it under a guessed user would be a silent no-op.
     if (!own) throw new SubjectRequiredException();
     return own.tag;
   }
 
-  /** Without the token's exp: ours expire at most maxAccessTokenTtl after their embedded issue time. */
-  private latestExpiryMs(jti: string, nowMs: number): number {
-    const maxLifeMs = (this.lifetimes.maxAccessTokenTtlSec + this.lifetimes.clockToleranceSec) * 1000;
-    const own = parseOwnJti(jti);
-    return own ? Math.min(own.issuedAtMs + maxLifeMs, nowMs + maxLifeMs) : nowMs + maxLifeMs;
-  }
 
-  private actor(actor: string | undefined): Record<string, string> {
-    return actor === undefined ? {} : { actor };
-  }
-
-  private issuerDetail(iss: string | undefined): Record<string, string> {
-    return iss === undefined || iss === this.lifetimes.issuer ? {} : { iss };
+  /** The facade of incident actions, for the deprecated methods above (it depends on this service: looked up late). */
+  private incident(): IncidentService {
+    return this.moduleRef.get<IncidentService>(INCIDENT_FACADE);
   }
 }

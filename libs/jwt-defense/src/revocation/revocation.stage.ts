@@ -4,6 +4,7 @@ import type { CheckStage } from '../pipeline/check-stage.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
 import { REVOCATION_PART } from './revocation.check-part.js';
+import { storeVerdict } from './revocation.policy.js';
 import { RevocationService } from './revocation.service.js';
 
 /**
@@ -23,6 +24,6 @@ export class RevocationStage implements CheckStage {
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
-    if (this.revocation.storeVerdict(partResult(result, REVOCATION_PART)!, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
+    if (storeVerdict(partResult(result, REVOCATION_PART)!, context.identity!.authenticatedAtMs)) throw new InvalidTokenException('token_revoked');
   }
 }

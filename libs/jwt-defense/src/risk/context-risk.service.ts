@@ -8,7 +8,7 @@ import { rawRequest } from '../common/http.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
 import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { ContextStore, type RiskProfile } from '../store/defense-store.ports.js';
-import { userTag } from '../token/token-ids.js';
+import { userIdentity } from '../token/token-ids.js';
 import { HeaderCountryResolver, MaxMindCountryResolver, type CountryResolver } from './country-resolver.js';
 import { deviceFingerprint } from './device-fingerprint.js';
 import { hourOfWeek } from './risk-profile.js';
@@ -98,7 +98,7 @@ export class ContextRiskService implements OnModuleInit {
    */
   learnLogin(httpRequest: unknown, sub: string): Promise<void> {
     const context = this.riskContextOf(httpRequest);
-    return this.learn(sub, context, undefined, userTag(sub), { contextKey: riskContextKey(context) });
+    return this.learn(sub, context, undefined, userIdentity(sub).tag, { contextKey: riskContextKey(context) });
   }
 
   /**
@@ -106,7 +106,7 @@ export class ContextRiskService implements OnModuleInit {
    * day, or the first request of this hour (the hour-of-week histogram counts once per user per hour). The request
    * does not wait; the promise is for the callers that do (a login).
    */
-  learn(sub: string, context: RequestRiskContext, profile: RiskProfile | undefined, tag = userTag(sub), login?: { contextKey: string }): Promise<void> {
+  learn(sub: string, context: RequestRiskContext, profile: RiskProfile | undefined, tag = userIdentity(sub).tag, login?: { contextKey: string }): Promise<void> {
     const hour = Math.floor(context.nowMs / 3_600_000);
     const countHour = profile === undefined || profile.learnedHour !== hour;
     const stale = (seenMs: number) => seenMs === 0 || context.nowMs - seenMs > RELEARN_AFTER_MS;
@@ -133,7 +133,7 @@ export class ContextRiskService implements OnModuleInit {
    * store's clock (Redis `TIME`), the clock `auth_time` of the library's own logins is read from, so instances whose
    * clocks disagree agree on which login came after it.
    */
-  recordChallenge(sub: string, context: Pick<RequestRiskContext, 'country' | 'device'>, atMs?: number, tag = userTag(sub)): void {
+  recordChallenge(sub: string, context: Pick<RequestRiskContext, 'country' | 'device'>, atMs?: number, tag = userIdentity(sub).tag): void {
     void this.writes.run('record_challenge', async () =>
       this.store.recordChallenge(tag, sub, atMs ?? (await this.epochs.nowMs()), this.options.profileTtlDays * DAY_MS, riskContextKey(context)),
     );

@@ -5,9 +5,10 @@ import { EpochClock } from '../common/epoch-clock.js';
 import { DpopService } from '../dpop/dpop.service.js';
 import { DpopProofException, TokenVerificationError } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
+import { RevocationPolicy } from '../revocation/revocation.policy.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { SessionStore, type RefreshSessionRecord } from '../store/defense-store.ports.js';
-import { newSid, SID_LENGTH, USER_TAG_LENGTH, userTag } from '../token/token-ids.js';
+import { newSid, SID_LENGTH, USER_TAG_LENGTH, userIdentity } from '../token/token-ids.js';
 import { TokenService, checkOwnSubject, type IssuedAccessToken } from '../token/token.service.js';
 import { SessionOptions } from './session.options.js';
 
@@ -70,6 +71,7 @@ export class RefreshTokenService {
     private readonly options: SessionOptions,
     private readonly tokens: TokenService,
     private readonly revocation: RevocationService,
+    private readonly policy: RevocationPolicy,
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly epochs: EpochClock,
@@ -89,7 +91,7 @@ export class RefreshTokenService {
     const nowMs = await this.epochs.nowMs();
     const session: RefreshSessionRecord = {
       sid: newSid(nowMs),
-      tag: userTag(sub),
+      tag: userIdentity(sub).tag,
       sub,
       key: randomBytes(32).toString('base64url'),
       generation: 0,
@@ -97,7 +99,7 @@ export class RefreshTokenService {
       expiresAtMs: nowMs + this.options.refreshTokenTtlSec * 1000,
       claims: JSON.stringify(claims),
     };
-    const overLimit = await this.store.createSession(session, { maxPerUser: this.options.maxSessionsPerUser, revokedRetainMs: this.revocation.revokedSessionRetainMs });
+    const overLimit = await this.store.createSession(session, { maxPerUser: this.options.maxSessionsPerUser, revokedRetainMs: this.policy.revokedSessionRetainMs });
     for (const sid of overLimit) {
       this.events.record('session_revoked', { sub, reason: 'session_limit', details: { sid, actor: 'system', maxSessionsPerUser: this.options.maxSessionsPerUser } });
     }
@@ -146,7 +148,7 @@ export class RefreshTokenService {
       globalNotBeforeMs: this.revocation.globalNotBeforeMs,
       nowMs,
       reuseGraceMs: this.options.reuseGraceSec * 1000,
-      revokedRetainMs: this.revocation.revokedSessionRetainMs,
+      revokedRetainMs: this.policy.revokedSessionRetainMs,
       ...(proof ? { dpopProof: { key: proof.replayKey, ttlMs: this.dpop.replayTtlMs } } : {}),
     });
     if (outcome === 'proof_replayed') this.dpop.refused(refreshOptions.request, new DpopProofException('invalid_dpop_proof', 'replay'));

@@ -52,6 +52,59 @@ export function userTag(sub: string): string {
   return createHash('sha256').update(sub, 'utf8').digest('base64url').slice(0, USER_TAG_LENGTH);
 }
 
+/** Who a user is for the store: the key of its state (see {@link subjectKey}) and that key's Cluster hash tag. */
+export interface UserIdentity {
+  /** The key of the user's state: the subject, or the issuer and the subject for an external issuer (see `subjectKey`). */
+  readonly subject: string;
+  /** The user's Cluster hash tag (of `subject`). */
+  readonly tag: string;
+}
+
+/** A verified principal's identity, and when its token's authentication dates from. */
+export interface PrincipalIdentity extends UserIdentity {
+  /**
+   * When the token's authentication dates from, epoch ms: the session's login (`auth_time`) for a refreshed
+   * token, else its issue time; ms precision for our own ids. Revocation epochs compare with this.
+   */
+  readonly authenticatedAtMs: number;
+}
+
+/**
+ * The identity of user `sub` of issuer `iss`: the one place a user's key and tag are computed. `iss` absent, or
+ * `ownIssuer`, is this module's own user; any other `iss` an external issuer's (a caller that does not know this
+ * module's issuer, the CLI, passes none and names an external user by its issuer only). No checks: see
+ * {@link namedUserIdentity} for a user named by an admin.
+ */
+export function userIdentity(sub: string, iss?: string, ownIssuer?: string): UserIdentity {
+  const subject = iss === undefined || iss === ownIssuer ? sub : externalSubjectKey(iss, sub);
+  return { subject, tag: userTag(subject) };
+}
+
+/** The identity of a verified principal (the pipeline computes it once per token). */
+export function identityOf(principal: { sub: string; issuer: string; jti?: string; iat: number; authTime?: number; sid?: string }, ownIssuer: string): PrincipalIdentity {
+  const { subject, tag } = userIdentity(principal.sub, principal.issuer, ownIssuer);
+  return { subject, tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
+}
+
+/** The issuers a caller knows: this module's own (`token.issuer`) and the external ones (`issuers[].issuer`). */
+export interface KnownIssuers {
+  /** This module's issuer; absent when the caller does not know it (the CLI): an `iss` given is then external. */
+  readonly own?: string;
+  /** The external issuers; absent when the caller does not know them (the CLI): any `iss` is then accepted. */
+  readonly external?: readonly string[];
+}
+
+/**
+ * The identity of a user an admin names (an incident action, the CLI), or `undefined` when the name reaches no user of
+ * `known`: an own subject holding a control character (it would reach an external user's state), or an issuer that
+ * is neither this module's nor a configured one.
+ */
+export function namedUserIdentity(sub: string, iss: string | undefined, known: KnownIssuers): UserIdentity | undefined {
+  if (iss === undefined || iss === known.own) return hasControlCharacter(sub) ? undefined : userIdentity(sub);
+  if (known.external !== undefined && !known.external.includes(iss)) return undefined;
+  return userIdentity(sub, iss, known.own);
+}
+
 function msPart(ms: number): string {
   const time = Buffer.alloc(6);
   time.writeUIntBE(ms, 0, 6);
