@@ -156,10 +156,10 @@ function isAllowedClient(payload: Record<string, unknown>, clients: readonly str
  * A token's times against the clock: expired at `exp` (+ tolerance), not yet valid before `nbf` or `iat` (- tolerance).
  * Written once: a fresh token's claims and a cached principal are re-checked by this same function.
  */
-export function checkTokenTimes(times: { readonly iat: number; readonly exp: number; readonly nbf?: unknown }, nowSec: number, clockToleranceSec: number): void {
-  if (nowSec >= times.exp + clockToleranceSec) fail('token_expired');
-  if (typeof times.nbf === 'number' && times.nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
-  if (times.iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+export function checkTokenTimes(iat: number, exp: number, nbf: unknown, nowSec: number, clockToleranceSec: number): void {
+  if (nowSec >= exp + clockToleranceSec) fail('token_expired');
+  if (typeof nbf === 'number' && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+  if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
 }
 
 /**
@@ -191,7 +191,7 @@ export function validateAccessTokenClaims(payload: Record<string, unknown>, kid:
   if (rules.clients && !isAllowedClient(payload, rules.clients)) fail('claim_invalid', 'client');
 
   if (exp <= iat || exp - iat > rules.maxLifetimeSec) fail('claim_invalid', 'lifetime');
-  checkTokenTimes({ iat, exp, nbf }, rules.nowSec, rules.clockToleranceSec);
+  checkTokenTimes(iat, exp, nbf, rules.nowSec, rules.clockToleranceSec);
   // A login cannot come after the token it produced.
   if (authTime !== undefined && authTime > iat) fail('claim_invalid', 'auth_time');
 

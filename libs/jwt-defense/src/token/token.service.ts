@@ -77,6 +77,7 @@ export class TokenService {
   readonly verification: VerificationContext;
   /** This module's key ring as the one verification's resolver. @internal */
   readonly keyResolver: IssuerKeyResolver;
+  private readonly ringOnly = (): IssuerKeyResolver => this.keyResolver;
 
   private readonly options: {
     readonly issuer: string;
@@ -186,8 +187,8 @@ export class TokenService {
    * key selected by `kid`, then claims, through the one verification and its cache. Throws
    * {@link TokenVerificationError} with a stable `code`.
    */
-  async verify(token: string): Promise<AccessTokenPrincipal> {
-    return verifyAccessToken(token, () => this.keyResolver, this.verification);
+  verify(token: string): Promise<AccessTokenPrincipal> {
+    return verifyAccessToken(token, this.ringOnly, this.verification);
   }
 
   /**

@@ -33,9 +33,10 @@ export class VerifiedTokenCache {
     const entry = this.entries.get(token);
     if (entry === undefined) return undefined;
     this.entries.delete(token);
-    checkTokenTimes({ iat: entry.principal.iat, exp: entry.principal.exp, nbf: entry.principal.claims.nbf }, nowSec, entry.clockToleranceSec);
+    const { principal } = entry;
+    checkTokenTimes(principal.iat, principal.exp, principal.claims.nbf, nowSec, entry.clockToleranceSec);
     this.entries.set(token, entry); // most recently used last
-    return entry.principal;
+    return principal;
   }
 
   set(token: string, principal: AccessTokenPrincipal, clockToleranceSec: number): void {
