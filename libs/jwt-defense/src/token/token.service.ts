@@ -92,7 +92,7 @@ export class TokenService {
 
   constructor(
     options: TokenOptions,
-    private readonly clock: DefenseClock,
+    clock: DefenseClock,
     @Optional() @Inject(DEFENSE_METRICS) metrics: DefenseMetricsSink = NOOP_METRICS_SINK,
     // In the module: the store's clock dates the tokens `issue()` mints (what revocation epochs compare with).
     @Optional() private readonly issueClock: IssueClock = clock,
