@@ -53,6 +53,7 @@ import { ThrottleOptions } from './throttling/throttle.options.js';
 import { ThrottleStage } from './throttling/throttle.stage.js';
 import type { KnownIssuers } from './token/token-ids.js';
 import { TokenOptions } from './token/token.options.js';
+import { IssueClock } from './token/issue-clock.js';
 import { TokenService } from './token/token.service.js';
 import { AccessTokenVerifier, EXTERNAL_ISSUERS } from './issuers/access-token.verifier.js';
 import { DpopOptions } from './dpop/dpop.options.js';
@@ -107,6 +108,8 @@ const layerOptions: Provider[] = [
     DefenseScheduler,
     ...defenseStoreProviders,
     EpochClock,
+    // TokenService.issue() dates tokens by the store's clock; token/ itself imports no store.
+    { provide: IssueClock, useExisting: EpochClock },
     DefenseStoreLifecycle,
     SecurityEventService,
     TokenService,

@@ -1,7 +1,9 @@
-import { compactVerify, errors } from 'jose';
-import { checkJoseHeader, requireSignature, type HeaderProfile, type PrefilteredJws } from '../edge/compact-jws.js';
-import { JwtDefenseException, TokenVerificationError } from '../errors/defense.exceptions.js';
-import { validateAccessTokenClaims, type AccessTokenPrincipal } from '../token/access-token-claims.js';
+import { KeyObject } from 'node:crypto';
+import type { CryptoKey } from 'jose';
+import type { HeaderProfile, JoseHeader } from '../edge/compact-jws.js';
+import { TokenVerificationError } from '../errors/defense.exceptions.js';
+import type { ClaimRules } from '../token/access-token-claims.js';
+import type { IssuerKeyResolver, VerificationKey } from '../token/access-token-verification.js';
 import type { IssuerOptions } from './issuer.options.js';
 import { RemoteKeySet } from './remote-key-set.js';
 
@@ -11,18 +13,43 @@ import { RemoteKeySet } from './remote-key-set.js';
  */
 const EXTERNAL_KID = /^[\x21-\x7e]{1,256}$/;
 
-/** One external issuer: its header profile, its keys, its claim rules. */
-export class ExternalIssuer {
+const EC_ALGORITHMS: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+
+/**
+ * The one JWS algorithm a key jose imported from the JWKS verifies (jose imports a JWK for the header's `alg`, so its
+ * WebCrypto algorithm names it): RSASSA-PKCS1-v1_5 → RS*, RSA-PSS → PS*, ECDSA → ES* by curve, Ed25519/Ed448 → EdDSA.
+ */
+function algorithmsOf(key: CryptoKey): string[] {
+  const algorithm = key.algorithm as { name: string; hash?: { name: string }; namedCurve?: string };
+  const bits = algorithm.hash?.name.replace('SHA-', '');
+  switch (algorithm.name) {
+    case 'RSASSA-PKCS1-v1_5':
+      return [`RS${bits}`];
+    case 'RSA-PSS':
+      return [`PS${bits}`];
+    case 'ECDSA':
+      return algorithm.namedCurve && EC_ALGORITHMS[algorithm.namedCurve] ? [EC_ALGORITHMS[algorithm.namedCurve]] : [];
+    case 'Ed25519':
+    case 'Ed448':
+      return ['EdDSA'];
+    default:
+      return [];
+  }
+}
+
+/** One external issuer, a resolver of the one verification: its header profile, its keys (its JWKS), its claim rules. */
+export class ExternalIssuer implements IssuerKeyResolver {
   readonly keys: RemoteKeySet;
-  private readonly profile: HeaderProfile;
-  private readonly audiences: readonly string[];
+  readonly profile: HeaderProfile;
+  readonly rules: Omit<ClaimRules, 'nowSec'>;
+  /** The KeyObject of each key jose imported (jose keeps one CryptoKey per JWK and algorithm): converted once. */
+  private readonly imported = new WeakMap<CryptoKey, VerificationKey>();
 
   constructor(
     readonly options: IssuerOptions,
-    private readonly nowMs: () => number,
+    nowMs: () => number,
   ) {
     this.keys = new RemoteKeySet(options, nowMs);
-    this.audiences = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
     this.profile = {
       types: options.types.map((type) => (type === 'none' ? null : type)),
       allowedAlgorithms: new Set(options.algorithms),
@@ -31,33 +58,34 @@ export class ExternalIssuer {
       // Entra sends x5t: information only, never a key source (keys come from the JWKS alone).
       informational: ['x5t', 'x5t#S256'],
     };
-  }
-
-  /** Header profile, signature with a key from the issuer's JWKS, then claims per the issuer's profile. */
-  async verify(jws: PrefilteredJws): Promise<AccessTokenPrincipal> {
-    checkJoseHeader(jws.header, this.profile);
-    requireSignature(jws);
-    try {
-      await compactVerify(jws.token, (header) => this.keys.key(header), { algorithms: this.options.algorithms });
-    } catch (error) {
-      if (error instanceof TokenVerificationError || error instanceof JwtDefenseException) throw error;
-      if (error instanceof errors.JOSEAlgNotAllowed) throw new TokenVerificationError('algorithm_not_allowed', { cause: error });
-      throw new TokenVerificationError('signature_invalid', { cause: error });
-    }
-    return validateAccessTokenClaims(jws.payload, typeof jws.header.kid === 'string' ? jws.header.kid : '', {
-      issuer: this.options.issuer,
-      audiences: this.audiences,
-      audienceClaim: this.options.audienceClaim,
-      requireJti: this.options.requireJti,
-      nowSec: Math.floor(this.nowMs() / 1000),
-      clockToleranceSec: this.options.clockToleranceSec,
-      maxLifetimeSec: this.options.maxTokenTtlSec,
-      roles: this.options.roles,
+    this.rules = {
+      issuer: options.issuer,
+      audiences: typeof options.audience === 'string' ? [options.audience] : [...options.audience],
+      audienceClaim: options.audienceClaim,
+      requireJti: options.requireJti,
+      clockToleranceSec: options.clockToleranceSec,
+      maxLifetimeSec: options.maxTokenTtlSec,
+      roles: options.roles,
       splitRoles: true,
       // Its subjects are keyed after the issuer and a separator: any character is unambiguous there.
       plainSubject: false,
       refuseIdTokens: true,
-      clients: this.options.clients,
-    });
+      clients: options.clients,
+    };
+  }
+
+  /** The key of the issuer's JWKS for this header (fetched, cached and bounded by `RemoteKeySet`). */
+  async key(header: JoseHeader): Promise<VerificationKey> {
+    const cryptoKey = await this.keys.key(header);
+    let key = this.imported.get(cryptoKey);
+    if (key === undefined) {
+      try {
+        key = { algorithms: algorithmsOf(cryptoKey), verifyKey: KeyObject.from(cryptoKey as Parameters<typeof KeyObject.from>[0]) };
+      } catch (error) {
+        throw new TokenVerificationError('signature_invalid', { reason: 'key_unusable', cause: error });
+      }
+      this.imported.set(cryptoKey, key);
+    }
+    return key;
   }
 }

@@ -10,6 +10,7 @@ import { RevocationService } from '../revocation/revocation.service.js';
 import { IncidentService } from '../incident/incident.service.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DefenseStore } from '../store/defense-store.ports.js';
+import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import { TokenService } from '../token/token.service.js';
 import type { DefenseDecision, DefenseMetricsSink } from './metrics-sink.js';
 import { RequestPipeline } from './request-pipeline.js';
@@ -124,7 +125,7 @@ describe('RequestPipeline', () => {
   });
 
   it('rate-limits per IP before any token work', async () => {
-    const verify = jest.spyOn(tokens, 'verify');
+    const verify = jest.spyOn(moduleRef.get(AccessTokenVerifier), 'verify');
     const tight = route({ ip: limit('ip', 2) });
     expect(await codeOf(pipeline.run(tight, request('Bearer x'), response()))).toBe('token_malformed');
     expect(await codeOf(pipeline.run(tight, request('Bearer x'), response()))).toBe('token_malformed');

@@ -162,7 +162,8 @@ export class RefreshTokenService {
 
   private async pair(session: RefreshSessionRecord, generation: number, claims: Record<string, unknown>, issuedAtMs?: number): Promise<TokenPair> {
     const accessClaims = { ...claims, sid: session.sid, auth_time: Math.floor(session.createdAtMs / 1000) };
-    const accessToken = issuedAtMs === undefined ? await this.tokens.issue(session.sub, accessClaims) : this.tokens.issueAt(issuedAtMs, session.sub, accessClaims);
+    // Dated by the store's clock, as the revocation epochs it is compared with (token/ reads no store).
+    const accessToken = this.tokens.issueAt(issuedAtMs ?? (await this.epochs.nowMs()), session.sub, accessClaims);
     const refreshToken = `${session.tag}.${session.sid}.${generation}.${mac(session.key, session.sid, generation).toString('base64url')}`;
     const tokenType = (claims.cnf as { jkt?: string } | undefined)?.jkt ? 'DPoP' : 'Bearer';
     return { accessToken, refreshToken, sid: session.sid, refreshExpiresAtMs: session.expiresAtMs, tokenType };

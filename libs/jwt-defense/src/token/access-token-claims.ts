@@ -153,6 +153,16 @@ function isAllowedClient(payload: Record<string, unknown>, clients: readonly str
 }
 
 /**
+ * A token's times against the clock: expired at `exp` (+ tolerance), not yet valid before `nbf` or `iat` (- tolerance).
+ * Written once: a fresh token's claims and a cached principal are re-checked by this same function.
+ */
+export function checkTokenTimes(iat: number, exp: number, nbf: unknown, nowSec: number, clockToleranceSec: number): void {
+  if (nowSec >= exp + clockToleranceSec) fail('token_expired');
+  if (typeof nbf === 'number' && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+  if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+}
+
+/**
  * Checks the registered claims of an access token whose signature is already verified: JSON types
  * first (a claim of the wrong type is `claim_invalid`, never a crash), then issuer and audience, then time.
  */
@@ -181,10 +191,7 @@ export function validateAccessTokenClaims(payload: Record<string, unknown>, kid:
   if (rules.clients && !isAllowedClient(payload, rules.clients)) fail('claim_invalid', 'client');
 
   if (exp <= iat || exp - iat > rules.maxLifetimeSec) fail('claim_invalid', 'lifetime');
-  const { nowSec, clockToleranceSec } = rules;
-  if (nowSec >= exp + clockToleranceSec) fail('token_expired');
-  if (nbf !== undefined && nbf > nowSec + clockToleranceSec) fail('token_not_yet_valid');
-  if (iat > nowSec + clockToleranceSec) fail('token_not_yet_valid');
+  checkTokenTimes(iat, exp, nbf, rules.nowSec, rules.clockToleranceSec);
   // A login cannot come after the token it produced.
   if (authTime !== undefined && authTime > iat) fail('claim_invalid', 'auth_time');
 

@@ -74,9 +74,10 @@ export class TokenOptions {
   /** Largest accepted token, in bytes; larger ones are refused before parsing. Default 8192; 256 to 65536. */
   @IsInt() @Min(256) @Max(65_536) maxTokenBytes: number = DEFAULT_MAX_TOKEN_BYTES;
   /**
-   * Verified tokens remembered (keyed by the whole token, dropped at `exp`, least recently used evicted) so
-   * repeat requests skip the signature check; revocation, rate limits and roles are still checked on every
-   * request. Default 10000; `0` turns it off; at most 10000000.
+   * Verified tokens remembered, this module's and external issuers' in one cache (keyed by the whole token,
+   * dropped at `exp` plus its issuer's clock tolerance, least recently used evicted) so repeat requests skip the
+   * signature check; revocation, rate limits and roles are still checked on every request. Default 10000; `0`
+   * turns it off; at most 10000000.
    */
   @IsInt() @Min(0) @Max(10_000_000) verifiedTokenCacheSize: number = 10_000;
 }

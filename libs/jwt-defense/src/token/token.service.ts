@@ -1,15 +1,16 @@
-import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { sign as cryptoSign } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { DefenseClock } from '../common/defense-clock.js';
-import { EpochClock } from '../common/epoch-clock.js';
-import { checkJoseHeader, parseCompactJws, requireSignature, type HeaderProfile, type PrefilteredJws } from '../edge/compact-jws.js';
+import type { HeaderProfile, JoseHeader } from '../edge/compact-jws.js';
 import { KID_PATTERN } from '../jwt-defense.constants.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import { ACCESS_TOKEN_TYPE } from '../jwt-defense.constants.js';
 import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
 import { NOOP_METRICS_SINK, type DefenseMetricsSink } from '../pipeline/metrics-sink.js';
-import { validateAccessTokenClaims, type AccessTokenPrincipal } from './access-token-claims.js';
+import type { AccessTokenPrincipal } from './access-token-claims.js';
+import { verifyAccessToken, type IssuerKeyResolver, type VerificationContext } from './access-token-verification.js';
+import { IssueClock } from './issue-clock.js';
 import { resolveKey, toPublicJwk, type PublicJwk, type ResolvedKey } from './key-ring.js';
 import { TokenOptions } from './token.options.js';
 import { hasControlCharacter, newJti } from './token-ids.js';
@@ -43,17 +44,10 @@ const RESERVED_CLAIMS = ['iss', 'aud', 'sub', 'iat', 'exp', 'nbf', 'jti'];
 
 interface KeyEntry {
   readonly key: ResolvedKey;
-  /** @nestjs/jwt bound to this key's KeyObjects (absent for EdDSA, which jsonwebtoken 9 lacks). */
+  /** @nestjs/jwt bound to this key's private KeyObject, to sign (absent for a verify-only key, and for EdDSA, which jsonwebtoken 9 lacks). */
   readonly jwt?: JwtService;
 }
 
-/**
- * Layer 1: issues and verifies access tokens (RFC 9068 `at+jwt`).
- *
- * Verification never trusts the token's `alg` alone: the pre-filter requires a known `kid`, and the
- * algorithm must be on that key's own allow-list, so an HS256 token can never be checked against an
- * RSA/EC public key.
- */
 /**
  * Throws a `TypeError` unless `subject` can be the `sub` of this module's tokens: 1 to 255 characters, no control
  * character (the bare subject keys its user's state; a control character separates an external issuer from its
@@ -66,13 +60,24 @@ export function checkOwnSubject(subject: unknown): asserts subject is string {
   if (hasControlCharacter(subject)) throw new TypeError('jwt-defense: subject must not contain a control character (U+0000-U+001F, U+007F-U+009F)');
 }
 
+/**
+ * Layer 1: issues and verifies access tokens (RFC 9068 `at+jwt`). Pure: no store, no HTTP.
+ *
+ * Verification never trusts the token's `alg` alone: the pre-filter requires a known `kid`, and the
+ * algorithm must be on that key's own allow-list, so an HS256 token can never be checked against an
+ * RSA/EC public key. The ring is this module's `IssuerKeyResolver` in the one verification
+ * (`verifyAccessToken`), which `AccessTokenVerifier` runs with the same context, so there is one cache.
+ */
 @Injectable()
 export class TokenService {
   private readonly entries = new Map<string, KeyEntry>();
-  private readonly prefilter: { maxTokenBytes: number };
   private readonly headerProfile: HeaderProfile & { allowedAlgorithms: Set<string> };
   private readonly unpublished = new Set<string>();
-  private readonly cache?: VerifiedTokenCache;
+  /** What every verification shares, the one verified-token cache included (`AccessTokenVerifier` uses it too). @internal */
+  readonly verification: VerificationContext;
+  /** This module's key ring as the one verification's resolver. @internal */
+  readonly keyResolver: IssuerKeyResolver;
+  private readonly ringOnly = (): IssuerKeyResolver => this.keyResolver;
 
   private readonly options: {
     readonly issuer: string;
@@ -87,16 +92,14 @@ export class TokenService {
 
   constructor(
     options: TokenOptions,
-    private readonly clock: DefenseClock,
-    @Optional() @Inject(DEFENSE_METRICS) private readonly metrics: DefenseMetricsSink = NOOP_METRICS_SINK,
-    // In the module: the store's clock dates new tokens (what revocation epochs compare with). Standalone: `clock`.
-    @Optional() private readonly epochs?: EpochClock,
+    clock: DefenseClock,
+    @Optional() @Inject(DEFENSE_METRICS) metrics: DefenseMetricsSink = NOOP_METRICS_SINK,
+    // In the module: the store's clock dates the tokens `issue()` mints (what revocation epochs compare with).
+    @Optional() private readonly issueClock: IssueClock = clock,
   ) {
     // Keys are imported once, here, into KeyObjects: no key parsing per request.
     const keys = options.keys.map((key, index) => resolveKey(key, index, `token.keys[${index}]`));
-    for (const key of keys) {
-      this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key, ACCESS_TOKEN_TYPE) });
-    }
+    for (const key of keys) this.entries.set(key.kid, this.entryFor(key));
     const signingKey = options.signingKid !== undefined ? keys.find((key) => key.kid === options.signingKid) : keys.find((key) => key.signKey);
     this.options = {
       issuer: options.issuer,
@@ -107,11 +110,23 @@ export class TokenService {
       clockToleranceSec: options.clockToleranceSec,
       tokenType: ACCESS_TOKEN_TYPE,
     };
-    if (options.verifiedTokenCacheSize > 0) {
-      this.cache = new VerifiedTokenCache(options.verifiedTokenCacheSize, options.clockToleranceSec);
-    }
-    this.prefilter = { maxTokenBytes: options.maxTokenBytes };
     this.headerProfile = { types: [ACCESS_TOKEN_TYPE], allowedAlgorithms: new Set(keys.flatMap((key) => key.algorithms)), kidPattern: KID_PATTERN };
+    this.verification = { maxTokenBytes: options.maxTokenBytes, cache: new VerifiedTokenCache(options.verifiedTokenCacheSize), clock, metrics };
+    const entries = this.entries;
+    this.keyResolver = {
+      profile: this.headerProfile,
+      rules: {
+        issuer: this.options.issuer,
+        audiences: this.options.audiences,
+        clockToleranceSec: this.options.clockToleranceSec,
+        maxLifetimeSec: this.options.maxAccessTokenTtlSec,
+      },
+      key(header: JoseHeader): ResolvedKey {
+        const entry = entries.get(header.kid);
+        if (!entry) throw new TokenVerificationError('signature_invalid', { reason: 'unknown_kid' });
+        return entry.key;
+      },
+    };
   }
 
   /** This module's own issuer (`iss` of the tokens it issues). */
@@ -126,15 +141,16 @@ export class TokenService {
 
   /**
    * Issues an access token for `subject` with extra `claims` (e.g. `roles`, `scope`, and `sid`, the refresh
-   * session it belongs to, so that revoking the session revokes its access tokens).
+   * session it belongs to, so that revoking the session revokes its access tokens), dated now by the clock the
+   * module dates logins with (the store's, what revocation epochs compare with; standalone: the `DefenseClock`).
    */
   async issue(subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): Promise<IssuedAccessToken> {
-    return this.issueAt(this.epochs ? await this.epochs.nowMs() : this.clock.nowMs(), subject, claims, issueOptions);
+    return this.issueAt(await this.issueClock.nowMs(), subject, claims, issueOptions);
   }
 
   /**
-   * {@link issue} at `nowMs`, a time the caller just read from the same clock (a login's session time): no second
-   * read of the store's clock. @internal
+   * {@link issue} at `nowMs`, a time the caller read from the store's clock (a login's session time, or
+   * `EpochClock`): no clock read here, no I/O. @internal
    */
   issueAt(nowMs: number, subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): IssuedAccessToken {
     const signing = this.options.signingKey;
@@ -167,57 +183,12 @@ export class TokenService {
   }
 
   /**
-   * Verifies an access token: pre-filter (structure, header, `kid`, `typ`), signature with the key
-   * selected by `kid`, then claims. Throws {@link TokenVerificationError} with a stable `code`.
+   * Verifies one of this module's access tokens: pre-filter (structure, header, `kid`, `typ`), signature with the
+   * key selected by `kid`, then claims, through the one verification and its cache. Throws
+   * {@link TokenVerificationError} with a stable `code`.
    */
-  async verify(token: string): Promise<AccessTokenPrincipal> {
-    if (!this.cache || typeof token !== 'string' || token.length > this.prefilter.maxTokenBytes) return this.verifyUncached(token);
-    const nowSec = this.clock.nowSec();
-    const cached = this.cache.get(token, nowSec);
-    this.metrics.cacheLookup(cached !== undefined);
-    if (cached) {
-      // The clock may have moved back (or been frozen by a test) since it was cached: re-check iat.
-      if (cached.iat > nowSec + this.options.clockToleranceSec) throw new TokenVerificationError('token_not_yet_valid');
-      return cached;
-    }
-    const principal = await this.verifyUncached(token);
-    this.cache.set(token, principal);
-    return principal;
-  }
-
-  private async verifyUncached(token: string): Promise<AccessTokenPrincipal> {
-    return this.verifyParsed(parseCompactJws(token, this.prefilter.maxTokenBytes));
-  }
-
-  /**
-   * Verifies a parsed token as one of this module's own: header checks, the key selected by `kid`, the signature,
-   * the claims. No cache (the caller has one).
-   */
-  async verifyParsed(jws: PrefilteredJws): Promise<AccessTokenPrincipal> {
-    checkJoseHeader(jws.header, this.headerProfile);
-    requireSignature(jws);
-    const token = jws.token;
-    const entry = this.entries.get(jws.header.kid);
-    if (!entry) throw new TokenVerificationError('signature_invalid', { reason: 'unknown_kid' });
-    if (!entry.key.algorithms.includes(jws.header.alg as never)) throw new TokenVerificationError('algorithm_not_allowed', { reason: 'alg_not_for_key' });
-
-    if (entry.jwt) {
-      try {
-        entry.jwt.verify(token);
-      } catch (error) {
-        throw new TokenVerificationError('signature_invalid', { cause: error });
-      }
-    } else if (!cryptoVerify(null, Buffer.from(jws.signingInput), entry.key.verifyKey, jws.signature)) {
-      throw new TokenVerificationError('signature_invalid');
-    }
-
-    return validateAccessTokenClaims(jws.payload, entry.key.kid, {
-      issuer: this.options.issuer,
-      audiences: this.options.audiences,
-      nowSec: this.clock.nowSec(),
-      clockToleranceSec: this.options.clockToleranceSec,
-      maxLifetimeSec: this.options.maxAccessTokenTtlSec,
-    });
+  verify(token: string): Promise<AccessTokenPrincipal> {
+    return verifyAccessToken(token, this.ringOnly, this.verification);
   }
 
   /**
@@ -226,7 +197,7 @@ export class TokenService {
    */
   addKey(key: ResolvedKey): void {
     if (this.entries.has(key.kid)) return;
-    this.entries.set(key.kid, { key, jwt: key.algorithms[0] === 'EdDSA' ? undefined : this.jwtServiceFor(key, ACCESS_TOKEN_TYPE) });
+    this.entries.set(key.kid, this.entryFor(key));
     for (const alg of key.algorithms) this.headerProfile.allowedAlgorithms.add(alg);
   }
 
@@ -264,16 +235,16 @@ export class TokenService {
     return { keys };
   }
 
-  private jwtServiceFor(key: ResolvedKey, tokenType: string): JwtService {
-    const header = { alg: key.algorithms[0], typ: tokenType, kid: key.kid };
-    // KeyObjects, imported once at boot: with a string secret, jsonwebtoken would try createPublicKey on
-    // every verify (~340 µs measured here).
-    return new JwtService({
-      ...(key.symmetric ? { secret: key.verifyKey } : { publicKey: key.verifyKey, privateKey: key.signKey }),
+  /** @nestjs/jwt signs with every key it supports whose private half (or secret) is here; EdDSA signs with node:crypto. */
+  private entryFor(key: ResolvedKey): KeyEntry {
+    if (!key.signKey || key.algorithms[0] === 'EdDSA') return { key };
+    const header = { alg: key.algorithms[0], typ: ACCESS_TOKEN_TYPE, kid: key.kid };
+    // KeyObjects, imported once at boot: no key parsing per token.
+    const jwt = new JwtService({
+      ...(key.symmetric ? { secret: key.signKey } : { privateKey: key.signKey }),
       signOptions: { algorithm: key.algorithms[0] as never, header: header as never, noTimestamp: false },
-      // Time and registered claims are checked by validateAccessTokenClaims, against the injected clock.
-      verifyOptions: { algorithms: [...key.algorithms] as never, ignoreExpiration: true, ignoreNotBefore: true },
     });
+    return { key, jwt };
   }
 
   private signEdDsa(key: ResolvedKey, payload: object): string {
