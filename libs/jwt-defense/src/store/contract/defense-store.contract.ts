@@ -10,11 +10,10 @@ export type DefenseStoreFactory = () => DefenseStore | Promise<DefenseStore>;
  * key ring, sessions, the ONE per-request check with each built-in layer's part, context profiles, anomaly baselines,
  * events), one case at a time on a fresh store from `factory`, closed after it. `MemoryDefenseStore` and
  * `RedisDefenseStore` (standalone and Cluster) pass it; so must a custom store (`store: { type: 'custom', store }`).
- * Call it at the top level of a Jest test file (or a Vitest one with `globals: true`):
+ * Call it at the top level of a Jest test file (or a Vitest one with `globals: true`), with `runDefenseStoreContract`
+ * from `@jwt-defense/core/store`:
  *
  * ```ts
- * import { runDefenseStoreContract } from '@jwt-defense/core/store';
- *
  * runDefenseStoreContract('my store', async () => new MyStore({ keyPrefix: `test-${randomUUID()}:` }));
  * ```
  *
