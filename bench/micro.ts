@@ -5,13 +5,10 @@ import { pathToFileURL } from 'node:url';
 import { JwtService } from '@nestjs/jwt';
 import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
 import { Bench } from 'tinybench';
-import {
-  DefenseClock,
-  MemoryDefenseStore,
-  TokenService,
-  resolveJwtDefenseOptions,
-  type JwtKeyOptions,
-} from '@jwt-defense/core';
+import { TokenService, type JwtKeyOptions } from '@jwt-defense/core';
+import { MemoryDefenseStore } from '@jwt-defense/core/store';
+import { DefenseClock } from '../libs/jwt-defense/src/common/defense-clock.js';
+import { resolveJwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { RedisDefenseStore } from '@jwt-defense/core/redis';
 import { prefilterCompactJws } from '../libs/jwt-defense/src/edge/compact-jws.js';
 import { ANOMALY_PART } from '../libs/jwt-defense/src/monitoring/anomaly.check-part.js';

@@ -5,8 +5,9 @@
 // Checks, each a reason to fail:
 // - every bare import in the built files is a Node builtin or is declared in the package's dependencies or
 //   peerDependencies;
-// - nothing reachable from the main entry (`dist/index.js` by static imports, `dist/index.d.ts` by any import)
-//   needs an optional peer (ioredis, fastify): those live behind `@jwt-defense/core/redis` and `/fastify`;
+// - nothing reachable from the main entry or `/store` (`dist/index.js`, `dist/store.js` by static imports, their
+//   `.d.ts` by any import) needs an optional peer (ioredis, fastify, prom-client): those live behind
+//   `@jwt-defense/core/redis`, `/fastify` and `/prometheus`;
 // - the tarball holds built .js and .d.ts, package.json, README.md, CHANGELOG.md and LICENSE, and nothing else;
 // - CHANGELOG.md has a section for the version. The package's README.md is written here, from the root README.
 import { execFileSync } from 'node:child_process';
@@ -63,7 +64,7 @@ for (const file of files) {
   }
 }
 
-// 3. What the main entry reaches must not need an optional peer.
+// 3. What the main entry (and the custom-store entry) reaches must not need an optional peer.
 function reach(entry, followDynamic) {
   const seen = new Set();
   const stack = [entry];
@@ -86,10 +87,10 @@ function reach(entry, followDynamic) {
   }
   return external;
 }
-for (const entry of ['index.js', 'index.d.ts']) {
+for (const entry of ['index.js', 'index.d.ts', 'store.js', 'store.d.ts']) {
   for (const { file, specifier } of reach(join(dist, entry), false)) {
     if (optionalPeers.has(packageName(specifier))) {
-      problems.push(`the main entry reaches ${relative(lib, file)}, which imports the optional peer ${specifier}: move it behind a subpath export`);
+      problems.push(`the entry ${entry} reaches ${relative(lib, file)}, which imports the optional peer ${specifier}: move it behind a subpath export`);
     }
   }
 }
@@ -118,7 +119,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const [report] = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', destination], { cwd: lib, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
 const allowed = /^(dist\/.+\.(js|d\.ts)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
 const unexpected = report.files.map((file) => file.path).filter((path) => !allowed.test(path) || /\.(spec|e2e-spec)\./.test(path));
-for (const required of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis.js', 'dist/fastify.js']) {
+for (const required of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis.js', 'dist/fastify.js', 'dist/prometheus.js', 'dist/store.js', 'dist/store.d.ts']) {
   if (!report.files.some((file) => file.path === required)) unexpected.push(`(missing) ${required}`);
 }
 if (unexpected.length > 0) {

@@ -12,6 +12,7 @@
 // `nest build` compiles it, and each adapter is booted and probed over HTTP: 401 without a token, login → 200 and
 // a token, 200 on /me, 403 on /admin, req.user set, the IP limit reached on a counted route while the
 // @SkipThrottle() one still answers, and on Fastify a URL its router refuses gets our 400 (the /fastify subpath).
+// Each app also compiles and runs a custom store from `@jwt-defense/core/store` and the `JwtDefenseErrors` namespace.
 // With redis-server on the machine, nest12-esm also runs the Redis store and RedisThrottlerStorage from the
 // installed package against a throwaway Redis.
 //
@@ -160,6 +161,42 @@ const first = await storage.increment('client', 60_000, 2, 60_000, 'default');
 await storage.close();
 await app.close();
 console.log('REDIS_CHECK ' + JSON.stringify({ before, after, totalHits: first.totalHits }));
+`;
+
+// The non-HTTP entries from the installed package, in every app (ESM and CommonJS, with or without ioredis): a custom
+// store given as `MemoryDefenseStore` from `@jwt-defense/core/store` serves the module, and `JwtDefenseErrors` holds
+// the class `TokenService.verify` throws.
+const STORE_CHECK = `import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { JwtDefenseErrors, JwtDefenseModule, RevocationService, TokenService } from '@jwt-defense/core';
+import { MemoryDefenseStore } from '@jwt-defense/core/store';
+import { readFileSync } from 'node:fs';
+
+const store = new MemoryDefenseStore();
+
+@Module({
+  imports: [
+    JwtDefenseModule.forRoot({
+      token: { issuer: 'store-check', audience: 'store-check', keys: [{ kid: 'k1', algorithms: ['ES256'], privateKey: readFileSync('es256.pem') }] },
+      store: { type: 'custom', store },
+      revocation: { cleanupCron: false },
+    }),
+  ],
+})
+class StoreCheckModule {}
+
+async function main() {
+  const app = await NestFactory.createApplicationContext(StoreCheckModule, { logger: ['error'] });
+  const tokens = app.get(TokenService);
+  const issued = await tokens.issue('alice');
+  const revocation = app.get(RevocationService);
+  await revocation.revoke(issued.jti, { reason: 'package test', sub: 'alice' });
+  const revoked = (await revocation.isRevoked(issued.jti, 'alice')) && store.sizes.revocations === 1;
+  const refused = await tokens.verify(issued.token + 'x').then(() => 'accepted', (error: unknown) => error instanceof JwtDefenseErrors.TokenVerificationError ? error.code : String(error));
+  await app.close();
+  console.log('STORE_CHECK ' + JSON.stringify({ kind: store.kind, revoked, refused }));
+}
+void main();
 `;
 
 // ---------------------------------------------------------------- probes
@@ -322,6 +359,7 @@ async function testApp(app, scratch, tarball, redisUrl) {
       // The generated controller/service/spec belong to the replaced AppModule.
       for (const file of ['src/app.controller.ts', 'src/app.service.ts', 'src/app.controller.spec.ts', 'test/app.e2e-spec.ts']) rmSync(join(app.dir, file), { force: true });
       if (app.redis && redisUrl) writeFileSync(join(app.dir, 'src/redis-check.ts'), REDIS_CHECK);
+      writeFileSync(join(app.dir, 'src/store-check.ts'), STORE_CHECK);
       copyFileSync(join(scratch, 'es256.pem'), join(app.dir, 'es256.pem'));
     });
 
@@ -345,6 +383,16 @@ async function testApp(app, scratch, tarball, redisUrl) {
       const checks = await step(`boot and probe over ${adapter}`, () => bootAndProbe(app, adapter));
       for (const result of checks) app.result.checks.push({ ...result, name: `${adapter}: ${result.name}` });
     }
+
+    const storeOutput = await step('@jwt-defense/core/store and JwtDefenseErrors from the package', () =>
+      run(app, process.execPath, [app.mainJs.replace(/main\.js$/, 'store-check.js')], { cwd: app.dir, timeoutMs: 30_000 }),
+    );
+    const storeReport = JSON.parse(storeOutput.match(/STORE_CHECK (.*)/)?.[1] ?? 'null');
+    app.result.checks.push({
+      name: "store: { type: 'custom', store: new MemoryDefenseStore() } from /store serves the module; verify throws JwtDefenseErrors.TokenVerificationError",
+      ok: storeReport?.kind === 'memory' && storeReport?.revoked === true && ['signature_invalid', 'token_malformed'].includes(storeReport?.refused),
+      detail: storeReport,
+    });
 
     if (app.redis && redisUrl) {
       const output = await step('Redis store and RedisThrottlerStorage from the package', () =>

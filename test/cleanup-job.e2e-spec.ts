@@ -1,13 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import {
-  JwtDefenseModule,
-  MemoryDefenseStore,
-  RevocationCleanupJob,
-  SecurityEventService,
-  type DefenseStore,
-} from '@jwt-defense/core';
+import { JwtDefenseModule, SecurityEventService, type DefenseStore } from '@jwt-defense/core';
+import { MemoryDefenseStore } from '@jwt-defense/core/store';
+import { RevocationCleanupJob } from '../libs/jwt-defense/src/revocation/revocation-cleanup.job.js';
 import { fixtureOptions } from './fixtures/fixture.app.js';
 import { RedisServer } from './support/redis-server.js';
 

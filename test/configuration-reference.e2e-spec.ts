@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JwtDefenseOptions } from '@jwt-defense/core';
+import { JwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { describeOptionsClass } from '../libs/jwt-defense/src/common/options.js';
 import { buildConfigurationReference } from '../scripts/config-reference.mjs';
 

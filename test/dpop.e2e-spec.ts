@@ -2,7 +2,9 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { BackgroundWrites, DefenseStore, JwtDefenseModule, SecurityEventService, TokenService, type MemoryDefenseStore } from '@jwt-defense/core';
+import { JwtDefenseModule, SecurityEventService, TokenService } from '@jwt-defense/core';
+import { DefenseStore, type MemoryDefenseStore } from '@jwt-defense/core/store';
+import { BackgroundWrites } from '../libs/jwt-defense/src/common/background-writes.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';

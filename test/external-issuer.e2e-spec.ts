@@ -1,7 +1,9 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { BackgroundWrites, JwtDefenseModule, RevocationService, TokenService, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { JwtDefenseModule, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { BackgroundWrites } from '../libs/jwt-defense/src/common/background-writes.js';
+import { resolveJwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { ADAPTERS, startDemo } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';

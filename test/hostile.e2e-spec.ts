@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { DEFENSE_ERROR_CODES } from '@jwt-defense/core';
+import { DEFENSE_ERROR_CODES } from '../libs/jwt-defense/src/errors/defense-error-code.js';
 import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';
 import { login } from './support/demo-client.js';
 import { signJws } from './support/jws.js';

@@ -3,7 +3,7 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { RequestMethod } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { DefenseStore, MemoryDefenseStore } from '@jwt-defense/core';
+import { DefenseStore, MemoryDefenseStore } from '@jwt-defense/core/store';
 import { AppModule } from '../apps/demo/src/app.module.js';
 import { loadDemoConfig } from '../apps/demo/src/demo.config.js';
 import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';

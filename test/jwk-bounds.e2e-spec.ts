@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { AccessTokenVerifier, JwtDefenseModule, TokenVerificationError } from '@jwt-defense/core';
+import { JwtDefenseModule } from '@jwt-defense/core';
+import { TokenVerificationError } from '../libs/jwt-defense/src/errors/defense.exceptions.js';
+import { AccessTokenVerifier } from '../libs/jwt-defense/src/issuers/access-token.verifier.js';
 import { signJws } from './support/jws.js';
 import { issueCertificates } from './support/oidc-provider.js';
 

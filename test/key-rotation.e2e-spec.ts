@@ -1,17 +1,16 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
-  DefenseStore,
   IncidentService,
   JwtDefenseModule,
-  KeyRingFullException,
-  MemoryDefenseStore,
   SecurityEventService,
   TokenService,
   type JwtDefenseModuleOptions,
   type KeyRotation,
   type SecurityEvent,
 } from '@jwt-defense/core';
+import { DefenseStore, MemoryDefenseStore } from '@jwt-defense/core/store';
+import { KeyRingFullException } from '../libs/jwt-defense/src/errors/defense.exceptions.js';
 import { useRedisTopologies } from './support/redis-topologies.js';
 
 // Finding I1 of issue #20: five concurrent rotate-key calls made five keys. Two instances (two modules, each with its

@@ -1,6 +1,7 @@
 import { Controller, Get, Req, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { CurrentPrincipal, JwtDefenseModule, Public, TokenService, resolveJwtDefenseOptions, type AccessTokenPrincipal } from '@jwt-defense/core';
+import { CurrentPrincipal, JwtDefenseModule, Public, TokenService, type AccessTokenPrincipal } from '@jwt-defense/core';
+import { resolveJwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
-import type { AnomalyCount } from '@jwt-defense/core';
+import type { AnomalyCount } from '@jwt-defense/core/store';
 import { RedisDefenseStore, RedisThrottlerStorage } from '@jwt-defense/core/redis';
 import { aclRulesFromDoc, redisVersion } from './support/redis-acl.js';
 import { RedisClusterServer, RedisServer } from './support/redis-server.js';
-import { checkToken } from './support/check-request.js';
+import { checkToken } from '../libs/jwt-defense/src/store/contract/token-check.js';
 
 // The least-privilege Redis user of docs/infrastructure.md, taken from the doc itself: every operation of the store
 // and of the throttler storage runs as that user (every Lua branch that calls Redis included), on standalone and on

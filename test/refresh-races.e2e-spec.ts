@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { DefenseClock, JwtDefenseModule, RefreshTokenService, RevocationService, SecurityEventService, type SecurityEvent } from '@jwt-defense/core';
+import { JwtDefenseModule, RefreshTokenService, RevocationService, SecurityEventService, type SecurityEvent } from '@jwt-defense/core';
+import { DefenseClock } from '../libs/jwt-defense/src/common/defense-clock.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { SessionController } from './fixtures/session.controller.js';

@@ -1,9 +1,11 @@
 import request from 'supertest';
-import { BackgroundWrites, ContextRiskService, RequestCheckStore, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { ContextRiskService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { RequestCheckStore } from '@jwt-defense/core/store';
+import { BackgroundWrites } from '../libs/jwt-defense/src/common/background-writes.js';
 import { userTag } from '../libs/jwt-defense/src/token/token-ids.js';
 import { ADAPTERS, startDemo, writeEs256KeyFiles, type DemoHandle } from './support/demo-app.js';
 import { RedisServer } from './support/redis-server.js';
-import { checkToken } from './support/check-request.js';
+import { checkToken } from '../libs/jwt-defense/src/store/contract/token-check.js';
 
 // Layers 3 and 4 on the demo, both adapters, on the memory store and on real Redis.
 

@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { BackgroundWrites, JwtDefenseModule, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { JwtDefenseModule, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { BackgroundWrites } from '../libs/jwt-defense/src/common/background-writes.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { RiskPolicyController } from './fixtures/risk-policy.controller.js';
 import { ADAPTERS } from './support/demo-app.js';

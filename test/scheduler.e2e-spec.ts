@@ -1,7 +1,8 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Interval, ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { CLEANUP_JOB_NAME, JwtDefenseModule, RevocationCleanupJob } from '@jwt-defense/core';
+import { JwtDefenseModule } from '@jwt-defense/core';
+import { CLEANUP_JOB_NAME, RevocationCleanupJob } from '../libs/jwt-defense/src/revocation/revocation-cleanup.job.js';
 import { fixtureOptions } from './fixtures/fixture.app.js';
 
 const FAKE_TIMERS = { doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] as Array<'nextTick' | 'setImmediate' | 'queueMicrotask'> };

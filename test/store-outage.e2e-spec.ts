@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { BackgroundWrites, JwtDefenseModule, RevocationService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { JwtDefenseModule, RevocationService, SecurityEventService, TokenService, type SecurityEvent } from '@jwt-defense/core';
+import { BackgroundWrites } from '../libs/jwt-defense/src/common/background-writes.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { FailModeController, fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { RedisClusterServer, RedisServer } from './support/redis-server.js';

@@ -4,7 +4,8 @@ import { ClientProxyFactory, Transport, type ClientProxy } from '@nestjs/microse
 import { firstValueFrom } from 'rxjs';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { DefenseClock, IncidentService, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { IncidentService, RevocationService, TokenService, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { DefenseClock } from '../libs/jwt-defense/src/common/defense-clock.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { createClient } from 'graphql-ws';
 import { WebSocket, type CloseEvent } from 'ws';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { DEFENSE_ERROR_CODES } from '@jwt-defense/core';
+import { DEFENSE_ERROR_CODES } from '../../libs/jwt-defense/src/errors/defense-error-code.js';
 import { ADAPTERS } from '../support/demo-app.js';
 import { ACCEPTED, CATEGORIES, CORPUS, casesFor, type AttackCase } from './corpus.js';
 import { ALICE_DEVICE, ATTACKER_DEVICE, AttackTarget, useAttackEnvironment } from './support/attack-target.js';

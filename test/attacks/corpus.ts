@@ -1,6 +1,7 @@
 import { constants, createHmac, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type request from 'supertest';
-import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from '@jwt-defense/core';
+import type { DefenseErrorCode } from '@jwt-defense/core';
+import { DEFENSE_ERROR_CODES } from '../../libs/jwt-defense/src/errors/defense-error-code.js';
 import { ALICE_DEVICE, ORIGIN, type AttackTarget } from './support/attack-target.js';
 import {
   b64url,

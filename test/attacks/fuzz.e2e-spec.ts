@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import { DEFENSE_ERROR_CODES } from '@jwt-defense/core';
+import { DEFENSE_ERROR_CODES } from '../../libs/jwt-defense/src/errors/defense-error-code.js';
 import { ADAPTERS } from '../support/demo-app.js';
 import { expectNoEcho, expectSecurityHeaders } from './support/answers.js';
 import { AttackTarget, useAttackEnvironment } from './support/attack-target.js';

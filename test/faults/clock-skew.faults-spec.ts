@@ -1,5 +1,7 @@
 import request from 'supertest';
-import { BackgroundWrites, DefenseClock, TokenService } from '@jwt-defense/core';
+import { TokenService } from '@jwt-defense/core';
+import { BackgroundWrites } from '../../libs/jwt-defense/src/common/background-writes.js';
+import { DefenseClock } from '../../libs/jwt-defense/src/common/defense-clock.js';
 import { startDemo, writeEs256KeyFiles, type DemoHandle } from '../support/demo-app.js';
 import { admin, login, me } from '../support/demo-client.js';
 import { RedisServer } from '../support/redis-server.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { Redis } from 'ioredis';
-import { BackgroundWrites } from '@jwt-defense/core';
+import { BackgroundWrites } from '../../../libs/jwt-defense/src/common/background-writes.js';
 import type { HttpAdapterName } from '../../../apps/demo/src/demo.config.js';
 import { startDemo, writeEs256KeyFiles, type DemoHandle, type DemoKeys } from '../../support/demo-app.js';
 import { createDpopProof } from '../../support/oidc-provider.js';

@@ -4,12 +4,10 @@ import {
   CurrentPrincipal,
   DpopService,
   DefensePolicy,
-  InvalidTokenException,
+  JwtDefenseErrors,
   Public,
   RefreshTokenService,
   RevocationService,
-  TokenVerificationError,
-  defenseErrorBody,
   type AccessTokenPrincipal,
   type TokenPair,
 } from '@jwt-defense/core';
@@ -58,7 +56,7 @@ export class AuthController {
   async login(@Body() body: LoginDto, @Req() request: unknown): Promise<TokenResponse> {
     const user = await this.users.verifyCredentials(body.username, body.password);
     // One answer for an unknown user and a wrong password.
-    if (!user) throw new UnauthorizedException(defenseErrorBody(401, 'invalid_credentials'));
+    if (!user) throw new UnauthorizedException(JwtDefenseErrors.defenseErrorBody(401, 'invalid_credentials'));
     // A login with a DPoP proof binds the session to the proof's key (token_type DPoP, cnf.jkt), unless DPOP=off; the
     // proof is recorded, so a replayed one is refused.
     const proof = await this.dpop.proofForBinding(request, user.username);
@@ -83,7 +81,7 @@ export class AuthController {
       // The request's DPoP proof is checked after the refresh token, and recorded with the rotation.
       return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, request }));
     } catch (error) {
-      if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
+      if (error instanceof JwtDefenseErrors.TokenVerificationError) throw new JwtDefenseErrors.InvalidTokenException(error.code, error);
       throw error;
     }
   }

@@ -1,6 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService } from '@nestjs/terminus';
-import { DefenseHealthIndicator, DefenseStoreUnavailableException, Public, RequireRoles } from '@jwt-defense/core';
+import { DefenseHealthIndicator, JwtDefenseErrors, Public, RequireRoles } from '@jwt-defense/core';
 
 /**
  * Probes for an orchestrator, with @nestjs/terminus: `live` (the process answers) and `ready` (jwt-defense's store
@@ -29,7 +29,7 @@ export class ProbesController {
       return { status };
     } catch (error) {
       // The standard error body and Retry-After, like every other 503 of the API.
-      if (error instanceof ServiceUnavailableException) throw new DefenseStoreUnavailableException(error);
+      if (error instanceof ServiceUnavailableException) throw new JwtDefenseErrors.DefenseStoreUnavailableException(error);
       throw error;
     }
   }

@@ -7,7 +7,7 @@ import { JwtDefenseModule } from '../jwt-defense.module.js';
 import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
 import { RequestCheckStore, type AnomalyResult } from '../store/defense-store.ports.js';
-import { checkToken } from '../../../../test/support/check-request.js';
+import { checkToken } from '../store/contract/token-check.js';
 import { ANOMALY_PART, STEP_UP_PART } from './anomaly.check-part.js';
 import { userTag } from '../token/token-ids.js';
 import type { AnomalyContainment } from './anomaly.options.js';

@@ -16,7 +16,7 @@ import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
 
 /**
  * The one guard of jwt-defense (global by default): every HTTP request that reaches a route goes through the
- * {@link RequestPipeline} (rate limits, token, revocation, risk, anomaly, authorization), `@Public()` routes through
+ * `RequestPipeline` (rate limits, token, revocation, risk, anomaly, authorization), `@Public()` routes through
  * their rate limits only. GraphQL resolvers, WebSocket gateway messages and microservice handlers go through the same
  * pipeline (`transports` options); any other execution context is refused, never waved through.
  *

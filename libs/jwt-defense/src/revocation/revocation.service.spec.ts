@@ -9,7 +9,7 @@ import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { authenticatedAtMs, userTag } from '../token/token-ids.js';
 import { storeVerdict } from './revocation.policy.js';
 import { RevocationService } from './revocation.service.js';
-import { checkToken } from '../../../../test/support/check-request.js';
+import { checkToken } from '../store/contract/token-check.js';
 
 const FAKE = { doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] as Array<'nextTick' | 'setImmediate' | 'queueMicrotask'> };
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);

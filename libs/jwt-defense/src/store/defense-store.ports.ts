@@ -397,7 +397,7 @@ export interface StoreMaintenance {
 /**
  * Everything jwt-defense keeps: `MemoryDefenseStore` (embedded, one process) and `RedisDefenseStore`
  * (standalone or Cluster) implement it; so can your own (`store: { type: 'custom', store }`), and the
- * contract suite in the repository's `test/defense-store.e2e-spec.ts` can check it.
+ * contract suite can check it: `runDefenseStoreContract()` from `@jwt-defense/core/store`, in your own Jest.
  */
 export interface DefenseStore
   extends RequestCheckStore, RateLimitStore, RevocationStore, GlobalStateStore, KeyRingStore, SessionStore, ContextStore, EventStore, StoreMaintenance {}

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { StoreCapacityError } from '../defense-store.errors.js';
 import { MemoryDefenseStore } from './memory-defense.store.js';
-import { checkToken } from '../../../../../test/support/check-request.js';
+import { checkToken } from '../contract/token-check.js';
 
 const hit = { limit: 3, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const };
 

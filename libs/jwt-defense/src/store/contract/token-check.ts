@@ -1,10 +1,13 @@
-import type { AnomalyCount, AnomalyResult, RateLimitResult, RequestCheckStore, RiskProfile, RiskRead, UserRateLimitRequest } from '@jwt-defense/core';
-import { RISK_PART } from '../../libs/jwt-defense/src/risk/risk.check-part.js';
-import { DPOP_PART } from '../../libs/jwt-defense/src/dpop/dpop.check-part.js';
-import { ANOMALY_PART, STEP_UP_PART } from '../../libs/jwt-defense/src/monitoring/anomaly.check-part.js';
-import { REVOCATION_PART } from '../../libs/jwt-defense/src/revocation/revocation.check-part.js';
-import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../../libs/jwt-defense/src/store/check-part.js';
-import { USER_RATE_PART } from '../../libs/jwt-defense/src/throttling/user-rate.check-part.js';
+import type { AnomalyCount, AnomalyResult, RequestCheckStore, RiskProfile, RiskRead, UserRateLimitRequest } from '../defense-store.ports.js';
+import type { RateLimitResult } from '../../throttling/rate-limit.js';
+import { RISK_PART } from '../../risk/risk.check-part.js';
+import { DPOP_PART } from '../../dpop/dpop.check-part.js';
+import { ANOMALY_PART, STEP_UP_PART } from '../../monitoring/anomaly.check-part.js';
+import { REVOCATION_PART } from '../../revocation/revocation.check-part.js';
+import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../check-part.js';
+import { USER_RATE_PART } from '../../throttling/user-rate.check-part.js';
+
+// The contract suite's view of the ONE per-request call: a field per built-in part (internal, as the parts are).
 
 /** What the layers ask of the one call about a token, as the built-in stages ask it (one field per part). */
 export interface TokenCheck {

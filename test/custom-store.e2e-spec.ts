@@ -1,0 +1,98 @@
+import { Test } from '@nestjs/testing';
+import { JwtDefenseModule, RevocationService, TokenService } from '@jwt-defense/core';
+import {
+  MemoryDefenseStore,
+  runDefenseStoreContract,
+  type DefenseCheckRequest,
+  type DefenseStore,
+  type RateLimitHit,
+  type RefreshSessionRecord,
+  type RevocationRecord,
+  type RiskLearning,
+  type RotateConditions,
+  type SessionLimits,
+  type StoredSigningKey,
+  type KeyRingLimits,
+  type LockdownState,
+} from '@jwt-defense/core/store';
+import type { SecurityEvent, SecurityEventQuery } from '@jwt-defense/core';
+import { fixtureOptions } from './fixtures/fixture.app.js';
+
+// What a store author writes, from the public entries only: a store of their own (here one that logs every call and
+// answers it from a MemoryDefenseStore, the per-request `check` included, as the /store entry says), the contract suite
+// run on it in their own Jest, and the module running on it.
+
+class LoggingStore implements DefenseStore {
+  readonly kind = 'logging';
+  readonly calls: string[] = [];
+  private readonly inner = new MemoryDefenseStore();
+
+  private log<T>(method: string, call: () => T): T {
+    this.calls.push(method);
+    return call();
+  }
+
+  check = (request: DefenseCheckRequest) => this.log('check', () => this.inner.check(request));
+  recordProof = (tag: string, key: string, ttlMs: number) => this.log('recordProof', () => this.inner.recordProof(tag, key, ttlMs));
+  hit = (request: RateLimitHit) => this.log('hit', () => this.inner.hit(request));
+  revokeToken = (tag: string, record: RevocationRecord, ttlMs: number) => this.log('revokeToken', () => this.inner.revokeToken(tag, record, ttlMs));
+  getRevocation = (tag: string, jti: string) => this.log('getRevocation', () => this.inner.getRevocation(tag, jti));
+  raiseUserNotBefore = (tag: string, sub: string, atMs: number, ttlMs: number) => this.log('raiseUserNotBefore', () => this.inner.raiseUserNotBefore(tag, sub, atMs, ttlMs));
+  readGlobalState = () => this.log('readGlobalState', () => this.inner.readGlobalState());
+  raiseGlobalNotBefore = (atMs: number) => this.log('raiseGlobalNotBefore', () => this.inner.raiseGlobalNotBefore(atMs));
+  retireKid = (kid: string, atMs: number, signingKid?: string) => this.log('retireKid', () => this.inner.retireKid(kid, atMs, signingKid));
+  declareSigningKid = (kid: string) => this.log('declareSigningKid', () => this.inner.declareSigningKid(kid));
+  setLockdown = (state: LockdownState) => this.log('setLockdown', () => this.inner.setLockdown(state));
+  lockKeyRotation = (flight: string, ttlMs: number) => this.log('lockKeyRotation', () => this.inner.lockKeyRotation(flight, ttlMs));
+  commitKeyRotation = (flight: string, key: StoredSigningKey, previousKid: string | undefined, limits: KeyRingLimits, outcomeTtlMs: number) =>
+    this.log('commitKeyRotation', () => this.inner.commitKeyRotation(flight, key, previousKid, limits, outcomeTtlMs));
+  keyRotationOutcome = (flight: string) => this.log('keyRotationOutcome', () => this.inner.keyRotationOutcome(flight));
+  listSigningKeys = () => this.log('listSigningKeys', () => this.inner.listSigningKeys());
+  createSession = (session: RefreshSessionRecord, limits?: SessionLimits) => this.log('createSession', () => this.inner.createSession(session, limits));
+  getSession = (tag: string, sid: string) => this.log('getSession', () => this.inner.getSession(tag, sid));
+  rotateSession = (tag: string, sid: string, sub: string, generation: number, conditions: RotateConditions) =>
+    this.log('rotateSession', () => this.inner.rotateSession(tag, sid, sub, generation, conditions));
+  revokeSession = (tag: string, sid: string, reason: string, retainMs?: number) => this.log('revokeSession', () => this.inner.revokeSession(tag, sid, reason, retainMs));
+  learnContext = (tag: string, sub: string, learning: RiskLearning) => this.log('learnContext', () => this.inner.learnContext(tag, sub, learning));
+  recordChallenge = (tag: string, sub: string, atMs: number, ttlMs: number, contextKey: string) =>
+    this.log('recordChallenge', () => this.inner.recordChallenge(tag, sub, atMs, ttlMs, contextKey));
+  raiseStepUpBefore = (tag: string, sub: string, atMs: number, ttlMs: number) => this.log('raiseStepUpBefore', () => this.inner.raiseStepUpBefore(tag, sub, atMs, ttlMs));
+  appendEvent = (event: SecurityEvent) => this.log('appendEvent', () => this.inner.appendEvent(event));
+  listEvents = (query: SecurityEventQuery) => this.log('listEvents', () => this.inner.listEvents(query));
+  cleanupExpired = (budgetMs: number) => this.log('cleanupExpired', () => this.inner.cleanupExpired(budgetMs));
+  ping = () => this.log('ping', () => this.inner.ping());
+  close = () => this.log('close', () => this.inner.close());
+}
+
+runDefenseStoreContract('a store of your own (LoggingStore)', () => new LoggingStore());
+
+describe('a store of your own, from @jwt-defense/core/store', () => {
+  it('is the store the module runs on (store: { type: custom })', async () => {
+    const store = new LoggingStore();
+    const moduleRef = await Test.createTestingModule({
+      imports: [JwtDefenseModule.forRoot(fixtureOptions({ store: { type: 'custom', store }, revocation: { cleanupCron: false } }))],
+    }).compile();
+    await moduleRef.init();
+    try {
+      const { jti } = await moduleRef.get(TokenService).issue('alice');
+      const revocation = moduleRef.get(RevocationService);
+      await expect(revocation.isRevoked(jti, 'alice')).resolves.toBe(false);
+      await revocation.revoke(jti, { reason: 'custom store', sub: 'alice' });
+      await expect(revocation.isRevoked(jti, 'alice')).resolves.toBe(true);
+      expect(store.calls).toEqual(expect.arrayContaining(['revokeToken', 'getRevocation']));
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
+  it('the contract needs a test runner: outside one it says where to call it', () => {
+    const scope = globalThis as { describe?: unknown };
+    const describe = scope.describe;
+    scope.describe = undefined;
+    try {
+      expect(() => runDefenseStoreContract('nowhere', () => new LoggingStore())).toThrow(/describe is missing: call it at the top level of a Jest test file/);
+    } finally {
+      scope.describe = describe;
+    }
+  });
+});
