@@ -34,7 +34,8 @@ export class DefenseScheduler implements OnApplicationShutdown {
   }
 
   cron(name: string, expression: string, tick: () => Promise<unknown>): void {
-    const job = CronJob.from({ cronTime: expression, onTick: this.wrap(name, tick), start: false });
+    // Unref'd like the intervals: a job never keeps a process alive (an app that was not closed, a CLI, a test).
+    const job = CronJob.from({ cronTime: expression, onTick: this.wrap(name, tick), start: false, unrefTimeout: true });
     this.remove(name);
     this.timers.set(name, { kind: 'cron', job });
     this.registry?.addCronJob(name, job as unknown as Parameters<SchedulerRegistry['addCronJob']>[1]);
