@@ -33,7 +33,7 @@ const busy = total - idle.filter(([k]) => k.startsWith('(idle)')).reduce((a, [, 
 const unit = requests ? ' µs/request' : '% of busy';
 const show = (time) => (requests ? (time / requests).toFixed(2) : ((100 * time) / busy).toFixed(1)).padStart(7);
 console.log(`total ${(total / 1000).toFixed(0)} ms; ${idle.map(([k, v]) => `${k.split(' ')[0]} ${((100 * v) / total).toFixed(1)}%`).join(', ')}`);
-console.log(`busy ${(busy / 1000).toFixed(0)} ms${requests ? ` for ${requests} requests (startup included)` : ''}; top self time (${unit}):`);
+console.log(`busy ${(busy / 1000).toFixed(0)} ms${requests ? ` for ${requests} requests` : ''}; top self time (${unit}):`);
 for (const [key, time] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   if (key.startsWith('(idle)')) continue;
   console.log(`${show(time)}  ${key}`);

@@ -43,7 +43,7 @@ function args() {
   return {
     quick,
     out: resolve(value('--out') ?? join(ROOT, 'docs')),
-    /** `--profile DIR`: each server runs under `node --cpu-prof`, its profile written to DIR/<variant>/. */
+    /** `--profile DIR`: each server profiles its measured rounds, written to DIR/<variant>/server.cpuprofile. */
     profile: value('--profile') === undefined ? undefined : resolve(value('--profile')!),
     rounds: Number(value('--rounds') ?? (quick ? 1 : 3)),
     durationSec: Number(value('--duration') ?? (quick ? 2 : 10)),
@@ -98,14 +98,15 @@ const hasTaskset = (() => {
 })();
 
 /**
- * Starts one variant's server (on core 0 when pinned). With `profileDir`, under `node --cpu-prof`: the profile is
- * written there when the server exits (summarise it with `node bench/profile.mjs <file>`).
+ * Starts one variant's server (on core 0 when pinned). With `profileDir`, it profiles the measured rounds (from SIGUSR2,
+ * sent after the warm-up) and writes DIR/<variant>/server.cpuprofile as it exits: summarise it with
+ * `node bench/profile.mjs <file>`, in µs per request answered in the rounds.
  */
 const profileDirOf = (profileDir: string, variant: Variant) => join(profileDir, variant.name.replace(/[^A-Za-z0-9-]+/g, '-'));
 
 function startServer(variant: Variant, env: Record<string, string>, profileDir?: string): Promise<{ child: ChildProcess; port: number }> {
   const server = join(HERE, 'server.js');
-  const node = [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDirOf(profileDir, variant)] : []), server];
+  const node = [server];
   const [command, argv] = hasTaskset ? ['taskset', ['-c', '0', process.execPath, ...node]] : [process.execPath, node];
   const child = spawn(command, argv, {
     env: {
@@ -116,6 +117,7 @@ function startServer(variant: Variant, env: Record<string, string>, profileDir?:
       BENCH_ALG: variant.alg,
       BENCH_CACHE: variant.cache ?? 'on',
       BENCH_RISK_ANOMALY: variant.riskAnomaly ?? 'on',
+      ...(profileDir ? { BENCH_PROFILE_FILE: join(profileDirOf(profileDir, variant), 'server.cpuprofile') } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -277,7 +279,7 @@ async function main(): Promise<void> {
   const variants = names ? FULL.filter((variant) => names.includes(variant.name)) : options.quick ? QUICK : FULL;
   const results: BenchResult[] = [];
   for (const variant of variants) {
-    let served = 0;
+    let served = 0; // requests answered in the rounds (what the profile covers)
     const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) }, options.profile);
     try {
       const dpop = variant.dpop ? new DpopClient(dpopKey, pools.dpop, `http://127.0.0.1:${port}/me`) : undefined;
@@ -288,7 +290,10 @@ async function main(): Promise<void> {
       const answer = { status: probe.status, headers: [...probe.headers.keys()].sort(), bytes: (await probe.arrayBuffer()).byteLength };
       process.stdout.write(`${variant.name}: ${answer.status} ${answer.bytes}B ${answer.headers.join(' ')}\n`);
       const warmup = await load(port, nextHeaders, options.warmupSec, options.connections);
-      served = 1 + warmup.requests.total;
+      if (options.profile) {
+        mkdirSync(profileDirOf(options.profile, variant), { recursive: true });
+        child.kill('SIGUSR2');
+      }
       const runs: BenchRun[] = [];
       for (let round = 0; round < options.rounds; round++) {
         // Proofs for this round, signed in advance: the rate seen so far with a margin (the rest signed inline).
@@ -338,7 +343,7 @@ async function main(): Promise<void> {
     } finally {
       child.kill('SIGTERM');
       await new Promise((done) => child.once('exit', done));
-      // The requests the profiled server answered (probe, warm-up, rounds): bench/profile.mjs reports µs per request.
+      // The requests the profiled rounds answered: bench/profile.mjs reports µs per request.
       if (options.profile) writeFileSync(join(profileDirOf(options.profile, variant), 'requests.json'), JSON.stringify({ requests: served }));
     }
   }

@@ -1,7 +1,8 @@
 // One benchmark server process: the variant, adapter and algorithm come from the environment.
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createPublicKey } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -112,8 +113,23 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   process.stdout.write(`LISTENING ${port}\n`);
+  // `--profile`: the CPU profile of the measured load only (SIGUSR2 starts it after the warm-up; SIGTERM writes it), so
+  // that start-up and cold code are not counted per request.
+  const profileFile = env.BENCH_PROFILE_FILE;
+  const profiler = profileFile ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    process.on('SIGUSR2', () => {
+      profiler.post('Profiler.enable', () => profiler.post('Profiler.setSamplingInterval', { interval: 100 }, () => profiler.post('Profiler.start')));
+    });
+  }
   process.on('SIGTERM', () => {
-    void app.close().then(() => process.exit(0));
+    const close = () => void app.close().then(() => process.exit(0));
+    if (!profiler) return close();
+    profiler.post('Profiler.stop', (error, result) => {
+      if (!error) writeFileSync(profileFile!, JSON.stringify(result.profile));
+      close();
+    });
   });
 }
 

@@ -36,8 +36,9 @@ describe('DpopStage', () => {
     return { method: 'GET', url: '/me?x=1', headers, rawHeaders: Object.entries(headers).flat() } as unknown as IncomingMessage;
   };
   const context = (jkt: string | undefined, dpop?: string) => ({ principal: { sub: 'alice', jkt }, request: request(dpop) }) as unknown as PipelineContext;
-  const reasonOf = async (pending: Promise<void>) => {
-    const error = await pending.then(() => undefined, (caught: unknown) => caught);
+  /** The refusal of a verification (thrown at once for an unbound token, rejected once a proof was checked). */
+  const reasonOf = async (verify: () => void | Promise<void>) => {
+    const error = await Promise.resolve().then(verify).then(() => undefined, (caught: unknown) => caught);
     expect(error).toBeInstanceOf(DpopProofException);
     const refused = error as DpopProofException;
     return { status: refused.getStatus(), challenge: refused.challengeError, reason: refused.reason };
@@ -49,7 +50,7 @@ describe('DpopStage', () => {
     it('as Bearer passes when DPoP is allowed, and adds nothing to the store call', async () => {
       const stage = await stageWith({ mode: 'allowed' });
       const ctx = context(undefined);
-      await expect(stage.verify(ctx, 'Bearer', 'token')).resolves.toBeUndefined();
+      await expect(Promise.resolve().then(() => stage.verify(ctx, 'Bearer', 'token'))).resolves.toBeUndefined();
       const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
       expect(partResult(check.parts, DPOP_PART)).toBeUndefined();
@@ -57,14 +58,14 @@ describe('DpopStage', () => {
 
     it('as Bearer is refused when DPoP is required (invalid_token challenge)', async () => {
       const stage = await stageWith({ mode: 'required' });
-      expect(await reasonOf(stage.verify(context(undefined), 'Bearer', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'dpop_required' });
+      expect(await reasonOf(() => stage.verify(context(undefined), 'Bearer', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'dpop_required' });
     });
 
     it('with the DPoP scheme is refused: nothing binds it to the proof', async () => {
       const stage = await stageWith({ mode: 'allowed' });
       const key = ecKey();
       const proof = createDpopProof(key, { htm: 'GET', htu: `${ORIGIN}/me`, accessToken: 'token' });
-      expect(await reasonOf(stage.verify(context(undefined, proof), 'DPoP', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'unbound_token_as_dpop' });
+      expect(await reasonOf(() => stage.verify(context(undefined, proof), 'DPoP', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'unbound_token_as_dpop' });
     });
   });
 
@@ -73,7 +74,7 @@ describe('DpopStage', () => {
       const stage = await stageWith({ mode: 'allowed', proofWindowSec: 60 });
       const key = ecKey();
       const ctx = context(await thumbprint(key), createDpopProof(key, { htm: 'GET', htu: `${ORIGIN}/me`, accessToken: 'token' }));
-      await expect(stage.verify(ctx, 'DPoP', 'token')).resolves.toBeUndefined();
+      await expect(Promise.resolve().then(() => stage.verify(ctx, 'DPoP', 'token'))).resolves.toBeUndefined();
       const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
       expect(partResult(check.parts, DPOP_PART)).toEqual({ key: expect.stringMatching(/^[\w-]{22}$/), ttlMs: 121_000 });
@@ -105,7 +106,7 @@ describe('DpopStage', () => {
       const stage = await stageWith({ mode: 'allowed' });
       const key = ecKey();
       const ctx = context(await thumbprint(key), proofOf(key));
-      expect(await reasonOf(stage.verify(ctx, scheme, 'token'))).toMatchObject({ status: 401, reason });
+      expect(await reasonOf(() => stage.verify(ctx, scheme, 'token'))).toMatchObject({ status: 401, reason });
       // A refused request leaves nothing for the store call.
       const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
       stage.prepare(ctx, check);
@@ -116,7 +117,7 @@ describe('DpopStage', () => {
       const stage = await stageWith({ mode: 'off' });
       const key = ecKey();
       const ctx = context(await thumbprint(key), createDpopProof(key, { htm: 'GET', htu: `${ORIGIN}/me`, accessToken: 'token' }));
-      expect(await reasonOf(stage.verify(ctx, 'DPoP', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'dpop_off' });
+      expect(await reasonOf(() => stage.verify(ctx, 'DPoP', 'token'))).toEqual({ status: 401, challenge: 'invalid_token', reason: 'dpop_off' });
     });
   });
 });

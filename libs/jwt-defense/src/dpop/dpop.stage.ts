@@ -6,8 +6,6 @@ import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult 
 import { DPOP_PART } from './dpop.check-part.js';
 import { DpopService, type DpopProof } from './dpop.service.js';
 
-const PROOF = Symbol('jwt-defense.dpop-proof');
-type WithProof = PipelineContext & { [PROOF]?: DpopProof };
 
 /**
  * DPoP on every request with a verified token (RFC 9449): a bound token (`cnf.jkt`) needs the `DPoP` scheme and a
@@ -19,8 +17,8 @@ export class DpopStage implements CheckStage {
   readonly layer = 'dpop' as const;
   constructor(private readonly dpop: DpopService) {}
 
-  /** After verification, before the store call: the scheme and the proof. */
-  async verify(context: PipelineContext, scheme: 'Bearer' | 'DPoP', token: string): Promise<void> {
+  /** After verification, before the store call: the scheme and the proof (synchronous for an unbound token). */
+  verify(context: PipelineContext, scheme: 'Bearer' | 'DPoP', token: string): void | Promise<void> {
     const mode = this.dpop.options.mode;
     const bound = context.principal!.jkt;
     if (bound === undefined) {
@@ -30,13 +28,14 @@ export class DpopStage implements CheckStage {
     }
     if (mode === 'off') throw new DpopProofException('invalid_token', 'dpop_off');
     if (scheme !== 'DPoP') throw new DpopProofException('invalid_token', 'bound_token_as_bearer');
-    const proof = await this.dpop.verifyProof(context.request, { accessToken: token });
-    if (proof.jkt !== bound) throw new DpopProofException('invalid_dpop_proof', 'key_mismatch');
-    (context as WithProof)[PROOF] = proof;
+    return this.dpop.verifyProof(context.request, { accessToken: token }).then((proof) => {
+      if (proof.jkt !== bound) throw new DpopProofException('invalid_dpop_proof', 'key_mismatch');
+      context.proof = proof;
+    });
   }
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
-    const proof = (context as WithProof)[PROOF];
+    const proof = context.proof;
     if (proof) askPart(check, DPOP_PART, { key: proof.replayKey, ttlMs: this.dpop.replayTtlMs });
   }
 

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { rawResponse } from '../common/http.js';
 import { JwtDefenseException } from '../errors/defense.exceptions.js';
 import { REALM } from '../jwt-defense.tokens.js';
@@ -51,24 +52,39 @@ function isFastifyReply(response: unknown): response is FastifyLikeReply {
  * IETF `RateLimit` fields when `throttle.headers` opts in (never for body-field limits).
  */
 @Injectable()
-export class DefenseResponseHeaders {
+export class DefenseResponseHeaders implements OnModuleInit {
   private readonly base: PreparedHeaders;
   private readonly routes = new WeakMap<object, PreparedHeaders>();
   private readonly rateLimitHeaders: boolean;
 
   private readonly dpopAlgs: string;
   private readonly dpopRequired: boolean;
+  /** Express's `X-Powered-By` is off for the whole app (set at boot): no answer needs it removed. */
+  private poweredByOff = false;
 
   constructor(
     @Inject(SecurityHeadersOptions) options: SecurityHeadersOptions | false,
     @Inject(REALM) private readonly realm: string,
     throttle: ThrottleOptions,
     dpop: DpopOptions,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     this.dpopAlgs = dpop.algorithms.join(' ');
     this.dpopRequired = dpop.mode === 'required';
     this.base = new PreparedHeaders(options === false ? [] : buildHeaderSet(options));
     this.rateLimitHeaders = throttle.headers;
+  }
+
+  /**
+   * On Express, `X-Powered-By` (which names the framework to an attacker) is switched off for the whole app, once:
+   * removing it from each answer would cost every request (a deleted header slows every later one it sets).
+   */
+  onModuleInit(): void {
+    const instance = this.adapterHost?.httpAdapter?.getInstance?.() as { disable?: (setting: string) => unknown } | undefined;
+    if (this.adapterHost?.httpAdapter?.getType?.() === 'express' && typeof instance?.disable === 'function') {
+      instance.disable('x-powered-by');
+      this.poweredByOff = true;
+    }
   }
 
   /** The headers of a successful answer on `route`. */
@@ -124,7 +140,7 @@ export class DefenseResponseHeaders {
       return;
     }
     const raw = response as ServerResponse;
-    raw.removeHeader('x-powered-by');
+    if (!this.poweredByOff) raw.removeHeader('x-powered-by');
     for (const [name, value] of headers.list) raw.setHeader(name, value);
   }
 

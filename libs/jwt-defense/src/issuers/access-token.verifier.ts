@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { MaybePromise } from '../common/maybe-promise.js';
 import { DefenseClock } from '../common/defense-clock.js';
 import { DefenseScheduler } from '../common/defense-scheduler.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
@@ -51,8 +52,11 @@ export class AccessTokenVerifier implements OnModuleInit, OnModuleDestroy {
     for (const name of this.issuers.keys()) this.scheduler.remove(`jwt-defense:jwks:${name}`);
   }
 
-  /** Throws `TokenVerificationError` (a 401 code), or `IssuerUnavailableException` (503) when keys cannot be had. */
-  verify(token: string): Promise<AccessTokenPrincipal> {
+  /**
+   * Throws `TokenVerificationError` (a 401 code), or `IssuerUnavailableException` (503) when keys cannot be had.
+   * Answers synchronously (and throws synchronously) when nothing has to wait: a cached token, this module's keys.
+   */
+  verify(token: string): MaybePromise<AccessTokenPrincipal> {
     return verifyAccessToken(token, this.resolverFor, this.tokens.verification);
   }
 }

@@ -18,6 +18,11 @@ export interface CheckStage {
    * promise for a rare write the answer must wait for (a containment); the common path stays synchronous.
    */
   decide(context: PipelineContext, result: DefenseCheckResult): void | Promise<void>;
+  /**
+   * The ONE call failed, before the call's own fail mode applies: a stage whose state went with it may apply its own
+   * (throw to refuse).
+   */
+  failed?(context: PipelineContext, error: unknown): void;
   /** The request passed every stage: learn from it (in the background: the request does not wait). */
   allowed?(context: PipelineContext): void;
 }

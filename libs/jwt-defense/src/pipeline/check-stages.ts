@@ -13,9 +13,11 @@ export const CHECK_STAGES = Symbol('JWT_DEFENSE_CHECK_STAGES');
 
 /**
  * The stages of an authenticated request's ONE store call, in decision order: each adds its part's input (or refuses
- * from memory), then each decides from the answer (revocation first: nothing else matters for a revoked token).
+ * from memory), then each decides from the answer. Rate limits first: a client over its per-IP limit is refused
+ * whatever its token (as a count before authentication would); a refused token's user limit was not counted, so
+ * revocation then decides for it (nothing else matters for a revoked token).
  */
-export const BUILT_IN_CHECK_STAGES = [RevocationStage, LockdownStage, DpopStage, ThrottleStage, AnomalyStage, ContextRiskStage] as const;
+export const BUILT_IN_CHECK_STAGES = [ThrottleStage, RevocationStage, LockdownStage, DpopStage, AnomalyStage, ContextRiskStage] as const;
 
 /**
  * The registrations: the parts the store composes, the stages the pipeline runs. A new layer adds its part and its

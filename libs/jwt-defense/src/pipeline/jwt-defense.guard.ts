@@ -1,5 +1,6 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
+import { isPromise } from '../common/maybe-promise.js';
 import { JwtDefenseException, TransportNotConfiguredException } from '../errors/defense.exceptions.js';
 import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
@@ -42,9 +43,14 @@ export class JwtDefenseGuard implements CanActivate {
     this.writesErrorHeaders = !extras.exceptionFilter;
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /** `true` at once when nothing has to wait (an HTTP request with a cached token on the memory store), else a promise. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const type = context.getType<string>();
     if (type === 'http') return this.activateHttp(context);
+    return this.activateTransport(type, context);
+  }
+
+  private async activateTransport(type: string, context: ExecutionContext): Promise<boolean> {
     const mode = type === 'graphql' ? this.transports.graphql.mode : type === 'ws' || type === 'rpc' ? this.transports[type] : 'deny';
     if (mode === 'allow') return true;
     if (mode === 'deny') return this.refuse(type, new TransportNotConfiguredException(type), context);
@@ -70,16 +76,25 @@ export class JwtDefenseGuard implements CanActivate {
     authorizeByPolicy(principal, route);
   }
 
-  private async activateHttp(context: ExecutionContext): Promise<boolean> {
+  private activateHttp(context: ExecutionContext): boolean | Promise<boolean> {
     const http = context.switchToHttp();
     const transport = { httpRequest: http.getRequest<unknown>(), httpResponse: http.getResponse<unknown>(), principalHolder: http.getRequest<object>() };
+    let ran: void | Promise<void>;
     try {
-      await this.run(context, transport);
+      ran = this.runNow(context, transport);
     } catch (error) {
-      if (this.writesErrorHeaders) this.writeErrorHeaders(transport, error);
-      throw error;
+      return this.refuseHttp(transport, error);
     }
-    return true;
+    if (!ran) return true;
+    return ran.then(
+      () => true,
+      (error: unknown) => this.refuseHttp(transport, error),
+    );
+  }
+
+  private refuseHttp(transport: TransportRequest, error: unknown): never {
+    if (this.writesErrorHeaders) this.writeErrorHeaders(transport, error);
+    throw error;
   }
 
   private writeErrorHeaders(transport: TransportRequest, error: unknown): void {
@@ -88,8 +103,18 @@ export class JwtDefenseGuard implements CanActivate {
   }
 
   private async run(context: ExecutionContext, transport: TransportRequest): Promise<void> {
+    return this.runNow(context, transport);
+  }
+
+  /** The pipeline for one context: at once when it answers at once. */
+  private runNow(context: ExecutionContext, transport: TransportRequest): void | Promise<void> {
     const route = this.getPolicy(context);
-    const principal = await this.pipeline.run(route, transport.httpRequest, transport.httpResponse, this.authorizer);
+    const principal = this.pipeline.runNow(route, transport.httpRequest, transport.httpResponse, this.authorizer);
+    if (isPromise(principal)) return principal.then((value) => this.ran(route, transport, value));
+    this.ran(route, transport, principal);
+  }
+
+  private ran(route: RoutePolicy, transport: TransportRequest, principal: AccessTokenPrincipal | undefined): void {
     if (principal && transport.principalHolder !== transport.httpRequest) setPrincipal(transport.principalHolder, principal);
     // A gateway's socket, a subscription's WebSocket: watched from now on, closed once its token stops passing.
     if (principal && transport.watch) this.connections.watch(transport.watch, route);

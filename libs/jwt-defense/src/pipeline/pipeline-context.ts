@@ -1,12 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { CountedLimit } from '../headers/response-headers.js';
-import type { RoutePolicy } from '../policy/policy.resolver.js';
+import type { DefenseLayer } from './metrics-sink.js';
+import type { DpopProof } from '../dpop/dpop.service.js';
+import type { RequestRiskContext } from '../risk/risk-signals.js';
+import type { DefenseCheckResult } from '../store/check-part.js';
+import type { RouteRateLimit, RoutePolicy } from '../policy/policy.resolver.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import type { PrincipalIdentity } from '../token/token-ids.js';
 
 export type { PrincipalIdentity } from '../token/token-ids.js';
 
-/** What one request carries through the pipeline. Created once per request; stages read and add to it. */
+/**
+ * What one request carries through the pipeline. Created once per request, with every field (so that every request's
+ * context has one shape: property reads stay monomorphic); stages read and set them.
+ */
 export interface PipelineContext {
   /**
    * The route whose policy decides: the first run's, or, when a public run admitted the request (the GraphQL
@@ -25,12 +32,20 @@ export interface PipelineContext {
   principal?: AccessTokenPrincipal;
   /** Who the principal is for the store (hash tag) and when its token was issued (ms), computed once per token. */
   identity?: PrincipalIdentity;
+  /** The per-IP count owed to a remote store: it goes with the ONE call, or, refused before it, with one hit (ThrottleStage). */
+  ipOwed?: { readonly limit: RouteRateLimit; readonly nowMs: number };
+  /** The verified DPoP proof of a bound token (DpopStage). */
+  proof?: DpopProof;
+  /** The request's risk context and what was learned of it (ContextRiskStage). */
+  risk?: { context: RequestRiskContext; learn: boolean; result?: DefenseCheckResult };
+  /** The layer deciding now (reported with a refusal, in metrics and events); `throttle` until authentication starts. */
+  layer?: DefenseLayer;
   /** Rate limits counted for this request (for the opt-in `RateLimit` fields). */
   limits?: CountedLimit[];
   /** The pre-authentication rate limits of this request (shared by every guard run for the same request). */
-  admitted?: Promise<void>;
+  admitted?: void | Promise<void>;
   /** The authentication of this request, once started (shared by every guard run for the same request). */
-  authenticated?: Promise<AccessTokenPrincipal>;
+  authenticated?: AccessTokenPrincipal | Promise<AccessTokenPrincipal>;
 }
 
 const CONTEXT = Symbol('jwt-defense.pipeline-context');

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import { ClientIpResolver } from '../edge/client-ip.js';
-import { extractAccessToken } from '../edge/access-token.extractor.js';
+import { extractAccessToken, type PresentedToken } from '../edge/access-token.extractor.js';
 import { DpopStage } from '../dpop/dpop.stage.js';
 import {
   DpopProofException,
@@ -28,6 +29,18 @@ import type { CheckStage } from './check-stage.js';
 import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
 import { attachContext, pipelineContextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
 import { StoreFailures } from './store-failure.js';
+
+/** A rejected promise for the request's later runs to meet (handled here: the first run throws the error itself). */
+function refusal(error: unknown): Promise<never> {
+  const rejected = Promise.reject(error);
+  rejected.catch(() => undefined);
+  return rejected;
+}
+
+/** A verification failure is the 401 of its code; anything else (a 503 for an issuer's keys) stays as it is. */
+function invalidToken(error: unknown): unknown {
+  return error instanceof TokenVerificationError ? new InvalidTokenException(error.code, error) : error;
+}
 
 /** Decides whether a verified principal may use a route (roles and scopes by default). */
 export type Authorizer = (principal: AccessTokenPrincipal, route: RoutePolicy) => void;
@@ -85,95 +98,180 @@ export class RequestPipeline {
 
   /**
    * Runs one request through every layer. Resolves with the principal (`undefined` on a public route) when the
-   * request may reach its handler (the success headers are written when there is an HTTP response); throws the
+   * request may reach its handler (the success headers are written when there is an HTTP response); rejects with the
    * exception that answers it otherwise. Later runs for the same HTTP request (the GraphQL endpoint's run, then its
    * resolvers') share the first: the pre-authentication limits are counted once per request, by the first run; the
-   * first authenticated run authenticates with its own route's policy (user limit, risk, anomaly, fail mode), once
-   * per request; every run is authorized for its own route.
+   * first authenticated run authenticates with its own route's policy (user limit, risk, anomaly, fail mode), once per
+   * request; every run is authorized for its own route.
    */
   async run(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): Promise<AccessTokenPrincipal | undefined> {
+    return this.runNow(route, httpRequest, httpResponse, authorize);
+  }
+
+  /**
+   * `run`, answered at once whenever nothing has to wait (a cached token, the memory store): returns the principal or
+   * throws the refusal; a promise only when something does (a signature with a remote key, a DPoP proof, the Redis
+   * store). Each `await` of a known value costs a request a promise and a microtask: the guard's HTTP path uses this.
+   */
+  runNow(route: RoutePolicy, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer = authorizeByPolicy): MaybePromise<AccessTokenPrincipal | undefined> {
     const request = rawRequest(httpRequest);
     let context = pipelineContextOf(request);
-    if (context && (context.authenticated || route.isPublic)) return this.again(context, route, httpRequest, httpResponse, authorize);
+    if (context && (context.authenticated !== undefined || route.isPublic)) return this.again(context, route, httpRequest, httpResponse, authorize);
     if (context) {
       // Admitted by a public run (the GraphQL endpoint's, a public resolver's): this first authenticated run decides.
       context.route = route;
     } else {
-      context = { route, request, httpRequest: httpRequest as { body?: unknown }, clientIp: this.clientIp.resolve(request) };
+      context = {
+        route,
+        request,
+        httpRequest: httpRequest as { body?: unknown },
+        clientIp: this.clientIp.resolve(request),
+        scheme: undefined,
+        principal: undefined,
+        identity: undefined,
+        ipOwed: undefined,
+        proof: undefined,
+        risk: undefined,
+        layer: 'throttle',
+        limits: undefined,
+        admitted: undefined,
+        authenticated: undefined,
+      };
       attachContext(request, context);
       // 1. Rate limits before authentication: a flood costs no crypto.
-      context.admitted = this.throttle.beforeAuth(context);
+      try {
+        context.admitted = this.throttle.beforeAuth(context);
+      } catch (error) {
+        context.admitted = refusal(error); // the request's later runs meet the same answer
+        return this.refused(context, route, error);
+      }
     }
-    const pipelineContext = context;
-    // Which layer refused, for metrics and events (set as the request goes through).
-    const progress = { layer: 'throttle' as DefenseLayer };
-    // 2-4. Token, proof, the ONE store call: once per request, set before anything is awaited, so that other runs
-    // for this request (resolvers of one GraphQL request running concurrently) wait for the same promise.
-    if (!route.isPublic) context.authenticated = Promise.resolve(context.admitted).then(() => this.authenticate(pipelineContext, (at) => (progress.layer = at)));
+    const admitted = context.admitted;
+    if (route.isPublic) {
+      if (isPromise(admitted)) return admitted.then(() => this.admitPublic(context, route, httpResponse), (error: unknown) => this.refused(context, route, error));
+      return this.admitPublic(context, route, httpResponse);
+    }
+    // 2-4. Token, proof, the ONE store call: once per request, kept on the context before anything waits, so that other
+    // runs for this request (resolvers of one GraphQL request running concurrently) share the same answer.
+    let authenticated: MaybePromise<AccessTokenPrincipal>;
     try {
-      if (route.isPublic) {
-        await context.admitted;
-        if (httpResponse) this.headers.success(httpResponse, route, false, context.limits);
-        return undefined;
-      }
-      const principal = await context.authenticated!;
-
-      // 5. Authorization.
-      progress.layer = 'authorization';
-      authorize(principal, route);
-
-      // 6. The principal, for the handler; layers learn from an allowed request.
-      setPrincipal(httpRequest, principal);
-      if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
-      for (const stage of this.checkStages) stage.allowed?.(context);
-      if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
-      this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });
-      return principal;
+      authenticated = isPromise(admitted) ? admitted.then(() => this.authenticateCounted(context)) : this.authenticateCounted(context);
     } catch (error) {
-      if (error instanceof JwtDefenseException) {
-        const reason = (error.cause as TokenVerificationError | undefined)?.reason;
-        this.metrics.decision({ layer: progress.layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
-        // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
-        if (progress.layer === 'token' && error.code !== 'token_expired') {
-          this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
-            ip: context.clientIp,
-            details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
-          });
-        }
-        // A refused DPoP proof (forged, replayed, another key's, a bound token as Bearer): sampled per client and
-        // reason; the subject of the verified token and the reason, never the token or the proof.
-        if (error instanceof DpopProofException) {
-          this.events.recordSampled('dpop_proof_invalid', `${context.clientIp}:${error.reason ?? error.challengeError}`, {
-            ip: context.clientIp,
-            ...(context.principal ? { sub: context.principal.sub } : {}),
-            ...(error.reason ? { reason: error.reason } : {}),
-            details: { route: route.template, challenge: error.challengeError },
-          });
-        }
-      }
-      throw error;
+      context.authenticated = refusal(error);
+      return this.refused(context, route, error);
+    }
+    context.authenticated = authenticated;
+    if (isPromise(authenticated)) {
+      return authenticated
+        .then((principal) => this.admit(context, route, principal, httpRequest, httpResponse, authorize))
+        .then(undefined, (error: unknown) => this.refused(context, route, error));
+    }
+    try {
+      return this.admit(context, route, authenticated, httpRequest, httpResponse, authorize);
+    } catch (error) {
+      return this.refused(context, route, error);
     }
   }
 
+  private admitPublic(context: PipelineContext, route: RoutePolicy, httpResponse: unknown): undefined {
+    if (httpResponse) this.headers.success(httpResponse, route, false, context.limits);
+    return undefined;
+  }
+
+  /** 5-6. Authorization, then the principal for the handler; layers learn from the allowed request. */
+  private admit(context: PipelineContext, route: RoutePolicy, principal: AccessTokenPrincipal, httpRequest: unknown, httpResponse: unknown, authorize: Authorizer): AccessTokenPrincipal {
+    context.layer = 'authorization';
+    authorize(principal, route);
+    setPrincipal(httpRequest, principal);
+    if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
+    for (const stage of this.checkStages) stage.allowed?.(context);
+    if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
+    this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });
+    return principal;
+  }
+
+  /** A refusal: reported (metrics, sampled events) by the layer that made it, then thrown on. */
+  private refused(context: PipelineContext, route: RoutePolicy, error: unknown): never {
+    if (error instanceof JwtDefenseException) {
+      const layer = context.layer ?? 'throttle';
+      const reason = (error.cause as TokenVerificationError | undefined)?.reason;
+      this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
+      // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
+      if (layer === 'token' && error.code !== 'token_expired') {
+        this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {
+          ip: context.clientIp,
+          details: { code: error.code, ...(reason ? { reason } : {}), route: route.template },
+        });
+      }
+      // A refused DPoP proof (forged, replayed, another key's, a bound token as Bearer): sampled per client and
+      // reason; the subject of the verified token and the reason, never the token or the proof.
+      if (error instanceof DpopProofException) {
+        this.events.recordSampled('dpop_proof_invalid', `${context.clientIp}:${error.reason ?? error.challengeError}`, {
+          ip: context.clientIp,
+          ...(context.principal ? { sub: context.principal.sub } : {}),
+          ...(error.reason ? { reason: error.reason } : {}),
+          details: { route: route.template, challenge: error.challengeError },
+        });
+      }
+    }
+    throw error;
+  }
+
+  /**
+   * Stages 2 to 4; a request refused before its ONE store call still counts against its client's per-IP limit (the
+   * call would have carried it: a remote store's), and that limit's 429 comes first.
+   */
+  private authenticateCounted(context: PipelineContext): MaybePromise<AccessTokenPrincipal> {
+    let authenticated: MaybePromise<AccessTokenPrincipal>;
+    try {
+      authenticated = this.authenticate(context);
+    } catch (error) {
+      return this.countOwed(context, error);
+    }
+    return isPromise(authenticated) ? authenticated.catch((error: unknown) => this.countOwed(context, error)) : authenticated;
+  }
+
+  private countOwed(context: PipelineContext, error: unknown): MaybePromise<never> {
+    let owed: void | Promise<void>;
+    try {
+      owed = this.throttle.countOwed(context);
+    } catch (limited) {
+      context.layer = 'throttle';
+      throw limited;
+    }
+    if (!owed) throw error;
+    return owed.then(
+      () => Promise.reject(error),
+      (limited: unknown) => {
+        context.layer = 'throttle';
+        return Promise.reject(limited);
+      },
+    );
+  }
+
   /** Stages 2 to 4: the token, its DPoP proof, and the ONE store call. */
-  private async authenticate(context: PipelineContext, at: (layer: DefenseLayer) => void): Promise<AccessTokenPrincipal> {
+  private authenticate(context: PipelineContext): MaybePromise<AccessTokenPrincipal> {
     // 2. Token extraction: `Authorization: Bearer` or `DPoP`.
-    at('edge');
+    context.layer = 'edge';
     const presented = extractAccessToken(context.request);
     if (presented === undefined) throw new MissingTokenException();
     context.scheme = presented.scheme;
 
     // 3. Pre-filter, signature, claims (or the verified-token cache); then a DPoP-bound token's proof.
-    at('token');
-    const principal = await this.verify(presented.token);
+    context.layer = 'token';
+    const verified = this.verify(presented.token);
+    if (isPromise(verified)) return verified.then((principal) => this.afterVerify(context, presented, principal));
+    return this.afterVerify(context, presented, verified);
+  }
+
+  private afterVerify(context: PipelineContext, presented: PresentedToken, principal: AccessTokenPrincipal): MaybePromise<AccessTokenPrincipal> {
     context.principal = principal;
     context.identity = this.cachedIdentity(principal);
-    at('dpop');
-    await this.dpop.verify(context, presented.scheme, presented.token);
-
+    context.layer = 'dpop';
+    const proof = this.dpop.verify(context, presented.scheme, presented.token);
     // 4. ONE store call for every layer with per-request state (each stage reports its own refusals).
-    await this.checkState(context, at);
-    return principal;
+    const checked = proof ? proof.then(() => this.checkState(context)) : this.checkState(context);
+    return checked ? checked.then(() => principal) : principal;
   }
 
   /**
@@ -190,38 +288,60 @@ export class RequestPipeline {
     return principal;
   }
 
-  private async verify(token: string): Promise<AccessTokenPrincipal> {
+  /** The token's principal, at once when the verification answers at once (a cached token, this module's keys). */
+  private verify(token: string): MaybePromise<AccessTokenPrincipal> {
+    let verified: MaybePromise<AccessTokenPrincipal>;
     try {
-      return await this.verifier.verify(token);
+      verified = this.verifier.verify(token);
     } catch (error) {
-      if (error instanceof TokenVerificationError) throw new InvalidTokenException(error.code, error);
-      throw error;
+      throw invalidToken(error);
     }
+    return isPromise(verified) ? verified.catch((error: unknown) => Promise.reject(invalidToken(error))) : verified;
   }
 
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */
-  private async checkState(context: PipelineContext, at: (layer: DefenseLayer) => void): Promise<void> {
+  private checkState(context: PipelineContext): void | Promise<void> {
     const check: DefenseCheckRequest = { tag: context.identity!.tag, sub: context.identity!.subject, parts: {} };
     for (const stage of this.checkStages) {
-      at(stage.layer);
+      context.layer = stage.layer;
       stage.prepare(context, check);
     }
-    let result: DefenseCheckResult;
-    at('store');
+    context.layer = 'store';
     const startedMs = this.timed ? performance.now() : 0;
+    let answer: MaybePromise<DefenseCheckResult>;
     try {
-      result = await this.store.check(check);
-      if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, false);
+      answer = this.store.check(check);
     } catch (error) {
-      if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, true);
-      this.failures.handle(error, 'store', context.route.failMode, context);
-      return;
+      return this.storeFailed(context, startedMs, error);
     }
-    for (const stage of this.checkStages) {
-      at(stage.layer);
+    if (isPromise(answer)) {
+      return answer.then(
+        (result) => this.answered(context, result, startedMs),
+        (error: unknown) => this.storeFailed(context, startedMs, error),
+      );
+    }
+    return this.answered(context, answer, startedMs);
+  }
+
+  private answered(context: PipelineContext, result: DefenseCheckResult, startedMs: number): void | Promise<void> {
+    if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, false);
+    return this.decide(context, result, 0);
+  }
+
+  /** The stages decide in order, from `from`; one that must wait (a containment) holds the next ones back. */
+  private decide(context: PipelineContext, result: DefenseCheckResult, from: number): void | Promise<void> {
+    for (let index = from; index < this.checkStages.length; index++) {
+      const stage = this.checkStages[index];
+      context.layer = stage.layer;
       const pending = stage.decide(context, result);
-      if (pending) await pending;
+      if (pending) return pending.then(() => this.decide(context, result, index + 1));
     }
+  }
+
+  private storeFailed(context: PipelineContext, startedMs: number, error: unknown): void {
+    if (this.timed) this.metrics.storeCall('check', performance.now() - startedMs, true);
+    for (const stage of this.checkStages) stage.failed?.(context, error);
+    this.failures.handle(error, 'store', context.route.failMode, context);
   }
 
   /** Verified principals are cached per token: hash each one's subject once, not on every request. */

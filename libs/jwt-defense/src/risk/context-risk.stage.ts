@@ -11,8 +11,6 @@ import { RISK_PART } from './risk.check-part.js';
 import { ContextRiskService, riskContextKey } from './context-risk.service.js';
 import type { RequestRiskContext } from './risk-signals.js';
 
-const RISK = Symbol('jwt-defense.risk');
-type WithRisk = PipelineContext & { [RISK]?: { context: RequestRiskContext; learn: boolean; result?: DefenseCheckResult } };
 
 /**
  * Layer 3 on every request with a verified token: the user's context profile is read in the request's ONE store
@@ -37,12 +35,12 @@ export class ContextRiskStage implements CheckStage {
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     if (context.route.risk.mode === 'off') return;
     const riskContext = this.risk.contextFor(context.request, context.clientIp, context.route.template);
-    (context as WithRisk)[RISK] = { context: riskContext, learn: false };
+    context.risk = { context: riskContext, learn: false };
     askPart(check, RISK_PART, { country: riskContext.country, device: riskContext.device, hourOfWeek: riskContext.hourOfWeek });
   }
 
   decide(context: PipelineContext, result: DefenseCheckResult): void {
-    const state = (context as WithRisk)[RISK];
+    const state = context.risk;
     const profile = partResult(result, RISK_PART);
     if (!state || !profile) return;
     state.result = result;
@@ -94,7 +92,7 @@ export class ContextRiskStage implements CheckStage {
   }
 
   allowed(context: PipelineContext): void {
-    const state = (context as WithRisk)[RISK];
+    const state = context.risk;
     if (state?.learn) this.risk.learn(context.identity!.subject, state.context, state.result && partResult(state.result, RISK_PART), context.identity!.tag);
   }
 }

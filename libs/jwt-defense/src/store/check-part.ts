@@ -72,10 +72,19 @@ export interface MemoryPart<In, Out> {
 export interface CheckPart<In, Out> {
   /** The part's name: its input and its result travel under it. */
   readonly name: string;
-  /** How many Redis keys it touches: a fixed number, all under the user's hash tag. */
+  /** How many Redis keys it touches: a fixed number, all under the user's hash tag (unless `ownSlot`). */
   readonly keyCount: number;
-  /** Its keys; `key(kind, id)` builds one under the user's hash tag. Without input (not asked for): placeholders of the same slot. */
-  keys(input: In | undefined, scope: CheckScope, key: (kind: string, id: string) => string): string[];
+  /**
+   * Its keys are a rate-limit counter's (`counterKey`), in that counter's own hash slot, not the user's: on Redis
+   * Cluster the store sends it as its own script, in parallel with the rest (one wait; the flow is then not shared:
+   * the rest counts even when it refuses). Elsewhere it is one more fragment of the one script.
+   */
+  readonly ownSlot?: true;
+  /**
+   * Its keys; `key(kind, id)` builds one under the user's hash tag, `counterKey(space, key)` the key of a rate-limit
+   * counter (the one `RateLimitStore.hit` counts). Without input (not asked for): placeholders of the same slot.
+   */
+  keys(input: In | undefined, scope: CheckScope, key: (kind: string, id: string) => string, counterKey: (space: string, key: string) => string): string[];
   /** Its arguments (strings, or integers). */
   args(input: In, scope: CheckScope): Array<string | number>;
   readonly lua: LuaPart;

@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../common/maybe-promise.js';
 import type { SecurityEvent, SecurityEventQuery } from '../events/security-event.js';
 import type { RateLimitAlgorithm, RateLimitResult } from '../throttling/rate-limit.js';
 import type { DefenseCheckRequest, DefenseCheckResult } from './check-part.js';
@@ -233,8 +234,12 @@ export interface CleanupReport {
 
 /** The hot path: every per-request defence fact about a token, in one round trip. */
 export interface RequestCheckStore {
-  /** Runs the asked-for parts of the layers (store/check-part.ts) in ONE call: one script on Redis. */
-  check(request: DefenseCheckRequest): Promise<DefenseCheckResult>;
+  /**
+   * Runs the asked-for parts of the layers (store/check-part.ts) in ONE call: one script on Redis. A store that can
+   * answer at once (the memory store) returns the result itself, sparing the request a promise and a microtask; a
+   * failure is then thrown (a `DefenseStoreError`) instead of rejected.
+   */
+  check(request: DefenseCheckRequest): MaybePromise<DefenseCheckResult>;
   /**
    * Records a DPoP proof verified outside the per-request check (a token endpoint: login, refresh) under `tag` for
    * `ttlMs`. Returns false when it had been recorded before (a replay).
@@ -244,7 +249,8 @@ export interface RequestCheckStore {
 
 /** Rate-limit counters (IP, body field), one atomic call per hit. */
 export interface RateLimitStore {
-  hit(request: RateLimitHit): Promise<RateLimitResult>;
+  /** One atomic count. A store that can answer at once (the memory store) returns the result itself. */
+  hit(request: RateLimitHit): MaybePromise<RateLimitResult>;
 }
 
 /** The jti denylist and per-user epochs. */

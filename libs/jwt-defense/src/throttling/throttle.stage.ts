@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DefenseClock } from '../common/defense-clock.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import { RateLimitedException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import type { CheckStage } from '../pipeline/check-stage.js';
@@ -7,12 +8,28 @@ import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { StoreFailures } from '../pipeline/store-failure.js';
 import type { RouteRateLimit } from '../policy/policy.resolver.js';
 import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
-import { RateLimitStore } from '../store/defense-store.ports.js';
+import { RateLimitStore, type RateLimitHit } from '../store/defense-store.ports.js';
+import { IP_RATE_PART } from './ip-rate.check-part.js';
+import { LocalBlocks } from './local-blocks.js';
 import { USER_RATE_PART } from './user-rate.check-part.js';
 import type { RateLimitResult } from './rate-limit.js';
 import { ThrottleOptions } from './throttle.options.js';
 
 type Counter = 'ip' | 'body' | 'user';
+
+/** Blocks remembered per instance (a client each): ~100 bytes apiece. */
+const LOCAL_BLOCKS = 10_000;
+
+
+/** A limit's counting rule, as the store takes it. */
+function rateOf(limit: RouteRateLimit): Pick<RateLimitHit, 'limit' | 'ttlMs' | 'blockDurationMs' | 'algorithm'> {
+  return { limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm };
+}
+
+/** Which client's block, in which counter space. */
+function blockKey(limit: RouteRateLimit, ip: string): string {
+  return `${limit.space}\u001f${ip}`;
+}
 
 /** The key of a body-field limit: the member's string value, trimmed, lower-cased, at most 128 characters. */
 function bodyKey(body: unknown, field: string): string {
@@ -21,60 +38,115 @@ function bodyKey(body: unknown, field: string): string {
 }
 
 /**
- * Layer 2: before authentication, the per-IP limit and the body-field limit (e.g. per username on login),
- * each one atomic store call, sent together; after verification, the per-user limit, counted inside the
- * request's ONE check call. One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event.
+ * Layer 2: the per-IP limit and the body-field limit (e.g. per username on login) before authentication, the per-user
+ * limit inside the request's ONE store call. With a store in this process (memory), the per-IP counter is hit before
+ * authentication. With a remote store (Redis), an authenticated route's per-IP count goes with the ONE call (a part,
+ * counted first, whatever else refuses: one round trip per request), or, for a request refused before the call (a
+ * forged token), with one hit; a block the store answered is remembered, so the client's next requests are refused
+ * before any token work and without a round trip. Public routes and body-field limits are hit before authentication.
+ * One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event.
  */
 @Injectable()
 export class ThrottleStage implements CheckStage {
   readonly layer = 'throttle' as const;
+  /** The per-IP count of authenticated routes goes with the ONE call (a remote store). */
+  private readonly countsInCall: boolean;
+  private readonly blocks = new LocalBlocks(LOCAL_BLOCKS);
+
   constructor(
-    @Inject(RateLimitStore) private readonly store: RateLimitStore,
+    @Inject(RateLimitStore) private readonly store: RateLimitStore & { readonly kind?: string },
     private readonly failures: StoreFailures,
     private readonly events: SecurityEventService,
     private readonly clock: DefenseClock,
     private readonly options: ThrottleOptions,
-  ) {}
+  ) {
+    this.countsInCall = store.kind !== 'memory';
+  }
 
-  /** Per IP and per body field; resolves when both allow (or fail open). */
-  async beforeAuth(context: PipelineContext): Promise<void> {
+  /**
+   * Per IP and per body field: returns when they allow (or fail open), throws the refusal; a promise only when the
+   * store answers later (Redis) or both are counted (a login).
+   */
+  beforeAuth(context: PipelineContext): void | Promise<void> {
     const { ip, body } = context.route;
     if (ip === false && body === undefined) return;
     const nowMs = this.clock.nowMs();
     const key = body && bodyKey(context.httpRequest.body, body.field);
     if (ip !== false && key) {
-      await Promise.all([this.count(context, 'ip', ip, context.clientIp, nowMs), this.count(context, 'body', body!, key, nowMs)]);
-    } else if (ip !== false) {
-      await this.count(context, 'ip', ip, context.clientIp, nowMs);
-    } else if (key) {
-      await this.count(context, 'body', body!, key, nowMs);
+      // Both counted, whichever refuses.
+      return Promise.all([this.countLater(context, 'ip', ip, context.clientIp, nowMs), this.countLater(context, 'body', body!, key, nowMs)]).then(() => undefined);
     }
+    if (key) return this.count(context, 'body', body!, key, nowMs);
+    if (ip === false) return;
+    if (context.route.isPublic || !this.countsInCall) return this.count(context, 'ip', ip, context.clientIp, nowMs);
+    const blockedMs = this.blocks.remainingMs(blockKey(ip, context.clientIp), nowMs);
+    if (blockedMs > 0) return this.counted(context, 'ip', ip, { totalHits: ip.limit + 1, timeToExpireMs: blockedMs, blocked: true, timeToBlockExpireMs: blockedMs });
+    context.ipOwed = { limit: ip, nowMs };
   }
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
+    const owed = context.ipOwed;
+    if (owed) askPart(check, IP_RATE_PART, { space: owed.limit.space, ip: context.clientIp, ...rateOf(owed.limit), nowMs: owed.nowMs });
     const user = context.route.user;
     if (user === false) return;
-    askPart(check, USER_RATE_PART, { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() });
+    askPart(check, USER_RATE_PART, { ...rateOf(user), nowMs: this.clock.nowMs() });
   }
 
+  /** The per-IP count first (its 429 comes before any other refusal, as a count before authentication would), then the user's. */
   decide(context: PipelineContext, result: DefenseCheckResult): void {
+    const owed = context.ipOwed;
+    const ipCounted = partResult(result, IP_RATE_PART);
+    if (owed && ipCounted) {
+      context.ipOwed = undefined;
+      this.counted(context, 'ip', owed.limit, ipCounted);
+    }
     const user = context.route.user;
     const counted = partResult(result, USER_RATE_PART);
     if (user === false || !counted) return;
     this.counted(context, 'user', user, counted);
   }
 
-  private async count(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number): Promise<void> {
-    let result: RateLimitResult;
+  /** The ONE call failed: the per-IP count it carried has this layer's fail mode (open by default; closed: 503). */
+  failed(context: PipelineContext, error: unknown): void {
+    if (context.ipOwed === undefined) return;
+    context.ipOwed = undefined;
+    this.fail(context, 'ip', error);
+  }
+
+  /**
+   * A request refused before its ONE call was made (a missing or forged token, a measure from memory): the per-IP
+   * count the call would have made, as one hit. Throws (or rejects with) the 429 when the client is over its limit.
+   */
+  countOwed(context: PipelineContext): void | Promise<void> {
+    const owed = context.ipOwed;
+    if (owed === undefined) return;
+    context.ipOwed = undefined;
+    return this.count(context, 'ip', owed.limit, context.clientIp, owed.nowMs);
+  }
+
+  /** One counter: at once on a store that answers at once (memory), after its answer otherwise. */
+  private count(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number): void | Promise<void> {
+    let answer: MaybePromise<RateLimitResult>;
     try {
       // A body-field counter (a username) is made by the client that sends it: its share of the space is bounded.
       const principal = counter === 'body' ? { principal: context.clientIp } : {};
-      result = await this.store.hit({ space: limit.space, key, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs, ...principal });
+      answer = this.store.hit({ space: limit.space, key, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs, ...principal });
     } catch (error) {
-      this.failures.handle(error, 'throttle', counter === 'body' ? this.options.bodyFailMode : this.options.failMode, context);
-      return;
+      return this.fail(context, counter, error);
     }
-    this.counted(context, counter, limit, result);
+    if (!isPromise(answer)) return this.counted(context, counter, limit, answer);
+    return answer.then(
+      (result) => this.counted(context, counter, limit, result),
+      (error: unknown) => this.fail(context, counter, error),
+    );
+  }
+
+  private async countLater(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number): Promise<void> {
+    return this.count(context, counter, limit, key, nowMs);
+  }
+
+  private fail(context: PipelineContext, counter: Counter, error: unknown): void {
+    this.failures.handle(error, 'throttle', counter === 'body' ? this.options.bodyFailMode : this.options.failMode, context);
   }
 
   private counted(context: PipelineContext, counter: Counter, limit: RouteRateLimit, result: RateLimitResult): void {
@@ -82,6 +154,7 @@ export class ThrottleStage implements CheckStage {
     // login activity on any account.
     if (this.options.headers && counter !== 'body') (context.limits ??= []).push({ name: counter, limit: limit.limit, ttlMs: limit.ttlMs, result });
     if (!result.blocked) return;
+    if (counter === 'ip' && this.countsInCall) this.blocks.remember(blockKey(limit, context.clientIp), this.clock.nowMs() + result.timeToBlockExpireMs);
     const sub = counter === 'user' ? context.principal?.sub : undefined;
     this.events.recordSampled('rate_limited', `${counter}:${sub ?? context.clientIp}:${limit.space}`, {
       sub,

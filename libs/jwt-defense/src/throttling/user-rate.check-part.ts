@@ -4,7 +4,14 @@ import { integer, replyOf } from '../store/reply.js';
 import type { RateLimitResult } from './rate-limit.js';
 import { RATE_LIMIT_LUA } from './rate-limit.lua.js';
 
-const NOT_COUNTED: RateLimitResult = { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 };
+/** The result of a limit that was not counted (the request was refused before). */
+export const NOT_COUNTED: Readonly<RateLimitResult> = { totalHits: 0, timeToExpireMs: 0, blocked: false, timeToBlockExpireMs: 0 };
+
+/** A rate-limit fragment's reply (`rate_limit`'s four integers) as a result. */
+export function parseRateLimitReply(reply: unknown[], what: string): RateLimitResult {
+  const [hits, toExpire, blocked, toBlockExpire] = replyOf(reply, 4, what).map((value) => integer(value, what));
+  return { totalHits: hits, timeToExpireMs: toExpire, blocked: blocked === 1, timeToBlockExpireMs: toBlockExpire };
+}
 
 /**
  * Layer 2's part of the one call: the per-user limit, counted (`count`) unless the request was refused before (a
@@ -22,10 +29,7 @@ S.rate = rate_limit(K[1], tonumber(A[1]), tonumber(A[2]), tonumber(A[3]), A[4], 
 if S.rate[3] == 1 then F.blocked = true end`,
     reply: 'S.rate or {0, 0, 0, 0}',
   },
-  parse: (reply) => {
-    const [hits, toExpire, blocked, toBlockExpire] = replyOf(reply, 4, 'check: userRate').map((value) => integer(value, 'check: userRate'));
-    return { totalHits: hits, timeToExpireMs: toExpire, blocked: blocked === 1, timeToBlockExpireMs: toBlockExpire };
-  },
+  parse: (reply) => parseRateLimitReply(reply, 'check: userRate'),
   memory: {
     count({ input, scope, flow, spaces, state }) {
       const rate = spaces.counters('user').hit(`${scope.tag}:${scope.sub}`, input, scope.tag);

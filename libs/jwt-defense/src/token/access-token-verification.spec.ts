@@ -119,8 +119,8 @@ describe('verifyAccessToken (the one verification)', () => {
 
   it("refuses an algorithm its issuer allows but the key does not, before any signature check (algorithm_not_allowed)", async () => {
     const mixed = resolver('own', ['ES256'], ['ES256', 'HS256'], es.publicKey);
-    await expect(verifyAccessToken(token('own'), () => mixed, context)).rejects.toMatchObject({ code: 'algorithm_not_allowed', reason: 'alg_not_for_key' });
-    await expect(verifyAccessToken(token('own', 'ES256', es.privateKey), () => mixed, context)).resolves.toMatchObject({ sub: 'alice', issuer: 'own' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(token('own'), () => mixed, context))).rejects.toMatchObject({ code: 'algorithm_not_allowed', reason: 'alg_not_for_key' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(token('own', 'ES256', es.privateKey), () => mixed, context))).resolves.toMatchObject({ sub: 'alice', issuer: 'own' });
   });
 
   it("serves a cached principal only to a caller whose resolvers name its issuer", async () => {
@@ -129,12 +129,12 @@ describe('verifyAccessToken (the one verification)', () => {
     const both = (iss: unknown) => (iss === 'partner' ? partner : own);
     const theirs = token('partner');
     const key = jest.spyOn(partner, 'key');
-    await expect(verifyAccessToken(theirs, both, context)).resolves.toMatchObject({ issuer: 'partner' });
-    await expect(verifyAccessToken(theirs, both, context)).resolves.toMatchObject({ issuer: 'partner' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(theirs, both, context))).resolves.toMatchObject({ issuer: 'partner' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(theirs, both, context))).resolves.toMatchObject({ issuer: 'partner' });
     expect(key).toHaveBeenCalledTimes(1);
     expect(lookups).toEqual([false, true]);
     // A caller with this module's ring alone (TokenService.verify) is not handed the partner's principal.
-    await expect(verifyAccessToken(theirs, () => own, context)).rejects.toMatchObject({ code: 'claim_invalid', reason: 'iss' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(theirs, () => own, context))).rejects.toMatchObject({ code: 'claim_invalid', reason: 'iss' });
     expect(lookups).toEqual([false, true, false]);
   });
 
@@ -143,14 +143,14 @@ describe('verifyAccessToken (the one verification)', () => {
     const mine = token('own');
     await verifyAccessToken(mine, () => own, context);
     jest.setSystemTime(t0 - 31_000);
-    await expect(verifyAccessToken(mine, () => own, context)).rejects.toMatchObject({ code: 'token_not_yet_valid' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(mine, () => own, context))).rejects.toMatchObject({ code: 'token_not_yet_valid' });
     jest.setSystemTime(t0);
     await verifyAccessToken(mine, () => own, context);
     expect(lookups).toEqual([false, false, false]); // the refused hit dropped the entry: verified again
     await verifyAccessToken(mine, () => own, context);
     expect(lookups).toEqual([false, false, false, true]);
     jest.setSystemTime((nowSec + 300 + 30) * 1000);
-    await expect(verifyAccessToken(mine, () => own, context)).rejects.toMatchObject({ code: 'token_expired' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(mine, () => own, context))).rejects.toMatchObject({ code: 'token_expired' });
     expect(context.cache.size).toBe(0);
   });
 
@@ -159,6 +159,6 @@ describe('verifyAccessToken (the one verification)', () => {
     const later = token('own', 'HS256', hs, { nbf: nowSec + 10 });
     await verifyAccessToken(later, () => own, context);
     jest.setSystemTime(t0 - 21_000);
-    await expect(verifyAccessToken(later, () => own, context)).rejects.toMatchObject({ code: 'token_not_yet_valid' });
+    await expect(Promise.resolve().then(() => verifyAccessToken(later, () => own, context))).rejects.toMatchObject({ code: 'token_not_yet_valid' });
   });
 });

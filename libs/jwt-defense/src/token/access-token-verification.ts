@@ -1,5 +1,6 @@
 import { constants, createHmac, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { DefenseClock } from '../common/defense-clock.js';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
 import { checkJoseHeader, parseCompactJws, requireSignature, type HeaderProfile, type JoseHeader, type PrefilteredJws } from '../edge/compact-jws.js';
 import { TokenVerificationError } from '../errors/defense.exceptions.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
@@ -77,17 +78,19 @@ export function verifyJwsSignature(alg: string, key: KeyObject, signingInput: st
 
 /**
  * Verifies a token that passed the pre-filter's structure, with the key its issuer's resolver gives: the header
- * profile, the key, the algorithm on that key's own list, the signature, then the claims at the clock's now.
+ * profile, the key, the algorithm on that key's own list, the signature, then the claims at the clock's now. Answers
+ * synchronously when the key is at hand (this module's key ring); throws synchronously for a header it refuses.
  */
-async function verifyWith(jws: PrefilteredJws, resolver: IssuerKeyResolver, clock: DefenseClock): Promise<AccessTokenPrincipal> {
+function verifyWith(jws: PrefilteredJws, resolver: IssuerKeyResolver, clock: DefenseClock): MaybePromise<AccessTokenPrincipal> {
   checkJoseHeader(jws.header, resolver.profile);
   requireSignature(jws);
-  const key = await resolver.key(jws.header);
-  const alg = jws.header.alg;
-  if (!key.algorithms.includes(alg)) throw new TokenVerificationError('algorithm_not_allowed', { reason: 'alg_not_for_key' });
-  if (!verifyJwsSignature(alg, key.verifyKey, jws.signingInput, jws.signature)) throw new TokenVerificationError('signature_invalid');
-  const kid = typeof jws.header.kid === 'string' ? jws.header.kid : '';
-  return validateAccessTokenClaims(jws.payload, kid, { ...resolver.rules, nowSec: clock.nowSec() });
+  return then(resolver.key(jws.header), (key) => {
+    const alg = jws.header.alg;
+    if (!key.algorithms.includes(alg)) throw new TokenVerificationError('algorithm_not_allowed', { reason: 'alg_not_for_key' });
+    if (!verifyJwsSignature(alg, key.verifyKey, jws.signingInput, jws.signature)) throw new TokenVerificationError('signature_invalid');
+    const kid = typeof jws.header.kid === 'string' ? jws.header.kid : '';
+    return validateAccessTokenClaims(jws.payload, kid, { ...resolver.rules, nowSec: clock.nowSec() });
+  });
 }
 
 /**
@@ -95,13 +98,13 @@ async function verifyWith(jws: PrefilteredJws, resolver: IssuerKeyResolver, cloc
  * clock), else the pre-filter (structure, no crypto), the issuer's resolver chosen by `resolverFor` from the
  * unverified `iss`, the header, key, signature and claims; a verified token is cached. A cached principal is returned
  * only to a caller whose `resolverFor` names its issuer. Throws `TokenVerificationError` with a stable code (or the
- * resolver's `JwtDefenseException`).
+ * resolver's `JwtDefenseException`), synchronously when it answers synchronously: a cache hit, or this module's key.
  */
-export async function verifyAccessToken(
+export function verifyAccessToken(
   token: string,
   resolverFor: (iss: unknown) => IssuerKeyResolver,
   context: VerificationContext,
-): Promise<AccessTokenPrincipal> {
+): MaybePromise<AccessTokenPrincipal> {
   const { cache, clock } = context;
   const cacheable = cache.enabled && typeof token === 'string' && token.length <= context.maxTokenBytes;
   if (cacheable) {
@@ -118,7 +121,8 @@ export async function verifyAccessToken(
   }
   const jws = parseCompactJws(token, context.maxTokenBytes);
   const resolver = resolverFor(jws.payload.iss);
-  const principal = await verifyWith(jws, resolver, clock);
-  if (cacheable) cache.set(token, principal, resolver.rules.clockToleranceSec);
-  return principal;
+  return then(verifyWith(jws, resolver, clock), (principal) => {
+    if (cacheable) cache.set(token, principal, resolver.rules.clockToleranceSec);
+    return principal;
+  });
 }

@@ -187,7 +187,7 @@ export class TokenService {
    * key selected by `kid`, then claims, through the one verification and its cache. Throws
    * {@link TokenVerificationError} with a stable `code`.
    */
-  verify(token: string): Promise<AccessTokenPrincipal> {
+  async verify(token: string): Promise<AccessTokenPrincipal> {
     return verifyAccessToken(token, this.ringOnly, this.verification);
   }
 

@@ -55,7 +55,7 @@ describe('MemoryDefenseStore', () => {
     // Spoofed addresses through a trusted proxy: other spaces, and even in the same space idle counters go first.
     for (let i = 0; i < 101_000; i++) await store.hit({ space: 'ip', key: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, ...hit, nowMs });
     for (let i = 0; i < 200; i++) await store.hit({ space: 'body', key: `user${i}`, ...hit, nowMs });
-    await expect(store.hit(username)).resolves.toMatchObject({ blocked: true });
+    await expect(Promise.resolve().then(() => store.hit(username))).resolves.toMatchObject({ blocked: true });
     expect(store.sizes['counters:ip']).toBe(50);
   });
 
@@ -64,9 +64,9 @@ describe('MemoryDefenseStore', () => {
     const store = new MemoryDefenseStore({ maxCounters: 3, onFull: (space) => full.push(space) });
     const nowMs = Date.now();
     for (const key of ['a', 'b', 'c']) for (let i = 0; i < 4; i++) await store.hit({ space: 'ip', key, ...hit, nowMs });
-    await expect(store.hit({ space: 'ip', key: 'd', ...hit, nowMs })).rejects.toBeInstanceOf(StoreCapacityError);
+    await expect(Promise.resolve().then(() => store.hit({ space: 'ip', key: 'd', ...hit, nowMs }))).rejects.toBeInstanceOf(StoreCapacityError);
     expect(full).toEqual(['counters:ip']);
-    await expect(store.hit({ space: 'ip', key: 'a', ...hit, nowMs })).resolves.toMatchObject({ blocked: true });
+    await expect(Promise.resolve().then(() => store.hit({ space: 'ip', key: 'a', ...hit, nowMs }))).resolves.toMatchObject({ blocked: true });
   });
 
   it('stays bounded with 100k users and 1k routes: context profiles and baselines evict the least recently used', async () => {
@@ -132,8 +132,8 @@ describe('MemoryDefenseStore: one principal can only ever make room among its ow
     for (let i = 0; i < 5000; i++) await store.hit(body(`guess${i}`, '203.0.113.9'));
     expect(store.sizes['counters:body']).toBe(21);
     // alice's counter kept counting: her third attempt is the last before the block.
-    await expect(store.hit(body('alice', '198.51.100.7'))).resolves.toMatchObject({ totalHits: 3, blocked: false });
-    await expect(store.hit(body('alice', '198.51.100.7'))).resolves.toMatchObject({ blocked: true });
+    await expect(Promise.resolve().then(() => store.hit(body('alice', '198.51.100.7')))).resolves.toMatchObject({ totalHits: 3, blocked: false });
+    await expect(Promise.resolve().then(() => store.hit(body('alice', '198.51.100.7')))).resolves.toMatchObject({ blocked: true });
   });
 
   it("one client flooding the event log only replaces its own events; the API's own are never a client's share", async () => {
@@ -218,7 +218,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
         for (const { kind, n, advanceMs } of ops) {
           now += advanceMs;
           const id = `${n}-${unique++}`;
-          const attempts: Array<() => Promise<unknown>> = [
+          const attempts: Array<() => unknown> = [
             () => store.revokeToken('mallory', { jti: `m-${id}`, reason: 'r', revokedAtMs: now }, 1 + (n % HOUR)),
             () => store.createSession({ sid: `m-${id}`, tag: 'mallory', sub: 'mallory', key: 'k', generation: 0, createdAtMs: now, expiresAtMs: now + HOUR, claims: '{}' }, { maxPerUser: 3, revokedRetainMs: 1 + (n % HOUR) }),
             () => store.revokeSession('mallory', `m-${n % 50}`, 'logout', 1 + (n % HOUR)),
@@ -232,7 +232,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
             () => store.learnContext('mallory', 'mallory', learning(now, `m-device-${n % 20}`)),
             () => store.rotateSession('mallory', `m-${n % 50}`, 'mallory', n % 3, { globalNotBeforeMs: 0, nowMs: now, reuseGraceMs: 0, dpopProof: { key: `r-${id}`, ttlMs: HOUR } }),
           ];
-          await attempts[kind]().catch((error: unknown) => {
+          await Promise.resolve().then(attempts[kind]).catch((error: unknown) => {
             // Only the attacker's own requests may be refused, and only for its full share.
             if (!(error instanceof StoreCapacityError)) throw error;
           });
@@ -249,7 +249,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
           userNotBeforeMs: 10_000_000 - 1,
           risk: { learned: 1, deviceSeenAtMs: 10_000_000 },
         });
-        await expect(store.hit({ space: 'body', key: 'victim-name', principal: VICTIM_IP, ...limit, nowMs: now })).resolves.toMatchObject({ totalHits: 3 });
+        await expect(Promise.resolve().then(() => store.hit({ space: 'body', key: 'victim-name', principal: VICTIM_IP, ...limit, nowMs: now }))).resolves.toMatchObject({ totalHits: 3 });
         await expect(store.recordProof('victim', 'v-proof', HOUR)).resolves.toBe(false);
         expect((await store.listEvents({ limit: 1000, sub: 'victim' })).map((event) => event.id)).toEqual(['v-event']);
         // ...and its new operations all succeed.
@@ -257,7 +257,7 @@ describe('MemoryDefenseStore: any sequence of one principal\'s operations', () =
         await expect(store.createSession({ sid: 'v-sid-2', tag: 'victim', sub: 'victim', key: 'k', generation: 0, createdAtMs: now, expiresAtMs: now + HOUR, claims: '{}' }, { maxPerUser: 3, revokedRetainMs: HOUR })).resolves.toEqual([]);
         await expect(store.recordProof('victim', 'v-proof-2', HOUR)).resolves.toBe(true);
         await expect(checkToken(store, { tag: 'victim', sub: 'victim', jti: 'v-jti-3', userRate: { ...limit, nowMs: now }, dpopProof: { key: 'v-proof-3', ttlMs: HOUR } })).resolves.toMatchObject({ dpopReplayed: false, userRate: { blocked: false } });
-        await expect(store.hit({ space: 'ip', key: VICTIM_IP, ...limit, nowMs: now })).resolves.toMatchObject({ blocked: false });
+        await expect(Promise.resolve().then(() => store.hit({ space: 'ip', key: VICTIM_IP, ...limit, nowMs: now }))).resolves.toMatchObject({ blocked: false });
         await expect(store.raiseUserNotBefore('victim', 'victim-2', now, HOUR)).resolves.toBe(now);
       }),
       {

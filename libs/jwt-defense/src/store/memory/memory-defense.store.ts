@@ -123,8 +123,11 @@ export class MemoryDefenseStore implements DefenseStore {
     };
   }
 
-  /** The ONE per-request call: the asked-for parts' memory twins over this store's spaces (store/check-part.ts). */
-  async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
+  /**
+   * The ONE per-request call: the asked-for parts' memory twins over this store's spaces (store/check-part.ts),
+   * answered at once (no promise: the hot path does not wait for what is already known).
+   */
+  check(request: DefenseCheckRequest): DefenseCheckResult {
     return runMemoryCheck(this.checkParts, this.spaces, request, this.now());
   }
 
@@ -135,7 +138,8 @@ export class MemoryDefenseStore implements DefenseStore {
     return true;
   }
 
-  async hit(request: RateLimitHit): Promise<RateLimitResult> {
+  /** One count, answered at once (no promise). */
+  hit(request: RateLimitHit): RateLimitResult {
     return this.space(request.space).hit(request.key, request, request.principal ?? request.key);
   }
 

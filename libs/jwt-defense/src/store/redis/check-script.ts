@@ -40,12 +40,18 @@ end`);
 }
 
 /** The script's KEYS and ARGV for one request. */
-export function checkArguments(parts: readonly AnyCheckPart[], request: DefenseCheckRequest, scope: CheckScope, key: (kind: string, id: string) => string): Array<string | number> {
+export function checkArguments(
+  parts: readonly AnyCheckPart[],
+  request: DefenseCheckRequest,
+  scope: CheckScope,
+  key: (kind: string, id: string) => string,
+  counterKey: (space: string, key: string) => string,
+): Array<string | number> {
   const keys: string[] = [];
   const args: Array<string | number> = [];
   for (const part of parts as ReadonlyArray<CheckPart<unknown, unknown>>) {
     const input = request.parts[part.name];
-    const own = part.keys(input, scope, key);
+    const own = part.keys(input, scope, key, counterKey);
     if (own.length !== part.keyCount) throw new TypeError(`jwt-defense: check part ${part.name} gave ${own.length} keys, not its ${part.keyCount}`);
     keys.push(...own);
     if (input === undefined) {

@@ -25,7 +25,7 @@ import { decimal, integer } from '../reply.js';
 import type { ReplicaAcks } from '../store.options.js';
 import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
 import { RedisCommands } from './redis-commands.js';
-import { RedisRateLimiter } from './redis-rate-limiter.js';
+import { counterKeyOf, RedisRateLimiter } from './redis-rate-limiter.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
 import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult } from '../check-part.js';
 import { checkArguments, composeCheckScript, parseCheckReply } from './check-script.js';
@@ -83,6 +83,10 @@ type Scripted = {
 export class RedisDefenseStore implements DefenseStore {
   readonly kind = 'redis' as const;
   private readonly checkParts: readonly AnyCheckPart[];
+  /** The parts of the one script: all of them, but on Cluster those whose keys sit in their own slot. */
+  private readonly together: readonly AnyCheckPart[];
+  /** On Cluster, each part whose keys sit in their own slot (the per-IP counter), its own script, sent in parallel. */
+  private readonly apart: ReadonlyArray<{ part: AnyCheckPart; command: string }>;
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
   private readonly commands: RedisCommands;
@@ -120,8 +124,15 @@ export class RedisDefenseStore implements DefenseStore {
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
       this.client.defineCommand(name, { numberOfKeys, lua });
     this.checkParts = options.checkParts ?? BUILT_IN_CHECK_PARTS;
-    const check = composeCheckScript(this.checkParts);
+    const cluster = this.client instanceof Cluster;
+    this.together = cluster ? this.checkParts.filter((part) => !part.ownSlot) : this.checkParts;
+    this.apart = cluster ? this.checkParts.filter((part) => part.ownSlot).map((part, i) => ({ part, command: `jwtdCheckApart${i}` })) : [];
+    const check = composeCheckScript(this.together);
     define('jwtdCheck', check.numberOfKeys, check.lua);
+    for (const { part, command } of this.apart) {
+      const own = composeCheckScript([part]);
+      this.client.defineCommand(command, { numberOfKeys: own.numberOfKeys, lua: own.lua });
+    }
     define('jwtdLearnContext', 1, scripts.LEARN_CONTEXT);
     define('jwtdRecordChallenge', 1, scripts.RECORD_CHALLENGE);
     define('jwtdRevokeToken', 1, scripts.REVOKE_TOKEN);
@@ -154,12 +165,25 @@ export class RedisDefenseStore implements DefenseStore {
     }
   }
 
-  /** The ONE per-request call: the script composed from the layers' parts (store/check-part.ts), one EVALSHA. */
+  /**
+   * The ONE per-request call: the script composed from the layers' parts (store/check-part.ts), one EVALSHA. On
+   * Cluster, a part asked for whose keys sit in their own slot (the per-IP counter) goes as its own script, sent with
+   * it: one wait.
+   */
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
     const scope = { tag: request.tag, sub: request.sub, nowMs: Date.now() };
     const key = (kind: string, id: string) => this.userKey(request.tag, kind, id);
-    const reply = await this.run(() => this.scripted.jwtdCheck(...checkArguments(this.checkParts, request, scope, key)));
-    return parseCheckReply(this.checkParts, request, reply);
+    const counterKey = (space: string, id: string) => counterKeyOf(this.prefix, space, id);
+    const together = this.run(() => this.scripted.jwtdCheck(...checkArguments(this.together, request, scope, key, counterKey)));
+    const asked = this.apart.filter(({ part }) => request.parts[part.name] !== undefined);
+    if (asked.length === 0) return parseCheckReply(this.together, request, await together);
+    const [reply, ...replies] = await Promise.all([
+      together,
+      ...asked.map(({ part, command }) => this.run(() => (this.client as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>)[command](...checkArguments([part], request, scope, key, counterKey)))),
+    ]);
+    const result = parseCheckReply(this.together, request, reply);
+    asked.forEach(({ part }, i) => Object.assign(result, parseCheckReply([part], request, replies[i])));
+    return result;
   }
 
   async learnContext(tag: string, sub: string, learning: RiskLearning): Promise<void> {

@@ -8,6 +8,11 @@ type Scripted = {
   jwtdThrottle(counter: string, limit: number, ttlMs: number, blockMs: number, algorithm: string, nowMs: number): Promise<unknown>;
 };
 
+/** The key of a rate-limit counter: its own hash tag, so that it runs on Redis Cluster (the per-IP check part uses it too). */
+export function counterKeyOf(prefix: string, space: string, key: string): string {
+  return `${prefix}{t:${space}:${key}}`;
+}
+
 /**
  * One atomic Lua call (EVALSHA) per hit on a rate-limit counter: one hash per counter, under its own hash tag
  * (`{t:<space>:<key>}`), so it runs on Redis Cluster. Shared by `RedisDefenseStore.hit` and `RedisThrottlerStorage`.
@@ -22,7 +27,7 @@ export class RedisRateLimiter {
 
   async hit(request: RateLimitHit): Promise<RateLimitResult> {
     const reply = await (this.client as unknown as Scripted).jwtdThrottle(
-      `${this.prefix}{t:${request.space}:${request.key}}`,
+      counterKeyOf(this.prefix, request.space, request.key),
       request.limit,
       Math.max(1, Math.floor(request.ttlMs)),
       Math.max(0, Math.floor(request.blockDurationMs)),
