@@ -1,9 +1,11 @@
 import { Test } from '@nestjs/testing';
-import { JwtDefenseModule, RevocationService, TokenService } from '@jwt-defense/core';
+import { DefenseAuthenticator, JwtDefenseErrors, JwtDefenseModule, RevocationService, TokenService } from '@jwt-defense/core';
 import {
   MemoryDefenseStore,
   runDefenseStoreContract,
+  runMemoryCheck,
   type DefenseCheckRequest,
+  type MemorySpaces,
   type DefenseStore,
   type RateLimitHit,
   type RefreshSessionRecord,
@@ -19,15 +21,16 @@ import type { SecurityEvent, SecurityEventQuery } from '@jwt-defense/core';
 import { fixtureOptions } from './fixtures/fixture.app.js';
 
 // What a store author writes, from the public entries only: a store of their own (here one that logs every call and
-// answers it from a MemoryDefenseStore, the per-request `check` included, as the /store entry says), the contract suite
-// run on it in their own Jest, and the module running on it.
+// answers it from a MemoryDefenseStore, the per-request `check` included, as the /store entry says; and one that answers
+// `check` itself, with the parts' memory twins), the contract suite run on each in their own Jest, and the module
+// running on them.
 
 class LoggingStore implements DefenseStore {
   readonly kind = 'logging';
   readonly calls: string[] = [];
-  private readonly inner = new MemoryDefenseStore();
+  protected readonly inner = new MemoryDefenseStore();
 
-  private log<T>(method: string, call: () => T): T {
+  protected log<T>(method: string, call: () => T): T {
     this.calls.push(method);
     return call();
   }
@@ -64,7 +67,24 @@ class LoggingStore implements DefenseStore {
   close = () => this.log('close', () => this.inner.close());
 }
 
+/**
+ * A store that answers the per-request `check` itself: the built-in parts' memory twins (`runMemoryCheck`) over
+ * spaces of its own, here a view that records which spaces the call uses (per-space metrics), over the memory
+ * store whose other ports keep the state `check` reads. Its `check` never reaches `MemoryDefenseStore.check`.
+ */
+class OwnCheckStore extends LoggingStore {
+  readonly spacesUsed = new Set<string>();
+  private readonly spaces: MemorySpaces = {
+    expiring: <V>(name: string) => (this.spacesUsed.add(`expiring:${name}`), this.inner.spaces.expiring<V>(name)),
+    counters: (name: string) => (this.spacesUsed.add(`counters:${name}`), this.inner.spaces.counters(name)),
+    lru: <V>(name: string) => (this.spacesUsed.add(`lru:${name}`), this.inner.spaces.lru<V>(name)),
+  };
+
+  override check = (request: DefenseCheckRequest) => this.log('check', () => runMemoryCheck(this.spaces, request, Date.now()));
+}
+
 runDefenseStoreContract('a store of your own (LoggingStore)', () => new LoggingStore());
+runDefenseStoreContract('a store that runs the memory twins over its own spaces (OwnCheckStore)', () => new OwnCheckStore());
 
 describe('a store of your own, from @jwt-defense/core/store', () => {
   it('is the store the module runs on (store: { type: custom })', async () => {
@@ -81,6 +101,32 @@ describe('a store of your own, from @jwt-defense/core/store', () => {
       await expect(revocation.isRevoked(jti, 'alice')).resolves.toBe(true);
       expect(store.calls).toEqual(expect.arrayContaining(['revokeToken', 'getRevocation']));
     } finally {
+      await moduleRef.close();
+    }
+  });
+
+  it('answers the check of every authenticated request with the memory twins over its own spaces', async () => {
+    const store = new OwnCheckStore();
+    const innerCheck = jest.spyOn(MemoryDefenseStore.prototype, 'check');
+    const moduleRef = await Test.createTestingModule({
+      imports: [JwtDefenseModule.forRoot(fixtureOptions({ store: { type: 'custom', store }, revocation: { cleanupCron: false } }))],
+    }).compile();
+    await moduleRef.init();
+    try {
+      const { token, jti } = await moduleRef.get(TokenService).issue('alice');
+      const authorization = `Bearer ${token}`;
+      const request = () => ({ method: 'GET', url: '/me', headers: { authorization }, rawHeaders: ['Authorization', authorization], socket: { remoteAddress: '203.0.113.9' } });
+      const authenticator = moduleRef.get(DefenseAuthenticator);
+      await expect(authenticator.authenticate(request())).resolves.toMatchObject({ sub: 'alice', jti });
+      expect(store.calls).toContain('check');
+      expect(store.spacesUsed).toContain('expiring:revocations');
+      await moduleRef.get(RevocationService).revoke(jti, { reason: 'custom check', sub: 'alice' });
+      const refused = await authenticator.authenticate(request()).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(JwtDefenseErrors.InvalidTokenException);
+      expect(refused).toMatchObject({ code: 'token_revoked' });
+      expect(innerCheck).not.toHaveBeenCalled();
+    } finally {
+      innerCheck.mockRestore();
       await moduleRef.close();
     }
   });

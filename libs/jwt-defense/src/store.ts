@@ -3,7 +3,9 @@
 // and the types of their arguments; the embedded memory store; and the contract suite a store must pass, to run in your
 // own Jest. The per-request `check` runs the layers' parts of the ONE store call, whose types are internal in this
 // version: a custom store answers `check` by delegating it, with the state it reads, to a `MemoryDefenseStore` or a
-// `RedisDefenseStore` (docs/MIGRATING.md). Throw `JwtDefenseErrors.DefenseStoreError` when the store cannot answer.
+// `RedisDefenseStore`, or, keeping that state in a memory store's spaces, with `runMemoryCheck` (the built-in parts'
+// memory twins) over those spaces or a view of its own over them (docs/MIGRATING.md). Throw
+// `JwtDefenseErrors.DefenseStoreError` when the store cannot answer.
 export {
   DefenseStore,
   RequestCheckStore,
@@ -41,5 +43,7 @@ export type {
 export type { RateLimitResult } from './throttling/rate-limit.js';
 export { MemoryDefenseStore } from './store/memory/memory-defense.store.js';
 export type { MemoryDefenseStoreOptions } from './store/memory/memory-defense.store.js';
+export { runMemoryCheck } from './store/memory/memory-check.js';
+export type { MemorySpaces } from './store/check-part.js';
 export { runDefenseStoreContract } from './store/contract/defense-store.contract.js';
 export type { DefenseStoreFactory } from './store/contract/defense-store.contract.js';

@@ -1,11 +1,13 @@
-import type { CounterSpace, ExpiringSpace, LruSpace } from './memory/bounded-spaces.js';
+import type { RateLimitResult } from '../throttling/rate-limit.js';
+import type { RateLimitHit } from './defense-store.ports.js';
 
 /**
  * THE SEAM between a layer and the store's ONE per-request call. A layer with per-request state declares a part, in
  * its own folder: its keys and arguments, its Lua fragment, its reply parser, and its memory-store twin. The store only
  * composes the parts (Redis: one script, one EVALSHA, one round trip; memory: one pass over its bounded spaces) and
  * hands back each part's result under the part's name. Adding a layer is a part plus one registration (`CHECK_PARTS`,
- * and its stage in `CHECK_STAGES`): nothing in store/ or pipeline/ changes. Internal: not exported by the barrel.
+ * and its stage in `CHECK_STAGES`): nothing in store/ or pipeline/ changes. Internal: not exported by the barrel; the
+ * custom-store entry exports only `MemorySpaces` (with `runMemoryCheck`, which runs the built-in parts' twins over them).
  *
  * Within the call the parts run in three phases, each in registration order, sharing one flow:
  * - `check`: reads; may refuse the request (`flow.refused`: revoked, a replayed proof). Every present part runs.
@@ -31,11 +33,26 @@ export interface CheckFlow {
   blocked: boolean;
 }
 
-/** The memory store's bounded spaces, by name (a name not configured gets the store's defaults). Keys are `<tag>:<id>`. */
+/**
+ * The bounded spaces the parts' memory twins read and write, by name (a name not configured gets the store's
+ * defaults). Keys are `<tag>:<id>`. Only what the twins call is here: `MemoryDefenseStore.spaces` is one, and a custom
+ * store may hand `runMemoryCheck` a view of its own over them.
+ */
 export interface MemorySpaces {
-  expiring<V>(name: string): ExpiringSpace<V>;
-  counters(name: string): CounterSpace;
-  lru<V>(name: string): LruSpace<V>;
+  /** Security state (revocations, sessions, epochs, proofs): an entry lives until `expiresAtMs` (epoch ms), never evicted before; `owner` is the principal whose share it counts against. */
+  expiring<V>(name: string): {
+    get(key: string): V | undefined;
+    set(key: string, value: V, expiresAtMs: number, owner: string): void;
+  };
+  /** Rate-limit counters (the space `RateLimitStore.hit` counts in); `owner`: the principal whose share it counts against (default: `key`). */
+  counters(name: string): {
+    hit(key: string, hit: Omit<RateLimitHit, 'space' | 'key'>, owner?: string): RateLimitResult;
+  };
+  /** Per-user state that may go least recently used first (context profiles, anomaly baselines); times in epoch ms. */
+  lru<V>(name: string): {
+    get(key: string, nowMs: number): V | undefined;
+    set(key: string, value: V, nowMs: number, ttlMs: number): void;
+  };
 }
 
 /** One run of a part's memory twin: its input, the scope, the flow, the spaces, and a state its phases share. */

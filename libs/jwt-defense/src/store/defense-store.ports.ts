@@ -89,6 +89,7 @@ export interface AnomalyCount {
   nowMs: number;
 }
 
+/** The anomaly layer's answer for one request: its user × route count in this interval, against the baseline. */
 export interface AnomalyResult {
   /** This interval's count, this request included. */
   count: number;
@@ -152,6 +153,7 @@ export interface GlobalDefenseState {
 export type LockdownMode = 'off' | 'step-up' | 'deny-non-admin';
 export const LOCKDOWN_MODES: readonly LockdownMode[] = ['off', 'step-up', 'deny-non-admin'];
 
+/** The incident lockdown in force (`GlobalDefenseState.lockdown`): the newest decision wins (`setLockdown`). */
 export interface LockdownState {
   mode: LockdownMode;
   /** When this mode was set, epoch ms (`step-up`: tokens authenticated at or before it need a new login). */
@@ -225,6 +227,7 @@ export interface RotateConditions {
   reuseGraceMs: number;
 }
 
+/** What one `cleanupExpired` pass did: entries looked at and removed. */
 export interface CleanupReport {
   scanned: number;
   removed: number;

@@ -5,6 +5,7 @@ import { DPOP_PART } from '../../dpop/dpop.check-part.js';
 import { ANOMALY_PART, STEP_UP_PART } from '../../monitoring/anomaly.check-part.js';
 import { REVOCATION_PART } from '../../revocation/revocation.check-part.js';
 import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../check-part.js';
+import { IP_RATE_PART, type IpRateCount } from '../../throttling/ip-rate.check-part.js';
 import { USER_RATE_PART } from '../../throttling/user-rate.check-part.js';
 
 // The contract suite's view of the ONE per-request call: a field per built-in part (internal, as the parts are).
@@ -16,6 +17,7 @@ export interface TokenCheck {
   jti: string;
   sid?: string;
   authenticatedAtMs?: number;
+  ipRate?: IpRateCount;
   userRate?: UserRateLimitRequest;
   risk?: RiskRead;
   anomaly?: AnomalyCount;
@@ -28,6 +30,7 @@ export interface TokenFacts {
   jtiRevoked: boolean;
   sessionRevoked: boolean;
   userNotBeforeMs: number;
+  ipRate?: RateLimitResult;
   userRate?: RateLimitResult;
   risk?: RiskProfile;
   anomaly?: AnomalyResult;
@@ -38,6 +41,7 @@ export interface TokenFacts {
 /** The one call's request with the built-in parts a token's check asks for. */
 export function tokenCheckRequest(check: TokenCheck): DefenseCheckRequest {
   const request: DefenseCheckRequest = { tag: check.tag, sub: check.sub, parts: {} };
+  if (check.ipRate) askPart(request, IP_RATE_PART, check.ipRate);
   askPart(request, REVOCATION_PART, { jti: check.jti, sid: check.sid, authenticatedAtMs: check.authenticatedAtMs });
   if (check.dpopProof) askPart(request, DPOP_PART, check.dpopProof);
   if (check.userRate) askPart(request, USER_RATE_PART, check.userRate);
@@ -50,6 +54,8 @@ export function tokenCheckRequest(check: TokenCheck): DefenseCheckRequest {
 /** The answers of the built-in parts, one field each. */
 export function tokenFacts(result: DefenseCheckResult): TokenFacts {
   const facts: TokenFacts = { ...partResult(result, REVOCATION_PART)! };
+  const ipRate = partResult(result, IP_RATE_PART);
+  if (ipRate) facts.ipRate = ipRate;
   const userRate = partResult(result, USER_RATE_PART);
   if (userRate) facts.userRate = userRate;
   const risk = partResult(result, RISK_PART);

@@ -1,10 +1,20 @@
+import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
 import type { AnyCheckPart, CheckFlow, CheckPart, CheckScope, DefenseCheckRequest, DefenseCheckResult, MemoryRun, MemorySpaces } from '../check-part.js';
 
 /**
- * The ONE per-request call on the memory store: each asked-for part's memory twin, phase by phase in registration
- * order, with the same gates as the composed Lua (count: nothing refused; commit: nothing refused or blocked).
+ * The ONE per-request call in memory, for a store that keeps its state in process: each asked-for built-in part's
+ * memory twin over `spaces`, phase by phase, as `MemoryDefenseStore.check` runs them. `nowMs` is the store's clock
+ * (epoch ms). The state the other ports write must be in the same spaces (`MemoryDefenseStore.spaces`).
  */
-export function runMemoryCheck(parts: readonly AnyCheckPart[], spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
+export function runMemoryCheck(spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
+  return runMemoryParts(BUILT_IN_CHECK_PARTS, spaces, request, nowMs);
+}
+
+/**
+ * Each asked-for part's memory twin, phase by phase in registration order, with the same gates as the composed Lua
+ * (count: nothing refused; commit: nothing refused or blocked).
+ */
+export function runMemoryParts(parts: readonly AnyCheckPart[], spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
   const scope: CheckScope = { tag: request.tag, sub: request.sub, nowMs };
   const flow: CheckFlow = { refused: false, blocked: false };
   const asked: Array<[CheckPart<unknown, unknown>, MemoryRun<unknown>]> = [];

@@ -21,8 +21,9 @@ import type { AnomalyCounterState } from '../../monitoring/anomaly-count.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
 import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult, MemorySpaces } from '../check-part.js';
 import { CounterSpace, EventLog, ExpiringSpace, LruSpace } from './bounded-spaces.js';
-import { runMemoryCheck } from './memory-check.js';
+import { runMemoryParts } from './memory-check.js';
 
+/** The bounds and clock of a `MemoryDefenseStore` you construct (the module builds its own from `store: { type: 'memory' }`). */
 export interface MemoryDefenseStoreOptions {
   /** Most live jti revocations kept. Default 100000. Never evicted early: when full, a revocation is refused (503). */
   maxRevocations?: number;
@@ -81,7 +82,12 @@ export class MemoryDefenseStore implements DefenseStore {
   private readonly now: () => number;
   private readonly onFull: (space: string) => void;
   private readonly checkParts: readonly AnyCheckPart[];
-  private readonly spaces: MemorySpaces;
+  /**
+   * The bounded spaces the ports keep their state in and the parts' memory twins run over: for a custom store that
+   * answers `check` itself with `runMemoryCheck` over them (or a view of them). Written directly, they skip the ports'
+   * rules (an epoch never lowered, a session's cap): write through the ports.
+   */
+  readonly spaces: MemorySpaces;
 
   constructor(options: MemoryDefenseStoreOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -128,7 +134,7 @@ export class MemoryDefenseStore implements DefenseStore {
    * answered at once (no promise: the hot path does not wait for what is already known).
    */
   check(request: DefenseCheckRequest): DefenseCheckResult {
-    return runMemoryCheck(this.checkParts, this.spaces, request, this.now());
+    return runMemoryParts(this.checkParts, this.spaces, request, this.now());
   }
 
   async recordProof(tag: string, key: string, ttlMs: number): Promise<boolean> {
