@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { OneLabelHistogram } from './one-label-histogram.js';
 import type { SecurityEventType } from '../events/security-event.js';
 import type { DefenseDecision, DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
@@ -13,6 +14,16 @@ export interface PrometheusDefenseMetricsOptions {
 }
 
 const STORE_BUCKETS_SEC = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/**
+ * What each sink counted on the hot path and not yet added to a counter, per counter: prom-client calls a metric's
+ * `collect` before it is read (a scrape), which adds them. A counter two sinks share (one registry) adds both's.
+ */
+const pendingOf = new WeakMap<object, Set<() => void>>();
+
+function collectPending(this: object): void {
+  for (const flush of pendingOf.get(this) ?? []) flush();
+}
 const SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 
 /**
@@ -34,15 +45,22 @@ const SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 export class PrometheusDefenseMetrics implements DefenseMetricsSink {
   readonly registry: Registry;
   private readonly decisions: Counter<'layer' | 'outcome' | 'code' | 'route'>;
-  private readonly riskScores: Histogram<'decision'>;
+  private readonly riskScores: OneLabelHistogram | Histogram<'decision'>;
   private readonly anomalyAlerts: Counter<'route'>;
-  private readonly storeDurations: Histogram<'operation'>;
+  private readonly storeDurations: OneLabelHistogram | Histogram<'operation'>;
   private readonly storeFailures: Counter<'operation'>;
   private readonly cacheLookups: Counter<'result'>;
   private readonly events: Counter<'type'>;
   private readonly lockdown: Gauge<'mode'>;
   private readonly routes = new Set<string>();
   private readonly maxRoutes: number;
+  /**
+   * Allowed requests per route template, and cache lookups, counted here and added to their counters when the registry
+   * is read: one Map update per request instead of prom-client's label hashing (`undefined`: a counter another
+   * library registered, counted directly).
+   */
+  private readonly allowedByRoute?: Map<string | undefined, number>;
+  private readonly lookups?: { hit: number; miss: number };
 
   constructor(options: PrometheusDefenseMetricsOptions = {}) {
     this.registry = options.registry ?? globalRegistry;
@@ -53,22 +71,21 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
     const existing = <T>(name: string): T | undefined => this.registry.getSingleMetric(name) as T | undefined;
     this.decisions =
       existing(`${p}decisions_total`) ??
-      new Counter({ name: `${p}decisions_total`, help: 'Decisions of the request pipeline, by layer, outcome, code and route template', labelNames: ['layer', 'outcome', 'code', 'route'], registers });
+      new Counter({ name: `${p}decisions_total`, help: 'Decisions of the request pipeline, by layer, outcome, code and route template', labelNames: ['layer', 'outcome', 'code', 'route'], registers, collect: collectPending });
     this.riskScores =
-      existing(`${p}risk_score`) ??
-      new Histogram({ name: `${p}risk_score`, help: 'Context-risk scores (0-1) by the decision they led to', labelNames: ['decision'], buckets: SCORE_BUCKETS, registers });
+      existing(`${p}risk_score`) ?? new OneLabelHistogram(`${p}risk_score`, 'Context-risk scores (0-1) by the decision they led to', 'decision', SCORE_BUCKETS, this.registry);
     this.anomalyAlerts =
       existing(`${p}anomaly_alerts_total`) ??
       new Counter({ name: `${p}anomaly_alerts_total`, help: 'Anomaly alerts by route template', labelNames: ['route'], registers });
     this.storeDurations =
       existing(`${p}store_call_duration_seconds`) ??
-      new Histogram({ name: `${p}store_call_duration_seconds`, help: 'Duration of defence store calls', labelNames: ['operation'], buckets: STORE_BUCKETS_SEC, registers });
+      new OneLabelHistogram(`${p}store_call_duration_seconds`, 'Duration of defence store calls', 'operation', STORE_BUCKETS_SEC, this.registry);
     this.storeFailures =
       existing(`${p}store_failures_total`) ??
       new Counter({ name: `${p}store_failures_total`, help: 'Failed defence store calls', labelNames: ['operation'], registers });
     this.cacheLookups =
       existing(`${p}token_cache_lookups_total`) ??
-      new Counter({ name: `${p}token_cache_lookups_total`, help: 'Verified-token cache lookups (hit ratio = hit / all)', labelNames: ['result'], registers });
+      new Counter({ name: `${p}token_cache_lookups_total`, help: 'Verified-token cache lookups (hit ratio = hit / all)', labelNames: ['result'], registers, collect: collectPending });
     this.events =
       existing(`${p}security_events_total`) ??
       new Counter({ name: `${p}security_events_total`, help: 'Security events recorded, by type (revocations, key rotations, alerts...)', labelNames: ['type'], registers });
@@ -76,23 +93,39 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
       existing(`${p}lockdown`) ??
       new Gauge({ name: `${p}lockdown`, help: 'The incident lockdown mode in force on this instance (1 for the mode in force)', labelNames: ['mode'], registers });
     this.lockdownMode('off');
+    const allowedByRoute = new Map<string | undefined, number>();
+    if (this.pending(this.decisions, () => this.flushAllowed(allowedByRoute))) this.allowedByRoute = allowedByRoute;
+    const lookups = { hit: 0, miss: 0 };
+    if (this.pending(this.cacheLookups, () => this.flushLookups(lookups))) this.lookups = lookups;
   }
 
   decision(decision: DefenseDecision): void {
+    const allowed = this.allowedByRoute;
+    if (allowed && decision.outcome === 'allow' && decision.layer === 'authorization' && decision.code === undefined) {
+      allowed.set(decision.route, (allowed.get(decision.route) ?? 0) + 1);
+      return;
+    }
     this.decisions.inc({ layer: decision.layer, outcome: decision.outcome, code: decision.code ?? '', route: this.route(decision.route) });
   }
 
   storeCall(operation: string, durationMs: number, failed: boolean): void {
-    this.storeDurations.observe({ operation }, durationMs / 1000);
+    if (this.storeDurations instanceof OneLabelHistogram) this.storeDurations.record(operation, durationMs / 1000);
+    else this.storeDurations.observe({ operation }, durationMs / 1000);
     if (failed) this.storeFailures.inc({ operation });
   }
 
   cacheLookup(hit: boolean): void {
+    if (this.lookups) {
+      if (hit) this.lookups.hit++;
+      else this.lookups.miss++;
+      return;
+    }
     this.cacheLookups.inc({ result: hit ? 'hit' : 'miss' });
   }
 
   riskScore(score: number, decision: 'allow' | 'step-up' | 'deny'): void {
-    this.riskScores.observe({ decision }, score);
+    if (this.riskScores instanceof OneLabelHistogram) this.riskScores.record(decision, score);
+    else this.riskScores.observe({ decision }, score);
   }
 
   anomalyAlert(route: string): void {
@@ -105,6 +138,27 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
 
   lockdownMode(mode: LockdownMode): void {
     for (const candidate of LOCKDOWN_MODES) this.lockdown.set({ mode: candidate }, candidate === mode ? 1 : 0);
+  }
+
+  /** Registers `flush` to run before `counter` is read; false when the counter is not one of ours (no `collect` of ours). */
+  private pending(counter: object, flush: () => void): boolean {
+    const flushes = pendingOf.get(counter) ?? new Set<() => void>();
+    if ((counter as { collect?: unknown }).collect !== collectPending) return false;
+    flushes.add(flush);
+    pendingOf.set(counter, flushes);
+    return true;
+  }
+
+  private flushAllowed(allowed: Map<string | undefined, number>): void {
+    for (const [route, count] of allowed) this.decisions.inc({ layer: 'authorization', outcome: 'allow', code: '', route: this.route(route) }, count);
+    allowed.clear();
+  }
+
+  private flushLookups(lookups: { hit: number; miss: number }): void {
+    if (lookups.hit) this.cacheLookups.inc({ result: 'hit' }, lookups.hit);
+    if (lookups.miss) this.cacheLookups.inc({ result: 'miss' }, lookups.miss);
+    lookups.hit = 0;
+    lookups.miss = 0;
   }
 
   private route(route: string | undefined): string {

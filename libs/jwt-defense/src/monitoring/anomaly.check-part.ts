@@ -37,11 +37,15 @@ S.counted = count_anomaly(K[1], A[1], tonumber(A[2]), tonumber(A[3]), tonumber(A
   memory: {
     count({ input, scope, spaces, state }) {
       const baselines = spaces.lru<Map<string, AnomalyCounterState>>('baselines');
-      const user = `${scope.tag}:${scope.sub}`;
+      const user = scope.user;
       const routes = baselines.get(user, input.nowMs) ?? new Map<string, AnomalyCounterState>();
-      const { state: counted, result } = countAnomaly(routes.get(input.route), input);
-      routes.delete(input.route);
-      routes.set(input.route, counted);
+      const known = routes.get(input.route);
+      const { state: counted, result } = countAnomaly(known, input);
+      // Least recently counted first (counted in place: a user's only route stays where it is).
+      if (known === undefined || routes.size > 1) {
+        routes.delete(input.route);
+        routes.set(input.route, counted);
+      }
       if (routes.size > input.maxRoutes) routes.delete(routes.keys().next().value as string);
       baselines.set(user, routes, input.nowMs, input.idleTtlMs);
       state.counted = result;
@@ -62,6 +66,6 @@ export const STEP_UP_PART: CheckPart<true, { stepUpBeforeMs: number }> = {
   },
   parse: (reply) => ({ stepUpBeforeMs: integer(replyOf(reply, 1, 'check: stepUp')[0], 'check: stepUp') }),
   memory: {
-    result: ({ scope, spaces }) => ({ stepUpBeforeMs: spaces.expiring<number>('userEpochs').get(`${scope.tag}:${scope.sub}:su`) ?? 0 }),
+    result: ({ scope, spaces }) => ({ stepUpBeforeMs: spaces.expiring<number>('userEpochs').get(`${scope.user}:su`) ?? 0 }),
   },
 };

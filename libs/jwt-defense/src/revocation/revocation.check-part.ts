@@ -51,7 +51,7 @@ if S.jti == 1 or S.session == 1 or (A[1] ~= '' and tonumber(S.nb) >= tonumber(A[
       const facts: RevocationFacts = {
         jtiRevoked: spaces.expiring('revocations').get(`${scope.tag}:${input.jti}`) !== undefined,
         sessionRevoked: input.sid !== undefined && spaces.expiring<RefreshSessionRecord>('sessions').get(`${scope.tag}:${input.sid}`)?.revokedReason !== undefined,
-        userNotBeforeMs: spaces.expiring<number>('userEpochs').get(`${scope.tag}:${scope.sub}`) ?? 0,
+        userNotBeforeMs: spaces.expiring<number>('userEpochs').get(scope.user) ?? 0,
       };
       state.facts = facts;
       if (storeVerdict(facts, input.authenticatedAtMs)) flow.refused = true;

@@ -42,6 +42,6 @@ S.profile = {f[1] or '0', countrySeen, f[3] or '0', string.format('%.6f', weight
     return profile;
   },
   memory: {
-    result: ({ input, scope, spaces }) => readRiskProfile(spaces.lru<RiskProfileState>('profiles').get(`${scope.tag}:${scope.sub}`, scope.nowMs), input),
+    result: ({ input, scope, spaces }) => readRiskProfile(spaces.lru<RiskProfileState>('profiles').get(scope.user, scope.nowMs), input),
   },
 };

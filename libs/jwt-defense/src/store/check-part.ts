@@ -21,6 +21,8 @@ import type { RateLimitHit } from './defense-store.ports.js';
 export interface CheckScope {
   readonly tag: string;
   readonly sub: string;
+  /** The user's key in the memory spaces, `<tag>:<sub>` (made once per call). */
+  readonly user: string;
   /** The caller's clock, epoch ms (the memory twins' "now"). */
   readonly nowMs: number;
 }

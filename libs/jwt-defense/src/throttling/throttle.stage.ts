@@ -8,7 +8,7 @@ import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { StoreFailures } from '../pipeline/store-failure.js';
 import type { RouteRateLimit } from '../policy/policy.resolver.js';
 import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
-import { RateLimitStore, type RateLimitHit } from '../store/defense-store.ports.js';
+import { RateLimitStore } from '../store/defense-store.ports.js';
 import { IP_RATE_PART } from './ip-rate.check-part.js';
 import { LocalBlocks } from './local-blocks.js';
 import { USER_RATE_PART } from './user-rate.check-part.js';
@@ -20,11 +20,6 @@ type Counter = 'ip' | 'body' | 'user';
 /** Blocks remembered per instance (a client each): ~100 bytes apiece. */
 const LOCAL_BLOCKS = 10_000;
 
-
-/** A limit's counting rule, as the store takes it. */
-function rateOf(limit: RouteRateLimit): Pick<RateLimitHit, 'limit' | 'ttlMs' | 'blockDurationMs' | 'algorithm'> {
-  return { limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm };
-}
 
 /** Which client's block, in which counter space. */
 function blockKey(limit: RouteRateLimit, ip: string): string {
@@ -86,10 +81,14 @@ export class ThrottleStage implements CheckStage {
 
   prepare(context: PipelineContext, check: DefenseCheckRequest): void {
     const owed = context.ipOwed;
-    if (owed) askPart(check, IP_RATE_PART, { space: owed.limit.space, ip: context.clientIp, ...rateOf(owed.limit), nowMs: owed.nowMs });
+    if (owed) {
+      const { limit } = owed;
+      askPart(check, IP_RATE_PART, { space: limit.space, ip: context.clientIp, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs: owed.nowMs });
+    }
     const user = context.route.user;
     if (user === false) return;
-    askPart(check, USER_RATE_PART, { ...rateOf(user), nowMs: this.clock.nowMs() });
+    // One literal shape per part input (a spread makes a new object shape on every request).
+    askPart(check, USER_RATE_PART, { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() });
   }
 
   /** The per-IP count first (its 429 comes before any other refusal, as a count before authentication would), then the user's. */

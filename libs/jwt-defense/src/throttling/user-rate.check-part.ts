@@ -32,7 +32,7 @@ if S.rate[3] == 1 then F.blocked = true end`,
   parse: (reply) => parseRateLimitReply(reply, 'check: userRate'),
   memory: {
     count({ input, scope, flow, spaces, state }) {
-      const rate = spaces.counters('user').hit(`${scope.tag}:${scope.sub}`, input, scope.tag);
+      const rate = spaces.counters('user').hit(scope.user, input, scope.tag);
       state.rate = rate;
       if (rate.blocked) flow.blocked = true;
     },

@@ -1,3 +1,4 @@
+import { Recency } from '../../common/recency.js';
 import { hitRateLimit, type RateLimitResult, type RateLimitState } from '../../throttling/rate-limit.js';
 import type { RateLimitHit } from '../defense-store.ports.js';
 import { StoreCapacityError } from '../defense-store.errors.js';
@@ -159,10 +160,13 @@ interface Counter extends RateLimitState {
   idleAtMs: number;
   /** The principal that made the counter (its share of the space). */
   owner: string;
+  /** Its place in the least-recently-hit order (`Recency`). */
+  stamp: number;
 }
 
 /**
- * A bounded space of rate-limit counters, O(1) state each. Map order is least-recently-hit first. A principal (the
+ * A bounded space of rate-limit counters, O(1) state each. Map order is least-recently-hit first (to within a quarter
+ * of the capacity: `Recency`). A principal (the
  * client address that makes the hits, by default the counter's own key) holds a capped share of the counters it
  * created: beyond it, its own idle counter goes, then its own oldest that is not blocked, so that one client inventing
  * keys (usernames) only ever pushes out its own. Beyond the space's capacity it drops, in this order, an idle counter
@@ -173,6 +177,7 @@ interface Counter extends RateLimitState {
 export class CounterSpace {
   private readonly counters = new Map<string, Counter>();
   private readonly shares: PrincipalShares;
+  private readonly recency: Recency;
 
   constructor(
     readonly name: string,
@@ -181,16 +186,22 @@ export class CounterSpace {
     maxPerPrincipal = capacity,
   ) {
     this.shares = new PrincipalShares(shareOf(maxPerPrincipal, capacity));
+    this.recency = new Recency(capacity);
   }
 
   hit(key: string, hit: Omit<RateLimitHit, 'space' | 'key'>, owner = key): RateLimitResult {
     const { nowMs, limit, ttlMs, blockDurationMs, algorithm } = hit;
     let counter = this.counters.get(key);
+    let moves = true;
     if (counter) {
-      this.counters.delete(key); // re-inserted last: most recently hit
       if (counter.idleAtMs <= nowMs) {
+        this.counters.delete(key);
         this.shares.remove(counter.owner, key);
         counter = undefined;
+      } else if (this.recency.due(counter.stamp)) {
+        this.counters.delete(key); // re-inserted last: most recently hit
+      } else {
+        moves = false;
       }
     }
     if (!counter) {
@@ -205,7 +216,10 @@ export class CounterSpace {
       updated.owner = owner;
       this.shares.add(owner, key);
     }
-    this.counters.set(key, updated);
+    if (moves) {
+      updated.stamp = this.recency.stamp();
+      this.counters.set(key, updated);
+    }
     return result;
   }
 
@@ -278,28 +292,48 @@ export class CounterSpace {
 
 /**
  * A bounded map for state that can be rebuilt (context profiles, anomaly baselines): least recently used first
- * beyond its capacity, and dropped when idle longer than its TTL. Losing an entry makes a user look new (trust on
+ * beyond its capacity (to within a quarter of it: `Recency`), and dropped when idle longer than its TTL. Losing an entry makes a user look new (trust on
  * first use), which is why security state never lives here.
  */
 export class LruSpace<V> {
-  private readonly entries = new Map<string, { value: V; usedAtMs: number; ttlMs: number }>();
+  private readonly entries = new Map<string, { value: V; usedAtMs: number; ttlMs: number; stamp: number }>();
+  private readonly recency: Recency;
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly capacity: number) {
+    this.recency = new Recency(capacity);
+  }
 
   get(key: string, nowMs: number): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
-    if (nowMs - entry.usedAtMs > entry.ttlMs) return undefined;
+    if (nowMs - entry.usedAtMs > entry.ttlMs) {
+      this.entries.delete(key);
+      return undefined;
+    }
     entry.usedAtMs = nowMs;
-    this.entries.set(key, entry);
+    this.touch(key, entry);
     return entry.value;
   }
 
   set(key: string, value: V, nowMs: number, ttlMs: number): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, usedAtMs: nowMs, ttlMs });
+    const entry = this.entries.get(key);
+    if (entry) {
+      entry.value = value;
+      entry.usedAtMs = nowMs;
+      entry.ttlMs = ttlMs;
+      this.touch(key, entry);
+      return;
+    }
+    this.entries.set(key, { value, usedAtMs: nowMs, ttlMs, stamp: this.recency.stamp() });
     while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /** A used entry goes to the end of the order when it is due (`Recency`). */
+  private touch(key: string, entry: { stamp: number }): void {
+    if (!this.recency.due(entry.stamp)) return;
+    this.entries.delete(key);
+    entry.stamp = this.recency.stamp();
+    this.entries.set(key, entry as { value: V; usedAtMs: number; ttlMs: number; stamp: number });
   }
 
   forEach(visit: (value: V) => void): void {

@@ -15,17 +15,17 @@ export function runMemoryCheck(spaces: MemorySpaces, request: DefenseCheckReques
  * (count: nothing refused; commit: nothing refused or blocked).
  */
 export function runMemoryParts(parts: readonly AnyCheckPart[], spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
-  const scope: CheckScope = { tag: request.tag, sub: request.sub, nowMs };
+  const scope: CheckScope = { tag: request.tag, sub: request.sub, user: `${request.tag}:${request.sub}`, nowMs };
   const flow: CheckFlow = { refused: false, blocked: false };
-  const asked: Array<[CheckPart<unknown, unknown>, MemoryRun<unknown>]> = [];
+  const runs: Array<MemoryRun<unknown> & { readonly part: CheckPart<unknown, unknown> }> = [];
   for (const part of parts as ReadonlyArray<CheckPart<unknown, unknown>>) {
     const input = request.parts[part.name];
-    if (input !== undefined) asked.push([part, { input, scope, flow, spaces, state: {} }]);
+    if (input !== undefined) runs.push({ part, input, scope, flow, spaces, state: {} });
   }
-  for (const [part, run] of asked) part.memory.check?.(run);
-  for (const [part, run] of asked) if (!flow.refused) part.memory.count?.(run);
-  for (const [part, run] of asked) if (!flow.refused && !flow.blocked) part.memory.commit?.(run);
+  for (const run of runs) run.part.memory.check?.(run);
+  for (const run of runs) if (!flow.refused) run.part.memory.count?.(run);
+  for (const run of runs) if (!flow.refused && !flow.blocked) run.part.memory.commit?.(run);
   const result: DefenseCheckResult = {};
-  for (const [part, run] of asked) result[part.name] = part.memory.result(run);
+  for (const run of runs) result[run.part.name] = run.part.memory.result(run);
   return result;
 }

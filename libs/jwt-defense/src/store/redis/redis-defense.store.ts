@@ -171,7 +171,7 @@ export class RedisDefenseStore implements DefenseStore {
    * it: one wait.
    */
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
-    const scope = { tag: request.tag, sub: request.sub, nowMs: Date.now() };
+    const scope = { tag: request.tag, sub: request.sub, user: `${request.tag}:${request.sub}`, nowMs: Date.now() };
     const key = (kind: string, id: string) => this.userKey(request.tag, kind, id);
     const counterKey = (space: string, id: string) => counterKeyOf(this.prefix, space, id);
     const together = this.run(() => this.scripted.jwtdCheck(...checkArguments(this.together, request, scope, key, counterKey)));
