@@ -40,6 +40,9 @@ export interface CountedLimit {
 type FastifyLikeReply = { raw: ServerResponse; headers(values: Record<string, string>): unknown; header(name: string, value: string): unknown };
 
 function isFastifyReply(response: unknown): response is FastifyLikeReply {
+  // Node's response (Express's too) has `setHeader` on its prototype, a Fastify reply has not: the common answer, found
+  // without looking for a `raw` that Express's response does not have (a miss walks its whole prototype chain).
+  if (typeof (response as Partial<ServerResponse>).setHeader === 'function') return false;
   const reply = response as Partial<FastifyLikeReply>;
   return reply.raw !== undefined && typeof reply.headers === 'function';
 }
