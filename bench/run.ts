@@ -257,22 +257,20 @@ async function main(): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
   const env: Record<string, string> = { BENCH_KEY_FILE: keyFile, BENCH_SECRET: secret, BENCH_TOKENS_FILE: join(dir, 'tokens.json') };
 
-  // The same tokens for every variant: minted by the library with the demo's own keys (same kid).
-  const pools: Record<string, string[]> = {};
-  for (const alg of ['HS256', 'ES256'] as const) {
+  // The same users for every variant, their tokens minted by the library with the demo's own keys (same kid) just
+  // before each variant (an access token lives 15 minutes at most, the whole run longer); DPoP-bound tokens are bound
+  // to one client key (cnf.jkt), minted with the HS256 demo key.
+  const dpopKey = new DpopKey();
+  const mint = async (alg: 'HS256' | 'ES256', extra: Record<string, unknown> = {}): Promise<string[]> => {
     const config = loadDemoConfig({ JWT_ALGORITHM: alg, JWT_SECRET: secret, JWT_PRIVATE_KEY_FILE: alg === 'ES256' ? keyFile : undefined });
     const tokens = new TokenService(resolveJwtDefenseOptions({ token: { issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) } }).token, new DefenseClock());
-    pools[alg] = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'] }, { ttlSec: 900 }).then((issued) => issued.token)));
-  }
-
-  writeFileSync(env.BENCH_TOKENS_FILE, JSON.stringify(pools.HS256));
-  // DPoP-bound tokens: the same users, bound to one client key (cnf.jkt), minted with the HS256 demo key.
-  const dpopKey = new DpopKey();
-  {
-    const config = loadDemoConfig({ JWT_ALGORITHM: 'HS256', JWT_SECRET: secret });
-    const tokens = new TokenService(resolveJwtDefenseOptions({ token: { issuer: ISSUER, audience: ISSUER, keys: loadDemoKeys(config) } }).token, new DefenseClock());
-    pools.dpop = await Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'], cnf: { jkt: dpopKey.jkt } }, { ttlSec: 900 }).then((issued) => issued.token)));
-  }
+    return Promise.all(Array.from({ length: options.users }, (_, i) => tokens.issue(`user-${i}`, { roles: ['user'], ...extra }, { ttlSec: 900 }).then((issued) => issued.token)));
+  };
+  const mintPools = async (): Promise<Record<string, string[]>> => {
+    const pools: Record<string, string[]> = { HS256: await mint('HS256'), ES256: await mint('ES256'), dpop: await mint('HS256', { cnf: { jkt: dpopKey.jkt } }) };
+    writeFileSync(env.BENCH_TOKENS_FILE, JSON.stringify(pools.HS256));
+    return pools;
+  };
 
   const only = process.argv.indexOf('--only');
   const names = only >= 0 ? process.argv[only + 1].split(',') : undefined;
@@ -280,6 +278,7 @@ async function main(): Promise<void> {
   const results: BenchResult[] = [];
   for (const variant of variants) {
     let served = 0; // requests answered in the rounds (what the profile covers)
+    const pools = await mintPools();
     const { child, port } = await startServer(variant, { ...env, ...(variant.redis ? { BENCH_REDIS_URL: redis.url } : {}) }, options.profile);
     try {
       const dpop = variant.dpop ? new DpopClient(dpopKey, pools.dpop, `http://127.0.0.1:${port}/me`) : undefined;

@@ -17,7 +17,11 @@ export class MemoryStoreOptions {
   @IsInt() @Min(1) @Max(100_000_000) maxCounters: number = 100_000;
   /** Most users whose context profile (layer 3) and anomaly baselines (layer 4) are kept; the least recently used go (they can be relearned). Default 100000. */
   @IsInt() @Min(1) @Max(100_000_000) maxProfiles: number = 100_000;
-  /** Most DPoP proofs remembered for their replay window. Never evicted early: when full, a new proof is refused (503). Default 100000. */
+  /**
+   * Most DPoP proofs remembered for their replay window (`dpop.proofWindowSec`). Never evicted early: when full, a new
+   * proof is refused (503). So it bounds the DPoP requests one instance takes per second: about this number divided by
+   * the window (the default holds ~1600 proofs/s with the 60 s window). Default 100000.
+   */
   @IsInt() @Min(1) @Max(100_000_000) maxDpopProofs: number = 100_000;
   /** Most security events kept (the oldest go first). Default 10000. */
   @IsInt() @Min(1) @Max(10_000_000) maxEvents: number = 10_000;

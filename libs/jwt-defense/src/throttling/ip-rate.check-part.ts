@@ -15,7 +15,9 @@ export interface IpRateCount extends UserRateLimitRequest {
 /**
  * Layer 2's per-IP limit inside the one call (a remote store: the same counter as a hit, one round trip less). It
  * counts in the `check` phase, first, whatever else refuses (as a count before authentication would); over the limit
- * it refuses the request, so nothing of the user's is counted. Its counter sits in its own hash slot (`ownSlot`).
+ * it refuses the request, so nothing of the user's is counted (memory, standalone Redis, Sentinel). Its counter sits
+ * in its own hash slot (`ownSlot`): on Redis Cluster it is its own script, sent with the rest, so there the rest
+ * counts even when it refuses (the user's rate, baseline and proof of a request that gets the IP limit's 429).
  */
 export const IP_RATE_PART: CheckPart<IpRateCount, RateLimitResult> = {
   name: 'ipRate',
