@@ -85,3 +85,34 @@ describe.each(ADAPTERS)("@nestjs/throttler's @Throttle() and @SkipThrottle() ove
     expect(Object.keys(res.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
   });
 });
+
+// Named throttlers (`ThrottlerModule.forRoot([{ name: 'short', ... }])`) are not windows of this module's limits yet: a
+// decorator naming one would do nothing at all, so the app does not boot, and the error says what to use (#22, item 5).
+@Public()
+@Controller('named')
+class NamedThrottleController {
+  @Throttle({ short: { limit: 3, ttl: 1000 } })
+  @Get()
+  named() {
+    return { ok: true };
+  }
+}
+
+@Public()
+@SkipThrottle({ burst: true })
+@Controller('named-skip')
+class NamedSkipController {
+  @Get()
+  named() {
+    return { ok: true };
+  }
+}
+
+describe.each(ADAPTERS)('a throttler name jwt-defense does not count, over %s', (adapter) => {
+  it.each([
+    ['@Throttle({ short })', NamedThrottleController, /@Throttle of NamedThrottleController\.named names the throttler "short".*"default", "ip", "user".*@DefensePolicy\(\{ throttle/],
+    ['@SkipThrottle({ burst })', NamedSkipController, /@SkipThrottle of NamedSkipController\.named names the throttler "burst".*"body"/],
+  ])('%s stops the boot with its name and what to use instead', async (_name, controller, message) => {
+    await expect(startFixture(adapter, JwtDefenseModule.forRoot(fixtureOptions({ revocation: { cleanupCron: false } })), [controller])).rejects.toThrow(message);
+  });
+});

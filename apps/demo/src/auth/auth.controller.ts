@@ -71,19 +71,15 @@ export class AuthController {
   @Post('refresh')
   @HttpCode(200)
   async refresh(@Body() body: RefreshDto, @Req() request: unknown): Promise<TokenResponse> {
-    try {
-      // The access token gets the user's roles as they are now, not as they were at login; a user who is
-      // gone loses the session.
-      const claims = (sub: string) => {
-        const roles = this.users.findRoles(sub);
-        return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
-      };
-      // The request's DPoP proof is checked after the refresh token, and recorded with the rotation.
-      return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, request }));
-    } catch (error) {
-      if (error instanceof JwtDefenseErrors.TokenVerificationError) throw new JwtDefenseErrors.InvalidTokenException(error.code, error);
-      throw error;
-    }
+    // The access token gets the user's roles as they are now, not as they were at login; a user who is
+    // gone loses the session.
+    const claims = (sub: string) => {
+      const roles = this.users.findRoles(sub);
+      return roles ? { roles: [...roles], acr: PASSWORD_ACR } : null;
+    };
+    // The request's DPoP proof is checked after the refresh token, and recorded with the rotation. A refused refresh
+    // token (garbage, forged, reused, logged out, expired) is the module's 401 with its code: no catch needed.
+    return toResponse(await this.refreshTokens.refresh(body.refresh_token, { claims, request }));
   }
 
   /** Revokes the access token and its refresh family. */

@@ -6,7 +6,7 @@ import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
-import { DefenseStoreUnavailableException, defenseErrorBody } from './defense.exceptions.js';
+import { DefenseStoreUnavailableException, InvalidTokenException, TokenVerificationError, defenseErrorBody } from './defense.exceptions.js';
 
 const CODE_BY_STATUS: Record<number, DefenseErrorCode> = {
   400: 'invalid_request',
@@ -44,7 +44,9 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
 /**
  * Gives every HTTP error the `{statusCode, error, message, code}` body with a fixed message per code: no
  * stack, no validation detail, nothing of the request echoed back. A store failure anywhere (a login, a
- * refresh, an admin call) is the declared 503 `defense_store_unavailable` with `Retry-After`, never a 500.
+ * refresh, an admin call) is the declared 503 `defense_store_unavailable` with `Retry-After`, never a 500. A token
+ * that a service refused in a handler (`RefreshTokenService.refresh()`, `TokenService.verify()`: a
+ * `TokenVerificationError`) is the 401 of its code with its `WWW-Authenticate` challenge, as in the pipeline.
  * Other unexpected errors become a logged 500 `internal_error`. Headers come from `DefenseResponseHeaders`.
  *
  * Other transports get the same body in their own shape: a microservice reply error, a WebSocket `exception`
@@ -63,7 +65,7 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
   catch(thrown: unknown, host: ArgumentsHost): void | Observable<never> {
     const type = host.getType<string>();
     if (type === 'graphql') throw thrown;
-    const error = thrown instanceof DefenseStoreError ? new DefenseStoreUnavailableException(thrown) : thrown;
+    const error = answerOf(thrown);
     const status = statusOf(error);
     // HttpException, WsException and RpcException (which has `getError`) are answers, not crashes.
     if (status >= 500 && !(error instanceof HttpException) && typeof (error as { getError?: unknown } | null)?.getError !== 'function') {
@@ -79,6 +81,13 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
     this.headers.error(response, error, context?.route, context?.limits, context);
     this.adapterHost.httpAdapter.reply(response, defenseErrorBody(status, codeOf(error, status)), status);
   }
+}
+
+/** The answer an error thrown by the module's services stands for: a store failure is a 503, a refused token a 401. */
+function answerOf(thrown: unknown): unknown {
+  if (thrown instanceof DefenseStoreError) return new DefenseStoreUnavailableException(thrown);
+  if (thrown instanceof TokenVerificationError) return new InvalidTokenException(thrown.code, thrown);
+  return thrown;
 }
 
 /**

@@ -49,6 +49,32 @@ const THROTTLER_SKIP = 'THROTTLER:SKIP';
 const THROTTLER_LIMIT = 'THROTTLER:LIMIT';
 const THROTTLER_TTL = 'THROTTLER:TTL';
 const THROTTLER_BLOCK_DURATION = 'THROTTLER:BLOCK_DURATION';
+/** The throttler names read from `@Throttle()` (`default` and `ip`: the per-IP limit; `user`) and `@SkipThrottle()` (and `body`). */
+const THROTTLE_NAMES: ReadonlySet<string> = new Set(['default', 'ip', 'user']);
+const SKIP_NAMES: ReadonlySet<string> = new Set(['default', 'ip', 'user', 'body']);
+
+/**
+ * Refuses a `@Throttle()` or `@SkipThrottle()` naming a throttler this module does not count (`{ short: ... }`), which
+ * would otherwise do nothing at all: the error names it and what to use instead.
+ */
+function refuseUnknownThrottlers(targets: readonly object[], name: string): void {
+  for (const target of targets) {
+    for (const key of Reflect.getOwnMetadataKeys(target)) {
+      if (typeof key !== 'string') continue;
+      const [decorator, known, throttler] = key.startsWith(THROTTLER_LIMIT)
+        ? ['@Throttle', THROTTLE_NAMES, key.slice(THROTTLER_LIMIT.length)]
+        : key.startsWith(THROTTLER_SKIP)
+          ? ['@SkipThrottle', SKIP_NAMES, key.slice(THROTTLER_SKIP.length)]
+          : [];
+      if (throttler === undefined || known!.has(throttler)) continue;
+      throw new TypeError(
+        `jwt-defense: ${decorator} of ${name} names the throttler "${throttler}", which jwt-defense does not count (named throttlers are not windows of its limits yet): ` +
+          `use ${[...known!].map((one) => `"${one}"`).join(', ')} ("default" and "ip" are the per-IP limit), or @DefensePolicy({ throttle: { ip: { limit, ttlMs } } }) or a throttle.profiles entry for a limit of its own`,
+      );
+    }
+  }
+}
+
 /** Nest's `@Controller()`/`@Get()` path metadata key. */
 const PATH_METADATA = 'path';
 
@@ -120,6 +146,7 @@ export class PolicyResolver implements OnModuleInit {
   private resolve(handler: Handler, controller: ControllerClass): RoutePolicy {
     const targets = [handler, controller];
     const name = `${controller.name}.${handler.name}`;
+    refuseUnknownThrottlers(targets, name);
     const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, targets) ?? {};
     const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
     const stock = (throttler: string): RateLimitOptions | undefined => {
