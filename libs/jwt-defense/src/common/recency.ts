@@ -13,13 +13,20 @@ export class Recency {
     this.window = capacity < 8 ? 0 : Math.floor(capacity / 4);
   }
 
-  /** The stamp of an entry (re)inserted now, at the end of its Map. */
-  stamp(): number {
+  private stamp(): number {
     return ++this.stamps;
   }
 
-  /** Whether an entry stamped `stamp`, used now, must move to the end (delete, then set with a new stamp). */
-  due(stamp: number): boolean {
-    return this.stamps - stamp >= this.window;
+  /** `entry`, stamped, at the end of `map` (a new entry, or one that moves). */
+  insert<E extends { stamp: number }>(map: Map<string, E>, key: string, entry: E): void {
+    entry.stamp = this.stamp();
+    map.set(key, entry);
+  }
+
+  /** `entry` (in `map` under `key`) was used now: it moves to the end once it is out of the newest quarter. */
+  touch<E extends { stamp: number }>(map: Map<string, E>, key: string, entry: E): void {
+    if (this.stamps - entry.stamp < this.window) return;
+    map.delete(key);
+    this.insert(map, key, entry);
   }
 }

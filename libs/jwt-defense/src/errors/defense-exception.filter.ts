@@ -6,7 +6,7 @@ import { DefenseResponseHeaders } from '../headers/response-headers.js';
 import { pipelineContextOf } from '../pipeline/pipeline-context.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
 import { DEFENSE_ERROR_CODES, type DefenseErrorCode } from './defense-error-code.js';
-import { DefenseStoreUnavailableException, InvalidTokenException, TokenVerificationError, defenseErrorBody } from './defense.exceptions.js';
+import { asInvalidToken, DefenseStoreUnavailableException, defenseErrorBody } from './defense.exceptions.js';
 
 const CODE_BY_STATUS: Record<number, DefenseErrorCode> = {
   400: 'invalid_request',
@@ -86,8 +86,7 @@ export class JwtDefenseExceptionFilter implements ExceptionFilter {
 /** The answer an error thrown by the module's services stands for: a store failure is a 503, a refused token a 401. */
 function answerOf(thrown: unknown): unknown {
   if (thrown instanceof DefenseStoreError) return new DefenseStoreUnavailableException(thrown);
-  if (thrown instanceof TokenVerificationError) return new InvalidTokenException(thrown.code, thrown);
-  return thrown;
+  return asInvalidToken(thrown);
 }
 
 /**

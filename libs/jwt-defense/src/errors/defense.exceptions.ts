@@ -104,6 +104,11 @@ export class InvalidTokenException extends JwtDefenseException {
   }
 }
 
+/** A verification failure (`TokenVerificationError`) is the 401 of its code; anything else stays as it is. */
+export function asInvalidToken(error: unknown): unknown {
+  return error instanceof TokenVerificationError ? new InvalidTokenException(error.code, error) : error;
+}
+
 /** 400: the request itself is malformed (two Authorization headers, a token in the query string...). */
 export class InvalidRequestException extends JwtDefenseException {
   override readonly name = 'InvalidRequestException';

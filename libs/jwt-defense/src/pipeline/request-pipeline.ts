@@ -5,9 +5,9 @@ import { ClientIpResolver } from '../edge/client-ip.js';
 import { extractAccessToken, type PresentedToken } from '../edge/access-token.extractor.js';
 import { DpopStage } from '../dpop/dpop.stage.js';
 import {
+  asInvalidToken,
   DpopProofException,
   InsufficientScopeException,
-  InvalidTokenException,
   JwtDefenseException,
   MissingTokenException,
   TokenVerificationError,
@@ -35,11 +35,6 @@ function refusal(error: unknown): Promise<never> {
   const rejected = Promise.reject(error);
   rejected.catch(() => undefined);
   return rejected;
-}
-
-/** A verification failure is the 401 of its code; anything else (a 503 for an issuer's keys) stays as it is. */
-function invalidToken(error: unknown): unknown {
-  return error instanceof TokenVerificationError ? new InvalidTokenException(error.code, error) : error;
 }
 
 /** Decides whether a verified principal may use a route (roles and scopes by default). */
@@ -294,9 +289,9 @@ export class RequestPipeline {
     try {
       verified = this.verifier.verify(token);
     } catch (error) {
-      throw invalidToken(error);
+      throw asInvalidToken(error);
     }
-    return isPromise(verified) ? verified.catch((error: unknown) => Promise.reject(invalidToken(error))) : verified;
+    return isPromise(verified) ? verified.catch((error: unknown) => Promise.reject(asInvalidToken(error))) : verified;
   }
 
   /** Each check stage adds its part (or refuses from memory), ONE store round trip, then each decides in order. */

@@ -27,6 +27,11 @@ export interface CheckScope {
   readonly nowMs: number;
 }
 
+/** The scope of one call: the request's user, its key in the memory spaces, and `nowMs`. */
+export function checkScope(request: DefenseCheckRequest, nowMs: number): CheckScope {
+  return { tag: request.tag, sub: request.sub, user: `${request.tag}:${request.sub}`, nowMs };
+}
+
 /** What the parts tell each other inside the one call. */
 export interface CheckFlow {
   /** A part refused the request: later counting is skipped. */

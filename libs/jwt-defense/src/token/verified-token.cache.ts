@@ -45,18 +45,14 @@ export class VerifiedTokenCache {
       this.entries.delete(token);
       throw error;
     }
-    if (this.recency.due(entry.stamp)) {
-      this.entries.delete(token);
-      entry.stamp = this.recency.stamp();
-      this.entries.set(token, entry); // most recently used last
-    }
+    this.recency.touch(this.entries, token, entry); // most recently used last
     return principal;
   }
 
   set(token: string, principal: AccessTokenPrincipal, clockToleranceSec: number): void {
     if (!this.enabled) return;
     this.entries.delete(token);
-    this.entries.set(token, { principal, clockToleranceSec, stamp: this.recency.stamp() });
+    this.recency.insert(this.entries, token, { principal, clockToleranceSec, stamp: 0 });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
   }
 

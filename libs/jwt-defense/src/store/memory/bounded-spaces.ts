@@ -192,17 +192,10 @@ export class CounterSpace {
   hit(key: string, hit: Omit<RateLimitHit, 'space' | 'key'>, owner = key): RateLimitResult {
     const { nowMs, limit, ttlMs, blockDurationMs, algorithm } = hit;
     let counter = this.counters.get(key);
-    let moves = true;
-    if (counter) {
-      if (counter.idleAtMs <= nowMs) {
-        this.counters.delete(key);
-        this.shares.remove(counter.owner, key);
-        counter = undefined;
-      } else if (this.recency.due(counter.stamp)) {
-        this.counters.delete(key); // re-inserted last: most recently hit
-      } else {
-        moves = false;
-      }
+    if (counter && counter.idleAtMs <= nowMs) {
+      this.counters.delete(key);
+      this.shares.remove(counter.owner, key);
+      counter = undefined;
     }
     if (!counter) {
       if (this.shares.count(owner) >= this.shares.limit) this.makeRoomFor(owner, nowMs);
@@ -212,13 +205,12 @@ export class CounterSpace {
     const { state, result } = hitRateLimit(counter, nowMs, limit, ttlMs, blockDurationMs, algorithm);
     const updated = state as Counter;
     updated.idleAtMs = Math.max(algorithm === 'fixed' ? state.window : (state.window + 2) * ttlMs, state.blockedUntilMs);
-    if (!counter) {
+    if (counter) {
+      this.recency.touch(this.counters, key, counter); // most recently hit last
+    } else {
       updated.owner = owner;
       this.shares.add(owner, key);
-    }
-    if (moves) {
-      updated.stamp = this.recency.stamp();
-      this.counters.set(key, updated);
+      this.recency.insert(this.counters, key, updated);
     }
     return result;
   }
@@ -311,7 +303,7 @@ export class LruSpace<V> {
       return undefined;
     }
     entry.usedAtMs = nowMs;
-    this.touch(key, entry);
+    this.recency.touch(this.entries, key, entry);
     return entry.value;
   }
 
@@ -321,19 +313,11 @@ export class LruSpace<V> {
       entry.value = value;
       entry.usedAtMs = nowMs;
       entry.ttlMs = ttlMs;
-      this.touch(key, entry);
+      this.recency.touch(this.entries, key, entry);
       return;
     }
-    this.entries.set(key, { value, usedAtMs: nowMs, ttlMs, stamp: this.recency.stamp() });
+    this.recency.insert(this.entries, key, { value, usedAtMs: nowMs, ttlMs, stamp: 0 });
     while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-  }
-
-  /** A used entry goes to the end of the order when it is due (`Recency`). */
-  private touch(key: string, entry: { stamp: number }): void {
-    if (!this.recency.due(entry.stamp)) return;
-    this.entries.delete(key);
-    entry.stamp = this.recency.stamp();
-    this.entries.set(key, entry as { value: V; usedAtMs: number; ttlMs: number; stamp: number });
   }
 
   forEach(visit: (value: V) => void): void {

@@ -1,5 +1,5 @@
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
-import type { AnyCheckPart, CheckFlow, CheckPart, CheckScope, DefenseCheckRequest, DefenseCheckResult, MemoryRun, MemorySpaces } from '../check-part.js';
+import { checkScope, type AnyCheckPart, type CheckFlow, type CheckPart, type DefenseCheckRequest, type DefenseCheckResult, type MemoryRun, type MemorySpaces } from '../check-part.js';
 
 /**
  * The ONE per-request call in memory, for a store that keeps its state in process: each asked-for built-in part's
@@ -15,7 +15,7 @@ export function runMemoryCheck(spaces: MemorySpaces, request: DefenseCheckReques
  * (count: nothing refused; commit: nothing refused or blocked).
  */
 export function runMemoryParts(parts: readonly AnyCheckPart[], spaces: MemorySpaces, request: DefenseCheckRequest, nowMs: number): DefenseCheckResult {
-  const scope: CheckScope = { tag: request.tag, sub: request.sub, user: `${request.tag}:${request.sub}`, nowMs };
+  const scope = checkScope(request, nowMs);
   const flow: CheckFlow = { refused: false, blocked: false };
   const runs: Array<MemoryRun<unknown> & { readonly part: CheckPart<unknown, unknown> }> = [];
   for (const part of parts as ReadonlyArray<CheckPart<unknown, unknown>>) {

@@ -27,7 +27,7 @@ import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './red
 import { RedisCommands } from './redis-commands.js';
 import { counterKeyOf, RedisRateLimiter } from './redis-rate-limiter.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
-import type { AnyCheckPart, DefenseCheckRequest, DefenseCheckResult } from '../check-part.js';
+import { checkScope, type AnyCheckPart, type DefenseCheckRequest, type DefenseCheckResult } from '../check-part.js';
 import { checkArguments, composeCheckScript, parseCheckReply } from './check-script.js';
 import * as scripts from './redis-scripts.js';
 
@@ -171,7 +171,7 @@ export class RedisDefenseStore implements DefenseStore {
    * it: one wait.
    */
   async check(request: DefenseCheckRequest): Promise<DefenseCheckResult> {
-    const scope = { tag: request.tag, sub: request.sub, user: `${request.tag}:${request.sub}`, nowMs: Date.now() };
+    const scope = checkScope(request, Date.now());
     const key = (kind: string, id: string) => this.userKey(request.tag, kind, id);
     const counterKey = (space: string, id: string) => counterKeyOf(this.prefix, space, id);
     const together = this.run(() => this.scripted.jwtdCheck(...checkArguments(this.together, request, scope, key, counterKey)));
