@@ -59,7 +59,7 @@ describe('docs/CONFIGURATION.md', () => {
     const row = (path: string) => reference.rows.find((candidate) => candidate.path === path);
     expect(row('token.accessTokenTtlSec')).toMatchObject({ type: 'number', default: '`300`' });
     expect(row('principalProperty')).toMatchObject({ type: 'string | false', default: "`'user'`" });
-    expect(row('token.issuer')?.default).toBe('**required**');
+    expect(row('issuers[].issuer')?.default).toBe('**required**');
     expect(row('throttle.profiles.<name>.body.field')?.default).toBe('**required**');
     expect(row('store.connection')?.type).toBe('RedisStoreConnection');
   });

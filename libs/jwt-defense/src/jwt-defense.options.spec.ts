@@ -36,7 +36,7 @@ describe('resolveJwtDefenseOptions', () => {
     ['a key without kid', (o) => delete o.token.keys[0].kid, /token\.keys\[0\]\.kid/],
     ['a kid outside the charset', (o) => (o.token.keys[0].kid = 'a b'), /token\.keys\[0\]\.kid is missing or invalid/],
     ['a duplicate kid', (o) => o.token.keys.push({ ...o.token.keys[0] }), /token\.keys\[1\]\.kid "k1" is used twice/],
-    ['no keys', (o) => (o.token.keys = []), /token\.keys should not be empty/],
+    ['no keys (and no issuers)', (o) => (o.token.keys = []), /token\.keys is empty and no issuers are listed/],
     ['an ES256 key on the wrong curve', (o) => (o.token.keys[0].privateKey = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey), /token\.keys\[0\]\.privateKey is not on the curve ES256 requires/],
     ['an RSA key under 2048 bits', (o) => (o.token.keys = [{ kid: 'r', algorithms: ['RS256'], privateKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey }]), /token\.keys\[0\]\.privateKey has 1024 bits/],
     ['a secret on an asymmetric key', (o) => (o.token.keys[0].secret = randomBytes(32)), /token\.keys\[0\]\.secret is set for asymmetric algorithms/],

@@ -15,6 +15,10 @@ import { CustomStoreOptions, MemoryStoreOptions, RedisStoreOptions, type StoreOp
 import { ThrottleOptions } from './throttling/throttle.options.js';
 import { TokenOptions } from './token/token.options.js';
 
+/** Neither own keys nor issuers: no token could ever be accepted. */
+const noTokensToAccept = (what: 'is missing' | 'is empty'): string =>
+  `${what} and no issuers are listed: give token { issuer, audience, keys } for this module's own tokens, or issuers: [{ issuer, audience }] for an API that only accepts its identity provider's tokens`;
+
 const SINK_METHODS = ['decision', 'storeCall', 'cacheLookup'] as const;
 
 /** Names a request already has on Node, Express or Fastify (or that would reach its prototype): never a principal's. */
@@ -31,7 +35,10 @@ const RESERVED_REQUEST_PROPERTIES = [
 @OptionsCheck<JwtDefenseOptions>((options, path) => {
   const prefix = path ? `${path}.` : '';
   // Users are keyed by (issuer, subject), with this module's own users by their bare subject: one issuer, one profile.
-  const seen = new Set<string>([options.token.issuer]);
+  if (options.token.keys.length === 0 && options.issuers.length === 0) {
+    throw optionsError(`${prefix}token.keys`, noTokensToAccept('is empty'));
+  }
+  const seen = new Set<string>(options.token.issuer === undefined ? [] : [options.token.issuer]);
   options.issuers.forEach((issuer, index) => {
     if (issuer.issuer === options.token.issuer) throw optionsError(`${prefix}issuers[${index}].issuer`, 'is token.issuer: this module\'s own tokens are verified with token.keys; list other issuers only');
     if (seen.has(issuer.issuer)) throw optionsError(`${prefix}issuers[${index}].issuer`, 'is listed twice: give each issuer one entry');
@@ -43,9 +50,12 @@ const RESERVED_REQUEST_PROPERTIES = [
   if (missing.length > 0) throw optionsError(`${prefix}metrics`, `must implement DefenseMetricsSink: missing ${missing.join(', ')}`);
 })
 export class JwtDefenseOptions {
-  declare readonly [REQUIRED]?: { token: true };
-  /** Layer 1: the tokens this module issues and verifies (issuer, audience, key ring, lifetimes). Required. */
-  @Nested(() => TokenOptions) token!: TokenOptions;
+  declare readonly [REQUIRED]?: {};
+  /**
+   * Layer 1: the tokens this module issues and verifies (issuer, audience, key ring, lifetimes). Required, unless
+   * `issuers` is given and this API issues no tokens of its own (a provider-only resource server). Default: no keys.
+   */
+  @Nested(() => TokenOptions) token: TokenOptions = new TokenOptions();
   /**
    * External OpenID providers whose access tokens this API also accepts (resource-server mode): `[{ issuer,
    * audience, jwksUri?, ... }]`. Default none.
@@ -99,8 +109,8 @@ export function resolveJwtDefenseOptions(raw: JwtDefenseModuleOptions): JwtDefen
   if (raw === null || typeof raw !== 'object') {
     throw new TypeError('jwt-defense: options are missing: pass { token: { issuer, audience, keys } } to JwtDefenseModule.forRoot()');
   }
-  if (!('token' in raw) || raw.token === undefined) {
-    throw optionsError('token', 'is required: { issuer, audience, keys }');
+  if ((!('token' in raw) || raw.token === undefined) && (!Array.isArray(raw.issuers) || raw.issuers.length === 0)) {
+    throw optionsError('token', noTokensToAccept('is missing'));
   }
   return resolveOptions(JwtDefenseOptions, raw);
 }

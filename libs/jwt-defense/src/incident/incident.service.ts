@@ -241,8 +241,8 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async rotateOnce(actor: IncidentActor): Promise<KeyRotation> {
-    const current = this.tokens.describeKeys().find((key) => key.kid === this.tokens.signingKid);
-    if (!current) throw new TypeError('jwt-defense: no key signs here: there is nothing to rotate');
+    // The next key takes the algorithms of the one that signs now (none: a provider-only API has nothing to rotate).
+    const { algorithms } = this.tokens.signingKeyOrThrow();
     const kek = this.kek;
     if (!kek) {
       throw new TypeError('jwt-defense: rotating the signing key on a shared store needs incident.keyEncryptionKey (32 bytes, the same on every instance)');
@@ -251,7 +251,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     const deadlineMs = this.clock.nowMs() + 3 * ROTATION_LOCK_MS;
     for (;;) {
       const holder = await this.keyStore.lockKeyRotation(flight, ROTATION_LOCK_MS);
-      if (holder === undefined) return this.rotateAsLeader(flight, kek, current.algorithms as JwtAlgorithm[], actor);
+      if (holder === undefined) return this.rotateAsLeader(flight, kek, [...algorithms], actor);
       const outcome = await this.rotationOf(holder, deadlineMs);
       // undefined: its caller gave up (the lock ran out without a rotation): try to rotate again.
       if (outcome) return this.joinRotation(outcome, actor);

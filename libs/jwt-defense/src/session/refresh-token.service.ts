@@ -83,7 +83,8 @@ export class RefreshTokenService {
    * (from the login request's DPoP proof), every access token of the session is bound to that key (`cnf.jkt`).
    */
   async issuePair(sub: string, claims: Record<string, unknown> = {}, options: IssuePairOptions = {}): Promise<TokenPair> {
-    // Checked before the session is stored: a subject the token cannot carry leaves nothing behind.
+    // Checked before the session is stored: a subject the token cannot carry, or no key to sign it, leaves nothing behind.
+    this.tokens.signingKeyOrThrow();
     checkOwnSubject(sub);
     if ('cnf' in claims) throw new TypeError('jwt-defense: issuePair() sets cnf itself: pass { jkt } in its options');
     if (options.jkt !== undefined) claims = { ...claims, cnf: { jkt: options.jkt } };

@@ -81,7 +81,7 @@ export function userIdentity(sub: string, iss?: string, ownIssuer?: string): Use
 }
 
 /** The identity of a verified principal (the pipeline computes it once per token). */
-export function identityOf(principal: { sub: string; issuer: string; jti?: string; iat: number; authTime?: number; sid?: string }, ownIssuer: string): PrincipalIdentity {
+export function identityOf(principal: { sub: string; issuer: string; jti?: string; iat: number; authTime?: number; sid?: string }, ownIssuer: string | undefined): PrincipalIdentity {
   const { subject, tag } = userIdentity(principal.sub, principal.issuer, ownIssuer);
   return { subject, tag, authenticatedAtMs: authenticatedAtMs(principal, tag) };
 }

@@ -34,9 +34,16 @@ export type JwtKeyOptions = OptionsInput<KeyOptions>;
   if (options.accessTokenTtlSec > options.maxAccessTokenTtlSec) {
     throw optionsError(`${path}.accessTokenTtlSec`, 'is greater than maxAccessTokenTtlSec: lower it, or raise maxAccessTokenTtlSec (at most 900)');
   }
-  const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
-  if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud.length === 0)) {
-    throw optionsError(`${path}.audience`, 'must be a non-empty string or a non-empty list of non-empty strings');
+  // Without keys (a provider-only resource server, checked beside `issuers`), issuer and audience have nothing to name.
+  const ownKeys = options.keys.length > 0;
+  if (ownKeys && options.issuer === undefined) {
+    throw optionsError(`${path}.issuer`, 'is required with token.keys: the `iss` of the tokens this module issues');
+  }
+  if (ownKeys || options.audience !== undefined) {
+    const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
+    if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud.length === 0)) {
+      throw optionsError(`${path}.audience`, 'must be a non-empty string or a non-empty list of non-empty strings');
+    }
   }
   const kids = new Set<string>();
   options.keys.forEach((key, index) => {
@@ -53,13 +60,17 @@ export type JwtKeyOptions = OptionsInput<KeyOptions>;
   }
 })
 export class TokenOptions {
-  declare readonly [REQUIRED]?: { issuer: true; audience: true; keys: true };
-  /** `iss` put in issued tokens and required in verified ones. Required. */
-  @IsString() @IsNotEmpty() issuer!: string;
-  /** `aud` put in issued tokens (the first one) and accepted in verified ones (any of them). Required. */
-  @ValidateIf((o: TokenOptions) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
-  /** The key ring: at least one key, every key with a `kid`. Required. */
-  @NestedList(() => KeyOptions) @IsArray() @ArrayNotEmpty() keys!: KeyOptions[];
+  declare readonly [REQUIRED]?: {};
+  /** `iss` put in issued tokens and required in verified ones. Required with `keys`. */
+  @IsOptional() @IsString() @IsNotEmpty() issuer?: string;
+  /** `aud` put in issued tokens (the first one) and accepted in verified ones (any of them). Required with `keys`. */
+  @ValidateIf((o: TokenOptions) => o.audience !== undefined && !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience?: string | string[];
+  /**
+   * The key ring, every key with a `kid`: at least one key, unless `issuers` lists the identity providers whose
+   * tokens this API accepts and it issues none of its own (a provider-only resource server: then `TokenService.issue`
+   * and `RefreshTokenService.issuePair` throw, and `getJwks()` is empty). Default none.
+   */
+  @NestedList(() => KeyOptions) @IsArray() keys: KeyOptions[] = [];
   /** `kid` of the key that signs. Default: the first key that can sign (has a secret or private key). */
   @IsOptional() @IsString() signingKid?: string;
   /** Access-token lifetime, in seconds. Default 300 (5 min); at most 900 (15 min): use refresh tokens for longer sessions. */

@@ -78,9 +78,15 @@ export class TokenService {
   /** This module's key ring as the one verification's resolver. @internal */
   readonly keyResolver: IssuerKeyResolver;
   private readonly ringOnly = (): IssuerKeyResolver => this.keyResolver;
+  /**
+   * Whether `token.keys` gave this module keys of its own. `false` for a provider-only resource server, which only
+   * accepts its issuers' tokens: `issue()` throws, `getJwks()` is empty, and the key endpoints are not served.
+   */
+  readonly hasOwnKeys: boolean;
 
   private readonly options: {
-    readonly issuer: string;
+    /** Absent for a provider-only resource server (no `token.keys`). */
+    readonly issuer?: string;
     readonly audiences: readonly string[];
     /** Changed at run time by a key rotation (`useSigningKey`). */
     signingKey?: ResolvedKey;
@@ -100,10 +106,11 @@ export class TokenService {
     // Keys are imported once, here, into KeyObjects: no key parsing per request.
     const keys = options.keys.map((key, index) => resolveKey(key, index, `token.keys[${index}]`));
     for (const key of keys) this.entries.set(key.kid, this.entryFor(key));
+    this.hasOwnKeys = keys.length > 0;
     const signingKey = options.signingKid !== undefined ? keys.find((key) => key.kid === options.signingKid) : keys.find((key) => key.signKey);
     this.options = {
       issuer: options.issuer,
-      audiences: typeof options.audience === 'string' ? [options.audience] : [...options.audience],
+      audiences: typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])],
       signingKey,
       accessTokenTtlSec: options.accessTokenTtlSec,
       maxAccessTokenTtlSec: options.maxAccessTokenTtlSec,
@@ -116,7 +123,8 @@ export class TokenService {
     this.keyResolver = {
       profile: this.headerProfile,
       rules: {
-        issuer: this.options.issuer,
+        // Without own keys no token gets past `key()` below, so no claim is ever checked against this.
+        issuer: this.options.issuer ?? '',
         audiences: this.options.audiences,
         clockToleranceSec: this.options.clockToleranceSec,
         maxLifetimeSec: this.options.maxAccessTokenTtlSec,
@@ -129,8 +137,8 @@ export class TokenService {
     };
   }
 
-  /** This module's own issuer (`iss` of the tokens it issues). */
-  get issuer(): string {
+  /** This module's own issuer (`iss` of the tokens it issues); `undefined` without `token.keys` (a provider-only API). */
+  get issuer(): string | undefined {
     return this.options.issuer;
   }
 
@@ -153,10 +161,7 @@ export class TokenService {
    * `EpochClock`): no clock read here, no I/O. @internal
    */
   issueAt(nowMs: number, subject: string, claims: Record<string, unknown> = {}, issueOptions: IssueOptions = {}): IssuedAccessToken {
-    const signing = this.options.signingKey;
-    if (!signing?.signKey) {
-      throw new TypeError('jwt-defense: no key can sign: add a key with a secret or privateKey to issue tokens');
-    }
+    const signing = this.signingKeyOrThrow();
     checkOwnSubject(subject);
     const reserved = RESERVED_CLAIMS.filter((name) => name in claims);
     if (reserved.length > 0) {
@@ -180,6 +185,19 @@ export class TokenService {
     const entry = this.entries.get(signing.kid)!;
     const token = entry.jwt ? entry.jwt.sign(payload) : this.signEdDsa(signing, payload);
     return { token, jti, iat, exp: payload.exp, expiresInSec: ttlSec };
+  }
+
+  /**
+   * Throws the `TypeError` `issue()` would throw when no key here can sign (none in `token.keys`, or only public
+   * keys): callers that write state before issuing (a login's session) ask first. @internal
+   */
+  signingKeyOrThrow(): ResolvedKey {
+    const signing = this.options.signingKey;
+    if (!this.hasOwnKeys) {
+      throw new TypeError('jwt-defense: token.keys is empty: this API only accepts its issuers\' tokens (a provider-only resource server); add token.keys with a secret or privateKey to issue tokens');
+    }
+    if (!signing?.signKey) throw new TypeError('jwt-defense: no key of token.keys can sign: add a key with a secret or privateKey to issue tokens');
+    return signing;
   }
 
   /**
