@@ -45,8 +45,9 @@ export class AccessTokenVerifier implements OnModuleInit, OnModuleDestroy {
       if (issuer.options.allowInsecureLoopback) {
         this.logger.warn(`${issuer.path}.allowInsecureLoopback: the keys of ${name} may be fetched over plain http (loopback only), for development only`);
       }
-      // Keys are loaded ahead of the first request, and refreshed in the background; a failure is logged, not fatal.
-      void issuer.keys.refresh().catch((error: unknown) => this.logger.warn(`keys of ${name}: ${(error as Error).message}`));
+      // Keys are loaded ahead of the first request, and refreshed in the background; a failure is logged (once, by
+      // the key set, with what to fix), not fatal.
+      void issuer.keys.refresh().catch(() => undefined);
       this.scheduler.interval(`jwt-defense:jwks:${name}`, issuer.options.jwksRefreshMs, () => issuer.keys.refresh());
     }
   }
