@@ -3,12 +3,14 @@
 // with `node` and talks to it over the IPC channel.
 //
 // Messages from the parent: { id, type: 'init', config, jwks, currentKids } once, then { id, type: 'keys', jwks, currentKids },
-// { id, type: 'stats' } and { id, type: 'stop' }. Every message is answered with { id, ok, result?, error? }.
+// { id, type: 'discovery', members }, { id, type: 'stats' } and { id, type: 'stop' }. With `config.http` it serves
+// plain http (a development provider) instead of https. Every message is answered with { id, ok, result?, error? }.
 //
 // Besides the client-credentials client, a web client (`config.web`) logs users in through the authorization
 // endpoint, so tests get real OpenID ID tokens: GET /interaction/<uid> (this file's, not the provider's) logs in the
 // account named by the request's `login_hint` and consents to what was asked, with no page.
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import { Provider } from 'oidc-provider';
 
@@ -20,6 +22,8 @@ let server;
 let provider;
 let handler;
 let jwksRequests = 0;
+/** Members the discovery document says over the provider's own (`discovery` message). */
+let discoveryMembers = {};
 
 function buildProvider(issuer, jwks, currentKids) {
   const scope = config.scopes.join(' ');
@@ -94,6 +98,7 @@ function buildProvider(issuer, jwks, currentKids) {
   op.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/jwks') jwksRequests += 1;
     await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.body && typeof ctx.body === 'object') ctx.body = { ...ctx.body, ...discoveryMembers };
   });
   // Surface provider errors (a broken config shows up as a 500 to the test otherwise).
   op.on('server_error', (_ctx, err) => process.stderr.write(`oidc-provider server_error: ${err?.stack ?? err}\n`));
@@ -118,9 +123,8 @@ function use(op) {
 
 async function init(message) {
   config = message.config;
-  const tls = { key: readFileSync(config.keyFile), cert: readFileSync(config.certFile) };
   // The provider is swapped on key rotation (its keystore is fixed at construction); the server stays.
-  server = createServer(tls, (req, res) => {
+  const listener = (req, res) => {
     if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
       finishInteraction(req, res).catch((err) => {
         process.stderr.write(`interaction failed: ${err?.stack ?? err}\n`);
@@ -128,13 +132,14 @@ async function init(message) {
         res.end();
       });
     } else handler(req, res);
-  });
+  };
+  server = config.http ? createHttpServer(listener) : createServer({ key: readFileSync(config.keyFile), cert: readFileSync(config.certFile) }, listener);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address();
-  const issuer = `https://127.0.0.1:${port}`;
+  const issuer = `${config.http ? 'http' : 'https'}://127.0.0.1:${port}`;
   use(buildProvider(issuer, message.jwks, message.currentKids));
   return { port, issuer };
 }
@@ -150,6 +155,10 @@ const handlers = {
   init,
   keys: (message) => {
     use(buildProvider(provider.issuer, message.jwks, message.currentKids));
+    return undefined;
+  },
+  discovery: (message) => {
+    discoveryMembers = message.members;
     return undefined;
   },
   stats: () => ({ jwksRequests }),

@@ -2,6 +2,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPair, randomBytes, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpRequestRaw } from 'node:http';
 import { request as httpsRequestRaw } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,6 +50,8 @@ export interface OidcProviderOptions {
   accessTokenAlg?: OidcSigningAlg;
   /** Client id of the web client that logs users in (the `aud` of its ID tokens). Default `web`. */
   webClientId?: string;
+  /** Serve plain http instead of https (a development provider on this machine): the issuer is `http://127.0.0.1:<port>`. Default false. */
+  http?: boolean;
 }
 
 /** Where the web client's authorization responses go (never fetched: the redirect is read, not followed). */
@@ -130,13 +133,13 @@ const EXTRA_CLAIMS_HEADER = 'x-test-extra-claims';
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
 
-/** One HTTPS request that trusts only `ca` (or the default roots when absent); no connection reuse. */
+/** One HTTPS request that trusts only `ca` (or the default roots when absent), or one plain http request for an http URL; no connection reuse. */
 export function httpsRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer } = {},
 ): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequestRaw(
+    const req = (url.startsWith('http:') ? httpRequestRaw : httpsRequestRaw)(
       url,
       { method: options.method ?? 'GET', headers: options.headers, ca: options.ca, agent: false },
       (res) => {
@@ -250,7 +253,7 @@ export class OidcProvider {
   private readonly webSecret = randomBytes(24).toString('base64url');
 
   readonly caPem: string;
-  /** `https://127.0.0.1:<port>`, set once started. */
+  /** `https://127.0.0.1:<port>` (`http://` with the `http` option), set once started. */
   issuer!: string;
   port!: number;
   /** The provider's discovery document (`/.well-known/openid-configuration`). */
@@ -284,6 +287,7 @@ export class OidcProvider {
     const algorithms = options.algorithms ?? ['ES256', 'RS256'];
     const resolved: Required<OidcProviderOptions> = {
       webClientId: 'web',
+      http: false,
       accessTokenTtlSec: 300,
       dpopNonce: false,
       scopes: ['api:read', 'api:write'],
@@ -316,6 +320,7 @@ export class OidcProvider {
           cookieKey: randomBytes(32).toString('base64url'),
           certFile: certs.certFile,
           keyFile: certs.keyFile,
+          http: resolved.http,
           web: { clientId: resolved.webClientId, clientSecret: op.webSecret, redirectUri: WEB_REDIRECT_URI },
         },
         ...op.keyMessage(),
@@ -449,6 +454,14 @@ export class OidcProvider {
     const fresh = await Promise.all(this.options.algorithms.map(generateSigningKey));
     this.keys = options.retireOld ? fresh : [...fresh, ...this.keys];
     await this.call('keys', this.keyMessage());
+  }
+
+  /**
+   * Members the discovery document (`/.well-known/openid-configuration`) says over what the provider says, from now on
+   * (`{}` for none): a provider whose `jwks_uri` points elsewhere.
+   */
+  async overrideDiscovery(members: Record<string, unknown>): Promise<void> {
+    await this.call('discovery', { members });
   }
 
   /** How many times the JWKS (`jwks_uri`) was fetched since start, counted in the provider process. */

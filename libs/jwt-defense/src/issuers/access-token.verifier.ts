@@ -30,7 +30,7 @@ export class AccessTokenVerifier implements OnModuleInit, OnModuleDestroy {
     clock: DefenseClock,
     private readonly scheduler: DefenseScheduler,
   ) {
-    for (const options of issuers) this.issuers.set(options.issuer, new ExternalIssuer(options, () => clock.nowMs()));
+    issuers.forEach((options, index) => this.issuers.set(options.issuer, new ExternalIssuer(options, () => clock.nowMs(), `issuers[${index}]`)));
     const own = tokens.keyResolver;
     this.resolverFor = this.issuers.size === 0 ? () => own : (iss) => (typeof iss === 'string' ? this.issuers.get(iss) : undefined) ?? own;
   }
@@ -42,8 +42,12 @@ export class AccessTokenVerifier implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     for (const [name, issuer] of this.issuers) {
-      // Keys are loaded ahead of the first request, and refreshed in the background; a failure is logged, not fatal.
-      void issuer.keys.refresh().catch((error: unknown) => this.logger.warn(`keys of ${name}: ${(error as Error).message}`));
+      if (issuer.options.allowInsecureLoopback) {
+        this.logger.warn(`${issuer.path}.allowInsecureLoopback: the keys of ${name} may be fetched over plain http (loopback only), for development only`);
+      }
+      // Keys are loaded ahead of the first request, and refreshed in the background; a failure is logged (once, by
+      // the key set, with what to fix), not fatal.
+      void issuer.keys.refresh().catch(() => undefined);
       this.scheduler.interval(`jwt-defense:jwks:${name}`, issuer.options.jwksRefreshMs, () => issuer.keys.refresh());
     }
   }

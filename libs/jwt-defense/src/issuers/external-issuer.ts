@@ -48,8 +48,10 @@ export class ExternalIssuer implements IssuerKeyResolver {
   constructor(
     readonly options: IssuerOptions,
     nowMs: () => number,
+    /** Where it is configured (`issuers[i]`), for messages that name the option to fix. */
+    readonly path: string,
   ) {
-    this.keys = new RemoteKeySet(options, nowMs);
+    this.keys = new RemoteKeySet(options, nowMs, path);
     this.profile = {
       types: options.types.map((type) => (type === 'none' ? null : type)),
       allowedAlgorithms: new Set(options.algorithms),

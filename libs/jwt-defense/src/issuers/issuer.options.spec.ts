@@ -21,9 +21,41 @@ describe('issuers[] at boot', () => {
     ['an empty client list', [idp({ clients: [] })], /issuers\[0\]\.clients must list at least one client id/],
     ['a client id that is not a string', [idp({ clients: ['spa', 7] })], /issuers\[0\]\.clients must be a list of client ids/],
     ['an empty client id', [idp({ clients: [''] })], /issuers\[0\]\.clients must be a list of client ids/],
+    ['an http issuer without allowInsecureLoopback (the option is the fix on a loopback host)', [idp({ issuer: 'http://127.0.0.1:8080/realms/dev' })], /issuers\[0\]\.issuer must be an https URL \(a development provider on http on this machine needs issuers\[0\]\.allowInsecureLoopback: true\)/],
+    ['an http jwksUri without allowInsecureLoopback', [idp({ jwksUri: 'http://localhost:8080/jwks' })], /issuers\[0\]\.jwksUri must be an https URL .*issuers\[0\]\.allowInsecureLoopback/],
+    ...['http://idp.example.com/', 'http://10.0.0.5:8080/', 'http://0.0.0.0:8080/', 'http://[::2]/', 'http://localhost.example.com/', 'http://127.0.0.1.nip.io/'].map(
+      (issuer): [string, Array<Record<string, unknown>>, RegExp] => [
+        `an http issuer on a host that is not loopback (${issuer}), even with allowInsecureLoopback`,
+        [idp({ issuer, allowInsecureLoopback: true })],
+        /issuers\[0\]\.issuer is http on .*, not a loopback host: issuers\[0\]\.allowInsecureLoopback allows http on localhost, 127\.0\.0\.0\/8 and ::1 only/,
+      ],
+    ),
+    ['an http jwksUri on a host that is not loopback, even with allowInsecureLoopback', [idp({ issuer: 'http://localhost:8080/', jwksUri: 'http://idp.example.com/jwks', allowInsecureLoopback: true })], /issuers\[0\]\.jwksUri is http on idp\.example\.com, not a loopback host/],
+    ['a URL of another scheme, even with allowInsecureLoopback', [idp({ issuer: 'ftp://localhost/', allowInsecureLoopback: true })], /issuers\[0\]\.issuer must be an https URL;/],
   ])('refuses %s with a TypeError naming the option', (_name, issuers, message) => {
     expect(() => resolveJwtDefenseOptions(options(issuers))).toThrow(TypeError);
     expect(() => resolveJwtDefenseOptions(options(issuers))).toThrow(message);
+  });
+
+  it.each(['http://localhost:8080/realms/dev', 'http://127.0.0.1:8080', 'http://127.8.9.10/', 'http://[::1]:8080/', 'http://[::ffff:127.0.0.1]/', 'https://idp.example.com/'])(
+    'takes %s with allowInsecureLoopback (its JWKS on http on a loopback host too)',
+    (issuer) => {
+      const [resolved] = resolveJwtDefenseOptions(options([idp({ issuer, jwksUri: 'http://localhost:8080/jwks', allowInsecureLoopback: true })])).issuers;
+      expect({ issuer: resolved.issuer, allowInsecureLoopback: resolved.allowInsecureLoopback }).toEqual({ issuer, allowInsecureLoopback: true });
+    },
+  );
+
+  it('refuses allowInsecureLoopback when NODE_ENV=production, and defaults it to false', () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      const loopback = options([idp({ issuer: 'http://localhost:8080/', allowInsecureLoopback: true })]);
+      expect(() => resolveJwtDefenseOptions(loopback)).toThrow(TypeError);
+      expect(() => resolveJwtDefenseOptions(loopback)).toThrow(/issuers\[0\]\.allowInsecureLoopback must not be true when NODE_ENV=production/);
+      expect(resolveJwtDefenseOptions(options([idp()])).issuers[0].allowInsecureLoopback).toBe(false);
+    } finally {
+      process.env.NODE_ENV = before;
+    }
   });
 
   it('takes a client list, and no list by default (any client of the issuer)', () => {

@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import type { RolesMapping } from '../token/access-token-claims.js';
@@ -10,12 +11,30 @@ export const EXTERNAL_TOKEN_TYPES = ['at+jwt', 'jwt', 'none'] as const;
 
 const CLIENT_IDS = 'clients must be a list of client ids (non-empty strings)';
 
-function httpsUrl(value: unknown): boolean {
+/** `localhost` or a loopback address (127.0.0.0/8, ::1, and an IPv4-mapped 127.x), as `URL.hostname` spells it. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  return host === 'localhost' || (ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback');
+}
+
+/**
+ * Why a URL of an issuer (its `issuer`, `jwksUri`, or a discovered `jwks_uri`) may not be fetched, or undefined: it
+ * must be https, or http on a loopback host when `allowInsecureLoopback` (named by `optionPath`) is set.
+ */
+export function issuerUrlProblem(value: unknown, allowInsecureLoopback: boolean, optionPath: string): string | undefined {
+  let url: URL | undefined;
   try {
-    return typeof value === 'string' && new URL(value).protocol === 'https:';
+    url = typeof value === 'string' ? new URL(value) : undefined;
   } catch {
-    return false;
+    url = undefined;
   }
+  if (url?.protocol === 'https:') return undefined;
+  if (url?.protocol !== 'http:') return 'must be an https URL';
+  if (!allowInsecureLoopback) return `must be an https URL (a development provider on http on this machine needs ${optionPath}: true)`;
+  if (!isLoopbackHost(url.hostname)) {
+    return `is http on ${url.hostname}, not a loopback host: ${optionPath} allows http on localhost, 127.0.0.0/8 and ::1 only`;
+  }
+  return undefined;
 }
 
 /**
@@ -28,8 +47,14 @@ function httpsUrl(value: unknown): boolean {
   if (typeof options.issuer === 'string' && hasControlCharacter(options.issuer)) {
     throw optionsError(`${path}.issuer`, 'must not contain a control character (it is the exact `iss` of its tokens)');
   }
-  if (!httpsUrl(options.issuer)) throw optionsError(`${path}.issuer`, 'must be an https URL (the exact `iss` of its tokens)');
-  if (options.jwksUri !== undefined && !httpsUrl(options.jwksUri)) throw optionsError(`${path}.jwksUri`, 'must be an https URL');
+  const insecure = `${path}.allowInsecureLoopback`;
+  if (options.allowInsecureLoopback && process.env.NODE_ENV === 'production') {
+    throw optionsError(insecure, 'must not be true when NODE_ENV=production: plain http to an issuer is for development only (use its https URL)');
+  }
+  const issuerProblem = issuerUrlProblem(options.issuer, options.allowInsecureLoopback, insecure);
+  if (issuerProblem) throw optionsError(`${path}.issuer`, `${issuerProblem}; it is the exact \`iss\` of its tokens`);
+  const jwksProblem = options.jwksUri === undefined ? undefined : issuerUrlProblem(options.jwksUri, options.allowInsecureLoopback, insecure);
+  if (jwksProblem) throw optionsError(`${path}.jwksUri`, jwksProblem);
   const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
   if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud.length === 0)) {
     throw optionsError(`${path}.audience`, 'is required: this API\'s audience (a string or a list)');
@@ -43,11 +68,14 @@ function httpsUrl(value: unknown): boolean {
 })
 export class IssuerOptions {
   declare readonly [REQUIRED]?: { issuer: true; audience: true };
-  /** The issuer, exactly as in its tokens' `iss` (an https URL, without control characters; not `token.issuer`; listed once). Required. */
+  /**
+   * The issuer, exactly as in its tokens' `iss` (an https URL, or http on a loopback host with
+   * `allowInsecureLoopback`; without control characters; not `token.issuer`; listed once). Required.
+   */
   @IsString() @IsNotEmpty() issuer!: string;
   /** This API's audience at the provider: a string or a list (any of them is accepted). Required. */
   @ValidateIf((o: IssuerOptions) => !Array.isArray(o.audience)) @IsString() @IsNotEmpty() audience!: string | string[];
-  /** The provider's JWKS URL (https). Default: `jwks_uri` from its OpenID discovery document (`<issuer>/.well-known/openid-configuration`). */
+  /** The provider's JWKS URL (https, or http on a loopback host with `allowInsecureLoopback`). Default: `jwks_uri` from its OpenID discovery document (`<issuer>/.well-known/openid-configuration`). */
   @IsOptional() @IsString() jwksUri?: string;
   /** The claim holding the audience: `aud`, or e.g. `client_id` (Cognito access tokens). Default `aud`. */
   @IsString() @IsNotEmpty() audienceClaim: string = 'aud';
@@ -85,6 +113,12 @@ export class IssuerOptions {
   clients?: string[];
   /** A private CA (PEM) for this issuer's https endpoints (corporate IdPs). `NODE_EXTRA_CA_CERTS` is honoured too. */
   @IsOptional() @IsString() ca?: string;
+  /**
+   * Allows plain `http://` for this issuer and its JWKS (configured or discovered) on a loopback host only
+   * (`localhost`, 127.0.0.0/8, `::1`): a provider on the developer's machine, such as a local Keycloak on port 8080.
+   * Logs a warning at boot; refused when `NODE_ENV=production`. Any other host stays https only. Default `false`.
+   */
+  @IsBoolean() allowInsecureLoopback: boolean = false;
   /** Shortest time between two JWKS fetches caused by unknown `kid`s, or after a failure, in ms. Default 30000; 1000 to 3600000. */
   @IsInt() @Min(1000) @Max(3_600_000) jwksCooldownMs: number = 30_000;
   /** How often the cached JWKS is refreshed in the background (known keys keep working if it fails), in ms. Default 600000. */

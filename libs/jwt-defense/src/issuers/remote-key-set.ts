@@ -1,30 +1,60 @@
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { Logger } from '@nestjs/common';
 import { createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
 import { jwkOutOfBounds } from '../edge/jwk-bounds.js';
 import { IssuerUnavailableException, TokenVerificationError } from '../errors/defense.exceptions.js';
-import type { IssuerOptions } from './issuer.options.js';
+import { issuerUrlProblem, type IssuerOptions } from './issuer.options.js';
 
 /** Largest discovery document or JWKS accepted, in bytes. */
 const MAX_DOCUMENT_BYTES = 512 * 1024;
 
+/** What Node's TLS says of a certificate chain no trusted CA signs (self-signed, private CA). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
+/** A value the provider sent, for a log line: quoted, escaped, bounded. */
+const shown = (value: unknown): string => (JSON.stringify(value) ?? String(value)).slice(0, 200);
+
+/** The messages of one issuer's fetches (`path` is `issuers[i]`): each names the option that fixes it. */
+const messages = {
+  untrusted: (path: string, url: string, code: string, hasCa: boolean) =>
+    `the TLS certificate of ${new URL(url).host} is not trusted (${code}): ${hasCa ? `${path}.ca does not sign it; ` : ''}` +
+    `give the CA that signs it (PEM) as ${path}.ca, or to the whole process with NODE_EXTRA_CA_CERTS`,
+  refused: (url: string, problem: string) => `${shown(url)} is not fetched: it ${problem}`,
+  otherIssuer: (path: string, url: string, configured: string, discovered: unknown) =>
+    `the discovery document ${url} names the issuer ${shown(discovered)}, but ${path}.issuer is ${shown(configured)}: ` +
+    `${path}.issuer must equal its tokens' \`iss\` exactly (a trailing slash counts)`,
+  jwksUri: (problem: string) => `the discovery document's jwks_uri ${problem}`,
+};
+
 /**
- * A fetch for one issuer's https endpoints through `node:https`, so a private CA (`ca`) can be trusted for that
- * issuer alone; without it the process's trust store (with `NODE_EXTRA_CA_CERTS`) applies. Redirects are not
- * followed (jose asks for `redirect: manual`), bodies are capped.
+ * A fetch for one issuer's endpoints through `node:https`, so a private CA (`ca`) can be trusted for that issuer
+ * alone; without it the process's trust store (with `NODE_EXTRA_CA_CERTS`) applies. Plain `node:http` only for a URL
+ * `allowInsecureLoopback` allows (a loopback host), with the same rules: redirects are not followed (jose asks for
+ * `redirect: manual`), bodies are capped, one timeout.
  */
-export function httpsFetch(ca: string | undefined, timeoutMs: number): FetchImplementation {
+export function issuerFetch(options: IssuerOptions, path: string): FetchImplementation {
+  const { ca, fetchTimeoutMs, allowInsecureLoopback } = options;
   return (url, init) =>
     new Promise<Response>((resolve, reject) => {
-      const request = httpsRequest(
+      const problem = issuerUrlProblem(url, allowInsecureLoopback, `${path}.allowInsecureLoopback`);
+      if (problem) return reject(new Error(messages.refused(url, problem)));
+      const request = (new URL(url).protocol === 'http:' ? httpRequest : httpsRequest)(
         url,
         {
           method: 'GET',
           headers: { accept: 'application/json', ...Object.fromEntries(init.headers) },
           ca: ca ? [...rootCertificates, ca] : undefined,
           signal: init.signal,
-          timeout: timeoutMs,
+          timeout: fetchTimeoutMs,
         },
         (response) => {
           const chunks: Buffer[] = [];
@@ -39,7 +69,9 @@ export function httpsFetch(ca: string | undefined, timeoutMs: number): FetchImpl
         },
       );
       request.on('timeout', () => request.destroy(new Error('timed out')));
-      request.on('error', reject);
+      request.on('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code && UNTRUSTED_CERTIFICATE.has(error.code) ? new Error(messages.untrusted(path, url, error.code, ca !== undefined), { cause: error }) : error),
+      );
       request.end();
     });
 }
@@ -62,9 +94,11 @@ export class RemoteKeySet {
 
   constructor(
     private readonly options: IssuerOptions,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
+    /** Where it is configured (`issuers[i]`), for messages that name the option to fix. */
+    private readonly path: string,
   ) {
-    const base = httpsFetch(options.ca, options.fetchTimeoutMs);
+    const base = issuerFetch(options, path);
     this.fetch = (url, init) => {
       this.fetches++;
       return base(url, init);
@@ -139,14 +173,18 @@ export class RemoteKeySet {
     });
   }
 
-  /** OpenID discovery: the document's `issuer` must be this issuer exactly (mix-up defence), its `jwks_uri` https. */
+  /**
+   * OpenID discovery: the document's `issuer` must be this issuer exactly (mix-up defence), its `jwks_uri` https (or
+   * http on a loopback host with `allowInsecureLoopback`).
+   */
   private async discover(): Promise<string> {
     const url = `${this.options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
     const response = await this.fetch(url, { headers: new Headers(), method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
     if (response.status !== 200) throw new Error(`discovery answered ${response.status}`);
     const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
-    if (document.issuer !== this.options.issuer) throw new Error('the discovery document names another issuer');
-    if (typeof document.jwks_uri !== 'string' || !document.jwks_uri.startsWith('https://')) throw new Error('the discovery document has no https jwks_uri');
-    return document.jwks_uri;
+    if (document.issuer !== this.options.issuer) throw new Error(messages.otherIssuer(this.path, url, this.options.issuer, document.issuer));
+    const problem = issuerUrlProblem(document.jwks_uri, this.options.allowInsecureLoopback, `${this.path}.allowInsecureLoopback`);
+    if (problem) throw new Error(messages.jwksUri(problem));
+    return document.jwks_uri as string;
   }
 }
