@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { resolveOptions } from '../common/options.js';
 import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
 import { SecurityHeaders } from '../headers/security-headers.decorator.js';
@@ -12,6 +12,7 @@ import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '..
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
+import { appGuardsOf, guardsOn, namesCountedOn, refuseUncountedThrottlers, type AppGuards } from './route-guards.js';
 
 /** A limit with every field set, and the counter space it counts in. */
 export interface RouteRateLimit {
@@ -55,9 +56,10 @@ const SKIP_NAMES: ReadonlySet<string> = new Set(['default', 'ip', 'user', 'body'
 
 /**
  * Refuses a `@Throttle()` or `@SkipThrottle()` naming a throttler this module does not count (`{ short: ... }`), which
- * would otherwise do nothing at all: the error names it and what to use instead.
+ * would otherwise do nothing at all, unless a `ThrottlerGuard` on the route counts a throttler of that name (`counted`):
+ * the error names it and what to use instead.
  */
-function refuseUnknownThrottlers(targets: readonly object[], name: string): void {
+function refuseUnknownThrottlers(targets: readonly object[], name: string, counted: ReadonlySet<string>): void {
   for (const target of targets) {
     for (const key of Reflect.getOwnMetadataKeys(target)) {
       if (typeof key !== 'string') continue;
@@ -66,10 +68,10 @@ function refuseUnknownThrottlers(targets: readonly object[], name: string): void
         : key.startsWith(THROTTLER_SKIP)
           ? ['@SkipThrottle', SKIP_NAMES, key.slice(THROTTLER_SKIP.length)]
           : [];
-      if (throttler === undefined || known!.has(throttler)) continue;
+      if (throttler === undefined || known!.has(throttler) || counted.has(throttler)) continue;
       throw new TypeError(
         `jwt-defense: ${decorator} of ${name} names the throttler "${throttler}", which jwt-defense does not count (named throttlers are not windows of its limits yet): ` +
-          `use ${[...known!].map((one) => `"${one}"`).join(', ')} ("default" and "ip" are the per-IP limit), or @DefensePolicy({ throttle: { ip: { limit, ttlMs } } }) or a throttle.profiles entry for a limit of its own`,
+          `use ${[...known!].map((one) => `"${one}"`).join(', ')} ("default" and "ip" are the per-IP limit), or @DefensePolicy({ throttle: { ip: { limit, ttlMs } } }) or a throttle.profiles entry for a limit of its own (or a ThrottlerModule throttler of that name, with ThrottlerGuard on the route)`,
       );
     }
   }
@@ -90,6 +92,7 @@ type ControllerClass = new (...args: never[]) => unknown;
 export class PolicyResolver implements OnModuleInit {
   private readonly cache = new WeakMap<object, Map<object, RoutePolicy>>();
   private readonly byOptions = new WeakMap<DefensePolicyOptions, RoutePolicy>();
+  private appGuards?: AppGuards;
 
   constructor(
     private readonly reflector: Reflector,
@@ -100,9 +103,11 @@ export class PolicyResolver implements OnModuleInit {
     @Inject(SecurityHeadersOptions) private readonly securityHeaders: SecurityHeadersOptions | false,
     private readonly riskOptions: RiskOptions,
     private readonly anomalyOptions: AnomalyOptions,
+    private readonly modules: ModulesContainer,
   ) {}
 
   onModuleInit(): void {
+    refuseUncountedThrottlers(this.app);
     for (const wrapper of this.discovery.getControllers()) {
       const instance = wrapper.instance as object | undefined;
       const controller = wrapper.metatype as ControllerClass | undefined;
@@ -110,6 +115,11 @@ export class PolicyResolver implements OnModuleInit {
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       for (const name of this.scanner.getAllMethodNames(prototype)) this.forHandler(prototype[name] as Handler, controller);
     }
+  }
+
+  /** The app's guards and `ThrottlerModule` throttlers (every module is loaded by the first lookup). */
+  private get app(): AppGuards {
+    return (this.appGuards ??= appGuardsOf(this.modules));
   }
 
   /** The policy of the route a request is on. */
@@ -146,7 +156,7 @@ export class PolicyResolver implements OnModuleInit {
   private resolve(handler: Handler, controller: ControllerClass): RoutePolicy {
     const targets = [handler, controller];
     const name = `${controller.name}.${handler.name}`;
-    refuseUnknownThrottlers(targets, name);
+    refuseUnknownThrottlers(targets, name, namesCountedOn(this.app, guardsOn(this.app, handler, controller)));
     const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, targets) ?? {};
     const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
     const stock = (throttler: string): RateLimitOptions | undefined => {
