@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, RequestMethod, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { resolveOptions } from '../common/options.js';
 import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
@@ -11,8 +11,10 @@ import { RiskOptions, RouteRiskOptions, type LayerMode } from '../risk/risk.opti
 import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '../monitoring/anomaly.options.js';
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
+import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
+import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
-import { appGuardsOf, guardsOn, namesCountedOn, refuseUncountedThrottlers, type AppGuards } from './route-guards.js';
+import { appGuardsOf, guardsOn, isDefenseGuard, isThrottlerGuard, namesCountedOn, refuseUncountedThrottlers, type AppGuards } from './route-guards.js';
 
 /** A limit with every field set, and the counter space it counts in. */
 export interface RouteRateLimit {
@@ -77,8 +79,11 @@ function refuseUnknownThrottlers(targets: readonly object[], name: string, count
   }
 }
 
-/** Nest's `@Controller()`/`@Get()` path metadata key. */
+/** Nest's `@Controller()`/`@Get()` path and `@Get()`/`@Post()` method metadata keys. */
 const PATH_METADATA = 'path';
+const METHOD_METADATA = 'method';
+/** What a `@DefensePolicy()` asks that only `JwtDefenseGuard` enforces (`throttle: false` and `failMode` only relax). */
+const GUARD_ENFORCED: ReadonlyArray<keyof DefensePolicyOptions> = ['throttle', 'roles', 'scopes', 'risk', 'anomaly'];
 
 type Handler = (...args: never[]) => unknown;
 type ControllerClass = new (...args: never[]) => unknown;
@@ -86,12 +91,14 @@ type ControllerClass = new (...args: never[]) => unknown;
 /**
  * Resolves `@Public()`, `@DefensePolicy()`, `@SecurityHeaders()` and @nestjs/throttler's `@Throttle()` /
  * `@SkipThrottle()` (handler over controller) with the module defaults, once per handler: no reflector lookup on
- * the hot path. Every controller route is resolved at boot, so a bad policy stops the app with its path.
+ * the hot path. Every controller route is resolved at boot, so a bad policy stops the app with its path; with
+ * `globalGuard: false`, a route whose policy no `JwtDefenseGuard` enforces gets a warning.
  */
 @Injectable()
 export class PolicyResolver implements OnModuleInit {
   private readonly cache = new WeakMap<object, Map<object, RoutePolicy>>();
   private readonly byOptions = new WeakMap<DefensePolicyOptions, RoutePolicy>();
+  private readonly logger = new Logger('JwtDefense');
   private appGuards?: AppGuards;
 
   constructor(
@@ -103,6 +110,7 @@ export class PolicyResolver implements OnModuleInit {
     @Inject(SecurityHeadersOptions) private readonly securityHeaders: SecurityHeadersOptions | false,
     private readonly riskOptions: RiskOptions,
     private readonly anomalyOptions: AnomalyOptions,
+    @Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>,
     private readonly modules: ModulesContainer,
   ) {}
 
@@ -113,13 +121,40 @@ export class PolicyResolver implements OnModuleInit {
       const controller = wrapper.metatype as ControllerClass | undefined;
       if (!instance || !controller) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
-      for (const name of this.scanner.getAllMethodNames(prototype)) this.forHandler(prototype[name] as Handler, controller);
+      for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const handler = prototype[name] as Handler;
+        const policy = this.forHandler(handler, controller);
+        if (!this.extras.globalGuard) this.warnIfUnguarded(handler, controller, policy);
+      }
     }
   }
 
   /** The app's guards and `ThrottlerModule` throttlers (every module is loaded by the first lookup). */
   private get app(): AppGuards {
     return (this.appGuards ??= appGuardsOf(this.modules));
+  }
+
+  /**
+   * With `globalGuard: false`: a route carrying a `@DefensePolicy()` or a `@Throttle()` that only a guard enforces, on
+   * which no `JwtDefenseGuard` runs (neither `@UseGuards()` on it or its controller, nor an `APP_GUARD`), is named at boot.
+   * Such a login answers every password guess, without a limit.
+   */
+  private warnIfUnguarded(handler: Handler, controller: ControllerClass, policy: RoutePolicy): void {
+    if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) return;
+    const guards = guardsOn(this.app, handler, controller);
+    if (guards.some(isDefenseGuard)) return;
+    const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, [handler, controller]) ?? {};
+    const asked = GUARD_ENFORCED.filter((field) => declared[field] !== undefined && declared[field] !== false);
+    const unenforced = asked.length > 0 ? [`@DefensePolicy({ ${asked.join(', ')} })`] : [];
+    const throttled = [handler, controller].some((target) => Reflect.getOwnMetadataKeys(target).some((key) => typeof key === 'string' && key.startsWith(THROTTLER_LIMIT)));
+    // A ThrottlerGuard on the route counts its @Throttle() itself.
+    if (throttled && !guards.some(isThrottlerGuard)) unenforced.push('@Throttle()');
+    if (unenforced.length === 0) return;
+    const method = RequestMethod[(Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined) ?? RequestMethod.GET];
+    this.logger.warn(
+      `${policy.name} (${method} ${policy.template}) has ${unenforced.join(' and ')}, which only JwtDefenseGuard enforces, and no JwtDefenseGuard runs on it (globalGuard: false): ` +
+        'the route answers without those limits and checks. Put @UseGuards(JwtDefenseGuard) on it or its controller, or register the guard as an APP_GUARD',
+    );
   }
 
   /** The policy of the route a request is on. */
