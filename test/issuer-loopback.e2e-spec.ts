@@ -15,7 +15,7 @@ const PROVIDER = { audience: AUDIENCE, clientId: 'svc', clientSecret: 'svc-secre
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 const start = async (adapter: (typeof ADAPTERS)[number], issuers: JwtDefenseModuleOptions['issuers'], logs = new CapturedLogs()) =>
-  startFixture(adapter, JwtDefenseModule.forRoot(fixtureOptions({ revocation: { cleanupCron: false }, issuers })), [WhoamiController], logs);
+  startFixture(adapter, JwtDefenseModule.forRoot(fixtureOptions({ revocation: { cleanupCron: false }, issuers })), [WhoamiController], { logger: logs });
 const whoami = (app: INestApplication, token: string) => request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${token}`);
 
 /** What each test of a suite has: its provider, and its adapter's app whose warn and error lines are kept. */

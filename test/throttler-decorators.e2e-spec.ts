@@ -1,7 +1,8 @@
-import { Controller, Get, type INestApplication } from '@nestjs/common';
-import { SkipThrottle, Throttle } from '@nestjs/throttler';
+import { Controller, Get, UseGuards, type INestApplication } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { SkipThrottle, Throttle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import request from 'supertest';
-import { JwtDefenseModule, Public } from '@jwt-defense/core';
+import { JwtDefenseModule, MemoryThrottlerStorage, Public } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
 import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 
@@ -114,5 +115,69 @@ describe.each(ADAPTERS)('a throttler name jwt-defense does not count, over %s', 
     ['@SkipThrottle({ burst })', NamedSkipController, /@SkipThrottle of NamedSkipController\.named names the throttler "burst".*"body"/],
   ])('%s stops the boot with its name and what to use instead', async (_name, controller, message) => {
     await expect(startFixture(adapter, JwtDefenseModule.forRoot(fixtureOptions({ revocation: { cleanupCron: false } })), [controller])).rejects.toThrow(message);
+  });
+});
+
+// An app that keeps its own ThrottlerModule beside jwt-defense: its throttlers are windows only where a ThrottlerGuard
+// runs (with our storage or any other). With no ThrottlerGuard at all, nothing reads them: refused at boot (#22, item 5).
+@Public()
+@Controller('short')
+class ShortController {
+  @Throttle({ short: { limit: 3, ttl: 60_000 } })
+  @Get()
+  short() {
+    return { ok: true };
+  }
+}
+
+@Public()
+@UseGuards(ThrottlerGuard)
+@Controller('counted')
+class CountedController {
+  @Throttle({ short: { limit: 2, ttl: 60_000 } })
+  @Get()
+  counted() {
+    return { ok: true };
+  }
+}
+
+const keepsItsThrottler = fixtureOptions({ throttle: { ip: false, user: false }, revocation: { cleanupCron: false } });
+const shortWindow = () => ThrottlerModule.forRoot({ throttlers: [{ name: 'short', limit: 5, ttl: 60_000 }], storage: new MemoryThrottlerStorage() });
+
+describe.each(ADAPTERS)("the app's own ThrottlerModule beside jwt-defense, over %s", (adapter) => {
+  it.each([
+    [
+      'named throttlers',
+      ThrottlerModule.forRoot([{ name: 'short', limit: 3, ttl: 1000 }, { name: 'long', limit: 100, ttl: 60_000 }]),
+      /ThrottlerModule's throttlers "short", "long" limit nothing: no ThrottlerGuard runs.*throttle\.profiles: \{ "short": \{ ip: \{ limit: 3, ttlMs: 1000 \} \} \}.*"long".*register ThrottlerGuard/,
+    ],
+    [
+      'the default throttler, even on our storage',
+      ThrottlerModule.forRoot({ throttlers: [{ limit: 10, ttl: 60_000 }], storage: new MemoryThrottlerStorage() }),
+      /ThrottlerModule's throttler "default" limits nothing.*throttle\.ip: \{ limit: 10, ttlMs: 60000 \}/,
+    ],
+  ])('with no ThrottlerGuard anywhere, %s: the boot stops with their names and the throttle option to use', async (_name, throttlerModule, message) => {
+    await expect(startFixture(adapter, [JwtDefenseModule.forRoot(keepsItsThrottler), throttlerModule], [ShortController])).rejects.toThrow(message);
+  });
+
+  it("a ThrottlerGuard on one controller: @Throttle({ short }) on another route is still refused (that guard never sees it)", async () => {
+    await expect(startFixture(adapter, [JwtDefenseModule.forRoot(keepsItsThrottler), shortWindow()], [CountedController, ShortController])).rejects.toThrow(
+      /@Throttle of ShortController\.short names the throttler "short"/,
+    );
+  });
+
+  describe.each([
+    ['a global ThrottlerGuard (APP_GUARD)', [ShortController], [{ provide: APP_GUARD, useClass: ThrottlerGuard }], '/short', 3],
+    ['@UseGuards(ThrottlerGuard) on the controller', [CountedController], [], '/counted', 2],
+  ])('with %s and our storage', (_name, controllers, providers, path, limit) => {
+    let app: INestApplication;
+    beforeAll(async () => {
+      app = await startFixture(adapter, [JwtDefenseModule.forRoot(keepsItsThrottler), shortWindow()], controllers, { providers });
+    });
+    afterAll(() => app.close());
+
+    it('boots, and the named throttler of @Throttle({ short }) counts on the route', async () => {
+      expect(await statuses(app, path, limit + 2)).toEqual([...Array(limit).fill(200), 429, 429]);
+    });
   });
 });

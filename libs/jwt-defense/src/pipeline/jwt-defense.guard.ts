@@ -1,4 +1,4 @@
-import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { rawRequest } from '../common/http.js';
 import { isPromise } from '../common/maybe-promise.js';
 import { JwtDefenseException, TransportNotConfiguredException } from '../errors/defense.exceptions.js';
@@ -7,6 +7,7 @@ import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
 import { setPrincipal } from '../policy/current-principal.decorator.js';
 import { PolicyResolver, type RoutePolicy } from '../policy/policy.resolver.js';
+import { DEFENSE_GUARD_METADATA } from '../policy/route-guards.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import { closeSocket, graphqlRequest, messageRequest, socketRequest, type TransportRequest } from '../transports/transport-context.js';
 import { TransportErrors } from '../transports/transport-errors.js';
@@ -25,6 +26,7 @@ import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
  * `authorize`.
  */
 @Injectable()
+@SetMetadata(DEFENSE_GUARD_METADATA, true)
 export class JwtDefenseGuard implements CanActivate {
   private readonly writesErrorHeaders: boolean;
   private readonly authorizer = (principal: AccessTokenPrincipal, route: RoutePolicy) => this.authorize(principal, route);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { Inject, Injectable, Logger, RequestMethod, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { resolveOptions } from '../common/options.js';
 import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
 import { SecurityHeaders } from '../headers/security-headers.decorator.js';
@@ -11,7 +11,10 @@ import { RiskOptions, RouteRiskOptions, type LayerMode } from '../risk/risk.opti
 import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '../monitoring/anomaly.options.js';
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
+import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
+import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
+import { appGuardsOf, guardsOn, isDefenseGuard, isThrottlerGuard, namesCountedOn, refuseUncountedThrottlers, type AppGuards } from './route-guards.js';
 
 /** A limit with every field set, and the counter space it counts in. */
 export interface RouteRateLimit {
@@ -55,9 +58,10 @@ const SKIP_NAMES: ReadonlySet<string> = new Set(['default', 'ip', 'user', 'body'
 
 /**
  * Refuses a `@Throttle()` or `@SkipThrottle()` naming a throttler this module does not count (`{ short: ... }`), which
- * would otherwise do nothing at all: the error names it and what to use instead.
+ * would otherwise do nothing at all, unless a `ThrottlerGuard` on the route counts a throttler of that name (`counted`):
+ * the error names it and what to use instead.
  */
-function refuseUnknownThrottlers(targets: readonly object[], name: string): void {
+function refuseUnknownThrottlers(targets: readonly object[], name: string, counted: ReadonlySet<string>): void {
   for (const target of targets) {
     for (const key of Reflect.getOwnMetadataKeys(target)) {
       if (typeof key !== 'string') continue;
@@ -66,17 +70,20 @@ function refuseUnknownThrottlers(targets: readonly object[], name: string): void
         : key.startsWith(THROTTLER_SKIP)
           ? ['@SkipThrottle', SKIP_NAMES, key.slice(THROTTLER_SKIP.length)]
           : [];
-      if (throttler === undefined || known!.has(throttler)) continue;
+      if (throttler === undefined || known!.has(throttler) || counted.has(throttler)) continue;
       throw new TypeError(
         `jwt-defense: ${decorator} of ${name} names the throttler "${throttler}", which jwt-defense does not count (named throttlers are not windows of its limits yet): ` +
-          `use ${[...known!].map((one) => `"${one}"`).join(', ')} ("default" and "ip" are the per-IP limit), or @DefensePolicy({ throttle: { ip: { limit, ttlMs } } }) or a throttle.profiles entry for a limit of its own`,
+          `use ${[...known!].map((one) => `"${one}"`).join(', ')} ("default" and "ip" are the per-IP limit), or @DefensePolicy({ throttle: { ip: { limit, ttlMs } } }) or a throttle.profiles entry for a limit of its own (or a ThrottlerModule throttler of that name, with ThrottlerGuard on the route)`,
       );
     }
   }
 }
 
-/** Nest's `@Controller()`/`@Get()` path metadata key. */
+/** Nest's `@Controller()`/`@Get()` path and `@Get()`/`@Post()` method metadata keys. */
 const PATH_METADATA = 'path';
+const METHOD_METADATA = 'method';
+/** What a `@DefensePolicy()` asks that only `JwtDefenseGuard` enforces (`throttle: false` and `failMode` only relax). */
+const GUARD_ENFORCED: ReadonlyArray<keyof DefensePolicyOptions> = ['throttle', 'roles', 'scopes', 'risk', 'anomaly'];
 
 type Handler = (...args: never[]) => unknown;
 type ControllerClass = new (...args: never[]) => unknown;
@@ -84,12 +91,15 @@ type ControllerClass = new (...args: never[]) => unknown;
 /**
  * Resolves `@Public()`, `@DefensePolicy()`, `@SecurityHeaders()` and @nestjs/throttler's `@Throttle()` /
  * `@SkipThrottle()` (handler over controller) with the module defaults, once per handler: no reflector lookup on
- * the hot path. Every controller route is resolved at boot, so a bad policy stops the app with its path.
+ * the hot path. Every controller route is resolved at boot, so a bad policy stops the app with its path; with
+ * `globalGuard: false`, a route whose policy no `JwtDefenseGuard` enforces gets a warning.
  */
 @Injectable()
 export class PolicyResolver implements OnModuleInit {
   private readonly cache = new WeakMap<object, Map<object, RoutePolicy>>();
   private readonly byOptions = new WeakMap<DefensePolicyOptions, RoutePolicy>();
+  private readonly logger = new Logger('JwtDefense');
+  private appGuards?: AppGuards;
 
   constructor(
     private readonly reflector: Reflector,
@@ -100,16 +110,51 @@ export class PolicyResolver implements OnModuleInit {
     @Inject(SecurityHeadersOptions) private readonly securityHeaders: SecurityHeadersOptions | false,
     private readonly riskOptions: RiskOptions,
     private readonly anomalyOptions: AnomalyOptions,
+    @Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>,
+    private readonly modules: ModulesContainer,
   ) {}
 
   onModuleInit(): void {
+    refuseUncountedThrottlers(this.app);
     for (const wrapper of this.discovery.getControllers()) {
       const instance = wrapper.instance as object | undefined;
       const controller = wrapper.metatype as ControllerClass | undefined;
       if (!instance || !controller) continue;
       const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
-      for (const name of this.scanner.getAllMethodNames(prototype)) this.forHandler(prototype[name] as Handler, controller);
+      for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const handler = prototype[name] as Handler;
+        const policy = this.forHandler(handler, controller);
+        if (!this.extras.globalGuard) this.warnIfUnguarded(handler, controller, policy);
+      }
     }
+  }
+
+  /** The app's guards and `ThrottlerModule` throttlers (every module is loaded by the first lookup). */
+  private get app(): AppGuards {
+    return (this.appGuards ??= appGuardsOf(this.modules));
+  }
+
+  /**
+   * With `globalGuard: false`: a route carrying a `@DefensePolicy()` or a `@Throttle()` that only a guard enforces, on
+   * which no `JwtDefenseGuard` runs (neither `@UseGuards()` on it or its controller, nor an `APP_GUARD`), is named at boot.
+   * Such a login answers every password guess, without a limit.
+   */
+  private warnIfUnguarded(handler: Handler, controller: ControllerClass, policy: RoutePolicy): void {
+    if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) return;
+    const guards = guardsOn(this.app, handler, controller);
+    if (guards.some(isDefenseGuard)) return;
+    const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, [handler, controller]) ?? {};
+    const asked = GUARD_ENFORCED.filter((field) => declared[field] !== undefined && declared[field] !== false);
+    const unenforced = asked.length > 0 ? [`@DefensePolicy({ ${asked.join(', ')} })`] : [];
+    const throttled = [handler, controller].some((target) => Reflect.getOwnMetadataKeys(target).some((key) => typeof key === 'string' && key.startsWith(THROTTLER_LIMIT)));
+    // A ThrottlerGuard on the route counts its @Throttle() itself.
+    if (throttled && !guards.some(isThrottlerGuard)) unenforced.push('@Throttle()');
+    if (unenforced.length === 0) return;
+    const method = RequestMethod[(Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined) ?? RequestMethod.GET];
+    this.logger.warn(
+      `${policy.name} (${method} ${policy.template}) has ${unenforced.join(' and ')}, which only JwtDefenseGuard enforces, and no JwtDefenseGuard runs on it (globalGuard: false): ` +
+        'the route answers without those limits and checks. Put @UseGuards(JwtDefenseGuard) on it or its controller, or register the guard as an APP_GUARD',
+    );
   }
 
   /** The policy of the route a request is on. */
@@ -146,7 +191,7 @@ export class PolicyResolver implements OnModuleInit {
   private resolve(handler: Handler, controller: ControllerClass): RoutePolicy {
     const targets = [handler, controller];
     const name = `${controller.name}.${handler.name}`;
-    refuseUnknownThrottlers(targets, name);
+    refuseUnknownThrottlers(targets, name, namesCountedOn(this.app, guardsOn(this.app, handler, controller)));
     const declared: DefensePolicyOptions = this.reflector.getAllAndOverride(DefensePolicy, targets) ?? {};
     const skipped = (throttler: string) => this.reflector.getAllAndOverride<boolean>(`${THROTTLER_SKIP}${throttler}`, targets) === true;
     const stock = (throttler: string): RateLimitOptions | undefined => {
