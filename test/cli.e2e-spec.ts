@@ -220,6 +220,9 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
     expect(lines(bare.out)).toEqual([expect.stringMatching(/^revoked every token of m2m, a local user of .*; a user of https:.* is named with --issuer$/)]);
     expect(JSON.parse((await cli(...base, '--json', 'revoke-user', 'm2m', '--reason', 'again')).out)).toEqual({ sub: 'm2m', iss: ownIssuer, local: true, revoked_before: expect.stringMatching(/^\d{4}-/) });
     expect((await me(demo, provider)).status).toBe(200);
+    const help = await cli('revoke-user', '--help');
+    expect(help.code).toBe(EXIT.ok);
+    expect(help.out).toMatch(/`revoke-user m2m` revokes the local user m2m, never the user m2m of an external issuer/);
 
     for (const issuer of ['https://unknown.example', `${op.issuer}/`, 'http://idp.example']) {
       const unknown = await cli(...base, 'revoke-user', 'm2m', '--issuer', issuer, '--reason', 'a typo');
