@@ -376,8 +376,11 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
 
   private async applyNow(state: GlobalDefenseState): Promise<void> {
     this.useLockdown(state.lockdown ?? OFF);
-    // Gone from the store (a flushed Redis): declared again, so the CLI can still check an --issuer.
-    if (state.declaredIssuers === undefined) await this.declareIssuers();
+    // Gone from the store (a flushed Redis): declared again, so the CLI can still check an --issuer. A failed write
+    // never keeps the rest of the state from being applied.
+    if (state.declaredIssuers === undefined) {
+      await this.declareIssuers().catch((error: unknown) => this.reportOnce('declare-issuers', `issuers not declared in the store (the CLI cannot check an --issuer): ${(error as Error).message}`));
+    }
     for (const kid of Object.keys(state.retiredKids)) this.tokens.unpublish(kid);
     if ((state.keysVersion ?? 0) !== this.keysVersion) {
       await this.loadRotatedKeys();
