@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster, Redis } from 'ioredis';
 import { EXIT, connectionFrom, runCli } from '../libs/jwt-defense/src/cli/cli.js';
 import { createSecurityEvent } from '../libs/jwt-defense/src/events/security-event.js';
 import { RedisDefenseStore } from '../libs/jwt-defense/src/store/redis/redis-defense.store.js';
@@ -24,6 +25,7 @@ async function cliAt(now: (() => number) | undefined, ...argv: string[]): Promis
 }
 
 const cli = (...argv: string[]) => cliAt(undefined, ...argv);
+const claimsOf = (token: string): { iss: string; jti: string } => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
 
 async function eventually(check: () => Promise<void>, timeoutMs = 4000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -77,7 +79,8 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo on the sam
     const other = await login(demo, 'admin');
     const res = await cli(...base, 'revoke-user', 'alice', '--reason', 'phished');
     expect(res.code).toBe(EXIT.ok);
-    expect(res.out).toMatch(/^revoked every token of alice issued at or before \d{4}-/);
+    // A bare sub names a local user, and the output says so (with the app's own issuer, declared in Redis at boot).
+    expect(res.out).toMatch(new RegExp(`^revoked every token of alice, a local user of ${claimsOf(alice.access_token).iss} \\(this module's own tokens\\), issued at or before \\d{4}-`));
     expect((await me(demo, alice.access_token)).body.code).toBe('token_revoked');
     expect((await me(demo, (await login(demo, 'alice')).access_token)).status).toBe(200);
 
@@ -161,7 +164,7 @@ const lines = (text: string): string[] => {
   return all;
 };
 
-describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accepts an external issuer', (_name, url) => {
+describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accepts an external issuer', (name, url) => {
   const AUDIENCE = 'https://api.test';
   let op: OidcProvider;
   let demo: DemoHandle;
@@ -170,7 +173,7 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
   const nowSec = () => Math.floor(Date.now() / 1000);
   const external = (sub: string) =>
     op.signArbitraryToken({ iss: op.issuer, aud: AUDIENCE, sub, jti: randomBytes(8).toString('hex'), iat: nowSec(), exp: nowSec() + 300 });
-  const jtiOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti;
+  const jtiOf = (token: string): string => claimsOf(token).jti;
   beforeAll(async () => {
     op = await OidcProvider.start({ audience: AUDIENCE, clientId: 'svc', clientSecret: 'svc-secret-0123456789abcdef0123456789' });
     prefix = `cli${suite++}:`;
@@ -199,13 +202,68 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
     expect((await me(demo, provider)).status).toBe(200);
     const res = await cli(...base, '--json', 'revoke-user', 'kim', '--issuer', op.issuer, '--reason', 'provider user');
     expect(res.code).toBe(EXIT.ok);
-    expect(JSON.parse(res.out)).toEqual({ sub: 'kim', iss: op.issuer, revoked_before: expect.stringMatching(/^\d{4}-/) });
+    expect(JSON.parse(res.out)).toEqual({ sub: 'kim', iss: op.issuer, local: false, revoked_before: expect.stringMatching(/^\d{4}-/) });
     expect((await me(demo, provider)).body.code).toBe('token_revoked');
     expect((await me(demo, alice)).status).toBe(200);
     // An external issuer's subject may hold anything: it is keyed after the issuer, and shown escaped.
     const hostile = await cli(...base, 'revoke-user', 'kim\u001b[2J\nforged', '--issuer', op.issuer, '--reason', 'x');
     expect(hostile.code).toBe(EXIT.ok);
     expect(lines(hostile.out)).toEqual([expect.stringMatching(/^revoked every token of kim\\x1b\[2J\\x0aforged of https:/)]);
+  });
+
+  it('a bare sub is the local user and says so; --issuer <token.issuer> is the local user too; an issuer the app does not have is an error naming those it has', async () => {
+    const provider = external('m2m');
+    const own = (await login(demo, 'alice')).access_token;
+    const ownIssuer = claimsOf(own).iss;
+    const bare = await cli(...base, 'revoke-user', 'm2m', '--reason', 'meant the service');
+    expect(bare.code).toBe(EXIT.ok);
+    expect(lines(bare.out)).toEqual([expect.stringMatching(/^revoked every token of m2m, a local user of .*; a user of https:.* is named with --issuer$/)]);
+    expect(JSON.parse((await cli(...base, '--json', 'revoke-user', 'm2m', '--reason', 'again')).out)).toEqual({ sub: 'm2m', iss: ownIssuer, local: true, revoked_before: expect.stringMatching(/^\d{4}-/) });
+    expect((await me(demo, provider)).status).toBe(200);
+    const help = await cli('revoke-user', '--help');
+    expect(help.code).toBe(EXIT.ok);
+    expect(help.out).toMatch(/`revoke-user m2m` revokes the local user m2m, never the user m2m of an external issuer/);
+
+    for (const issuer of ['https://unknown.example', `${op.issuer}/`, 'http://idp.example']) {
+      const unknown = await cli(...base, 'revoke-user', 'm2m', '--issuer', issuer, '--reason', 'a typo');
+      expect({ issuer, code: unknown.code, out: unknown.out }).toEqual({ issuer, code: EXIT.usage, out: '' });
+      // The message names the issuer given and those the app has: its own and the external one.
+      for (const named of [issuer, ownIssuer, op.issuer]) expect(unknown.err).toContain(named);
+    }
+    const unknownToken = await cli(...base, 'revoke-token', jtiOf(provider), '--sub', 'm2m', '--issuer', 'https://unknown.example', '--reason', 'a typo');
+    expect(unknownToken.code).toBe(EXIT.usage);
+    expect((await me(demo, provider)).status).toBe(200);
+
+    // The app's own issuer names its local user: alice's own token is revoked, the provider's alice is not.
+    const providerAlice = external('alice');
+    const asOwn = await cli(...base, '--json', 'revoke-user', 'alice', '--issuer', ownIssuer, '--reason', 'own issuer named');
+    expect(asOwn.code).toBe(EXIT.ok);
+    expect(JSON.parse(asOwn.out)).toMatchObject({ sub: 'alice', iss: ownIssuer, local: true });
+    expect((await me(demo, own)).body.code).toBe('token_revoked');
+    expect((await me(demo, providerAlice)).status).toBe(200);
+    const ownToken = (await login(demo, 'alice')).access_token;
+    expect((await cli(...base, 'revoke-token', jtiOf(ownToken), '--issuer', ownIssuer, '--reason', 'own issuer named')).code).toBe(EXIT.ok);
+    expect((await me(demo, ownToken)).body.code).toBe('token_revoked');
+
+    // Then the provider's m2m, named by its issuer: its token is refused.
+    expect((await cli(...base, 'revoke-user', 'm2m', '--issuer', op.issuer, '--reason', 'the service')).code).toBe(EXIT.ok);
+    expect((await me(demo, provider)).body.code).toBe('token_revoked');
+  });
+
+  it('the issuers come from Redis, where instances declare them: none under a prefix is an error for --issuer; a flushed declaration is made again', async () => {
+    const elsewhere = await cli('--redis', url(), '--prefix', `nowhere${suite}:`, 'revoke-user', 'm2m', '--issuer', op.issuer, '--reason', 'wrong prefix');
+    expect(elsewhere.code).toBe(EXIT.usage);
+    expect(elsewhere.err).toContain('--prefix');
+    const client = name === 'redis cluster' ? new Cluster(redis.cluster.clusterNodes) : new Redis(redis.standalone.url);
+    try {
+      expect(await client.hdel(`${prefix}{g}:global`, 'iss')).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+    // Within the app's refresh of the global state (1 s), its instance declares them again.
+    const provider = external('nell');
+    await eventually(async () => expect((await cli(...base, 'revoke-user', 'nell', '--issuer', op.issuer, '--reason', 'after a flush')).code).toBe(EXIT.ok));
+    expect((await me(demo, provider)).body.code).toBe('token_revoked');
   });
 
   it('revoke-token <jti> --sub <sub> --issuer <url> denylists a provider token under its user', async () => {

@@ -171,6 +171,13 @@ describe.each(ADAPTERS)('the demo with an external issuer over %s', (adapter) =>
       expect(res.body).toEqual({ sub: 'gina', iss: op.issuer, revoked_before: expect.stringMatching(/^\d{4}-/) });
       expect((await me(demo, provider)).body.code).toBe('token_revoked');
       expect((await me(demo, alice)).status).toBe(200);
+
+      // The demo's own issuer names its local user, as no iss does: alice's own token is refused, the provider's alice is not.
+      const providerAlice = external('alice');
+      const ownIssuer = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url').toString()).iss;
+      expect((await revokeAll('alice', { reason: 'own issuer named', iss: ownIssuer })).status).toBe(200);
+      expect((await me(demo, alice)).body.code).toBe('token_revoked');
+      expect((await me(demo, providerAlice)).status).toBe(200);
     });
 
     it('POST /admin/tokens/:jti/revoke {reason, sub, iss}: a token of the provider is denylisted under its user', async () => {

@@ -61,6 +61,8 @@ async function exerciseEveryCommand(store: RedisDefenseStore, throttler: RedisTh
   await expect(store.raiseGlobalNotBefore(now - 60_000)).resolves.toBe(now - 60_000);
   // The incident toolkit: the signing kid declared at boot, a rotation (the current signer cannot be retired), a lockdown.
   await store.declareSigningKid('boot-kid');
+  await store.declareIssuers({ own: 'https://api.acl.test', external: ['https://idp.acl.test/'] });
+  await expect(store.readGlobalState()).resolves.toMatchObject({ declaredIssuers: { own: 'https://api.acl.test', external: ['https://idp.acl.test/'] } });
   await expect(store.retireKid('boot-kid', now)).resolves.toBe(false);
   // Rotations under the ring's lock: one refused (the ring is full), one that retires the oldest key.
   const sealedKey = (kid: string) => ({ kid, algorithms: ['ES256'], sealed: 'v1.k.iv.tag.ct', createdAtMs: now });

@@ -48,6 +48,13 @@ describe('the CLI and the app agree on every revocation TTL (one RevocationPolic
     moduleRef.useLogger(false);
     await moduleRef.init();
     policy = moduleRef.get(RevocationPolicy);
+    // The CLI checks an --issuer against the issuers an app declared under its prefix: as the app would at boot.
+    const cliStore = new RedisDefenseStore({ connection: redis.url, keyPrefix: CLI });
+    try {
+      await cliStore.declareIssuers({ own: OWN, external: [EXTERNAL] });
+    } finally {
+      await cliStore.close();
+    }
   });
   afterAll(async () => {
     await moduleRef?.close();

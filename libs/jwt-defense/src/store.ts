@@ -21,6 +21,7 @@ export type {
   AnomalyCount,
   AnomalyResult,
   CleanupReport,
+  DeclaredIssuers,
   DefenseCheckRequest,
   DefenseCheckResult,
   GlobalDefenseState,

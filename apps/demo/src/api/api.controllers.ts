@@ -66,7 +66,8 @@ export class AdminController {
 
   /**
    * Every token and session of the user issued up to now is refused from the next request, on every instance. `iss`
-   * names an external issuer's user (absent: the demo's own user of that `sub`); another issuer: 400.
+   * names an external issuer's user (absent, or the demo's own issuer: its local user of that `sub`); an issuer not
+   * configured: 400 `invalid_request`.
    */
   @Post('users/:sub/revoke-all')
   @HttpCode(200)

@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createSecurityEvent, SECURITY_EVENT_TYPES, type SecurityEventType } from '../events/security-event.js';
 import { DefenseStoreError } from '../store/defense-store.errors.js';
-import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
+import { LOCKDOWN_MODES, type DeclaredIssuers, type LockdownMode } from '../store/defense-store.ports.js';
 import { RedisDefenseStore } from '../store/redis/redis-defense.store.js';
 import type { RedisConnection } from '../store/redis/redis-connection.js';
 import { hasControlCharacter, namedUserIdentity, parseOwnJti, type UserIdentity } from '../token/token-ids.js';
@@ -73,27 +73,52 @@ function reasonText(value: string): string {
   return value;
 }
 
-/** An external issuer, exactly as its tokens' `iss` (an https URL without control characters, as `issuers[].issuer`). */
-function issuerUrl(value: string): string {
-  let https = false;
-  try {
-    https = new URL(value).protocol === 'https:';
-  } catch {
-    // refused below
-  }
-  if (!https || hasControlCharacter(value) || value.length > 2048) throw new InvalidArgumentError('the exact iss of the external issuer\'s tokens, an https URL');
+/** An issuer, exactly as its tokens' `iss` (no control characters, as `token.issuer` and `issuers[].issuer`). */
+function issuerText(value: string): string {
+  if (value.length === 0 || hasControlCharacter(value) || value.length > 2048) throw new InvalidArgumentError('the exact iss of the user\'s tokens: one of the app\'s issuers[]');
   return value;
 }
 
-/**
- * The identity of a user, as the app computes it (`namedUserIdentity`): the bare subject for the app's own users
- * (never with a control character), the issuer and the subject for an external issuer's (the CLI knows neither the
- * app's issuer nor its external ones: `--issuer` always names an external one).
- */
-function userOf(sub: string, issuer: string | undefined): UserIdentity {
+const NEEDS_SUB = 'this jti is not provably one of ours: give its subject with --sub (and --issuer for an external issuer\'s token)';
+
+/** A sub the CLI accepts: 1-255 characters (checked before Redis is reached). */
+function checkSub(sub: string): void {
   if (sub.length === 0 || sub.length > 255) throw new CliFailure('a sub is 1-255 characters', EXIT.usage);
-  const user = namedUserIdentity(sub, issuer, {});
-  if (!user) throw new CliFailure('the app\'s own subjects have no control characters: for an external issuer\'s user, give --issuer', EXIT.usage);
+}
+
+/** The app's issuers, for a message: its own (`token.issuer`) and the external ones (`issuers[].issuer`). */
+function issuersText({ own, external }: DeclaredIssuers): string {
+  const owns = own === undefined ? 'no own issuer' : shown`its own ${own} (token.issuer: a local user, as without --issuer)`;
+  return `${owns}; external: ${external.length === 0 ? 'none' : external.map((iss) => printable(iss)).join(', ')} (issuers[])`;
+}
+
+/**
+ * The external issuer `--issuer` names, or `undefined` for a local user (no `--issuer`, or the app's own
+ * `token.issuer`). `declared`: the app's issuers, as its instances declare them in the store at boot
+ * (`IncidentService`), since the CLI does not know the app's options. An issuer the app does not have is refused,
+ * naming those it has: a revocation that reaches no token is never reported as done.
+ */
+function externalIssuer(issuer: string | undefined, declared: DeclaredIssuers | undefined, prefix: string): string | undefined {
+  if (issuer === undefined) return undefined;
+  if (!declared) {
+    throw new CliFailure(
+      shown`no app has declared its issuers under the prefix ${prefix} on this Redis (every instance does at boot), so --issuer ${issuer} cannot be checked: check --prefix (store.keyPrefix), or start an instance`,
+      EXIT.usage,
+    );
+  }
+  if (issuer === declared.own) return undefined;
+  if (declared.external.includes(issuer)) return issuer;
+  throw new CliFailure(shown`--issuer ${issuer} is not one of the app's issuers: ` + issuersText(declared), EXIT.usage);
+}
+
+/**
+ * The identity of a user, as the app computes it (`namedUserIdentity`): the bare subject for a local user (this
+ * module's own tokens: never with a control character), the issuer and the subject for an external issuer's.
+ */
+function userOf(sub: string, external: string | undefined): UserIdentity {
+  checkSub(sub);
+  const user = namedUserIdentity(sub, external, {});
+  if (!user) throw new CliFailure('a local user\'s sub (this module\'s own tokens) has no control characters: for an external issuer\'s user, give --issuer', EXIT.usage);
   return user;
 }
 
@@ -168,19 +193,40 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   program
     .command('revoke-user')
     .description('revoke every token and session of a user issued until now (O(1): the user\'s not-before epoch)')
-    .argument('<sub>', 'the user (token sub)')
-    .option('--issuer <url>', 'the user\'s issuer, for a user of an external issuer (default: the app\'s own users)', issuerUrl)
+    .argument('<sub>', 'the user (token sub): a local user, of this module\'s own tokens (token.issuer), unless --issuer names an external issuer')
+    .option('--issuer <url>', 'for a user of an external issuer: its iss, one of the app\'s issuers[] (the app\'s own token.issuer is its local user; another is an error)', issuerText)
     .requiredOption('--reason <text>', 'why', reasonText)
+    .addHelpText(
+      'after',
+      '\nUsers are (issuer, subject): `revoke-user m2m` revokes the local user m2m, never the user m2m of an external issuer\n' +
+        '(`revoke-user m2m --issuer https://idp.example/`). The app\'s issuers are read from Redis, where every instance declares them at boot.',
+    )
     .action(async (sub: string, { reason, issuer }: { reason: string; issuer?: string }) => {
-      const user = userOf(sub, issuer);
+      // A bad sub is refused before Redis is reached.
+      if (issuer === undefined) userOf(sub, undefined);
+      else checkSub(sub);
       await withStore(async (store) => {
+        const declared = (await store.readGlobalState()).declaredIssuers;
+        const external = externalIssuer(issuer, declared, globals().prefix);
+        const user = userOf(sub, external);
         // The store's clock (Redis TIME), the one the app dates logins with: not this machine's (see EpochClock).
         const nowMs = await store.timeMs();
         const notBeforeMs = await store.raiseUserNotBefore(user.tag, user.subject, nowMs, CLI_REVOCATION_POLICY.userEpochTtlMs);
-        const iss: Record<string, string> = issuer === undefined ? {} : { iss: issuer };
-        await record(store, incidentEvents.userRevoked(sub, reason, { actor: actorOf(), iss: issuer }), nowMs);
+        await record(store, incidentEvents.userRevoked(sub, reason, { actor: actorOf(), iss: external }), nowMs);
         const before = new Date(notBeforeMs).toISOString();
-        print(issuer === undefined ? shown`revoked every token of ${sub} issued at or before ${before}` : shown`revoked every token of ${sub} of ${issuer} issued at or before ${before}`, { sub, ...iss, revoked_before: before });
+        if (external !== undefined) {
+          print(shown`revoked every token of ${sub} of ${external} issued at or before ${before}`, { sub, iss: external, local: false, revoked_before: before });
+          return;
+        }
+        const own = declared?.own;
+        const others = declared?.external.length ? shown`; a user of ${declared.external.join(', ')} is named with --issuer` : '';
+        const whose = own === undefined ? 'this module' : shown`${own} (this module's own tokens)`;
+        print(shown`revoked every token of ${sub}, a local user of ` + whose + shown`, issued at or before ${before}` + others, {
+          sub,
+          ...(own === undefined ? {} : { iss: own }),
+          local: true,
+          revoked_before: before,
+        });
       });
     });
 
@@ -191,18 +237,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // A jti or kid is base64url and may start with "-": read as the argument, not as an unknown option.
     .allowUnknownOption()
     .option('--sub <sub>', 'the token\'s subject: required for a jti the library did not issue')
-    .option('--issuer <url>', 'the token\'s issuer, for a token of an external issuer (with --sub)', issuerUrl)
+    .option('--issuer <url>', 'the token\'s issuer, for a token of an external issuer (with --sub): one of the app\'s issuers[]', issuerText)
     .requiredOption('--reason <text>', 'why', reasonText)
     .action(async (jti: string, { sub, issuer, reason }: { sub?: string; issuer?: string; reason: string }) => {
       if (jti.length === 0 || jti.length > 255) throw new CliFailure('a jti is 1-255 characters', EXIT.usage);
-      const own = issuer === undefined ? parseOwnJti(jti) : undefined;
-      if (sub === undefined && !own) throw new CliFailure('this jti is not provably one of ours: give its subject with --sub (and --issuer for an external issuer\'s token)', EXIT.usage);
-      const tag = sub !== undefined ? userOf(sub, issuer).tag : own!.tag;
+      const ownJti = parseOwnJti(jti);
+      if (sub === undefined && issuer === undefined && !ownJti) throw new CliFailure(NEEDS_SUB, EXIT.usage);
       await withStore(async (store) => {
+        const external = externalIssuer(issuer, issuer === undefined ? undefined : (await store.readGlobalState()).declaredIssuers, globals().prefix);
+        const own = external === undefined ? ownJti : undefined;
+        if (sub === undefined && !own) throw new CliFailure(NEEDS_SUB, EXIT.usage);
+        const tag = sub !== undefined ? userOf(sub, external).tag : own!.tag;
         const nowMs = now();
-        const ttlMs = CLI_REVOCATION_POLICY.denylistTtlMs({ jti, external: issuer !== undefined }, nowMs);
+        const ttlMs = CLI_REVOCATION_POLICY.denylistTtlMs({ jti, external: external !== undefined }, nowMs);
         const added = await store.revokeToken(tag, { jti, reason, revokedAtMs: nowMs, actor: actorOf(), sub }, ttlMs);
-        if (added) await record(store, incidentEvents.tokenRevoked(jti, sub, reason, { actor: actorOf(), iss: issuer }));
+        if (added) await record(store, incidentEvents.tokenRevoked(jti, sub, reason, { actor: actorOf(), iss: external }));
         print(added ? shown`revoked ${jti}` : shown`${jti} was already revoked`, { jti, revoked: true, already_revoked: !added });
       });
     });

@@ -7,7 +7,7 @@ import { EpochClock } from '../common/epoch-clock.js';
 import { InvalidRequestException, KeyRingFullException, SigningKeyActiveException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { toNdjsonLine, type SecurityEvent, type SecurityEventType } from '../events/security-event.js';
-import { DEFENSE_METRICS } from '../jwt-defense.tokens.js';
+import { DEFENSE_METRICS, KNOWN_ISSUERS } from '../jwt-defense.tokens.js';
 import type { DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import { incidentEvents, RevocationPolicy } from '../revocation/revocation.policy.js';
 import { RevocationService, type RevokeTokenOptions } from '../revocation/revocation.service.js';
@@ -24,6 +24,7 @@ import {
   type LockdownState,
 } from '../store/defense-store.ports.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
+import type { KnownIssuers } from '../token/token-ids.js';
 import type { JwtAlgorithm } from '../token/key-ring.js';
 import { TokenService } from '../token/token.service.js';
 import { IncidentOptions } from './incident.options.js';
@@ -118,6 +119,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     private readonly clock: DefenseClock,
     private readonly lifecycle: DefenseStoreLifecycle,
     private readonly epochs: EpochClock,
+    @Inject(KNOWN_ISSUERS) private readonly issuers: KnownIssuers,
     @Optional() @Inject(DEFENSE_METRICS) private readonly metrics?: DefenseMetricsSink,
   ) {
     this.adminRoles = new Set(options.adminRoles);
@@ -133,6 +135,7 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     this.subscription = this.revocation.globalState$.subscribe((state) => void this.apply(state));
     try {
       if (configured !== undefined) await this.globalStore.declareSigningKid(configured);
+      await this.declareIssuers();
       await this.apply(await this.globalStore.readGlobalState());
     } catch (error) {
       // Boot anyway: the background refresh applies the global state once the store answers.
@@ -373,6 +376,11 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
 
   private async applyNow(state: GlobalDefenseState): Promise<void> {
     this.useLockdown(state.lockdown ?? OFF);
+    // Gone from the store (a flushed Redis): declared again, so the CLI can still check an --issuer. A failed write
+    // never keeps the rest of the state from being applied.
+    if (state.declaredIssuers === undefined) {
+      await this.declareIssuers().catch((error: unknown) => this.reportOnce('declare-issuers', `issuers not declared in the store (the CLI cannot check an --issuer): ${(error as Error).message}`));
+    }
     for (const kid of Object.keys(state.retiredKids)) this.tokens.unpublish(kid);
     if ((state.keysVersion ?? 0) !== this.keysVersion) {
       await this.loadRotatedKeys();
@@ -382,6 +390,11 @@ export class IncidentService implements OnModuleInit, OnModuleDestroy {
     if (wanted === undefined || wanted === this.tokens.signingKid) return;
     if (this.tokens.describeKeys().some((key) => key.kid === wanted && key.canSign)) this.tokens.useSigningKey(wanted);
     else this.reportOnce(`signing:${wanted}`, `the signing key chosen by the last rotation (${wanted}) cannot be opened here: this instance keeps signing with ${this.tokens.signingKid}; give it the same incident.keyEncryptionKey as the others`);
+  }
+
+  /** This instance's issuers, for the `jwt-defense` CLI (which does not know the options) to check an `--issuer` against. */
+  private async declareIssuers(): Promise<void> {
+    await this.globalStore.declareIssuers?.({ ...(this.issuers.own === undefined ? {} : { own: this.issuers.own }), external: [...(this.issuers.external ?? [])] });
   }
 
   private async loadRotatedKeys(): Promise<void> {

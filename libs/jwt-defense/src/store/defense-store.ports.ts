@@ -143,10 +143,23 @@ export interface GlobalDefenseState {
   signingKid?: string;
   /** The configured signing key an instance declared at boot (what a retirement by the CLI is checked against). */
   declaredSigningKid?: string;
+  /** The issuers an instance declared at boot (what the CLI checks an `--issuer` against); absent: none declared. */
+  declaredIssuers?: DeclaredIssuers;
   /** Moves on every change to the rotated keys: instances re-read them only when it moved. 0: none yet. */
   keysVersion?: number;
   /** The lockdown in force; absent: never set. */
   lockdown?: LockdownState;
+}
+
+/**
+ * The issuers whose users an app knows, as an instance declares them in the store at boot (`IncidentService`), so that
+ * the `jwt-defense` CLI, which does not know the app's options, can tell a local user from an external one.
+ */
+export interface DeclaredIssuers {
+  /** This module's own issuer (`token.issuer`); absent when the app issues no tokens of its own. */
+  own?: string;
+  /** The external issuers (`issuers[].issuer`), in the options' order; empty when there are none. */
+  external: string[];
 }
 
 /** How the whole API answers during an incident: normally, a new login for every older token, or admins only. */
@@ -278,6 +291,11 @@ export interface GlobalStateStore {
   retireKid(kid: string, atMs: number, signingKid?: string): Promise<boolean>;
   /** Records the configured signing kid of an instance at boot (see `retireKid`). */
   declareSigningKid(kid: string): Promise<void>;
+  /**
+   * Records the issuers of an instance at boot, replacing those declared before (`readGlobalState().declaredIssuers`);
+   * optional. `RedisDefenseStore` has it: the `jwt-defense` CLI reads them to check an `--issuer`.
+   */
+  declareIssuers?(issuers: DeclaredIssuers): Promise<void>;
   /** Sets the lockdown when `state.sinceMs` is not older than the one in force (the newest decision wins). */
   setLockdown(state: LockdownState): Promise<void>;
   /**

@@ -54,6 +54,15 @@ export function runDefenseStoreContract(name: string, factory: DefenseStoreFacto
       await expect(store.readGlobalState()).resolves.toMatchObject({ declaredSigningKid: 'configured', retiredKids: { configured: now } });
     });
 
+    it('keeps the issuers an instance declared (optional), the last declaration replacing the one before', async () => {
+      if (!store.declareIssuers) return;
+      await expect(store.readGlobalState()).resolves.not.toHaveProperty('declaredIssuers');
+      await store.declareIssuers({ own: 'https://api.test', external: ['https://idp.test/', 'https://other.test'] });
+      expect((await store.readGlobalState()).declaredIssuers).toEqual({ own: 'https://api.test', external: ['https://idp.test/', 'https://other.test'] });
+      await store.declareIssuers({ external: ['https://idp.test/'] });
+      expect((await store.readGlobalState()).declaredIssuers).toEqual({ external: ['https://idp.test/'] });
+    });
+
     // k1, k2...: made one millisecond apart.
     const signingKey = (kid: string) => ({ kid, algorithms: ['ES256'], sealed: `v1.x.${kid}`, createdAtMs: now + Number(kid.slice(1)) });
     const ROOMY = { maxKeys: 10, retireAfterMs: 0 };

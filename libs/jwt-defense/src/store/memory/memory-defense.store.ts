@@ -2,6 +2,7 @@ import type { SecurityEvent, SecurityEventQuery } from '../../events/security-ev
 import type { RateLimitResult } from '../../throttling/rate-limit.js';
 import type {
   CleanupReport,
+  DeclaredIssuers,
   DefenseStore,
   GlobalDefenseState,
   KeyRingLimits,
@@ -173,6 +174,7 @@ export class MemoryDefenseStore implements DefenseStore {
       ...this.global,
       retiredKids: { ...this.global.retiredKids },
       ...(this.global.lockdown ? { lockdown: { ...this.global.lockdown } } : {}),
+      ...(this.global.declaredIssuers ? { declaredIssuers: { ...this.global.declaredIssuers, external: [...this.global.declaredIssuers.external] } } : {}),
     };
   }
 
@@ -191,6 +193,10 @@ export class MemoryDefenseStore implements DefenseStore {
 
   async declareSigningKid(kid: string): Promise<void> {
     this.global.declaredSigningKid = kid;
+  }
+
+  async declareIssuers(issuers: DeclaredIssuers): Promise<void> {
+    this.global.declaredIssuers = { ...(issuers.own === undefined ? {} : { own: issuers.own }), external: [...issuers.external] };
   }
 
   async setLockdown(state: LockdownState): Promise<void> {

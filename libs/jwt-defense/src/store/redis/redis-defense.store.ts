@@ -4,6 +4,7 @@ import type { SecurityEvent, SecurityEventQuery, SecurityEventType } from '../..
 import type { RateLimitResult } from '../../throttling/rate-limit.js';
 import type {
   CleanupReport,
+  DeclaredIssuers,
   DefenseStore,
   GlobalDefenseState,
   KeyRingLimits,
@@ -262,6 +263,7 @@ export class RedisDefenseStore implements DefenseStore {
     }
     if (fields.sk) state.signingKid = fields.sk;
     if (fields.osk) state.declaredSigningKid = fields.osk;
+    if (fields.iss) state.declaredIssuers = declaredIssuersOf(fields.iss);
     if (fields.kv) state.keysVersion = integer(fields.kv, 'readGlobalState');
     if (fields.lm && (LOCKDOWN_MODES as readonly string[]).includes(fields.lm)) {
       state.lockdown = {
@@ -286,6 +288,11 @@ export class RedisDefenseStore implements DefenseStore {
 
   async declareSigningKid(kid: string): Promise<void> {
     await this.run(() => this.client.hset(this.globalKey, 'osk', kid));
+  }
+
+  async declareIssuers(issuers: DeclaredIssuers): Promise<void> {
+    const declared: DeclaredIssuers = { ...(issuers.own === undefined ? {} : { own: issuers.own }), external: [...issuers.external] };
+    await this.run(() => this.client.hset(this.globalKey, 'iss', JSON.stringify(declared)));
   }
 
   async setLockdown(state: LockdownState): Promise<void> {
@@ -598,4 +605,19 @@ function rotationOutcome(reply: unknown, what: string): KeyRotationOutcome {
 /** Replicas online in a `ROLE` reply (`['master', offset, [[ip, port, offset], ...]]`); 0 for anything else. */
 function replicasOnline(role: unknown): number {
   return Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
+}
+
+/** The issuers declared in the global state (JSON `{ own?, external }`); anything else is a `DefenseStoreError`. */
+function declaredIssuersOf(field: string): DeclaredIssuers {
+  let value: unknown;
+  try {
+    value = JSON.parse(field);
+  } catch {
+    value = undefined;
+  }
+  const { own, external } = (value ?? {}) as { own?: unknown; external?: unknown };
+  if (typeof value !== 'object' || (own !== undefined && typeof own !== 'string') || !Array.isArray(external) || !external.every((iss) => typeof iss === 'string')) {
+    throw new DefenseStoreError('unexpected Redis reply for readGlobalState');
+  }
+  return { ...(own === undefined ? {} : { own }), external };
 }
