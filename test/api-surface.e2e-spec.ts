@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import * as core from '@jwt-defense/core';
 import * as fastify from '@jwt-defense/core/fastify';
+import * as opentelemetry from '@jwt-defense/core/opentelemetry';
 import * as prometheus from '@jwt-defense/core/prometheus';
 import * as redis from '@jwt-defense/core/redis';
 import * as store from '@jwt-defense/core/store';
@@ -17,6 +18,7 @@ const snapshotPath = join(__dirname, 'api-surface.json');
 const ENTRIES: Record<string, { file: string; runtime: object }> = {
   '@jwt-defense/core': { file: 'index.ts', runtime: core },
   '@jwt-defense/core/fastify': { file: 'fastify.ts', runtime: fastify },
+  '@jwt-defense/core/opentelemetry': { file: 'opentelemetry.ts', runtime: opentelemetry },
   '@jwt-defense/core/prometheus': { file: 'prometheus.ts', runtime: prometheus },
   '@jwt-defense/core/redis': { file: 'redis.ts', runtime: redis },
   '@jwt-defense/core/store': { file: 'store.ts', runtime: store },
