@@ -109,7 +109,7 @@ describe.each(ADAPTERS)('OpenTelemetry spans and metrics over %s', (adapter) => 
     expect(valueOf(lookups, { result: 'hit' })).toBe(1);
     expect(valueOf(points(resourceMetrics, 'jwt_defense.lockdown'), { mode: 'off' })).toBe(1);
     // Two authenticated requests made the ONE store call each.
-    expect((valueOf(points(resourceMetrics, 'jwt_defense.store_call.duration'), { operation: 'check' }) as { count: number }).count).toBe(2);
+    expect((valueOf(points(resourceMetrics, 'jwt_defense.store_call_duration'), { operation: 'check' }) as { count: number }).count).toBe(2);
     const attributes = JSON.stringify(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.flatMap((metric) => metric.dataPoints.map((point) => point.attributes))));
     for (const secret of [token, ...token.split('.'), 'alice', jti]) expect(attributes).not.toContain(secret);
   });

@@ -6,9 +6,8 @@ import {
   type BatchObservableResult,
   type Counter,
   type Histogram,
+  type Meter,
   type MeterProvider,
-  type ObservableCounter,
-  type ObservableGauge,
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
@@ -29,7 +28,10 @@ export interface OpenTelemetryDefenseMetricsOptions {
   spans?: boolean;
   /** Prefix of every metric name. Default `jwt_defense.`. */
   prefix?: string;
-  /** Distinct route templates kept as attribute values; beyond, `other` (a guard against unbounded sets). Default 500. */
+  /**
+   * Distinct route templates kept as attribute values; beyond, `other` (a guard against unbounded sets). Default 500.
+   * Sinks of one meter provider and prefix (two modules in one app) count together, with the first one's cap.
+   */
   maxRoutes?: number;
 }
 
@@ -43,6 +45,20 @@ interface Tally {
 }
 
 /**
+ * What the sinks of one meter and prefix count (two modules in one app): an observable instrument reports one value per
+ * series, so they share the tallies it reads, as Prometheus sinks of one registry share its counters.
+ */
+interface SharedCounts {
+  readonly routes: RouteLabels;
+  /** Decisions per set of attributes, observed when the metrics are collected. */
+  readonly tallies: Map<string, Tally>;
+  readonly lookups: { hit: number; miss: number };
+  mode: LockdownMode;
+}
+
+const countsOf = new WeakMap<Meter, Map<string, SharedCounts>>();
+
+/**
  * A {@link DefenseMetricsSink} for OpenTelemetry: `forRoot({ metrics: new OpenTelemetryDefenseMetrics() })` with the
  * SDK started (or its providers given). The pipeline's counters become OTel metrics, and each request a span with
  * what was decided. Metrics carry the Prometheus sink's names (with a `.` after the prefix, without `_total` or
@@ -54,7 +70,7 @@ interface Tally {
  * | `jwt_defense.decisions` | observable counter | layer, outcome (allow, reject, fail_open), code, route |
  * | `jwt_defense.risk_score` | histogram | decision (allow, step-up, deny) |
  * | `jwt_defense.anomaly_alerts` | counter | route |
- * | `jwt_defense.store_call.duration` | histogram (s) | operation |
+ * | `jwt_defense.store_call_duration` | histogram (s) | operation |
  * | `jwt_defense.store_failures` | counter | operation |
  * | `jwt_defense.token_cache_lookups` | observable counter | result (hit, miss) |
  * | `jwt_defense.security_events` | counter | type |
@@ -71,33 +87,31 @@ interface Tally {
 export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
   /** Set when spans are on: the pipeline reads the clock at a request's start only for a sink that has it. */
   readonly requestDecided?: (decision: DefenseDecision, startedMs: number) => void;
-  private readonly routes: RouteLabels;
+  private readonly counts: SharedCounts;
   private readonly riskScores: Histogram;
   private readonly anomalyAlerts: Counter;
   private readonly storeDurations: Histogram;
   private readonly storeFailures: Counter;
   private readonly events: Counter;
-  /**
-   * Decisions per set of attributes, counted here and observed when the metrics are collected; an allowed request finds
-   * its route's tally by the route alone: one Map lookup per request, no attribute hashing.
-   */
-  private readonly tallies = new Map<string, Tally>();
+  /** An allowed request finds its route's tally by the route alone: one Map lookup per request, no attribute hashing. */
   private readonly allowedByRoute = new Map<string | undefined, Tally>();
-  private readonly lookups = { hit: 0, miss: 0 };
-  private mode: LockdownMode = 'off';
   private readonly operations = new Map<string, Attributes>();
 
   constructor(options: OpenTelemetryDefenseMetricsOptions = {}) {
-    this.routes = new RouteLabels(options.maxRoutes ?? 500);
     const p = options.prefix ?? 'jwt_defense.';
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
-    const decisions = meter.createObservableCounter(`${p}decisions`, { description: 'Decisions of the request pipeline, by layer, outcome, code and route template', unit: '{decision}' });
-    const lookups = meter.createObservableCounter(`${p}token_cache_lookups`, { description: 'Verified-token cache lookups (hit ratio = hit / all)', unit: '{lookup}' });
-    const lockdown = meter.createObservableGauge(`${p}lockdown`, { description: 'The incident lockdown mode in force on this instance (1 for the mode in force)' });
-    meter.addBatchObservableCallback((result) => this.observe(result, decisions, lookups, lockdown), [decisions, lookups, lockdown]);
+    const byPrefix = countsOf.get(meter) ?? new Map<string, SharedCounts>();
+    countsOf.set(meter, byPrefix);
+    let counts = byPrefix.get(p);
+    if (!counts) {
+      counts = { routes: new RouteLabels(options.maxRoutes ?? 500), tallies: new Map(), lookups: { hit: 0, miss: 0 }, mode: 'off' };
+      byPrefix.set(p, counts);
+      observeCounts(meter, p, counts);
+    }
+    this.counts = counts;
     this.riskScores = meter.createHistogram(`${p}risk_score`, { description: 'Context-risk scores (0-1) by the decision they led to', advice: { explicitBucketBoundaries: SCORE_BUCKETS } });
     this.anomalyAlerts = meter.createCounter(`${p}anomaly_alerts`, { description: 'Anomaly alerts by route template', unit: '{alert}' });
-    this.storeDurations = meter.createHistogram(`${p}store_call.duration`, { description: 'Duration of defence store calls', unit: 's', advice: { explicitBucketBoundaries: STORE_BUCKETS_SEC } });
+    this.storeDurations = meter.createHistogram(`${p}store_call_duration`, { description: 'Duration of defence store calls', unit: 's', advice: { explicitBucketBoundaries: STORE_BUCKETS_SEC } });
     this.storeFailures = meter.createCounter(`${p}store_failures`, { description: 'Failed defence store calls', unit: '{call}' });
     this.events = meter.createCounter(`${p}security_events`, { description: 'Security events recorded, by type (revocations, key rotations, alerts...)', unit: '{event}' });
     if (options.spans !== false) {
@@ -124,8 +138,8 @@ export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
   }
 
   cacheLookup(hit: boolean): void {
-    if (hit) this.lookups.hit++;
-    else this.lookups.miss++;
+    if (hit) this.counts.lookups.hit++;
+    else this.counts.lookups.miss++;
   }
 
   riskScore(score: number, decision: 'allow' | 'step-up' | 'deny'): void {
@@ -133,7 +147,7 @@ export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
   }
 
   anomalyAlert(route: string): void {
-    this.anomalyAlerts.add(1, { route: this.routes.of(route) });
+    this.anomalyAlerts.add(1, { route: this.counts.routes.of(route) });
   }
 
   securityEvent(type: SecurityEventType): void {
@@ -141,7 +155,7 @@ export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
   }
 
   lockdownMode(mode: LockdownMode): void {
-    this.mode = mode;
+    this.counts.mode = mode;
   }
 
   /** One span per request, from the pipeline's start to now; its attributes are the decision's bounded fields only. */
@@ -157,9 +171,10 @@ export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
 
   /** Counts a decision on the tally of its attributes (routes over `maxRoutes` share `other`'s), and returns it. */
   private tally(decision: DefenseDecision): Tally {
-    const route = decision.route === undefined ? undefined : this.routes.of(decision.route);
+    const { routes, tallies } = this.counts;
+    const route = decision.route === undefined ? undefined : routes.of(decision.route);
     const key = `${decision.layer} ${decision.outcome} ${decision.code ?? ''} ${route ?? ''}`;
-    const tally = this.tallies.get(key);
+    const tally = tallies.get(key);
     if (tally) {
       tally.count++;
       return tally;
@@ -168,14 +183,23 @@ export class OpenTelemetryDefenseMetrics implements DefenseMetricsSink {
     if (decision.code !== undefined) attributes.code = decision.code;
     if (route !== undefined) attributes.route = route;
     const created = { attributes, count: 1 };
-    this.tallies.set(key, created);
+    tallies.set(key, created);
     return created;
   }
+}
 
-  private observe(result: BatchObservableResult, decisions: ObservableCounter, lookups: ObservableCounter, lockdown: ObservableGauge): void {
-    for (const tally of this.tallies.values()) result.observe(decisions, tally.count, tally.attributes);
-    result.observe(lookups, this.lookups.hit, { result: 'hit' });
-    result.observe(lookups, this.lookups.miss, { result: 'miss' });
-    for (const mode of LOCKDOWN_MODES) result.observe(lockdown, mode === this.mode ? 1 : 0, { mode });
-  }
+/** The observable instruments of one meter and prefix, read from the counts its sinks share. */
+function observeCounts(meter: Meter, p: string, counts: SharedCounts): void {
+  const decisions = meter.createObservableCounter(`${p}decisions`, { description: 'Decisions of the request pipeline, by layer, outcome, code and route template', unit: '{decision}' });
+  const lookups = meter.createObservableCounter(`${p}token_cache_lookups`, { description: 'Verified-token cache lookups (hit ratio = hit / all)', unit: '{lookup}' });
+  const lockdown = meter.createObservableGauge(`${p}lockdown`, { description: 'The incident lockdown mode in force on this instance (1 for the mode in force)' });
+  meter.addBatchObservableCallback(
+    (result: BatchObservableResult) => {
+      for (const tally of counts.tallies.values()) result.observe(decisions, tally.count, tally.attributes);
+      result.observe(lookups, counts.lookups.hit, { result: 'hit' });
+      result.observe(lookups, counts.lookups.miss, { result: 'miss' });
+      for (const mode of LOCKDOWN_MODES) result.observe(lockdown, mode === counts.mode ? 1 : 0, { mode });
+    },
+    [decisions, lookups, lockdown],
+  );
 }
