@@ -21,7 +21,7 @@ const common = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   moduleNameMapper: {
     '^@jwt-defense/core$': '<rootDir>/libs/jwt-defense/src/index.ts',
-    '^@jwt-defense/core/(fastify|redis|prometheus|store)$': '<rootDir>/libs/jwt-defense/src/$1.ts',
+    '^@jwt-defense/core/(fastify|redis|prometheus|opentelemetry|store)$': '<rootDir>/libs/jwt-defense/src/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],

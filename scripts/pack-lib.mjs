@@ -6,8 +6,8 @@
 // - every bare import in the built files is a Node builtin or is declared in the package's dependencies or
 //   peerDependencies;
 // - nothing reachable from the main entry or `/store` (`dist/index.js`, `dist/store.js` by static imports, their
-//   `.d.ts` by any import) needs an optional peer (ioredis, fastify, prom-client): those live behind
-//   `@jwt-defense/core/redis`, `/fastify` and `/prometheus`;
+//   `.d.ts` by any import) needs an optional peer (ioredis, fastify, prom-client, @opentelemetry/api): those live
+//   behind `@jwt-defense/core/redis`, `/fastify`, `/prometheus` and `/opentelemetry`;
 // - the tarball holds built .js and .d.ts, package.json, README.md, CHANGELOG.md and LICENSE, and nothing else;
 // - CHANGELOG.md has a section for the version. The package's README.md is written here, from the root README.
 import { execFileSync } from 'node:child_process';
@@ -119,7 +119,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const [report] = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', destination], { cwd: lib, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
 const allowed = /^(dist\/.+\.(js|d\.ts)|package\.json|README\.md|CHANGELOG\.md|LICENSE)$/;
 const unexpected = report.files.map((file) => file.path).filter((path) => !allowed.test(path) || /\.(spec|e2e-spec)\./.test(path));
-for (const required of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis.js', 'dist/fastify.js', 'dist/prometheus.js', 'dist/store.js', 'dist/store.d.ts']) {
+for (const required of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/redis.js', 'dist/fastify.js', 'dist/prometheus.js', 'dist/opentelemetry.js', 'dist/store.js', 'dist/store.d.ts']) {
   if (!report.files.some((file) => file.path === required)) unexpected.push(`(missing) ${required}`);
 }
 if (unexpected.length > 0) {

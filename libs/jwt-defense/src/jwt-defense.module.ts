@@ -94,6 +94,7 @@ const layerOptions: Provider[] = [
  * `isGlobal`, `globalGuard` and `exceptionFilter`. Options are resolved (defaults, validation) once, in one
  * provider, so a bad configuration stops the app at boot with a message naming the option. The library does
  * not import `ScheduleModule.forRoot()`: see `DefenseScheduler`.
+ * @hideconstructor
  */
 @Module({
   imports: [DiscoveryModule],

@@ -97,7 +97,11 @@ export class JwtDefenseOptions {
   @Matches(/^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/, { message: 'principalProperty must be a property name (letters, digits, _ or $, not starting with a digit) or false' })
   @IsNotIn(RESERVED_REQUEST_PROPERTIES, { message: 'principalProperty must not be a name the request already has ($constraint1)' })
   principalProperty: string | false = 'user';
-  /** Where the pipeline reports decisions, store calls and cache lookups (e.g. Prometheus). Default: nowhere. */
+  /**
+   * Where the pipeline reports decisions, store calls and cache lookups: `PrometheusDefenseMetrics`
+   * (`@jwt-defense/core/prometheus`) or `OpenTelemetryDefenseMetrics` (`@jwt-defense/core/opentelemetry`, with a span per
+   * request). Default: nowhere.
+   */
   @IsOptional() metrics?: DefenseMetricsSink;
 }
 

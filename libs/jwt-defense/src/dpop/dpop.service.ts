@@ -56,6 +56,7 @@ function normalizedUri(value: string, base?: string): string | undefined {
  * (without query and fragment), `iat` within `proofWindowSec`, a `jti`, `ath` = SHA-256 of the access token when
  * there is one, and the server nonce when nonces are on. The replay check (the `jti` seen before) is part of the
  * request's ONE store call, so it holds across instances.
+ * @hideconstructor
  */
 @Injectable()
 export class DpopService {

@@ -52,6 +52,7 @@ function codeOf(error: unknown, status: number): DefenseErrorCode {
  * Other transports get the same body in their own shape: a microservice reply error, a WebSocket `exception`
  * event (what Nest's base filters send, with our `code`); GraphQL errors go back to the GraphQL layer, which
  * formats them.
+ * @hideconstructor
  */
 @Catch()
 export class JwtDefenseExceptionFilter implements ExceptionFilter {

@@ -19,6 +19,7 @@ const MAX_PENDING = 1000;
  * The security event log: bounded (memory ring buffer or a capped Redis Stream), queryable newest first,
  * and observable (`events$`) so an app can forward events to its SIEM. Recording never throws and never
  * delays the request that caused it.
+ * @hideconstructor
  */
 @Injectable()
 export class SecurityEventService {

@@ -17,6 +17,7 @@ const PING_TIMEOUT_MS = 2000;
  * (terminus answers 503) when the per-request check fails closed (`revocation.failMode: 'closed'`, the default:
  * every authenticated request would be refused anyway, so a load balancer should route elsewhere), and `degraded`
  * (still 200) when it fails open.
+ * @hideconstructor
  */
 @Injectable()
 export class DefenseHealthIndicator {

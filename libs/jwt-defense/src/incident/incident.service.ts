@@ -93,6 +93,7 @@ const ROTATION_POLL_MAX_MS = 100;
  * actor and reason, and a structured log line. Global measures travel through the store's global state, which every
  * instance re-reads every `revocation.globalStateRefreshMs` and applies from memory (no store call per request); the
  * instance that acted applies them at once.
+ * @hideconstructor
  */
 @Injectable()
 export class IncidentService implements OnModuleInit, OnModuleDestroy {

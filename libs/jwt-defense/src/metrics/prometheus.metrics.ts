@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
 import { OneLabelHistogram } from './one-label-histogram.js';
+import { RouteLabels, SCORE_BUCKETS, STORE_BUCKETS_SEC } from './metric-shapes.js';
 import type { SecurityEventType } from '../events/security-event.js';
 import type { DefenseDecision, DefenseMetricsSink } from '../pipeline/metrics-sink.js';
 import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
@@ -13,8 +14,6 @@ export interface PrometheusDefenseMetricsOptions {
   maxRoutes?: number;
 }
 
-const STORE_BUCKETS_SEC = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
-
 /**
  * What each sink counted on the hot path and not yet added to a counter, per counter: prom-client calls a metric's
  * `collect` before it is read (a scrape), which adds them. A counter two sinks share (one registry) adds both's.
@@ -24,7 +23,6 @@ const pendingOf = new WeakMap<object, Set<() => void>>();
 function collectPending(this: object): void {
   for (const flush of pendingOf.get(this) ?? []) flush();
 }
-const SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 
 /**
  * A {@link DefenseMetricsSink} that keeps Prometheus metrics with prom-client: `forRoot({ metrics: new
@@ -52,8 +50,7 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
   private readonly cacheLookups: Counter<'result'>;
   private readonly events: Counter<'type'>;
   private readonly lockdown: Gauge<'mode'>;
-  private readonly routes = new Set<string>();
-  private readonly maxRoutes: number;
+  private readonly routes: RouteLabels;
   /**
    * Allowed requests per route template, and cache lookups, counted here and added to their counters when the registry
    * is read: one Map update per request instead of prom-client's label hashing (`undefined`: a counter another
@@ -64,7 +61,7 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
 
   constructor(options: PrometheusDefenseMetricsOptions = {}) {
     this.registry = options.registry ?? globalRegistry;
-    this.maxRoutes = options.maxRoutes ?? 500;
+    this.routes = new RouteLabels(options.maxRoutes ?? 500);
     const p = options.prefix ?? 'jwt_defense_';
     const registers = [this.registry];
     // Reuse a metric a previous sink registered under the same name (two modules sharing one registry).
@@ -162,10 +159,6 @@ export class PrometheusDefenseMetrics implements DefenseMetricsSink {
   }
 
   private route(route: string | undefined): string {
-    if (route === undefined) return '';
-    if (this.routes.has(route)) return route;
-    if (this.routes.size >= this.maxRoutes) return 'other';
-    this.routes.add(route);
-    return route;
+    return route === undefined ? '' : this.routes.of(route);
   }
 }

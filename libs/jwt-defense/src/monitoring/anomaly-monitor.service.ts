@@ -15,6 +15,7 @@ const DAY_MS = 86_400_000;
  * ONE store call (an EWMA baseline per route, O(1) memory each); the first request of an interval that goes over
  * `factor` × the baseline (and `minRequests`), after the warm-up, raises one alert, and in `enforce` mode the
  * configured containment applies: a step-up for every token authenticated before it, or revoke-all.
+ * @hideconstructor
  */
 @Injectable()
 export class AnomalyMonitorService {

@@ -25,6 +25,7 @@ const DEFAULT_POLICY: DefensePolicyOptions = {};
  * through the whole pipeline, exactly as the guard does: the per-IP limit (once per request), the token and its DPoP
  * proof, the incident lockdown, revocation, the per-user limit, context risk, anomaly monitoring, then the policy's
  * roles and scopes. There is no other: `TokenService.verify` checks a signature and claims, it does not authenticate.
+ * @hideconstructor
  */
 @Injectable()
 export class DefenseAuthenticator {

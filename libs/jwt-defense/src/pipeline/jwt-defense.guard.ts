@@ -24,6 +24,7 @@ import { authorizeByPolicy, RequestPipeline } from './request-pipeline.js';
  *
  * Extension points: subclass it (with `globalGuard: false`, then register yours) and override `getPolicy` or
  * `authorize`.
+ * @hideconstructor
  */
 @Injectable()
 @SetMetadata(DEFENSE_GUARD_METADATA, true)

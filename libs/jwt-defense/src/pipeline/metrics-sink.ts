@@ -38,6 +38,12 @@ export interface DefenseMetricsSink {
   securityEvent?(type: SecurityEventType): void;
   /** The lockdown mode this instance enforces, on every change. */
   lockdownMode?(mode: LockdownMode): void;
+  /**
+   * The final decision about one request (once per pipeline run that decides: allowed, refused, or a public route let
+   * through, reported as `throttle`'s `allow`), with when the pipeline started it (a `performance.now()` value, ms): a
+   * span per request. The pipeline reads the clock for it only when the sink has this method.
+   */
+  requestDecided?(decision: DefenseDecision, startedMs: number): void;
 }
 
 /** The default sink: reports nowhere. */

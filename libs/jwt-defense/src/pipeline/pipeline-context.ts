@@ -38,6 +38,8 @@ export interface PipelineContext {
   proof?: DpopProof;
   /** The request's risk context and what was learned of it (ContextRiskStage). */
   risk?: { context: RequestRiskContext; learn: boolean; result?: DefenseCheckResult };
+  /** When the pipeline started this request (`performance.now()`, ms), for a sink's span; 0 when no sink asks. */
+  readonly startedMs: number;
   /** The layer deciding now (reported with a refusal, in metrics and events); `throttle` until authentication starts. */
   layer?: DefenseLayer;
   /** Rate limits counted for this request (for the opt-in `RateLimit` fields). */

@@ -26,7 +26,7 @@ import { TokenService } from '../token/token.service.js';
 import { AccessTokenVerifier } from '../issuers/access-token.verifier.js';
 import { CHECK_STAGES } from './check-stages.js';
 import type { CheckStage } from './check-stage.js';
-import { NOOP_METRICS_SINK, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
+import { NOOP_METRICS_SINK, type DefenseDecision, type DefenseLayer, type DefenseMetricsSink } from './metrics-sink.js';
 import { attachContext, pipelineContextOf, type PipelineContext, type PrincipalIdentity } from './pipeline-context.js';
 import { StoreFailures } from './store-failure.js';
 
@@ -71,6 +71,8 @@ export class RequestPipeline {
   private readonly checkStages: readonly CheckStage[];
   private readonly identities = new WeakMap<AccessTokenPrincipal, PrincipalIdentity>();
   private readonly timed: boolean;
+  /** The sink records a span per request (`requestDecided`): the only case the pipeline reads the clock at its start. */
+  private readonly traced: boolean;
   /** Passport's convention: the principal also on `req[principalProperty]` (`false`: not). */
   @Optional() @Inject(PRINCIPAL_PROPERTY) private readonly principalProperty: string | false = false;
 
@@ -89,6 +91,7 @@ export class RequestPipeline {
   ) {
     this.checkStages = checkStages;
     this.timed = metrics !== NOOP_METRICS_SINK;
+    this.traced = typeof metrics.requestDecided === 'function';
   }
 
   /**
@@ -121,6 +124,7 @@ export class RequestPipeline {
         request,
         httpRequest: httpRequest as { body?: unknown },
         clientIp: this.clientIp.resolve(request),
+        startedMs: this.traced ? performance.now() : 0,
         scheme: undefined,
         principal: undefined,
         identity: undefined,
@@ -170,6 +174,7 @@ export class RequestPipeline {
 
   private admitPublic(context: PipelineContext, route: RoutePolicy, httpResponse: unknown): undefined {
     if (httpResponse) this.headers.success(httpResponse, route, false, context.limits);
+    if (this.traced) this.metrics.requestDecided!({ layer: 'throttle', outcome: 'allow', route: route.template }, context.startedMs);
     return undefined;
   }
 
@@ -181,7 +186,9 @@ export class RequestPipeline {
     if (this.principalProperty) (httpRequest as Record<string, unknown>)[this.principalProperty] = principal;
     for (const stage of this.checkStages) stage.allowed?.(context);
     if (httpResponse) this.headers.success(httpResponse, route, true, context.limits);
-    this.metrics.decision({ layer: 'authorization', outcome: 'allow', route: route.template });
+    const decision: DefenseDecision = { layer: 'authorization', outcome: 'allow', route: route.template };
+    this.metrics.decision(decision);
+    if (this.traced) this.metrics.requestDecided!(decision, context.startedMs);
     return principal;
   }
 
@@ -190,7 +197,9 @@ export class RequestPipeline {
     if (error instanceof JwtDefenseException) {
       const layer = context.layer ?? 'throttle';
       const reason = (error.cause as TokenVerificationError | undefined)?.reason;
-      this.metrics.decision({ layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) });
+      const decision: DefenseDecision = { layer, outcome: 'reject', code: error.code, route: route.template, ...(reason ? { reason } : {}) };
+      this.metrics.decision(decision);
+      if (this.traced) this.metrics.requestDecided!(decision, context.startedMs);
       // Hostile tokens keep their HTTP code; the finer reason goes to a sampled event (one per client and rule per 10 s).
       if (layer === 'token' && error.code !== 'token_expired') {
         this.events.recordSampled('token_rejected', `${context.clientIp}:${reason ?? error.code}`, {

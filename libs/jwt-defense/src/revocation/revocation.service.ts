@@ -52,6 +52,7 @@ export type { RevocationVerdict } from './revocation.policy.js';
  *   `globalStateRefreshMs`, and their verdict from memory.
  * Incident actions (a user, everything before T, a key, the lockdown) are `IncidentService`'s. The rules (TTLs,
  * verdicts) are `RevocationPolicy`'s; the per-request check is `RevocationStage`, inside the pipeline's ONE store call.
+ * @hideconstructor
  */
 @Injectable()
 export class RevocationService implements OnModuleInit, OnModuleDestroy {

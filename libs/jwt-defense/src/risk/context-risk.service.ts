@@ -35,6 +35,7 @@ const DAY_MS = 86_400_000;
  * against what the user's logins and allowed requests taught (pluggable signals, each with a weight and an
  * explanation), and decides allow / step-up / deny by thresholds. Contexts are learned only from logins and allowed
  * requests, never from refused ones, so an attacker cannot teach the system; the writes are not waited for.
+ * @hideconstructor
  */
 @Injectable()
 export class ContextRiskService implements OnModuleInit {

@@ -63,6 +63,7 @@ function mac(key: string, sid: string, generation: number): Buffer {
  * it moves the session to g+1; presenting an older, authentic one is reuse, and revokes the session with all
  * its access tokens (they carry `sid`). A forged token (bad HMAC) changes nothing. Every access token of a
  * session carries `auth_time` (the session's login), kept across refreshes, which revocation epochs compare with.
+ * @hideconstructor
  */
 @Injectable()
 export class RefreshTokenService {

@@ -35,6 +35,7 @@ describe('ThrottleStage', () => {
     request: {} as IncomingMessage,
     httpRequest: { body },
     clientIp: ip,
+    startedMs: 0,
   });
 
   /** The stage's answer as a promise (it answers at once on the memory store, throwing its refusal). */

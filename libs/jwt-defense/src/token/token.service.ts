@@ -67,6 +67,7 @@ export function checkOwnSubject(subject: unknown): asserts subject is string {
  * algorithm must be on that key's own allow-list, so an HS256 token can never be checked against an
  * RSA/EC public key. The ring is this module's `IssuerKeyResolver` in the one verification
  * (`verifyAccessToken`), which `AccessTokenVerifier` runs with the same context, so there is one cache.
+ * @hideconstructor
  */
 @Injectable()
 export class TokenService {

@@ -32,6 +32,7 @@ const JOB = 'jwt-defense:ws-connections';
  *
  * To check the token at connection already (and close a socket that has none), call `connect(client, this)` from
  * your gateway's `handleConnection` (and, optionally, `disconnect(client)` from `handleDisconnect`).
+ * @hideconstructor
  */
 @Injectable()
 export class DefenseWsConnections implements OnModuleDestroy {
