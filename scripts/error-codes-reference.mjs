@@ -7,9 +7,10 @@
 //
 // test/error-codes-reference.e2e-spec.ts runs `buildErrorCodesTable()` in `npm test`: the README's table must be
 // what this makes, and every code of the closed set must have its row.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { generatedFileCommand } from './generated-file.mjs';
 
 const SOURCE = 'libs/jwt-defense/src/errors/defense-error-code.ts';
 const README = 'README.md';
@@ -59,22 +60,7 @@ export function withTable(readme, markdown) {
   return readme.slice(0, start) + markdown + readme.slice(end + END.length);
 }
 
-const write = process.argv.includes('--write');
-const check = process.argv.includes('--check');
-if (write || check) {
+generatedFileCommand('docs:errors', README, () => {
   const { markdown, problems } = buildErrorCodesTable(process.cwd());
-  if (problems.length > 0) {
-    for (const problem of problems) console.error(`docs:errors: ${problem}`);
-    process.exit(1);
-  }
-  const path = join(process.cwd(), README);
-  const readme = readFileSync(path, 'utf8');
-  const next = withTable(readme, markdown);
-  if (write) {
-    writeFileSync(path, next);
-    console.log(`docs:errors: wrote the error-code table of ${README}`);
-  } else if (next !== readme) {
-    console.error(`docs:errors: the error-code table of ${README} is stale: run npm run docs:errors`);
-    process.exit(1);
-  }
-}
+  return { text: problems.length > 0 ? '' : withTable(readFileSync(join(process.cwd(), README), 'utf8'), markdown), problems };
+});
