@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { resolveJwtDefenseOptions } from '../../jwt-defense.options.js';
-import { connectionErrorCode } from './redis-connection.js';
 import { redisUrlProblem } from './redis-url.js';
 
 const optionsWith = (connection: unknown) =>
@@ -49,17 +48,5 @@ describe('redisUrlProblem', () => {
 
   it('refuses a connection that is neither a URL nor an object', () => {
     expect(() => optionsWith(6379)).toThrow(/store\.connection must be/);
-  });
-});
-
-describe('connectionErrorCode', () => {
-  it.each<[string, unknown, string]>([
-    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' }), 'ECONNREFUSED'],
-    ['an unknown host', Object.assign(new Error('getaddrinfo ENOTFOUND redis.internal'), { code: 'ENOTFOUND' }), 'ENOTFOUND'],
-    ['a wrong password (a Redis error)', new Error('WRONGPASS invalid username-password pair or user is disabled.'), 'WRONGPASS'],
-    ['a Cluster that reached no node', Object.assign(new Error('Failed to refresh slots cache.'), { name: 'ClusterAllFailedError', lastNodeError: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }), 'ECONNREFUSED'],
-    ['an error that quotes its input', new Error('bad redis://:secret@host'), 'Error'],
-  ])('names %s by its code alone', (_name, error, code) => {
-    expect(connectionErrorCode(error)).toBe(code);
   });
 });
