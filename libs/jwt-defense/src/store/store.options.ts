@@ -66,7 +66,11 @@ export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
   /** `redis`: Redis standalone or Cluster, shared by every instance. */
   @Equals('redis') type!: 'redis';
-  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }` (see `RedisStoreConnection`). Required. */
+  /**
+   * An ioredis `Redis` or `Cluster` (never closed by us), a URL (`redis://[user:password@]host:port[/db]`, `rediss://`
+   * for TLS, or a unix socket path; a URL ioredis would misread stops the boot), `RedisOptions`, or `{ clusterNodes }`
+   * (see `RedisStoreConnection`). Required.
+   */
   @IsDefined() connection!: RedisStoreConnection;
   /** Prefix of every key, without `{` or `}`. Default `jwtd:`. */
   @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';
