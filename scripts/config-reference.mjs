@@ -9,9 +9,9 @@
 //
 // test/configuration-reference.e2e-spec.ts runs `buildConfigurationReference()` in `npm test`: the file must be
 // up to date, every option the resolver accepts must have its entry, and every entry its JSDoc.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { generatedFileCommand } from './generated-file.mjs';
 
 const SOURCE = 'libs/jwt-defense/src';
 const OUTPUT = 'docs/CONFIGURATION.md';
@@ -207,20 +207,7 @@ export function buildConfigurationReference(rootDir = process.cwd()) {
   return { markdown: `${lines.join('\n').trimEnd()}\n`, rows, sections, problems };
 }
 
-const write = process.argv.includes('--write');
-const check = process.argv.includes('--check');
-if (write || check) {
+generatedFileCommand('docs:config', OUTPUT, () => {
   const { markdown, problems } = buildConfigurationReference(process.cwd());
-  if (problems.length > 0) {
-    for (const problem of problems) console.error(`docs:config: ${problem}`);
-    process.exit(1);
-  }
-  const path = join(process.cwd(), OUTPUT);
-  if (write) {
-    writeFileSync(path, markdown);
-    console.log(`docs:config: wrote ${OUTPUT}`);
-  } else if (readFileSync(path, 'utf8') !== markdown) {
-    console.error(`docs:config: ${OUTPUT} is stale: run npm run docs:config`);
-    process.exit(1);
-  }
-}
+  return { text: markdown, problems };
+});

@@ -86,3 +86,25 @@ describe.each(ADAPTERS)('JwtDefenseModule in another app over %s', (adapter) => 
     });
   });
 });
+
+// No HTTP involved: the boot fails before any adapter listens, so one adapter shows it.
+describe('a registration switch returned by the forRootAsync factory', () => {
+  it.each([
+    ['globalGuard', { globalGuard: false }],
+    ['exceptionFilter', { exceptionFilter: false }],
+    ['isGlobal', { isGlobal: true }],
+  ])('%s stops the boot naming it and saying "move it beside useFactory"', async (name, extra) => {
+    const boot = startFixture('express', JwtDefenseModule.forRootAsync({ useFactory: async () => ({ ...fixtureOptions(), ...extra }) }));
+    await expect(boot).rejects.toThrow(TypeError);
+    await expect(boot).rejects.toThrow(new RegExp(`${name} .*move it beside useFactory`));
+  });
+
+  it('beside useFactory it is honoured', async () => {
+    const app = await startFixture('express', JwtDefenseModule.forRootAsync({ globalGuard: false, useFactory: async () => fixtureOptions() }));
+    try {
+      expect((await request(app.getHttpServer()).get('/orders/admin')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

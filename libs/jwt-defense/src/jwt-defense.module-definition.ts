@@ -28,6 +28,19 @@ export interface JwtDefenseModuleExtras {
 
 const DEFAULT_EXTRAS: Required<JwtDefenseModuleExtras> = { isGlobal: false, globalGuard: true, exceptionFilter: true };
 
+/**
+ * Refuses a registration switch inside the options themselves: `forRoot()` takes them out before the options reach
+ * us, so one found here came from a `forRootAsync()` factory's result, too late to decide which providers exist.
+ */
+export function refuseExtrasInOptions(raw: unknown): void {
+  if (raw === null || typeof raw !== 'object') return;
+  const name = Object.keys(DEFAULT_EXTRAS).find((extra) => extra in raw);
+  if (name === undefined) return;
+  throw new TypeError(
+    `jwt-defense: invalid options: ${name} was returned by the forRootAsync() factory, where it cannot decide which providers exist: move it beside useFactory (JwtDefenseModule.forRootAsync({ ${name}: ..., useFactory }))`,
+  );
+}
+
 export const {
   ConfigurableModuleClass: JwtDefenseConfigurableModule,
   MODULE_OPTIONS_TOKEN: JWT_DEFENSE_MODULE_OPTIONS,

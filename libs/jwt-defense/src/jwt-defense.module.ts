@@ -20,7 +20,7 @@ import { SecurityEventService } from './events/security-event.service.js';
 import { DefenseResponseHeaders } from './headers/response-headers.js';
 import { SecurityHeadersMiddleware } from './headers/security-headers.hooks.js';
 import { SecurityHeadersOptions } from './headers/security-headers.options.js';
-import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
+import { JWT_DEFENSE_MODULE_OPTIONS, JwtDefenseConfigurableModule, refuseExtrasInOptions, type JwtDefenseModuleExtras } from './jwt-defense.module-definition.js';
 import { JwtDefenseOptions, resolveJwtDefenseOptions, type JwtDefenseModuleOptions } from './jwt-defense.options.js';
 import { DEFENSE_METRICS, INCIDENT_FACADE, JWT_DEFENSE_EXTRAS, JWT_DEFENSE_OPTIONS, KNOWN_ISSUERS, PRINCIPAL_PROPERTY, REALM } from './jwt-defense.tokens.js';
 import { checkRegistryProviders } from './pipeline/check-stages.js';
@@ -101,7 +101,10 @@ const layerOptions: Provider[] = [
   providers: [
     {
       provide: JWT_DEFENSE_OPTIONS,
-      useFactory: (raw: JwtDefenseModuleOptions) => resolveJwtDefenseOptions(raw),
+      useFactory: (raw: JwtDefenseModuleOptions) => {
+        refuseExtrasInOptions(raw);
+        return resolveJwtDefenseOptions(raw);
+      },
       inject: [JWT_DEFENSE_MODULE_OPTIONS],
     },
     ...layerOptions,

@@ -31,7 +31,7 @@ describe('DefenseHealthIndicator', () => {
     for (const [failMode, status] of [['closed', 'down'], ['open', 'degraded']] as const) {
       const indicator = await boot(failMode);
       jest.spyOn(moduleRef.get<DefenseStore>(DefenseStore), 'ping').mockRejectedValue(new DefenseStoreError('down'));
-      await expect(indicator.isHealthy()).resolves.toEqual({ defense_store: { status, store: 'memory', failMode, reason: 'the store does not answer' } });
+      await expect(indicator.isHealthy()).resolves.toEqual({ defense_store: { status, store: 'memory', failMode, reason: 'the store does not answer: down' } });
       await moduleRef.close();
     }
     moduleRef = await Test.createTestingModule({}).compile();

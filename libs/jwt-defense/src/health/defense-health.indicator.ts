@@ -41,7 +41,8 @@ export class DefenseHealthIndicator {
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
       return { [key]: { status: 'up', store: store.kind, failMode, latencyMs } } as DefenseHealthResult<Key>;
     } catch (error) {
-      const reason = (error as Error)?.name === 'DefenseStoreError' ? 'the store does not answer' : 'the store check failed';
+      // A store's own error says where it looks and why it cannot reach it (the Redis store: host:port and the code).
+      const reason = (error as Error)?.name === 'DefenseStoreError' ? `the store does not answer: ${(error as Error).message}` : 'the store check failed';
       return { [key]: { status: failMode === 'closed' ? 'down' : 'degraded', store: store.kind, failMode, reason } } as DefenseHealthResult<Key>;
     } finally {
       clearTimeout(timer);

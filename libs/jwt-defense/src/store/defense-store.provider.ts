@@ -40,6 +40,7 @@ export const defenseStoreProviders: Provider[] = [
         });
         return new RedisDefenseStore({
           connection: store.connection as RedisConnection,
+          logConnection: true,
           keyPrefix: store.keyPrefix,
           commandTimeoutMs: store.commandTimeoutMs,
           maxEvents: store.maxEvents,

@@ -1,6 +1,7 @@
 import { Equals, IsDefined, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import { DEFENSE_STORE_METHODS, type DefenseStore } from './defense-store.ports.js';
+import { redisUrlProblem } from './redis/redis-url.js';
 
 /** The embedded store: one process, bounded spaces (see docs/REVOCATION.md for sizing). */
 export class MemoryStoreOptions {
@@ -47,6 +48,13 @@ export type ReplicaAcks = 'auto' | 0 | 1 | 2 | 3 | 4 | 5;
 
 /** Shared state on Redis, standalone or Cluster (needs the optional peer `ioredis`, loaded only then). */
 @OptionsCheck<RedisStoreOptions>((options, path) => {
+  const connection: unknown = options.connection;
+  if (typeof connection === 'string') {
+    const problem = redisUrlProblem(connection);
+    if (problem !== undefined) throw optionsError(`${path}.connection`, problem);
+  } else if (connection === null || typeof connection !== 'object') {
+    throw optionsError(`${path}.connection`, 'must be a redis:// or rediss:// URL, an ioredis Redis or Cluster, RedisOptions or { clusterNodes }');
+  }
   if (options.replicaAcks !== 0 && options.replicaAckTimeoutMs !== undefined && options.replicaAckTimeoutMs >= options.commandTimeoutMs) {
     throw optionsError(
       `${path}.replicaAckTimeoutMs`,
@@ -58,7 +66,11 @@ export class RedisStoreOptions {
   declare readonly [REQUIRED]?: { type: true; connection: true };
   /** `redis`: Redis standalone or Cluster, shared by every instance. */
   @Equals('redis') type!: 'redis';
-  /** An ioredis `Redis` or `Cluster` (never closed by us), a URL, `RedisOptions`, or `{ clusterNodes }` (see `RedisStoreConnection`). Required. */
+  /**
+   * An ioredis `Redis` or `Cluster` (never closed by us), a URL (`redis://[user:password@]host:port[/db]`, `rediss://`
+   * for TLS, or a unix socket path; a URL ioredis would misread stops the boot), `RedisOptions`, or `{ clusterNodes }`
+   * (see `RedisStoreConnection`). Required.
+   */
   @IsDefined() connection!: RedisStoreConnection;
   /** Prefix of every key, without `{` or `}`. Default `jwtd:`. */
   @IsString() @Matches(/^[^{}]*$/, { message: 'keyPrefix must not contain { or }: they would change the Cluster hash slot' }) keyPrefix: string = 'jwtd:';

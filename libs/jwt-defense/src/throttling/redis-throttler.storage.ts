@@ -1,7 +1,7 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisCommands } from '../store/redis/redis-commands.js';
-import { closeRedis, openRedis, waitForRedis, type RedisConnection } from '../store/redis/redis-connection.js';
+import { closeRedis, openRedis, waitForRedis, type OpenedRedis, type RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisRateLimiter } from '../store/redis/redis-rate-limiter.js';
 import { algorithmFor, toThrottlerRecord, type ThrottlerAlgorithms, type ThrottlerStorageRecord } from './throttler-storage.options.js';
 
@@ -28,6 +28,7 @@ export interface RedisThrottlerStorageOptions {
 export class RedisThrottlerStorage implements ThrottlerStorage {
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
+  private readonly connection: OpenedRedis;
   private readonly commands: RedisCommands;
   private readonly limiter: RedisRateLimiter;
   private readonly now: () => number;
@@ -36,7 +37,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     this.now = options.now ?? Date.now;
     const prefix = options.keyPrefix ?? 'jwtd:';
     if (/[{}]/.test(prefix)) throw new TypeError('jwt-defense: keyPrefix must not contain { or }');
-    ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
+    this.connection = openRedis(options.connection, options.commandTimeoutMs);
+    ({ client: this.client, owned: this.owned } = this.connection);
     this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
     this.limiter = new RedisRateLimiter(this.client, prefix);
   }
@@ -58,7 +60,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
 
   /** Resolves once connected (or rejects after `timeoutMs`). Optional: the first requests wait by themselves. */
   waitUntilReady(timeoutMs = 5000): Promise<void> {
-    return waitForRedis(this.client, timeoutMs);
+    return waitForRedis(this.client, timeoutMs, this.connection);
   }
 
   async close(): Promise<void> {

@@ -41,12 +41,38 @@ function bad(path: string, problem: string, fix: string): never {
   throw new TypeError(`jwt-defense: invalid options: ${path} ${problem}. ${fix}`);
 }
 
+const NOT_A_SECRET =
+  'An HS* secret must be random bytes known only to you: a public key used as one lets anyone who has it mint tokens. For a key pair, use RS*/PS*/ES*/EdDSA algorithms with privateKey or publicKey; for HS*, a random secret (e.g. randomBytes(32)).';
+
 function toSecretKey(material: KeyMaterial, path: string): KeyObject {
   if (material instanceof KeyObject) {
-    if (material.type !== 'secret') bad(path, 'is not a secret key', 'Pass the HS secret bytes or a secret KeyObject.');
+    if (material.type !== 'secret') bad(path, `is a ${material.type} key, not a secret`, NOT_A_SECRET);
     return material;
   }
-  return createSecretKey(typeof material === 'string' ? Buffer.from(material, 'utf8') : material);
+  const bytes = typeof material === 'string' ? Buffer.from(material, 'utf8') : material;
+  if (bytes.includes('-----BEGIN ') || isDerKey(bytes)) bad(path, 'is a PEM or DER key, not a secret', NOT_A_SECRET);
+  return createSecretKey(bytes);
+}
+
+/** True when the bytes read as a DER public or private key (SPKI, PKCS#8, PKCS#1). */
+function isDerKey(bytes: Buffer): boolean {
+  // DER starts with a SEQUENCE tag; anything else is not worth the parse attempts.
+  if (bytes[0] !== 0x30) return false;
+  const attempts: Array<() => unknown> = [
+    () => createPublicKey({ key: bytes, format: 'der', type: 'spki' }),
+    () => createPublicKey({ key: bytes, format: 'der', type: 'pkcs1' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'pkcs1' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'sec1' }),
+  ];
+  return attempts.some((attempt) => {
+    try {
+      attempt();
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function toAsymmetricKey(material: KeyMaterial, kind: 'private' | 'public', path: string): KeyObject {

@@ -24,7 +24,7 @@ import { LOCKDOWN_MODES } from '../defense-store.ports.js';
 import { DefenseStoreError } from '../defense-store.errors.js';
 import { decimal, integer } from '../reply.js';
 import type { ReplicaAcks } from '../store.options.js';
-import { closeRedis, openRedis, waitForRedis, type RedisConnection } from './redis-connection.js';
+import { closeRedis, openRedis, waitForRedis, type OpenedRedis, type RedisConnection } from './redis-connection.js';
 import { RedisCommands } from './redis-commands.js';
 import { counterKeyOf, RedisRateLimiter } from './redis-rate-limiter.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
@@ -34,6 +34,11 @@ import * as scripts from './redis-scripts.js';
 
 export interface RedisDefenseStoreOptions {
   connection: RedisConnection;
+  /**
+   * Log a connection we open when it cannot reach Redis (once per outage, as a `JwtDefense` warning naming host:port
+   * and the error's code, never a credential) and when it answers again. Default `false`; the module's store logs.
+   */
+  logConnection?: boolean;
   /** Prefix of every key; must not contain `{` or `}`. Default `jwtd:`. */
   keyPrefix?: string;
   /**
@@ -90,6 +95,7 @@ export class RedisDefenseStore implements DefenseStore {
   private readonly apart: ReadonlyArray<{ part: AnyCheckPart; command: string }>;
   readonly client: Redis | Cluster;
   private readonly owned: boolean;
+  private readonly connection: OpenedRedis;
   private readonly commands: RedisCommands;
   private readonly rateLimiter: RedisRateLimiter;
   /** Prefix of every key. */
@@ -119,7 +125,8 @@ export class RedisDefenseStore implements DefenseStore {
     this.keysKey = `${this.prefix}{g}:keys`;
     this.keyStopsKey = `${this.prefix}{g}:keys:stopped`;
     this.rotationLockKey = `${this.prefix}{g}:rotation`;
-    ({ client: this.client, owned: this.owned } = openRedis(options.connection, options.commandTimeoutMs));
+    this.connection = openRedis(options.connection, options.commandTimeoutMs, options.logConnection);
+    ({ client: this.client, owned: this.owned } = this.connection);
     this.commands = new RedisCommands(this.client, options.commandTimeoutMs ?? 500);
     this.rateLimiter = new RedisRateLimiter(this.client, this.prefix);
     const define = (name: keyof Scripted, numberOfKeys: number, lua: string) =>
@@ -160,7 +167,7 @@ export class RedisDefenseStore implements DefenseStore {
   /** Resolves once connected (or rejects after `timeoutMs`): commands fail fast while disconnected. */
   async ready(timeoutMs = 5000): Promise<void> {
     try {
-      await waitForRedis(this.client, timeoutMs);
+      await waitForRedis(this.client, timeoutMs, this.connection);
     } catch (error) {
       throw new DefenseStoreError((error as Error).message, { cause: error });
     }
@@ -474,8 +481,14 @@ export class RedisDefenseStore implements DefenseStore {
     return { scanned, removed, truncated: false };
   }
 
+  /** Rejects with a `DefenseStoreError` naming where Redis is expected and, when seen, why it cannot be reached. */
   async ping(): Promise<void> {
-    await this.run(() => this.client.ping());
+    try {
+      await this.run(() => this.client.ping());
+    } catch (error) {
+      const last = this.connection.lastError();
+      throw new DefenseStoreError(`Redis at ${this.connection.endpoint} does not answer${last ? ` (${last})` : ''}`, { cause: error });
+    }
   }
 
   async close(): Promise<void> {
