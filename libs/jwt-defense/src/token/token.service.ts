@@ -134,6 +134,11 @@ export class TokenService {
     return this.options.issuer;
   }
 
+  /** Whether this module has keys of its own (`token.keys`): without them, the ops module mounts no key endpoints. */
+  get hasOwnKeys(): boolean {
+    return true;
+  }
+
   /** `kid` of the key that signs new tokens (`undefined` for a verify-only ring). */
   get signingKid(): string | undefined {
     return this.options.signingKey?.kid;
