@@ -1,4 +1,6 @@
 import { Module, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { JwtDefenseModule, JwtDefenseOpsModule, TokenService, type JwtDefenseModuleExtras, type JwtDefenseOpsModuleOptions } from '@jwt-defense/core';
@@ -162,6 +164,11 @@ describe.each(ADAPTERS)('JwtDefenseOpsModule in a user app over %s', (adapter) =
 });
 
 describe('JwtDefenseOpsModule.forRoot() options', () => {
+  it('an app without JwtDefenseModule stops at boot, naming it', async () => {
+    const app = await NestFactory.create(JwtDefenseOpsModule.forRoot(), new ExpressAdapter(), { logger: false, abortOnError: false });
+    await expect(app.init()).rejects.toThrow(new TypeError('jwt-defense: JwtDefenseOpsModule needs JwtDefenseModule: import JwtDefenseModule.forRoot() or forRootAsync() in the same app'));
+  });
+
   it.each([
     [{ dashboard: {} }, 'ops.dashboard'],
     [{ metrics: {} }, 'ops.metrics.registry'],
