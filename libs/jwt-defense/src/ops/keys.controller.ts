@@ -4,7 +4,7 @@ import { CurrentPrincipal } from '../policy/current-principal.decorator.js';
 import { Public } from '../policy/defense-policy.decorator.js';
 import type { AccessTokenPrincipal } from '../token/access-token-claims.js';
 import type { JsonWebKeySet } from '../token/token.service.js';
-import { KidParam, OpsInputPipe, ReasonInput } from './ops.inputs.js';
+import { KidParam, OpsInputPipe, ReasonInput, type Checked } from './ops.inputs.js';
 import { OpsServices } from './ops.services.js';
 
 /** `{path}/incident/rotate-key` and `retire-key/:kid`: admin roles, JSON only; not mounted without own keys. */
@@ -17,7 +17,7 @@ export class KeysController {
    */
   @Post('rotate-key')
   @HttpCode(200)
-  async rotateKey(@Body(new OpsInputPipe(ReasonInput)) body: { reason: string }, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+  async rotateKey(@Body(new OpsInputPipe(ReasonInput)) body: Checked<ReasonInput>, @CurrentPrincipal() admin: AccessTokenPrincipal) {
     const { kid, previousKid, algorithm } = await this.ops.incident.rotateKey({ reason: body.reason, actor: admin.sub });
     return { kid, previous_kid: previousKid, alg: algorithm };
   }
@@ -25,7 +25,7 @@ export class KeysController {
   /** Tokens signed with `kid` are refused; the key that signs new tokens answers 409 `signing_key_active`. */
   @Post('retire-key/:kid')
   @HttpCode(200)
-  async retireKey(@Param(new OpsInputPipe(KidParam)) { kid }: { kid: string }, @Body(new OpsInputPipe(ReasonInput)) body: { reason: string }, @CurrentPrincipal() admin: AccessTokenPrincipal) {
+  async retireKey(@Param(new OpsInputPipe(KidParam)) { kid }: Checked<KidParam>, @Body(new OpsInputPipe(ReasonInput)) body: Checked<ReasonInput>, @CurrentPrincipal() admin: AccessTokenPrincipal) {
     await this.ops.incident.retireKey(kid, { reason: body.reason, actor: admin.sub });
     return { kid, retired: true };
   }

@@ -50,14 +50,19 @@ export class EventsQuery {
   @IsOptional() @IsISO8601({ strict: true }) since?: string;
 }
 
+/**
+ * A handler parameter's type: the input's fields, not its class, so that the parameter's design type is `Object` and
+ * an app's own global `ValidationPipe` (with `transform`, which would read `limit` as text) leaves it to our pipe.
+ */
+export type Checked<T> = { readonly [K in keyof T]: T[K] };
+
 /** Query fields given as text that the input holds as integers. */
 const INTEGER_FIELDS: ReadonlySet<string> = new Set(['limit']);
 
 /**
  * Checks a body, query or path parameters against one of the input classes above, with the rules of a strict
  * `ValidationPipe` (unknown names refused, `limit` read as a number) but needing neither class-transformer nor a
- * pipe in the app: any problem is a 400 `invalid_request`, whose body names no field and echoes nothing. The
- * handler's parameter is typed as a plain object, so an app's own global `ValidationPipe` leaves it alone.
+ * pipe in the app: any problem is a 400 `invalid_request`, whose body names no field and echoes nothing.
  */
 export class OpsInputPipe<T extends object> implements PipeTransform<unknown, T> {
   constructor(private readonly type: new () => T) {}
