@@ -2,7 +2,8 @@
 // docs/CONFIGURATION.md, generated from the option classes of libs/jwt-defense/src with the TypeScript compiler
 // API: every decorated field of every options class reachable from `JwtDefenseOptions` (through `@Nested`,
 // `@NestedUnion`, `@NestedList` and `@NestedRecord`), with its path, type, default and JSDoc; and the
-// registration switches of `JwtDefenseModuleExtras`.
+// registration switches of `JwtDefenseModuleExtras`; then those of `JwtDefenseOpsModule.forRoot()` (`JwtDefenseOpsOptions`,
+// under `ops.`, the path its boot errors name).
 //
 //   npm run docs:config            writes docs/CONFIGURATION.md
 //   node scripts/config-reference.mjs --check   exits 1 when the file is stale
@@ -21,7 +22,8 @@ const NESTED_DECORATORS = new Set(['Nested', 'NestedUnion', 'NestedList', 'Neste
 export function buildConfigurationReference(rootDir = process.cwd()) {
   const entry = join(rootDir, SOURCE, 'jwt-defense.options.ts');
   const definition = join(rootDir, SOURCE, 'jwt-defense.module-definition.ts');
-  const program = ts.createProgram([entry, definition], {
+  const ops = join(rootDir, SOURCE, 'ops/ops.options.ts');
+  const program = ts.createProgram([entry, definition, ops], {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -158,6 +160,7 @@ export function buildConfigurationReference(rootDir = process.cwd()) {
   }
 
   walk(findClass('JwtDefenseOptions'), '', 'forRoot() options');
+  walk(findClass('JwtDefenseOpsOptions'), 'ops', 'JwtDefenseOpsModule.forRoot() options (ops)');
 
   // The registration switches: an interface beside the module definition.
   const extrasFile = program.getSourceFile(definition);

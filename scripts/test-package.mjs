@@ -7,11 +7,14 @@
 //                fastify nor ioredis installed, so it is the Express-only type check of the declarations
 //   nest11-cjs   latest Nest 11 as `nest new` makes it (CommonJS, TypeScript ^5.7 → the latest 5.x), + Fastify
 //
-// In each: the README's quick start becomes src/app.module.ts as is, a probe module adds a route that reads
-// `req.user` and two public routes (one with @nestjs/throttler's `@SkipThrottle()`), `skipLibCheck` is turned off,
+// In each: the README's quick start becomes src/app.module.ts as is, its operations snippet (<!-- ops-quick-start -->)
+// src/ops.module.ts as is, a probe module imports both and adds a route that reads `req.user`, two public routes (one
+// with @nestjs/throttler's `@SkipThrottle()`) and one that mints an admin token, `skipLibCheck` is turned off,
 // `nest build` compiles it, and each adapter is booted and probed over HTTP: 401 without a token, login → 200 and
 // a token, 200 on /me, 403 on /admin, req.user set, the IP limit reached on a counted route while the
-// @SkipThrottle() one still answers, and on Fastify a URL its router refuses gets our 400 (the /fastify subpath).
+// @SkipThrottle() one still answers, and on Fastify a URL its router refuses gets our 400 (the /fastify subpath); the
+// operations module: /metrics with an admin token (403 to alice), an admin's revoke-before kills alice's earlier
+// token (a new login works), the dashboard page loads in headless Chromium with no console error.
 // Each app also compiles and runs a custom store from `@jwt-defense/core/store` and the `JwtDefenseErrors` namespace.
 // With redis-server on the machine, nest12-esm also runs the Redis store and RedisThrottlerStorage from the
 // installed package against a throwaway Redis.
@@ -36,9 +39,9 @@ const only = option('--only')?.split(',');
 const jsonOut = option('--json');
 
 const APPS = [
-  { name: 'nest12-esm', cli: '12', module: 'esm', fastify: true, redis: true, extra: ['@nestjs/platform-fastify@12', 'ioredis@5'] },
-  { name: 'nest12-cjs', cli: '12', module: 'cjs', fastify: false, redis: false, extra: [] },
-  { name: 'nest11-cjs', cli: '11', module: 'cjs', fastify: true, redis: false, extra: ['@nestjs/platform-fastify@11'] },
+  { name: 'nest12-esm', cli: '12', module: 'esm', fastify: true, redis: true, extra: ['@nestjs/platform-fastify@12', 'ioredis@5', 'prom-client@15'] },
+  { name: 'nest12-cjs', cli: '12', module: 'cjs', fastify: false, redis: false, extra: ['prom-client@15'] },
+  { name: 'nest11-cjs', cli: '11', module: 'cjs', fastify: true, redis: false, extra: ['@nestjs/platform-fastify@11', 'prom-client@15'] },
 ].filter((app) => !only || only.includes(app.name));
 
 const started = Date.now();
@@ -92,12 +95,21 @@ function readmeSnippet(marker) {
 const quickStart = () => readmeSnippet('quick-start');
 
 const PROBE_MODULE = `import { Controller, Get, Module, Req } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { SkipThrottle, Throttle } from '@nestjs/throttler';
-import { Public } from '@jwt-defense/core';
+import { Public, TokenService } from '@jwt-defense/core';
 import { AppModule } from './app.module.js';
+import { OpsModule } from './ops.module.js';
 
 @Controller('probe')
 export class ProbeController {
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  /** The quick start's users are not admins: the operations checks get their admin token here. */
+  @Public() @Get('admin-token') async adminToken() {
+    return { token: (await this.moduleRef.get(TokenService, { strict: false }).issue('root', { roles: ['admin'] })).token };
+  }
+
   /** Code written for passport-jwt reads the principal from req.user. */
   @Get('user') user(@Req() req: { user?: { sub: string } }) { return { user: req.user?.sub ?? null }; }
   @Public() @Get('counted') counted() { return { ok: true }; }
@@ -105,7 +117,7 @@ export class ProbeController {
   @Public() @Throttle({ default: { limit: 2, ttl: 60_000 } }) @Get('tight') tight() { return { ok: true }; }
 }
 
-@Module({ imports: [AppModule], controllers: [ProbeController] })
+@Module({ imports: [AppModule, OpsModule], controllers: [ProbeController] })
 export class ProbeModule {}
 `;
 
@@ -255,6 +267,8 @@ async function probe(base, adapter) {
   const user = await http(base, 'GET', '/probe/user', { token });
   check('req.user is the principal', user.status === 200 && user.body?.user === 'alice', user);
 
+  checks.push(...(await probeOps(base, token)));
+
   const tight = [];
   for (let i = 0; i < 3; i++) tight.push(await http(base, 'GET', '/probe/tight'));
   check('@Throttle({ default: { limit: 2 } }) honoured: 200, 200, then 429 rate_limited', tight.map((answer) => answer.status).join() === '200,200,429' && tight[2].body?.code === 'rate_limited', tight.map((answer) => answer.status));
@@ -281,6 +295,48 @@ async function probe(base, adapter) {
     }
     check("fastifyFrameworkErrors (@jwt-defense/core/fastify): router's refusal → 400 invalid_request", refused.status === 400 && body?.code === 'invalid_request', refused);
   }
+  return checks;
+}
+
+/** The operations module of the README's snippet: /metrics, revoke-before, the dashboard in Chromium. */
+async function probeOps(base, aliceToken) {
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok: Boolean(ok), detail: ok ? undefined : detail });
+  const adminToken = async () => (await http(base, 'GET', '/probe/admin-token')).body?.token;
+
+  const admin = await adminToken();
+  const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+  const asAlice = await http(base, 'GET', '/metrics', { token: aliceToken });
+  // Express 5.2 writes the charset before `version` (5.3 keeps the declared order): either is Prometheus text.
+  check('ops: /metrics with an admin token → 200 Prometheus text; 403 insufficient_scope to alice', metrics.status === 200 && /^text\/plain;(.*;)? ?version=0\.0\.4/.test(metrics.headers.get('content-type') ?? '') && asAlice.status === 403 && asAlice.body?.code === 'insufficient_scope', { metrics: metrics.status, contentType: metrics.headers.get('content-type'), alice: asAlice });
+
+  const revoked = await http(base, 'POST', '/admin/incident/revoke-before', { token: admin, body: { reason: 'package test' } });
+  const before = await http(base, 'GET', '/me', { token: aliceToken });
+  const again = await http(base, 'POST', '/login', { body: { username: 'alice', password: 'alice-password' } });
+  const after = await http(base, 'GET', '/me', { token: again.body?.access_token });
+  check("ops: an admin's revoke-before → 200; alice's earlier token 401 token_revoked; a new login works", revoked.status === 200 && before.status === 401 && before.body?.code === 'token_revoked' && after.status === 200, { revoked, before, after });
+
+  const errors = [];
+  let loaded = false;
+  const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(chromium)) {
+    const { chromium: launcher } = await import('playwright-core');
+    const browser = await launcher.launch({ executablePath: chromium, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await browser.newPage();
+      page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+      page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+      await page.goto(`${base}/admin/dashboard`);
+      await page.waitForSelector('#login-form');
+      await page.waitForSelector('#store-badge:has-text("store: ok")');
+      loaded = true;
+    } catch (error) {
+      errors.push(String(error.message ?? error));
+    } finally {
+      await browser.close();
+    }
+  } else errors.push(`no Chromium at ${chromium} (CHROMIUM names another)`);
+  check('ops: the dashboard page loads in headless Chromium with no console error', loaded && errors.length === 0, errors);
   return checks;
 }
 
@@ -344,7 +400,7 @@ async function testApp(app, scratch, tarball, redisUrl) {
     const cliArgs = ['-y', `@nestjs/cli@${app.cli}`, 'new', app.name, '--skip-git', '--skip-install', '--package-manager', 'npm'];
     await step(`npx @nestjs/cli@${app.cli} new`, () => run(app, 'npx', cliArgs, { cwd: scratch }));
 
-    await step('adapt: README quick start and main.ts, skipLibCheck false', async () => {
+    await step('adapt: README quick start, its main.ts and the operations module, skipLibCheck false', async () => {
       const pkgPath = join(app.dir, 'package.json');
       const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
       if (app.module === 'cjs') delete pkg.type;
@@ -357,6 +413,7 @@ async function testApp(app, scratch, tarball, redisUrl) {
       writeFileSync(tsconfigPath, `${JSON.stringify(tsconfig, null, 2)}\n`);
       writeFileSync(join(app.dir, 'src/app.module.ts'), quickStart());
       writeFileSync(join(app.dir, 'src/main.ts'), readmeSnippet('quick-start-main'));
+      writeFileSync(join(app.dir, 'src/ops.module.ts'), readmeSnippet('ops-quick-start'));
       // The generated controller/service/spec belong to the replaced AppModule.
       for (const file of ['src/app.controller.ts', 'src/app.service.ts', 'src/app.controller.spec.ts', 'test/app.e2e-spec.ts']) rmSync(join(app.dir, file), { force: true });
       if (app.redis && redisUrl) writeFileSync(join(app.dir, 'src/redis-check.ts'), REDIS_CHECK);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { describeOptionsClass } from '../libs/jwt-defense/src/common/options.js';
+import { JwtDefenseOpsOptions } from '../libs/jwt-defense/src/ops/ops.options.js';
 import { buildConfigurationReference } from '../scripts/config-reference.mjs';
 
 // docs/CONFIGURATION.md is generated from the option classes' JSDoc (npm run docs:config). This keeps it honest:
@@ -28,7 +29,8 @@ const missingEntries = (paths: string[], documented: Set<string>) => [...new Set
 
 describe('docs/CONFIGURATION.md', () => {
   const documented = new Set(reference.rows.map((row) => row.path));
-  const accepted = acceptedPaths(JwtDefenseOptions);
+  // And JwtDefenseOpsModule.forRoot()'s, under `ops.` (the path its boot errors name).
+  const accepted = [...acceptedPaths(JwtDefenseOptions), ...acceptedPaths(JwtDefenseOpsOptions, 'ops')];
 
   it('is what npm run docs:config generates from the sources today', () => {
     const onDisk = readFileSync(join(root, 'docs/CONFIGURATION.md'), 'utf8');

@@ -35,9 +35,11 @@ const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'Appl
 function unsafeAuthAndAdminRoutes(): Array<{ method: string; path: string }> {
   const module = AppModule.forRoot(loadDemoConfig({}));
   const routes: Array<{ method: string; path: string }> = [];
-  for (const controller of module.controllers ?? []) {
+  // The demo's own controllers, and those of the modules it imports (the operations module's admin API).
+  const imported = (module.imports ?? []).flatMap((entry) => ('controllers' in entry ? (entry.controllers ?? []) : []));
+  for (const controller of [...(module.controllers ?? []), ...imported]) {
     const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
-    for (const name of Object.getOwnPropertyNames(controller.prototype)) {
+    for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(controller.prototype)).concat(Object.getOwnPropertyNames(controller.prototype))) {
       const handler = controller.prototype[name];
       const method = typeof handler === 'function' ? (Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined) : undefined;
       if (method === undefined || SAFE.has(method)) continue;

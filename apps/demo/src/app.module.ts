@@ -4,22 +4,16 @@ import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
-import { TerminusModule } from '@nestjs/terminus';
 import { Registry } from 'prom-client';
-import { JwtDefenseModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
+import { JwtDefenseModule, JwtDefenseOpsModule, type JwtDefenseModuleOptions } from '@jwt-defense/core';
 import { PrometheusDefenseMetrics } from '@jwt-defense/core/prometheus';
-import { AdminController, HealthController, JwksController, MeController } from './api/api.controllers.js';
+import { HealthController, MeController } from './api/api.controllers.js';
 import { MeResolver } from './api/me.resolver.js';
 import { AuthController } from './auth/auth.controller.js';
 import { UsersService } from './auth/users.service.js';
 import type { DemoConfig } from './demo.config.js';
 import { loadDemoKeys } from './demo.keys.js';
-import { DashboardController } from './ops/dashboard.controller.js';
-import { EventExportController, IncidentController } from './ops/incident.controller.js';
-import { MetricsController } from './ops/metrics.controller.js';
-import { DEMO_OPS, type DemoOps } from './ops/ops.tokens.js';
-import { AdminHealthController, ProbesController } from './ops/probes.controller.js';
-import { SiemForwarder } from './ops/siem-forwarder.js';
+import { SIEM_OPTIONS, SiemForwarder, type SiemOptions } from './siem-forwarder.js';
 
 /**
  * The KEK of rotated signing keys: JWT_KEY_ENCRYPTION_KEY, the same on every instance. Without it on Redis, a
@@ -62,13 +56,7 @@ export class AppModule {
     const login = { limit: config.loginLimit, ttlMs: config.loginTtlMs };
     // The app's own Prometheus registry; jwt-defense reports into it through the pipeline's metrics sink.
     const registry = new Registry();
-    const ops: DemoOps = {
-      registry,
-      metricsPublic: config.metricsPublic,
-      metricsToken: config.metricsToken,
-      siemUrl: config.siemUrl,
-      siemToken: config.siemToken,
-    };
+    const siem: SiemOptions = { url: config.siemUrl, token: config.siemToken };
     return {
       module: AppModule,
       imports: [
@@ -123,23 +111,16 @@ export class AppModule {
           incident: { adminRoles: ['admin'], keyEncryptionKey: keyEncryptionKey(config) },
           metrics: new PrometheusDefenseMetrics({ registry }),
         }),
+        // The incident API, security events, probes, /metrics (an admin token or METRICS_TOKEN; public with
+        // METRICS_PUBLIC=true), the JWKS and the dashboard, whose admin signs in and out on the demo's auth routes.
+        JwtDefenseOpsModule.forRoot({
+          metrics: { registry, token: config.metricsToken, public: config.metricsPublic },
+          dashboard: { loginPath: '/auth/login', logoutPath: '/auth/logout' },
+        }),
         graphqlModule(config),
-        TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],
-      controllers: [
-        AuthController,
-        MeController,
-        HealthController,
-        JwksController,
-        AdminController,
-        IncidentController,
-        EventExportController,
-        MetricsController,
-        ProbesController,
-        AdminHealthController,
-        DashboardController,
-      ],
-      providers: [UsersService, MeResolver, { provide: DEMO_OPS, useValue: ops }, SiemForwarder],
+      controllers: [AuthController, MeController, HealthController],
+      providers: [UsersService, MeResolver, { provide: SIEM_OPTIONS, useValue: siem }, SiemForwarder],
     };
   }
 }

@@ -86,3 +86,8 @@ export type { RateLimitAlgorithm } from './throttling/rate-limit.js';
 
 // The JSON depth limit of the app's body parser (docs/SECURITY.md).
 export { limitJsonDepth } from './edge/json-depth.js';
+
+// The operations endpoints (incident API, security events, probes, /metrics, JWKS, dashboard): docs/OPERATIONS.md.
+export { JwtDefenseOpsModule } from './ops/ops.module.js';
+export type { JwtDefenseOpsModuleOptions, OpsMetricsRegistry } from './ops/ops.options.js';
+export { JsonOnlyGuard } from './ops/json-only.guard.js';

@@ -4,6 +4,7 @@ import {
   CurrentPrincipal,
   DpopService,
   DefensePolicy,
+  JsonOnlyGuard,
   JwtDefenseErrors,
   Public,
   RefreshTokenService,
@@ -11,7 +12,6 @@ import {
   type AccessTokenPrincipal,
   type TokenPair,
 } from '@jwt-defense/core';
-import { JsonOnlyGuard } from '../api/json-only.guard.js';
 import { LoginDto, RefreshDto } from './auth.dto.js';
 import { UsersService } from './users.service.js';
 

@@ -1,16 +1,31 @@
+/** Where the page and its script find things: absolute paths, checked at boot (`[A-Za-z0-9._~/-]` only). */
+export interface DashboardPaths {
+  /** The page itself (`/admin/dashboard`); its script, stylesheet and icon are below it. */
+  page: string;
+  /** The admin API (`/admin`). */
+  api: string;
+  /** `POST {username, password}` → `{access_token}`. */
+  login: string;
+  /** `POST` with the token, no body: revokes it (absent: signing out only forgets the token). */
+  logout?: string;
+  /** The public readiness probe (absent: no store badge). */
+  ready?: string;
+}
+
 /**
  * The security dashboard's page: plain HTML, no inline script or style (the page's CSP forbids both). Everything it
- * shows comes from the admin API with the token of an admin who signs in on the page (kept in memory only).
+ * shows comes from the admin API with the token of an admin who signs in on the page (kept in memory only). The
+ * script reads its paths from the `data-*` attributes of `<html>`.
  */
-export const DASHBOARD_HTML = `<!doctype html>
-<html lang="en">
+export const dashboardPage = (paths: DashboardPaths): string => `<!doctype html>
+<html lang="en" data-api="${paths.api}" data-login="${paths.login}" data-logout="${paths.logout ?? ''}" data-ready="${paths.ready ?? ''}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>jwt-defense · security dashboard</title>
-<link rel="icon" href="/admin/dashboard/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/admin/dashboard/dashboard.css">
-<script src="/admin/dashboard/dashboard.js" defer></script>
+<link rel="icon" href="${paths.page}/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="${paths.page}/dashboard.css">
+<script src="${paths.page}/dashboard.js" defer></script>
 </head>
 <body>
 <header>

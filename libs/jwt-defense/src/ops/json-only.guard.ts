@@ -12,10 +12,11 @@ export function isJsonMediaType(contentType: string): boolean {
 type HttpRequestLike = { method: string; headers: Record<string, string | string[] | undefined> };
 
 /**
- * The demo's auth and admin routes take JSON only: an unsafe request (POST, PUT, PATCH, DELETE) whose `Content-Type`
- * is anything else (a form, multipart, text/plain: what a cross-site HTML form can send without a CORS preflight), or
- * that has a body without one, is refused with 415 `unsupported_media_type` before its handler runs (no login
- * attempted, no session created). A request with neither a body nor a `Content-Type` (a logout from `fetch`) passes.
+ * JSON bodies only: an unsafe request (POST, PUT, PATCH, DELETE) whose `Content-Type` is anything else (a form,
+ * multipart, text/plain: what a cross-site HTML form can send without a CORS preflight), or that has a body without
+ * one, is refused with 415 `unsupported_media_type` before its handler runs (no login attempted, no session created).
+ * A request with neither a body nor a `Content-Type` (a logout from `fetch`) passes. The operations module's admin
+ * routes have it; `@UseGuards(JsonOnlyGuard)` on a login route keeps cross-site forms out of it.
  */
 @Injectable()
 export class JsonOnlyGuard implements CanActivate {

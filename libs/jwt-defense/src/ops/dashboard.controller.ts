@@ -1,8 +1,12 @@
-import { Controller, Get, Header } from '@nestjs/common';
-import { Public, SecurityHeaders } from '@jwt-defense/core';
-import { DASHBOARD_HTML } from './dashboard/dashboard.page.js';
+import { Get, Header, Inject } from '@nestjs/common';
+import { SecurityHeaders } from '../headers/security-headers.decorator.js';
+import { Public } from '../policy/defense-policy.decorator.js';
+import { dashboardPage, type DashboardPaths } from './dashboard/dashboard.page.js';
 import { DASHBOARD_JS } from './dashboard/dashboard.script.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON } from './dashboard/dashboard.style.js';
+
+/** Where the dashboard page finds the admin API, the login and logout routes and the readiness probe. */
+export const DASHBOARD_PATHS = Symbol('JWT_DEFENSE_DASHBOARD_PATHS');
 
 /**
  * The page's CSP: its own script and stylesheet, fetches to its own origin, nothing inline, no framing, no form
@@ -13,18 +17,23 @@ export const DASHBOARD_CSP =
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
- * `GET /admin/dashboard`: the security dashboard. The page and its two files are public (a browser cannot send a
+ * `GET {path}/dashboard`: the security dashboard. The page and its three files are public (a browser cannot send a
  * bearer header when it navigates); every datum and action goes through the admin API with an admin's token
  * obtained in the page.
  */
 @Public()
-@Controller('admin/dashboard')
 export class DashboardController {
+  private readonly html: string;
+
+  constructor(@Inject(DASHBOARD_PATHS) paths: DashboardPaths) {
+    this.html = dashboardPage(paths);
+  }
+
   @Get()
   @SecurityHeaders({ contentSecurityPolicy: DASHBOARD_CSP })
   @Header('content-type', 'text/html; charset=utf-8')
   page(): string {
-    return DASHBOARD_HTML;
+    return this.html;
   }
 
   @Get('dashboard.js')

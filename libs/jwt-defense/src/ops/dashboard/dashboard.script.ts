@@ -2,7 +2,8 @@
  * The dashboard's script, served as `/admin/dashboard/dashboard.js` (the page's CSP allows scripts from the page's
  * origin only: nothing inline). It renders with `textContent` and DOM nodes only, never HTML strings, so event
  * fields (a user name, a reason) can never inject markup. The admin's access token lives in a variable of this
- * closure: never in storage, gone with the tab; "Sign out" revokes it and its session (`POST /auth/logout`).
+ * closure: never in storage, gone with the tab; "Sign out" revokes it and its session (`POST` to the logout path).
+ * The paths (admin API, login, logout, readiness probe) come from the `data-*` attributes of `<html>`.
  */
 export const DASHBOARD_JS = String.raw`(function () {
   'use strict';
@@ -10,6 +11,7 @@ export const DASHBOARD_JS = String.raw`(function () {
   var timer = null;
   var pending = null;
   var byId = function (id) { return document.getElementById(id); };
+  var paths = document.documentElement.dataset;
   var REVOCATIONS = ['token_revoked', 'user_revoked', 'session_revoked', 'global_revoked', 'key_retired', 'key_rotated', 'lockdown_changed', 'refresh_token_reuse'];
   var RISKS = ['risk_step_up', 'risk_denied'];
 
@@ -67,10 +69,12 @@ export const DASHBOARD_JS = String.raw`(function () {
   }
 
   async function refresh() {
-    var ready = await api('GET', '/health/ready');
-    badge('store-badge', 'store: ' + (ready.status === 200 ? ready.body.status : 'down'), ready.status !== 200 ? 'bad' : ready.body.status === 'ok' ? 'ok' : 'warn');
-    var events = await api('GET', '/admin/security-events?limit=300');
-    var status = await api('GET', '/admin/incident/status');
+    if (paths.ready) {
+      var ready = await api('GET', paths.ready);
+      badge('store-badge', 'store: ' + (ready.status === 200 ? ready.body.status : 'down'), ready.status !== 200 ? 'bad' : ready.body.status === 'ok' ? 'ok' : 'warn');
+    }
+    var events = await api('GET', paths.api + '/security-events?limit=300');
+    var status = await api('GET', paths.api + '/incident/status');
     if (events.status === 401 || status.status === 401) {
       signedIn(false);
       byId('login-error').textContent = 'Your session ended (revoked, expired or a new login is required): sign in again.';
@@ -146,21 +150,21 @@ export const DASHBOARD_JS = String.raw`(function () {
   var ACTIONS = {
     'action-revoke-user': function (form) {
       var sub = form.elements.sub.value;
-      return { text: 'Revoke every token and session of "' + sub + '" issued until now?', run: function (reason) { return api('POST', '/admin/users/' + encodeURIComponent(sub) + '/revoke-all', { reason: reason }); } };
+      return { text: 'Revoke every token and session of "' + sub + '" issued until now?', run: function (reason) { return api('POST', paths.api + '/users/' + encodeURIComponent(sub) + '/revoke-all', { reason: reason }); } };
     },
     'action-revoke-before': function () {
-      return { text: 'Revoke every token of every user issued until now (yours too: sign in again afterwards)?', run: function (reason) { return api('POST', '/admin/incident/revoke-before', { reason: reason }); } };
+      return { text: 'Revoke every token of every user issued until now (yours too: sign in again afterwards)?', run: function (reason) { return api('POST', paths.api + '/incident/revoke-before', { reason: reason }); } };
     },
     'action-rotate-key': function () {
-      return { text: 'Make a new signing key? The current one keeps verifying until you retire it.', run: function (reason) { return api('POST', '/admin/incident/rotate-key', { reason: reason }); } };
+      return { text: 'Make a new signing key? The current one keeps verifying until you retire it.', run: function (reason) { return api('POST', paths.api + '/incident/rotate-key', { reason: reason }); } };
     },
     'action-retire-key': function (form) {
       var kid = form.elements.kid.value;
-      return { text: 'Retire key "' + kid + '"? Every token signed with it is refused from now on.', run: function (reason) { return api('POST', '/admin/incident/retire-key/' + encodeURIComponent(kid), { reason: reason }); } };
+      return { text: 'Retire key "' + kid + '"? Every token signed with it is refused from now on.', run: function (reason) { return api('POST', paths.api + '/incident/retire-key/' + encodeURIComponent(kid), { reason: reason }); } };
     },
     'action-lockdown': function (form) {
       var mode = form.elements.mode.value;
-      return { text: 'Set the lockdown to "' + mode + '" for the whole API?', run: function (reason) { return api('POST', '/admin/incident/lockdown', { mode: mode, reason: reason }); } };
+      return { text: 'Set the lockdown to "' + mode + '" for the whole API?', run: function (reason) { return api('POST', paths.api + '/incident/lockdown', { mode: mode, reason: reason }); } };
     },
   };
 
@@ -189,7 +193,7 @@ export const DASHBOARD_JS = String.raw`(function () {
   async function login(event) {
     event.preventDefault();
     byId('login-error').textContent = '';
-    var res = await api('POST', '/auth/login', { username: byId('username').value, password: byId('password').value });
+    var res = await api('POST', paths.login, { username: byId('username').value, password: byId('password').value });
     byId('password').value = '';
     if (res.status !== 200) {
       byId('login-error').textContent = 'Sign-in refused (' + res.status + (res.body && res.body.code ? ' ' + res.body.code : '') + ').';
@@ -200,9 +204,9 @@ export const DASHBOARD_JS = String.raw`(function () {
     await refresh();
   }
 
-  /** Revokes the token and its session on the server (POST /auth/logout, no body), then forgets it here. */
+  /** Revokes the token and its session on the server (POST to the logout path, no body), then forgets it here. */
   async function signOut() {
-    var res = token ? await api('POST', '/auth/logout') : { status: 204 };
+    var res = token && paths.logout ? await api('POST', paths.logout) : { status: 204 };
     signedIn(false);
     byId('login-error').textContent = res.status === 204 || res.status === 401 ? '' : 'Signed out here, but the server did not revoke the session (' + res.status + '): it ends when the token expires.';
   }
@@ -216,9 +220,13 @@ export const DASHBOARD_JS = String.raw`(function () {
     Object.keys(ACTIONS).forEach(function (id) {
       byId(id).addEventListener('submit', function (event) { event.preventDefault(); ask(event.target); });
     });
-    api('GET', '/health/ready').then(function (ready) {
-      badge('store-badge', 'store: ' + (ready.status === 200 ? ready.body.status : 'down'), ready.status === 200 ? 'ok' : 'bad');
-    });
+    if (paths.ready) {
+      api('GET', paths.ready).then(function (ready) {
+        badge('store-badge', 'store: ' + (ready.status === 200 ? ready.body.status : 'down'), ready.status === 200 ? 'ok' : 'bad');
+      });
+    } else {
+      badge('store-badge', 'store: not probed', 'warn');
+    }
   });
 })();
 `;

@@ -1,7 +1,13 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { SecurityEventService, toNdjsonLine, type SecurityEvent } from '@jwt-defense/core';
-import { DEMO_OPS, type DemoOps } from './ops.tokens.js';
+
+/** Where the demo forwards its security events: SIEM_URL (absent: not forwarded) with SIEM_TOKEN as bearer. */
+export const SIEM_OPTIONS = Symbol('SIEM_OPTIONS');
+export interface SiemOptions {
+  url?: string;
+  token?: string;
+}
 
 const BATCH = 100;
 const MAX_BUFFERED = 10_000;
@@ -26,11 +32,11 @@ export class SiemForwarder implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly events: SecurityEventService,
-    @Inject(DEMO_OPS) private readonly ops: DemoOps,
+    @Inject(SIEM_OPTIONS) private readonly siem: SiemOptions,
   ) {}
 
   onModuleInit(): void {
-    if (!this.ops.siemUrl) return;
+    if (!this.siem.url) return;
     this.subscription = this.events.events$.subscribe((event) => this.enqueue(event));
     this.timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS);
     this.timer.unref();
@@ -53,14 +59,14 @@ export class SiemForwarder implements OnModuleInit, OnModuleDestroy {
 
   /** Sends what is buffered, a batch at a time; on failure keeps it for the next tick. */
   async flush(): Promise<void> {
-    if (this.sending || this.buffer.length === 0 || !this.ops.siemUrl) return;
+    if (this.sending || this.buffer.length === 0 || !this.siem.url) return;
     this.sending = true;
     try {
       while (this.buffer.length > 0) {
         const batch = this.buffer.slice(0, BATCH);
         const headers: Record<string, string> = { 'content-type': 'application/x-ndjson' };
-        if (this.ops.siemToken) headers.authorization = `Bearer ${this.ops.siemToken}`;
-        const res = await fetch(this.ops.siemUrl, { method: 'POST', headers, body: batch.join(''), signal: AbortSignal.timeout(5000) });
+        if (this.siem.token) headers.authorization = `Bearer ${this.siem.token}`;
+        const res = await fetch(this.siem.url, { method: 'POST', headers, body: batch.join(''), signal: AbortSignal.timeout(5000) });
         if (!res.ok) throw new Error(`the SIEM answered ${res.status}`);
         this.buffer = this.buffer.slice(batch.length);
       }
