@@ -292,7 +292,7 @@ export async function runDefenseChecks(app, { run, step, oidc, redisUrl }) {
   if (app.redis && redisUrl) env.REDIS_URL = redisUrl;
   const script = (name) => app.mainJs.replace(/main\.js$/, `${name}.js`);
   const reportOf = async (name, tag) => {
-    const output = await step(name === 'defense-checks' ? '#22 items 2, 4, 5, 6, 7 in the app' : '#22 item 8 in the app', () =>
+    const output = await step(name === 'defense-checks' ? `#22 items 2, 4, 5, 6${env.REDIS_URL ? ', 7' : ''} in the app` : '#22 item 8 in the app', () =>
       run(app, process.execPath, [script(name)], { cwd: app.dir, env, timeoutMs: 60_000 }),
     );
     return JSON.parse(output.match(new RegExp(`${tag} (.*)`))?.[1] ?? 'null') ?? {};
