@@ -18,6 +18,11 @@
 // Each app also compiles and runs a custom store from `@jwt-defense/core/store` and the `JwtDefenseErrors` namespace.
 // With redis-server on the machine, nest12-esm also runs the Redis store and RedisThrottlerStorage from the
 // installed package against a throwaway Redis.
+// Then each app runs src/defense-checks.ts (scripts/test-package-checks.mjs, built in the same `nest build`), #22 as a
+// user's own app meets it: refresh() errors are 401s with no catch (item 4, Express and Fastify), named throttlers
+// refuse the boot (5), an unguarded route is warned about (6), a provider-only app against a real OpenID provider
+// (test/support/oidc-provider.ts, started once) answers its tokens (2) and, with Redis, the installed CLI checks
+// --issuer against the issuers an app declared (7). Item 8's checks wait behind ITEM8_READY in that file.
 //
 // Needs the npm registry. Options: --only <app>[,<app>], --keep (keep the temp dir), --json <file> (results).
 import { execFileSync, spawn } from 'node:child_process';
@@ -27,6 +32,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkSources, runDefenseChecks, startOidcProvider } from './test-package-checks.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -378,7 +384,7 @@ async function bootAndProbe(app, adapter) {
 
 // ---------------------------------------------------------------- one app
 
-async function testApp(app, scratch, tarball, redisUrl) {
+async function testApp(app, scratch, tarball, redisUrl, oidc) {
   app.dir = join(scratch, app.name);
   app.logFile = join(scratch, `${app.name}.log`);
   app.result = { app: app.name, steps: [], checks: [] };
@@ -418,6 +424,7 @@ async function testApp(app, scratch, tarball, redisUrl) {
       for (const file of ['src/app.controller.ts', 'src/app.service.ts', 'src/app.controller.spec.ts', 'test/app.e2e-spec.ts']) rmSync(join(app.dir, file), { force: true });
       if (app.redis && redisUrl) writeFileSync(join(app.dir, 'src/redis-check.ts'), REDIS_CHECK);
       writeFileSync(join(app.dir, 'src/store-check.ts'), STORE_CHECK);
+      for (const [file, source] of Object.entries(checkSources(app))) writeFileSync(join(app.dir, file), source);
       copyFileSync(join(scratch, 'es256.pem'), join(app.dir, 'es256.pem'));
     });
 
@@ -467,6 +474,8 @@ async function testApp(app, scratch, tarball, redisUrl) {
         detail: report,
       });
     }
+
+    app.result.checks.push(...(await runDefenseChecks(app, { run, step, oidc, redisUrl })));
   } catch (error) {
     app.result.error = String(error.message ?? error);
     log(app.name, `FAILED: ${app.result.error.split('\n')[0]}`);
@@ -499,6 +508,7 @@ async function startRedis(scratch) {
 const scratch = mkdtempSync(join(tmpdir(), 'jwtd-package-'));
 console.log(`test:package: scratch apps in ${scratch} (outside the repository)`);
 let redis;
+let oidc;
 let results = [];
 try {
   const packOutput = execFileSync(process.execPath, [join(root, 'scripts/pack-lib.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -507,9 +517,11 @@ try {
   execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(scratch, 'es256.pem')], { stdio: 'ignore' });
   redis = APPS.some((app) => app.redis) ? await startRedis(scratch) : undefined;
   if (APPS.some((app) => app.redis) && !redis) console.log('test:package: no redis-server here: the Redis check is skipped');
-  results = await Promise.all(APPS.map((app) => testApp(app, scratch, tarball, redis?.url)));
+  oidc = await startOidcProvider(scratch);
+  results = await Promise.all(APPS.map((app) => testApp(app, scratch, tarball, redis?.url, oidc)));
 } finally {
   redis?.stop();
+  await oidc?.stop();
 }
 
 // Summary.
