@@ -12,17 +12,14 @@
 //           test/support/oidc-provider.ts, started once): 200 with its access token, 401 without; issue() names token.keys
 //   item 7  (the app with Redis) the installed bin: `revoke-user m2m --issuer <not configured>` exits 2 naming it and
 //           the issuers an app declared on that prefix; a bare `revoke-user m2m` says "a local user"
-//   item 8  src/item8-checks.ts, run only when ITEM8_READY (the item is built on another branch): a PEM as an HMAC
-//           secret, globalGuard inside a forRootAsync factory, an unreachable Redis URL with a password
+//   item 8  src/item8-checks.ts: a PEM as an HMAC secret, globalGuard inside a forRootAsync factory, an unreachable
+//           Redis URL with a password (its host:port named, never the password)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** #22 item 8 (boot errors that name the fix) is merged: its checks are written, compiled and run. */
-export const ITEM8_READY = false;
 
 const AUDIENCE = 'https://package-test.example';
 const UNCONFIGURED_ISSUER = 'https://not-configured.example';
@@ -57,7 +54,7 @@ export async function startOidcProvider(scratch) {
 /** Files to write into the app before its build: `src/defense-checks.ts` (and item 8's when ready). */
 export function checkSources(app) {
   const files = { 'src/defense-checks.ts': defenseChecks(app) };
-  if (ITEM8_READY) files['src/item8-checks.ts'] = item8Checks(app);
+  files['src/item8-checks.ts'] = item8Checks(app);
   return files;
 }
 
@@ -298,7 +295,7 @@ export async function runDefenseChecks(app, { run, step, oidc, redisUrl }) {
     return JSON.parse(output.match(new RegExp(`${tag} (.*)`))?.[1] ?? 'null') ?? {};
   };
   const checks = checksOf(await reportOf('defense-checks', 'DEFENSE_CHECKS'), app, env);
-  if (ITEM8_READY) checks.push(...item8ChecksOf(await reportOf('item8-checks', 'ITEM8_CHECKS'), env));
+  checks.push(...item8ChecksOf(await reportOf('item8-checks', 'ITEM8_CHECKS'), env));
   return checks;
 }
 

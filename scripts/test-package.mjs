@@ -22,7 +22,7 @@
 // user's own app meets it: refresh() errors are 401s with no catch (item 4, Express and Fastify), named throttlers
 // refuse the boot (5), an unguarded route is warned about (6), a provider-only app against a real OpenID provider
 // (test/support/oidc-provider.ts, started once) answers its tokens (2) and, with Redis, the installed CLI checks
-// --issuer against the issuers an app declared (7). Item 8's checks wait behind ITEM8_READY in that file.
+// --issuer against the issuers an app declared (7); boot errors name the fix (8).
 //
 // Needs the npm registry. Options: --only <app>[,<app>], --keep (keep the temp dir), --json <file> (results).
 import { execFileSync, spawn } from 'node:child_process';
