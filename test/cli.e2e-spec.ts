@@ -264,6 +264,16 @@ describe.each(TOPOLOGIES)('jwt-defense CLI on %s, with a running demo that accep
     const provider = external('nell');
     await eventually(async () => expect((await cli(...base, 'revoke-user', 'nell', '--issuer', op.issuer, '--reason', 'after a flush')).code).toBe(EXIT.ok));
     expect((await me(demo, provider)).body.code).toBe('token_revoked');
+    // A declaration of another shape (another version, a stray write) is read as none, and made again the same way.
+    const writer = name === 'redis cluster' ? new Cluster(redis.cluster.clusterNodes) : new Redis(redis.standalone.url);
+    try {
+      await writer.hset(`${prefix}{g}:global`, 'iss', '{"external":42}');
+    } finally {
+      writer.disconnect();
+    }
+    const again = external('noor');
+    await eventually(async () => expect((await cli(...base, 'revoke-user', 'noor', '--issuer', op.issuer, '--reason', 'after a stray write')).code).toBe(EXIT.ok));
+    expect((await me(demo, again)).body.code).toBe('token_revoked');
   });
 
   it('revoke-token <jti> --sub <sub> --issuer <url> denylists a provider token under its user', async () => {

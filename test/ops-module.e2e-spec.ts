@@ -9,6 +9,7 @@ import { fixtureOptions, startFixture } from './fixtures/fixture.app.js';
 import { WhoamiController } from './fixtures/whoami.controller.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { OidcProvider } from './support/oidc-provider.js';
+import { CapturedLogs } from './support/captured-logs.js';
 
 // JwtDefenseOpsModule in an app that is not the demo (issue #22, item 1): the operations endpoints of the demo's
 // contract, mounted by a user's app beside its JwtDefenseModule (not global), at its own path and for its own roles,
@@ -60,6 +61,13 @@ describe.each(ADAPTERS)('JwtDefenseOpsModule in a user app over %s', (adapter) =
       const proto = await http().post('/ops/admin/incident/lockdown').set(bearer(sre)).set('Content-Type', 'application/json').send('{"mode":"off","reason":"x","__proto__":{"reason":"y"}}');
       expect([proto.status, proto.body.code]).toEqual([400, 'invalid_request']);
       expect((await http().get('/admin/incident/status').set(bearer(sre))).status).toBe(404);
+      // ISO 8601 forms Date.parse cannot read (a week or an ordinal date) are refused, not read as no date at all.
+      for (const since of ['2009-W01-1', '2009-123']) {
+        const events = await http().get(`/ops/admin/security-events?since=${since}`).set(bearer(sre));
+        expect([since, events.status, events.body.code]).toEqual([since, 400, 'invalid_request']);
+      }
+      const weekAt = await http().post('/ops/admin/incident/revoke-before').set(bearer(sre)).send({ at: '2009-W01-1', reason: 'x' });
+      expect([weekAt.status, weekAt.body.code]).toEqual([400, 'invalid_request']);
     });
 
     it('revoke-before by an sre kills every token issued before it, the sre\'s own included; a token issued after it works', async () => {
@@ -143,13 +151,34 @@ describe.each(ADAPTERS)('JwtDefenseOpsModule in a user app over %s', (adapter) =
     });
   });
 
+  it("under main.ts's app.setGlobalPrefix('api'), the dashboard page's own URLs carry the prefix and answer", async () => {
+    const app = await startFixture(adapter, withOps({ dashboard: { loginPath: '/api/login' } }), [WhoamiController], { beforeInit: (nest) => nest.setGlobalPrefix('api') });
+    try {
+      const http = () => request(app.getHttpServer());
+      const page = await http().get('/api/admin/dashboard');
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<html lang="en" data-api="/api/admin" data-login="/api/login" data-logout="" data-ready="/api/health/ready">');
+      expect(page.text).toContain('<script src="/api/admin/dashboard/dashboard.js" defer></script>');
+      for (const file of ['dashboard.js', 'dashboard.css', 'favicon.svg']) expect((await http().get(`/api/admin/dashboard/${file}`)).status).toBe(200);
+      expect((await http().get('/api/health/ready')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
   describe('with every surface but the incident API off, in an app without the global guard', () => {
     let app: INestApplication;
+    const logs = new CapturedLogs();
     beforeAll(async () => {
-      app = await startFixture(adapter, withOps({ health: false, dashboard: false, jwks: false, metrics: false }, { globalGuard: false }), [WhoamiController]);
+      app = await startFixture(adapter, withOps({ health: false, dashboard: false, jwks: false, metrics: false }, { globalGuard: false }), [WhoamiController], { logger: logs });
     });
     afterAll(() => app.close());
     const http = () => request(app.getHttpServer());
+
+    it("its routes are guarded, so the boot warns of none of them as unguarded (only of the app's own unguarded admin route)", () => {
+      const unguarded = logs.warnings.filter((line) => line.includes('no JwtDefenseGuard runs on it')).map((line) => line.slice(0, line.indexOf(' has ')));
+      expect(unguarded).toEqual(['WhoamiController.admin (GET /whoami/admin)']);
+    });
 
     it('a switched-off surface answers 404; the incident API still runs the pipeline: 401 without a token, 403 for a user', async () => {
       for (const path of ['/health/live', '/health/ready', '/admin/health', '/admin/dashboard', '/.well-known/jwks.json', '/metrics']) {

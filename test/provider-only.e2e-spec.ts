@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { IncidentService, JwtDefenseModule, RefreshTokenService, TokenService, type DefenseStore } from '@jwt-defense/core';
+import { IncidentService, JwtDefenseErrors, JwtDefenseModule, RefreshTokenService, TokenService, type DefenseStore } from '@jwt-defense/core';
+import { EXIT, runCli } from '../libs/jwt-defense/src/cli/cli.js';
+import { RedisServer } from './support/redis-server.js';
 import { DefenseStore as DEFENSE_STORE } from '../libs/jwt-defense/src/store/defense-store.ports.js';
 import { resolveJwtDefenseOptions } from '../libs/jwt-defense/src/jwt-defense.options.js';
 import { ADAPTERS } from './support/demo-app.js';
@@ -93,3 +95,57 @@ describe.each(ADAPTERS)('a provider-only resource server over %s', (adapter) => 
     expect(app.get(TokenService).getJwks()).toEqual({ keys: [] });
   });
 });
+
+describe('naming a user in a provider-only API (no local users), with the app and the CLI on one real Redis', () => {
+  let op: OidcProvider;
+  let redis: RedisServer;
+  let app: INestApplication;
+  const PREFIX = 'provider-only:';
+
+  beforeAll(async () => {
+    op = await OidcProvider.start({ audience: AUDIENCE, ...CLIENT });
+    redis = await RedisServer.start();
+    app = await startFixture(
+      'express',
+      JwtDefenseModule.forRoot({
+        // token.issuer without keys names no local users either.
+        token: { issuer: 'https://api.example' },
+        issuers: [{ issuer: op.issuer, audience: AUDIENCE, ca: op.caPem }],
+        store: { type: 'redis', connection: redis.url, keyPrefix: PREFIX },
+        revocation: { cleanupCron: false },
+      }),
+      [WhoamiController],
+    );
+  }, 30_000);
+  afterAll(async () => {
+    await app?.close();
+    await redis?.destroy();
+    await op?.stop();
+  });
+
+  const cli = async (...argv: string[]) => {
+    let err = '';
+    let out = '';
+    const code = await runCli(['--redis', redis.url, '--prefix', PREFIX, ...argv], { out: (text) => (out += text), err: (text) => (err += text), env: {} });
+    return { code, out, err };
+  };
+
+  it('a bare subject is refused (400 invalid_request in the incident API, a usage error in the CLI) instead of revoking nobody', async () => {
+    const incident = app.get(IncidentService);
+    await expect(incident.revokeUser('svc', { reason: 'test' })).rejects.toBeInstanceOf(JwtDefenseErrors.InvalidRequestException);
+    await expect(incident.revokeUser('svc', { reason: 'test', iss: 'https://api.example' })).rejects.toBeInstanceOf(JwtDefenseErrors.InvalidRequestException);
+    const bare = await cli('revoke-user', 'svc', '--reason', 'test');
+    expect([bare.code, bare.out]).toEqual([EXIT.usage, '']);
+    expect(bare.err).toContain('the app has no local users (no token.keys): name the user\'s issuer with --issuer');
+    expect(bare.err).toContain(op.issuer);
+    expect((await cli('revoke-token', 'some-jti', '--sub', 'svc', '--reason', 'test')).code).toBe(EXIT.usage);
+    // The provider's user is untouched, and is revoked once named by its issuer.
+    const { access_token: token } = await op.clientCredentialsToken();
+    const get = () => request(app.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${token}`);
+    expect((await get()).status).toBe(200);
+    expect((await cli('revoke-user', 'svc', '--issuer', op.issuer, '--reason', 'test')).code).toBe(EXIT.ok);
+    const refused = await get();
+    expect([refused.status, refused.body.code]).toEqual([401, 'token_revoked']);
+  });
+});
+

@@ -110,7 +110,7 @@ describe('a malformed Redis URL', () => {
   it.each([
     ['a port out of range', `redis://:${PASSWORD}@127.0.0.1:99999`],
     ['another scheme', `http://:${PASSWORD}@127.0.0.1:6379`],
-    ['no scheme', `127.0.0.1:6379`],
+    ['no scheme and a port out of range', `127.0.0.1:99999`],
     ['a path that is no database number', `redis://:${PASSWORD}@127.0.0.1:6379/cache`],
     ['a broken percent-encoding in the password', `redis://:${PASSWORD}%zz@127.0.0.1:6379`],
   ])('(%s) stops the boot with a TypeError naming store.connection, and not the URL', async (_name, connection) => {

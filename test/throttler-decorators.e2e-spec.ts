@@ -1,6 +1,6 @@
 import { Controller, Get, UseGuards, type INestApplication } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { SkipThrottle, Throttle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { APP_GUARD, Reflector } from '@nestjs/core';
+import { getOptionsToken, getStorageToken, SkipThrottle, Throttle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import request from 'supertest';
 import { JwtDefenseModule, MemoryThrottlerStorage, Public } from '@jwt-defense/core';
 import { ADAPTERS } from './support/demo-app.js';
@@ -164,6 +164,22 @@ describe.each(ADAPTERS)("the app's own ThrottlerModule beside jwt-defense, over 
     await expect(startFixture(adapter, [JwtDefenseModule.forRoot(keepsItsThrottler), shortWindow()], [CountedController, ShortController])).rejects.toThrow(
       /@Throttle of ShortController\.short names the throttler "short"/,
     );
+  });
+
+  it("with a ThrottlerGuard given to main.ts's app.useGlobalGuards(): boots, and the named throttler of @Throttle({ short }) counts", async () => {
+    const app = await startFixture(adapter, [JwtDefenseModule.forRoot(keepsItsThrottler), shortWindow()], [ShortController], {
+      // Built by hand, as main.ts would: Nest runs no lifecycle hook on it, so its throttlers are read here.
+      beforeInit: async (nest) => {
+        const guard = new ThrottlerGuard(nest.get(getOptionsToken()), nest.get(getStorageToken()), nest.get(Reflector));
+        await guard.onModuleInit();
+        nest.useGlobalGuards(guard);
+      },
+    });
+    try {
+      expect(await statuses(app, '/short', 5)).toEqual([200, 200, 200, 429, 429]);
+    } finally {
+      await app.close();
+    }
   });
 
   describe.each([

@@ -82,7 +82,11 @@ const layerOptions: Provider[] = [
   { provide: DEFENSE_METRICS, useFactory: (all: JwtDefenseOptions) => all.metrics ?? NOOP_METRICS_SINK, inject: [JWT_DEFENSE_OPTIONS] },
   {
     provide: KNOWN_ISSUERS,
-    useFactory: (all: JwtDefenseOptions): KnownIssuers => ({ own: all.token.issuer, external: all.issuers.map((issuer) => issuer.issuer) }),
+    // Without token.keys (a provider-only API) there are no local users: a bare subject names nobody.
+    useFactory: (all: JwtDefenseOptions): KnownIssuers => {
+      const local = all.token.keys.length > 0;
+      return { own: local ? all.token.issuer : undefined, external: all.issuers.map((issuer) => issuer.issuer), local };
+    },
     inject: [JWT_DEFENSE_OPTIONS],
   },
   // The revocation rules, from every option they depend on (lifetimes of every issuer, sessions, grace).

@@ -99,7 +99,11 @@ function issuersText({ own, external }: DeclaredIssuers): string {
  * naming those it has: a revocation that reaches no token is never reported as done.
  */
 function externalIssuer(issuer: string | undefined, declared: DeclaredIssuers | undefined, prefix: string): string | undefined {
-  if (issuer === undefined) return undefined;
+  if (issuer === undefined) {
+    // An app without token.keys (a provider-only API) has no local users: a bare sub would revoke nobody.
+    if (declared && declared.own === undefined) throw new CliFailure('the app has no local users (no token.keys): name the user\'s issuer with --issuer: ' + issuersText(declared), EXIT.usage);
+    return undefined;
+  }
   if (!declared) {
     throw new CliFailure(
       shown`no app has declared its issuers under the prefix ${prefix} on this Redis (every instance does at boot), so --issuer ${issuer} cannot be checked: check --prefix (store.keyPrefix), or start an instance`,
@@ -244,7 +248,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const ownJti = parseOwnJti(jti);
       if (sub === undefined && issuer === undefined && !ownJti) throw new CliFailure(NEEDS_SUB, EXIT.usage);
       await withStore(async (store) => {
-        const external = externalIssuer(issuer, issuer === undefined ? undefined : (await store.readGlobalState()).declaredIssuers, globals().prefix);
+        // A jti provably ours needs no declaration: only an app with keys of its own issued it.
+        const declared = issuer === undefined && ownJti && sub === undefined ? undefined : (await store.readGlobalState()).declaredIssuers;
+        const external = externalIssuer(issuer, declared, globals().prefix);
         const own = external === undefined ? ownJti : undefined;
         if (sub === undefined && !own) throw new CliFailure(NEEDS_SUB, EXIT.usage);
         const tag = sub !== undefined ? userOf(sub, external).tag : own!.tag;

@@ -1,4 +1,5 @@
-import { Get, Header, Inject } from '@nestjs/common';
+import { Get, Header, Inject, type OnApplicationBootstrap } from '@nestjs/common';
+import { ApplicationConfig } from '@nestjs/core';
 import { SecurityHeaders } from '../headers/security-headers.decorator.js';
 import { Public } from '../policy/defense-policy.decorator.js';
 import { dashboardPage, type DashboardPaths } from './dashboard/dashboard.page.js';
@@ -21,12 +22,31 @@ export const DASHBOARD_CSP =
  * bearer header when it navigates); every datum and action goes through the admin API with an admin's token
  * obtained in the page.
  */
-@Public()
-export class DashboardController {
-  private readonly html: string;
+/** What a global prefix may hold to be put in the page's URLs as it is (as the module's own paths). */
+const SAFE_PREFIX = /^[A-Za-z0-9._~/-]*$/;
 
-  constructor(@Inject(DASHBOARD_PATHS) paths: DashboardPaths) {
-    this.html = dashboardPage(paths);
+@Public()
+export class DashboardController implements OnApplicationBootstrap {
+  private html = '';
+
+  constructor(
+    @Inject(DASHBOARD_PATHS) private readonly paths: DashboardPaths,
+    private readonly config: ApplicationConfig,
+  ) {}
+
+  /**
+   * The page's own URLs (its files, the admin API, the probe) carry the app's global prefix, set in main.ts after the
+   * module is built (`app.setGlobalPrefix()`): read once it is known. The login and logout routes are the app's, given
+   * as the browser requests them.
+   */
+  onApplicationBootstrap(): void {
+    const prefix = this.config.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
+    if (!SAFE_PREFIX.test(prefix)) {
+      throw new TypeError('jwt-defense: the dashboard cannot put this global prefix in its URLs: use letters, digits and ._~/- in app.setGlobalPrefix(), or ops.dashboard: false');
+    }
+    const prefixed = (path: string) => (prefix ? `/${prefix}${path}` : path);
+    const { page, api, ready } = this.paths;
+    this.html = dashboardPage({ ...this.paths, page: prefixed(page), api: prefixed(api), ready: ready === undefined ? undefined : prefixed(ready) });
   }
 
   @Get()

@@ -1,7 +1,18 @@
 import { BadRequestException, type PipeTransform } from '@nestjs/common';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, isISO8601, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, validateSync } from 'class-validator';
 import { SECURITY_EVENT_TYPES, type SecurityEventType } from '../events/security-event.js';
 import { LOCKDOWN_MODES, type LockdownMode } from '../store/defense-store.ports.js';
+
+/** An ISO 8601 instant that `Date.parse` reads: `IsISO8601` alone also takes week and ordinal dates (`2009-W01-1`), which it cannot. */
+const IsInstant = () =>
+  ValidateBy({
+    name: 'isInstant',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && isISO8601(value, { strict: true }) && Number.isFinite(Date.parse(value)),
+      defaultMessage: () => '$property must be an ISO 8601 date and time',
+    },
+  });
+
 
 /** An issuer URL or a token id: printable ASCII. */
 const PRINTABLE = /^[\x21-\x7e]+$/;
@@ -23,7 +34,7 @@ export class RevokeTokenInput extends ReasonInput {
 
 export class RevokeBeforeInput extends ReasonInput {
   /** ISO 8601, not later than now; default now. */
-  @IsOptional() @IsISO8601({ strict: true }) at?: string;
+  @IsOptional() @IsInstant() at?: string;
 }
 
 export class LockdownInput extends ReasonInput {
@@ -47,7 +58,7 @@ export class EventsQuery {
   @IsOptional() @IsString() @Length(1, 255) sub?: string;
   @IsOptional() @IsInt() @Min(1) @Max(1000) limit?: number;
   /** Only events at or after this instant (ISO 8601). */
-  @IsOptional() @IsISO8601({ strict: true }) since?: string;
+  @IsOptional() @IsInstant() since?: string;
 }
 
 /**

@@ -29,6 +29,7 @@ function mount(base: Type, path: string, ...decorators: ClassDecorator[]): Type 
  * of an app protected by `JwtDefenseModule` (which it finds in the app: import both). Admin routes need one of
  * `roles` through the module's pipeline (DPoP, lockdown, revocation, limits apply as on any route; with or without
  * the global guard); the probes, the JWKS and the dashboard page are public. See docs/OPERATIONS.md.
+ * @hideconstructor
  */
 @Module({})
 export class JwtDefenseOpsModule implements NestModule {

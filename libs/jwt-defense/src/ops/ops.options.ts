@@ -34,12 +34,12 @@ export class OpsMetricsOptions {
 export class OpsDashboardOptions {
   declare readonly [REQUIRED]?: {};
   /**
-   * The app's login route, an absolute path: the page posts `{username, password}` there and uses the
-   * `access_token` of the answer. Default `/auth/login`.
+   * The app's login route, an absolute path as the browser requests it (with the app's global prefix, if any): the
+   * page posts `{username, password}` there and uses the `access_token` of the answer. Default `/auth/login`.
    */
   @IsString() @Matches(ABSOLUTE_PATH) loginPath: string = '/auth/login';
   /**
-   * The app's logout route, an absolute path: "Sign out" posts there (no body, with the token) to revoke the token.
+   * The app's logout route, an absolute path as the browser requests it: "Sign out" posts there (no body, with the token) to revoke the token.
    * Default: none (signing out only forgets the token in the page).
    */
   @IsOptional() @IsString() @Matches(ABSOLUTE_PATH) logoutPath?: string;

@@ -1,4 +1,4 @@
-import { Injectable, NotFoundException, type CanActivate, type ExecutionContext, type NestMiddleware, type OnModuleInit } from '@nestjs/common';
+import { Injectable, NotFoundException, SetMetadata, type CanActivate, type ExecutionContext, type NestMiddleware, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import { SecurityEventService } from '../events/security-event.service.js';
 import { DefenseHealthIndicator } from '../health/defense-health.indicator.js';
@@ -6,6 +6,7 @@ import { IncidentService } from '../incident/incident.service.js';
 import { DefenseAuthenticator } from '../pipeline/defense-authenticator.js';
 import { JwtDefenseGuard } from '../pipeline/jwt-defense.guard.js';
 import { TokenService } from '../token/token.service.js';
+import { DEFENSE_GUARD_METADATA } from '../policy/route-guards.js';
 import type { JwtDefenseOpsOptions } from './ops.options.js';
 
 /** Injection token of the resolved {@link JwtDefenseOpsOptions}. */
@@ -49,6 +50,8 @@ export class OpsServices implements OnModuleInit {
  * run, which shares the first (limits counted once, the token checked once) and is authorized for this route.
  */
 @Injectable()
+// It is a JwtDefenseGuard to the boot check of unguarded routes (globalGuard: false), as a subclass would be.
+@SetMetadata(DEFENSE_GUARD_METADATA, true)
 export class OpsPipelineGuard implements CanActivate {
   constructor(private readonly ops: OpsServices) {}
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, RequestMethod, type ExecutionContext, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
+import { ApplicationConfig, DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { resolveOptions } from '../common/options.js';
 import { routeHeadersFor, type RouteHeaders } from '../headers/route-headers.js';
 import { SecurityHeaders } from '../headers/security-headers.decorator.js';
@@ -112,6 +112,7 @@ export class PolicyResolver implements OnModuleInit {
     private readonly anomalyOptions: AnomalyOptions,
     @Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>,
     private readonly modules: ModulesContainer,
+    private readonly config: ApplicationConfig,
   ) {}
 
   onModuleInit(): void {
@@ -131,7 +132,7 @@ export class PolicyResolver implements OnModuleInit {
 
   /** The app's guards and `ThrottlerModule` throttlers (every module is loaded by the first lookup). */
   private get app(): AppGuards {
-    return (this.appGuards ??= appGuardsOf(this.modules));
+    return (this.appGuards ??= appGuardsOf(this.modules, this.config));
   }
 
   /**

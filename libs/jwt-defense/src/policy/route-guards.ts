@@ -1,4 +1,4 @@
-import { APP_GUARD, type ModulesContainer } from '@nestjs/core';
+import { APP_GUARD, type ApplicationConfig, type ModulesContainer } from '@nestjs/core';
 import { getOptionsToken, ThrottlerGuard, type ThrottlerModuleOptions, type ThrottlerOptions } from '@nestjs/throttler';
 
 /**
@@ -12,7 +12,7 @@ const GUARDS_METADATA = '__guards__';
 
 /** The guards of the app and its `ThrottlerModule` throttlers, read once at boot from every module. */
 export interface AppGuards {
-  /** What is registered as `APP_GUARD`: instances, or classes when request-scoped. */
+  /** What runs on every route: `APP_GUARD`s (instances, or classes when request-scoped) and `app.useGlobalGuards()`'s. */
   readonly global: readonly unknown[];
   /** A `ThrottlerGuard` (or a subclass) runs somewhere: an `APP_GUARD`, or `@UseGuards()` on any class or handler. */
   readonly throttlerGuard: boolean;
@@ -20,10 +20,11 @@ export interface AppGuards {
   readonly throttlers: readonly ThrottlerOptions[];
 }
 
-export function appGuardsOf(modules: ModulesContainer): AppGuards {
-  const global: unknown[] = [];
+export function appGuardsOf(modules: ModulesContainer, config: ApplicationConfig): AppGuards {
+  // `app.useGlobalGuards()` in main.ts: set before the app's init, so known when the resolver's boot walk runs.
+  const global: unknown[] = [...config.getGlobalGuards()];
   const throttlers: ThrottlerOptions[] = [];
-  let throttlerGuard = false;
+  let throttlerGuard = global.some(isThrottlerGuard);
   for (const module of modules.values()) {
     for (const wrapper of [...module.providers.values(), ...module.injectables.values()]) {
       // An alias (`useExisting`) names its class in `inject`; a request-scoped guard has no instance at boot.

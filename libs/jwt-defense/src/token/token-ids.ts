@@ -92,15 +92,20 @@ export interface KnownIssuers {
   readonly own?: string;
   /** The external issuers; absent when the caller does not know them (the CLI): any `iss` is then accepted. */
   readonly external?: readonly string[];
+  /**
+   * `false` when this module has no users of its own (no `token.keys`: a provider-only API), so a bare subject names
+   * nobody. Absent: it has.
+   */
+  readonly local?: boolean;
 }
 
 /**
  * The identity of a user an admin names (an incident action, the CLI), or `undefined` when the name reaches no user of
- * `known`: an own subject holding a control character (it would reach an external user's state), or an issuer that
- * is neither this module's nor a configured one.
+ * `known`: an own subject holding a control character (it would reach an external user's state), an own subject of a
+ * module without users of its own, or an issuer that is neither this module's nor a configured one.
  */
 export function namedUserIdentity(sub: string, iss: string | undefined, known: KnownIssuers): UserIdentity | undefined {
-  if (iss === undefined || iss === known.own) return hasControlCharacter(sub) ? undefined : userIdentity(sub);
+  if (iss === undefined || iss === known.own) return known.local === false || hasControlCharacter(sub) ? undefined : userIdentity(sub);
   if (known.external !== undefined && !known.external.includes(iss)) return undefined;
   return userIdentity(sub, iss, known.own);
 }

@@ -270,7 +270,8 @@ export class RedisDefenseStore implements DefenseStore {
     }
     if (fields.sk) state.signingKid = fields.sk;
     if (fields.osk) state.declaredSigningKid = fields.osk;
-    if (fields.iss) state.declaredIssuers = declaredIssuersOf(fields.iss);
+    const declaredIssuers = fields.iss ? declaredIssuersOf(fields.iss) : undefined;
+    if (declaredIssuers) state.declaredIssuers = declaredIssuers;
     if (fields.kv) state.keysVersion = integer(fields.kv, 'readGlobalState');
     if (fields.lm && (LOCKDOWN_MODES as readonly string[]).includes(fields.lm)) {
       state.lockdown = {
@@ -620,8 +621,11 @@ function replicasOnline(role: unknown): number {
   return Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
 }
 
-/** The issuers declared in the global state (JSON `{ own?, external }`); anything else is a `DefenseStoreError`. */
-function declaredIssuersOf(field: string): DeclaredIssuers {
+/**
+ * The issuers declared in the global state (JSON `{ own?, external }`). Anything else (another version's shape, a stray
+ * write) is read as no declaration: the rest of the state still applies, and the instances declare theirs again.
+ */
+function declaredIssuersOf(field: string): DeclaredIssuers | undefined {
   let value: unknown;
   try {
     value = JSON.parse(field);
@@ -630,7 +634,7 @@ function declaredIssuersOf(field: string): DeclaredIssuers {
   }
   const { own, external } = (value ?? {}) as { own?: unknown; external?: unknown };
   if (typeof value !== 'object' || (own !== undefined && typeof own !== 'string') || !Array.isArray(external) || !external.every((iss) => typeof iss === 'string')) {
-    throw new DefenseStoreError('unexpected Redis reply for readGlobalState');
+    return undefined;
   }
   return { ...(own === undefined ? {} : { own }), external };
 }

@@ -17,6 +17,11 @@ describe('redisUrlProblem', () => {
     'rediss://jwtd:secret@redis.internal:6380/0',
     'redis://[::1]:6379',
     '/var/run/redis/redis.sock',
+    // Without a scheme, as ioredis reads them (a docker-compose `redis:6379`): host[:port][/db], //host..., a port.
+    'cache-node-7:6379',
+    'redis:6379',
+    '//cache:6380/2',
+    '6379',
   ])('accepts %s (what ioredis connects to)', (url) => {
     expect(redisUrlProblem(url)).toBeUndefined();
     expect(optionsWith(url).store).toMatchObject({ type: 'redis', connection: url });
@@ -27,8 +32,9 @@ describe('redisUrlProblem', () => {
     ['a port that is no number', 'redis://cache-node-7:port'],
     ['an unencoded # in the password', 'redis://:se#cret@cache-node-7:6379'],
     ['another scheme', 'http://cache-node-7:6379'],
-    ['no scheme', 'cache-node-7:6379'],
-    ['a missing //', 'redis:cache-node-7:6379'],
+    ['a missing // (read as a host redis with a port that is no number)', 'redis:cache-node-7:6379'],
+    ['a bare port out of range', '99999'],
+    ['no scheme and a path that is no database number', 'cache-node-7:6379/cache'],
     ['no host', 'redis://:secret@:6379'],
     ['a path that is no database number', 'redis://cache-node-7:6379/cache'],
     ['a broken percent-encoding', 'redis://:secret%zz@cache-node-7:6379'],

@@ -1,14 +1,20 @@
 // Checks of a Redis connection string, without ioredis (the main entry's option checks use them). Messages never
 // repeat the string: it may hold a password.
 
-const FORM = 'redis://[user:password@]host:port[/db] or rediss://... (TLS), or a unix socket path';
+const FORM = '[redis://][user:password@]host:port[/db] or rediss://... (TLS), or a unix socket path';
 const ENCODED = 'a password holding @, :, / or # is percent-encoded, e.g. with encodeURIComponent';
+
+function portProblem(port: number): string | undefined {
+  return port >= 1 && port <= 65_535 ? undefined : `names a port that is not 1 to 65535: use ${FORM}`;
+}
 
 /** What is wrong with a Redis URL (ending in the forms accepted), or `undefined` when ioredis can use it. */
 export function redisUrlProblem(url: string): string | undefined {
-  if (url.startsWith('/')) return undefined; // a unix socket path
+  if (url.startsWith('/') && !url.startsWith('//')) return undefined; // a unix socket path
+  if (/^\d+$/.test(url)) return portProblem(Number(url)); // a bare port, as ioredis takes it
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1];
-  if (scheme === undefined) return `is not a URL: use ${FORM}`;
+  // Without a scheme, ioredis reads `host[:port][/db]` (and `//host...`) as a redis:// URL: so is it checked.
+  if (scheme === undefined) return redisUrlProblem(`redis:${url.startsWith('//') ? '' : '//'}${url}`);
   if (!/^rediss?$/i.test(scheme)) return `has the scheme ${scheme.slice(0, 16)}://, not redis:// or rediss://: use ${FORM}`;
   let parsed: URL;
   try {
