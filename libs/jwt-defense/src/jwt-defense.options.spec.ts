@@ -17,7 +17,7 @@ describe('resolveJwtDefenseOptions', () => {
     const options = resolveJwtDefenseOptions(base());
     expect(options.token).toMatchObject({ accessTokenTtlSec: 300, maxAccessTokenTtlSec: 900, clockToleranceSec: 30, maxTokenBytes: 8192, verifiedTokenCacheSize: 10_000 });
     expect(options.store).toMatchObject({ type: 'memory', maxRevocations: 100_000, maxSessions: 100_000, maxUserEpochs: 100_000, maxCounters: 100_000, maxEvents: 10_000 });
-    expect(options.throttle).toMatchObject({ ip: { limit: 100, ttlMs: 60_000 }, user: { limit: 100, ttlMs: 60_000 }, algorithm: 'fixed', failMode: 'open', bodyFailMode: 'closed', headers: false });
+    expect(options.throttle).toMatchObject({ ip: { limit: 100, ttlMs: 60_000 }, user: { limit: 100, ttlMs: 60_000 }, algorithm: 'fixed', failMode: 'open', bodyFailMode: 'closed', headers: false, allow: [] });
     expect(options.revocation).toMatchObject({ failMode: 'closed', graceSec: 900, globalStateRefreshMs: 1000, cleanupCron: '0 */5 * * * *', cleanupBudgetMs: 200 });
     expect(options.proxy).toMatchObject({ trusted: [], header: 'x-forwarded-for', ipv6SubnetPrefix: 64 });
     expect(options.session).toMatchObject({ refreshTokenTtlSec: 604_800 });
@@ -62,6 +62,9 @@ describe('resolveJwtDefenseOptions', () => {
     ['a fail mode that is not one', (o) => (o.revocation = { failMode: 'maybe' }), /revocation\.failMode must be one of the following values: open, closed/],
     ['a bad cron expression', (o) => (o.revocation = { cleanupCron: 'every day' }), /revocation\.cleanupCron is not a cron expression/],
     ['an invalid CIDR', (o) => (o.proxy = { trusted: ['10.0.0.0/33'] }), /proxy\.trusted must be a list of IP addresses or CIDRs/],
+    ['a bad CIDR in the allow-list, by its index', (o) => (o.throttle = { allow: ['10.0.0.0/8', '2001:db8::/129'] }), /throttle\.allow\[1\] must be an IP address or a CIDR/],
+    ['two addresses in one allow-list entry', (o) => (o.throttle = { allow: ['10.0.0.1,10.0.0.2'] }), /throttle\.allow\[0\] must be an IP address or a CIDR/],
+    ['an allow-list entry that is not a string', (o) => (o.throttle = { allow: [167772161] }), /throttle\.allow.*must be a string/],
     ['an unknown proxy header', (o) => (o.proxy = { trusted: [], header: 'x-client-ip' }), /proxy\.header must be one of the following values/],
     ['a key-encryption key that is not 32 bytes', (o) => (o.incident = { keyEncryptionKey: randomBytes(16) }), /incident\.keyEncryptionKey must be exactly 32 bytes \(got 16\)/],
     ['no admin role for the lockdown', (o) => (o.incident = { adminRoles: [] }), /incident\.adminRoles should not be empty/],
@@ -84,6 +87,11 @@ describe('resolveJwtDefenseOptions', () => {
     expect(redis({ commandTimeoutMs: 100 })).toMatchObject({ replicaAcks: 'auto', commandTimeoutMs: 100 });
     expect(redis({ replicaAcks: 0, commandTimeoutMs: 100, replicaAckTimeoutMs: 100 })).toMatchObject({ replicaAcks: 0 });
     expect(redis({ replicaAcks: 2 })).toMatchObject({ replicaAcks: 2 });
+  });
+
+  it('takes IPv4 and IPv6 addresses and CIDRs in throttle.allow', () => {
+    const allow = ['127.0.0.1', '10.0.0.0/8', '::1', '2001:db8::/32', '::ffff:192.0.2.0/120'];
+    expect(resolveJwtDefenseOptions({ ...base(), throttle: { allow } }).throttle.allow).toEqual(allow);
   });
 
   it('accepts true/false for a layer that can be turned off, and false for a limit', () => {

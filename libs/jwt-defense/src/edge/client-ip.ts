@@ -39,10 +39,16 @@ export class ClientIpResolver {
     return peer !== undefined && this.trust(peer, 0);
   }
 
+  /** The client's key for limits, events and risk: its address, an IPv6 one grouped by prefix. */
   resolve(request: IncomingMessage): string {
+    return this.group(this.address(request));
+  }
+
+  /** The client's own address (trusted proxies only), before any grouping: what an address list matches. */
+  address(request: IncomingMessage): string {
     const peer = request.socket?.remoteAddress ?? '';
     // Hot path: no proxy trusted, the peer is the client; no header is even parsed.
-    if (this.trustsNobody) return this.normalize(peer);
+    if (this.trustsNobody) return peer;
     const headers = request.headers;
     let chain: string | undefined;
     if (this.header === 'x-forwarded-for') {
@@ -55,10 +61,11 @@ export class ClientIpResolver {
     }
     // proxy-addr walks X-Forwarded-For only: present the configured header's chain to it in that form.
     const source = { socket: request.socket, connection: request.socket, headers: chain === undefined ? {} : { 'x-forwarded-for': chain } };
-    return this.normalize(proxyAddr(source as unknown as IncomingMessage, this.trust));
+    return proxyAddr(source as unknown as IncomingMessage, this.trust);
   }
 
-  private normalize(address: string): string {
+  /** An address as a client key: IPv4 (an IPv4-mapped IPv6 one too) as it is, IPv6 as its `ipv6SubnetPrefix` network. */
+  group(address: string): string {
     if (!address.includes(':')) return address; // IPv4 (or not an address at all): as it is
     if (!ipaddr.isValid(address)) return address;
     const parsed = ipaddr.parse(address);

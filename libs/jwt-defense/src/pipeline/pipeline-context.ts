@@ -24,8 +24,12 @@ export interface PipelineContext {
   readonly request: IncomingMessage;
   /** The framework's request object (Express's or Fastify's), where the parsed `body` is. */
   readonly httpRequest: { body?: unknown };
-  /** The client address (trusted-proxy resolution), resolved once. */
+  /** The client key (trusted-proxy resolution; an IPv6 address grouped by prefix), resolved once. */
   readonly clientIp: string;
+  /** The client's own address before grouping, for the throttle allow-list (ThrottleStage). */
+  readonly clientAddress: string;
+  /** The client is on `throttle.allow`: its per-IP and per-user limits are skipped (ThrottleStage). */
+  allowListed?: boolean;
   /** The scheme the token came with (`DPoP` for a sender-constrained one). */
   scheme?: 'Bearer' | 'DPoP';
   /** The verified principal, once verification passed. */

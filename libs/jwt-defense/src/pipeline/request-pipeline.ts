@@ -119,11 +119,14 @@ export class RequestPipeline {
       // Admitted by a public run (the GraphQL endpoint's, a public resolver's): this first authenticated run decides.
       context.route = route;
     } else {
+      const clientAddress = this.clientIp.address(request);
       context = {
         route,
         request,
         httpRequest: httpRequest as { body?: unknown },
-        clientIp: this.clientIp.resolve(request),
+        clientIp: this.clientIp.group(clientAddress),
+        clientAddress,
+        allowListed: false,
         startedMs: this.traced ? performance.now() : 0,
         scheme: undefined,
         principal: undefined,

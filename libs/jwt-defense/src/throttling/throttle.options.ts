@@ -1,5 +1,6 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { Nested, NestedRecord, REQUIRED } from '../common/options.js';
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import proxyAddr from 'proxy-addr';
+import { Nested, NestedRecord, OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import type { RateLimitAlgorithm } from './rate-limit.js';
 import { FAIL_MODES, type FailMode } from '../pipeline/fail-mode.js';
 
@@ -35,6 +36,15 @@ export class ThrottlePolicyOptions {
 }
 
 /** Layer 2 options: rate limits per client IP, per user and per body field. */
+@OptionsCheck<ThrottleOptions>((options, path) => {
+  options.allow.forEach((entry, index) => {
+    try {
+      proxyAddr.compile([entry]); // one entry at a time: a string alone would be split at commas
+    } catch {
+      throw optionsError(`${path}.allow[${index}]`, 'must be an IP address or a CIDR (e.g. "10.0.0.0/8" or "2001:db8::/32")');
+    }
+  });
+})
 export class ThrottleOptions {
   declare readonly [REQUIRED]?: {};
   /** Default limit per client IP on every route, one budget across routes. Default 100 per 60000 ms; `false`: none. */
@@ -64,4 +74,11 @@ export class ThrottleOptions {
    * Default `false`.
    */
   @IsBoolean() headers: boolean = false;
+  /**
+   * Clients that skip the per-IP and per-user limits: IP addresses or CIDRs, IPv4 and IPv6, matched against the
+   * client's address as the module resolves it (through `proxy.trusted` proxies only). Never authentication (the token
+   * is verified and every other layer applies), never a body-field limit (a login's per-username limit: anyone can type
+   * a username), never the storages of an app's own `ThrottlerModule`. Default none.
+   */
+  @IsArray() @IsString({ each: true }) allow: string[] = [];
 }

@@ -35,6 +35,7 @@ describe('ThrottleStage', () => {
     request: {} as IncomingMessage,
     httpRequest: { body },
     clientIp: ip,
+    clientAddress: ip,
     startedMs: 0,
   });
 
@@ -88,5 +89,50 @@ describe('ThrottleStage', () => {
     expect(partResult(check.parts, USER_RATE_PART)).toMatchObject({ limit: 1, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' });
     expect(() => stage.decide(ctx, { [USER_RATE_PART.name]: { totalHits: 2, timeToExpireMs: 1, blocked: true, timeToBlockExpireMs: 1500 } })).toThrow(RateLimitedException);
     expect(ctx.limits?.map((counted) => counted.name)).toEqual(['user']);
+  });
+
+  describe('throttle.allow', () => {
+    const withAllow = (allow: string[]) => {
+      const clock = new DefenseClock();
+      const eventService = new SecurityEventService(store, clock);
+      return new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true, allow }));
+    };
+
+    it('an allow-listed client skips the per-IP and per-user limits (no count, no RateLimit fields), not the body-field limit', async () => {
+      const allowing = withAllow(['198.51.100.0/24']);
+      const route = { ip: limit('ip', 1), user: limit('user', 1), body: { ...limit('body', 2), field: 'username' }, isPublic: false };
+      const first = context(route, { username: 'alice' });
+      await allowing.beforeAuth(first);
+      await allowing.beforeAuth(context(route, { username: 'alice' }));
+      expect(first.ipOwed).toBeUndefined();
+      expect(store.sizes['counters:ip']).toBeUndefined();
+      const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
+      allowing.prepare(first, check);
+      expect(check.parts).toEqual({});
+      expect(first.limits).toBeUndefined();
+      await expect(Promise.resolve().then(() => allowing.beforeAuth(context(route, { username: 'alice' })))).rejects.toBeInstanceOf(RateLimitedException);
+    });
+
+    it('a client not on the list is limited as before', async () => {
+      const allowing = withAllow(['198.51.100.0/24']);
+      const route = { ip: limit('ip', 1) };
+      await allowing.beforeAuth(context(route, undefined, '203.0.113.1'));
+      await expect(Promise.resolve().then(() => allowing.beforeAuth(context(route, undefined, '203.0.113.1')))).rejects.toBeInstanceOf(RateLimitedException);
+    });
+
+    it("matches the client's own IPv6 address, not its /64 group", async () => {
+      const allowing = withAllow(['2001:db8::1']);
+      const route = { ip: limit('ip', 1) };
+      const from = (address: string) => ({ ...context(route, undefined, '2001:db8::/64'), clientAddress: address });
+      for (let i = 0; i < 3; i++) await allowing.beforeAuth(from('2001:db8::1'));
+      await allowing.beforeAuth(from('2001:db8::2'));
+      await expect(Promise.resolve().then(() => allowing.beforeAuth(from('2001:db8::3')))).rejects.toBeInstanceOf(RateLimitedException);
+    });
+
+    it('without a list, the address is never looked at', () => {
+      const ctx = context({ ip: limit('ip', 5) });
+      Object.defineProperty(ctx, 'clientAddress', { get: () => { throw new Error('looked up'); } });
+      expect(() => stage.beforeAuth(ctx)).not.toThrow();
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import proxyAddr from 'proxy-addr';
 import { DefenseClock } from '../common/defense-clock.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import { RateLimitedException } from '../errors/defense.exceptions.js';
@@ -39,6 +40,7 @@ function bodyKey(body: unknown, field: string): string {
  * counted first, whatever else refuses: one round trip per request), or, for a request refused before the call (a
  * forged token), with one hit; a block the store answered is remembered, so the client's next requests are refused
  * before any token work and without a round trip. Public routes and body-field limits are hit before authentication.
+ * A client on `throttle.allow` skips the per-IP and per-user limits (never a body-field one).
  * One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event.
  */
 @Injectable()
@@ -47,6 +49,8 @@ export class ThrottleStage implements CheckStage {
   /** The per-IP count of authenticated routes goes with the ONE call (a remote store). */
   private readonly countsInCall: boolean;
   private readonly blocks = new LocalBlocks(LOCAL_BLOCKS);
+  /** `throttle.allow`, compiled once; none without a list (no lookup at all). */
+  private readonly allowList: ((address: string, index: number) => boolean) | undefined;
 
   constructor(
     @Inject(RateLimitStore) private readonly store: RateLimitStore & { readonly kind?: string },
@@ -56,6 +60,7 @@ export class ThrottleStage implements CheckStage {
     private readonly options: ThrottleOptions,
   ) {
     this.countsInCall = store.kind !== 'memory';
+    this.allowList = options.allow.length > 0 ? proxyAddr.compile([...options.allow]) : undefined;
   }
 
   /**
@@ -63,7 +68,10 @@ export class ThrottleStage implements CheckStage {
    * store answers later (Redis) or both are counted (a login).
    */
   beforeAuth(context: PipelineContext): void | Promise<void> {
-    const { ip, body } = context.route;
+    // The one match of the request (the user limit reads its answer): the client's own address, not its IPv6 group.
+    if (this.allowList !== undefined && this.allowList(context.clientAddress, 0)) context.allowListed = true;
+    const { body } = context.route;
+    const ip = context.allowListed ? false : context.route.ip;
     if (ip === false && body === undefined) return;
     const nowMs = this.clock.nowMs();
     const key = body && bodyKey(context.httpRequest.body, body.field);
@@ -86,7 +94,7 @@ export class ThrottleStage implements CheckStage {
       askPart(check, IP_RATE_PART, { space: limit.space, ip: context.clientIp, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs: owed.nowMs });
     }
     const user = context.route.user;
-    if (user === false) return;
+    if (user === false || context.allowListed) return;
     // One literal shape per part input (a spread makes a new object shape on every request).
     askPart(check, USER_RATE_PART, { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() });
   }
