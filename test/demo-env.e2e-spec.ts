@@ -105,6 +105,17 @@ describe.each(ADAPTERS)('the demo environment over %s', (adapter) => {
     });
   });
 
+  it('THROTTLE_ALLOW: a listed client skips THROTTLE_LIMIT, is still authenticated, and meets the per-username LOGIN_LIMIT; a bad CIDR stops the boot', async () => {
+    await withDemo(adapter, { THROTTLE_LIMIT: '2', LOGIN_LIMIT: '2', THROTTLE_ALLOW: '192.0.2.0/24, 127.0.0.0/8' }, async (demo) => {
+      for (let i = 0; i < 4; i++) expect((await request(demo.server).get('/health')).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect((await request(demo.server).get('/me')).body.code).toBe('token_missing');
+      const logins: number[] = [];
+      for (let i = 0; i < 3; i++) logins.push((await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'wrong' })).status);
+      expect(logins).toEqual([401, 401, 429]);
+    });
+    await expect(startDemo(adapter, { THROTTLE_ALLOW: '127.0.0.0/8,10.0.0.0/33' })).rejects.toThrow(/THROTTLE_ALLOW/);
+  });
+
   it('tokens carry auth_time and acr; a refresh keeps auth_time', async () => {
     await withDemo(adapter, {}, async (demo) => {
       const first = (await login(demo)).body as { access_token: string; refresh_token: string };

@@ -77,6 +77,8 @@ export class AppModule {
             // THROTTLE_LIMIT per client (IP, and user once authenticated) across every route.
             ip: client,
             user: client,
+            // THROTTLE_ALLOW clients skip those two (never authentication, never the login's per-username limit).
+            allow: config.throttleAllow,
             // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
             profiles: { login: { ip: login, body: { field: 'username', ...login } } },
           },

@@ -20,6 +20,8 @@ export interface DemoConfig {
   redisReplicaAcks: ReplicaAcks;
   trustProxy: string[];
   trustProxyHeader: ProxyHeader;
+  /** THROTTLE_ALLOW: clients (IPs or CIDRs) that skip the per-IP and per-user limits, never authentication. */
+  throttleAllow: string[];
   throttleLimit: number;
   throttleTtlMs: number;
   loginLimit: number;
@@ -110,6 +112,20 @@ function text(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw === undefined || raw === '' ? undefined : raw;
 }
 
+/** A comma-separated list of IP addresses or CIDRs (TRUST_PROXY, THROTTLE_ALLOW); absent: none. */
+function addressList(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (text(env, name) ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  try {
+    proxyAddr.compile(list);
+  } catch {
+    throw new TypeError(`demo: ${name} must be a comma-separated list of IP addresses or CIDRs (e.g. 10.0.0.0/8)`);
+  }
+  return list;
+}
+
 /** A scraper's static bearer: long enough not to be guessed, and a valid bearer token68. */
 function metricsToken(env: NodeJS.ProcessEnv): string | undefined {
   const token = text(env, 'METRICS_TOKEN');
@@ -135,15 +151,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   if (adapter !== 'express' && adapter !== 'fastify') {
     throw new TypeError('demo: HTTP_ADAPTER must be express or fastify');
   }
-  const trustProxy = (text(env, 'TRUST_PROXY') ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean);
-  try {
-    proxyAddr.compile(trustProxy);
-  } catch {
-    throw new TypeError('demo: TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs (e.g. 10.0.0.0/8)');
-  }
+  const trustProxy = addressList(env, 'TRUST_PROXY');
   const trustProxyHeader = (text(env, 'TRUST_PROXY_HEADER') ?? 'x-forwarded-for').toLowerCase() as ProxyHeader;
   if (!PROXY_HEADERS.includes(trustProxyHeader)) {
     throw new TypeError(`demo: TRUST_PROXY_HEADER must be one of ${PROXY_HEADERS.join(', ')}`);
@@ -174,6 +182,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     redisReplicaAcks: replicaAcks(env),
     trustProxy,
     trustProxyHeader,
+    throttleAllow: addressList(env, 'THROTTLE_ALLOW'),
     throttleLimit: int(env, 'THROTTLE_LIMIT', 100, 1, 1_000_000_000),
     throttleTtlMs: int(env, 'THROTTLE_TTL_MS', 60_000, 1, 86_400_000),
     loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),
