@@ -92,11 +92,26 @@ describe('ThrottleStage', () => {
   });
 
   describe('throttle.allow', () => {
-    const withAllow = (allow: string[]) => {
+    const withAllow = (allow: string[], rateStore: MemoryDefenseStore = store) => {
       const clock = new DefenseClock();
       const eventService = new SecurityEventService(store, clock);
-      return new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true, allow }));
+      return new ThrottleStage(rateStore, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true, allow }));
     };
+
+    it('on a remote store, the per-IP count that would go with the ONE call is not asked for', () => {
+      const remote = Object.create(store, { kind: { value: 'redis' } }) as MemoryDefenseStore;
+      const route = { ip: limit('ip', 1), isPublic: false };
+      const listed = context(route);
+      const other = context(route, undefined, '203.0.113.1');
+      const allowing = withAllow(['198.51.100.0/24'], remote);
+      allowing.beforeAuth(listed);
+      allowing.beforeAuth(other);
+      expect([listed.ipOwed, other.ipOwed?.limit.limit]).toEqual([undefined, 1]);
+      const check: DefenseCheckRequest = { tag: 't', sub: 'alice', parts: {} };
+      allowing.prepare(listed, check);
+      expect(check.parts).toEqual({});
+      expect(allowing.countOwed(listed)).toBeUndefined();
+    });
 
     it('an allow-listed client skips the per-IP and per-user limits (no count, no RateLimit fields), not the body-field limit', async () => {
       const allowing = withAllow(['198.51.100.0/24']);
