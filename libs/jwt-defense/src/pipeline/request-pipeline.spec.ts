@@ -23,7 +23,6 @@ const route = (overrides: Partial<RoutePolicy> = {}): RoutePolicy => ({
   failMode: 'closed',
   ip: limit('ip', 1000),
   user: limit('user', 1000),
-  userBy: undefined,
   routeId: 'route',
   risk: { mode: 'off', stepUpAt: 0.4, denyAt: 0.8 },
   anomaly: { mode: 'off', containment: 'none' },

@@ -42,7 +42,7 @@ export interface RoutePolicy {
   readonly ip: RouteRateLimit | false;
   readonly user: RouteRateLimit | false;
   /** On a route with the default user limit, with `throttle.userBy`: the principal's claim picks it (`user` is the fallback). */
-  readonly userBy: UserLimitsByClaim | undefined;
+  readonly userBy?: UserLimitsByClaim;
   readonly body?: RouteRateLimit & { readonly field: string };
   /** `@SecurityHeaders()` overrides, when the route has some. */
   readonly headers?: RouteHeaders;
