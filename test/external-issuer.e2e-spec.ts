@@ -223,6 +223,24 @@ describe.each(ADAPTERS)('tokens of an external OpenID provider over %s', (adapte
       await listed.close();
     }
   });
+
+  it("throttle.userBy reads the provider's claims as its own: a machine client's limit by client_id (Cognito's), the default for another", async () => {
+    const byClient = await start({
+      issuers: [external()],
+      throttle: { ip: { limit: 10_000, ttlMs: 60_000 }, user: { limit: 3, ttlMs: 60_000 }, userBy: { claim: 'client_id', limits: { svc: { limit: 2, ttlMs: 60_000 } } } },
+    });
+    try {
+      const statuses = async (token: string) => {
+        const seen: number[] = [];
+        for (let i = 0; i < 4; i++) seen.push((await request(byClient.getHttpServer()).get('/whoami').set('Authorization', `Bearer ${token}`)).status);
+        return seen;
+      };
+      expect(await statuses((await op.clientCredentialsToken()).access_token)).toEqual([200, 200, 429, 429]);
+      expect(await statuses(op.signArbitraryToken(claims({ sub: 'user-2', client_id: 'spa' })))).toEqual([200, 200, 200, 429]);
+    } finally {
+      await byClient.close();
+    }
+  });
 });
 
 describe.each(ADAPTERS)('an external issuer that cannot be reached, over %s', (adapter) => {

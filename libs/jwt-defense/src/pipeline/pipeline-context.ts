@@ -38,6 +38,8 @@ export interface PipelineContext {
   identity?: PrincipalIdentity;
   /** The per-IP count owed to a remote store: it goes with the ONE call, or, refused before it, with one hit (ThrottleStage). */
   ipOwed?: { readonly limit: RouteRateLimit; readonly nowMs: number };
+  /** The per-user limit of this request (the route's, or the one the principal's claim picks), set when its part is asked (ThrottleStage). */
+  userLimit?: RouteRateLimit | false;
   /** The verified DPoP proof of a bound token (DpopStage). */
   proof?: DpopProof;
   /** The request's risk context and what was learned of it (ContextRiskStage). */

@@ -132,6 +132,7 @@ export class RequestPipeline {
         principal: undefined,
         identity: undefined,
         ipOwed: undefined,
+        userLimit: undefined,
         proof: undefined,
         risk: undefined,
         layer: 'throttle',

@@ -11,6 +11,7 @@ import { RiskOptions, RouteRiskOptions, type LayerMode } from '../risk/risk.opti
 import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '../monitoring/anomaly.options.js';
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
+import { UserLimitsByClaim } from '../throttling/user-limits-by-claim.js';
 import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
 import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
@@ -24,6 +25,8 @@ export interface RouteRateLimit {
   readonly ttlMs: number;
   readonly blockDurationMs: number;
   readonly algorithm: RateLimitAlgorithm;
+  /** The user's counter a per-user limit counts on: a `throttle.userBy` value's own; absent: the user's counter. */
+  readonly counter?: string;
 }
 
 /** Everything the pipeline needs to know about a route, computed once per handler (never per request). */
@@ -38,6 +41,8 @@ export interface RoutePolicy {
   readonly failMode: FailMode;
   readonly ip: RouteRateLimit | false;
   readonly user: RouteRateLimit | false;
+  /** On a route with the default user limit, with `throttle.userBy`: the principal's claim picks it (`user` is the fallback). */
+  readonly userBy?: UserLimitsByClaim;
   readonly body?: RouteRateLimit & { readonly field: string };
   /** `@SecurityHeaders()` overrides, when the route has some. */
   readonly headers?: RouteHeaders;
@@ -100,6 +105,7 @@ export class PolicyResolver implements OnModuleInit {
   private readonly byOptions = new WeakMap<DefensePolicyOptions, RoutePolicy>();
   private readonly logger = new Logger('JwtDefense');
   private appGuards?: AppGuards;
+  private readonly userBy: UserLimitsByClaim | undefined;
 
   constructor(
     private readonly reflector: Reflector,
@@ -113,7 +119,9 @@ export class PolicyResolver implements OnModuleInit {
     @Inject(JWT_DEFENSE_EXTRAS) private readonly extras: Required<JwtDefenseModuleExtras>,
     private readonly modules: ModulesContainer,
     private readonly config: ApplicationConfig,
-  ) {}
+  ) {
+    this.userBy = throttle.userBy ? new UserLimitsByClaim(throttle.userBy, throttle.algorithm) : undefined;
+  }
 
   onModuleInit(): void {
     refuseUncountedThrottlers(this.app);
@@ -230,6 +238,7 @@ export class PolicyResolver implements OnModuleInit {
     const ownIp = stock('default') ?? stock('ip') ?? (policy === false ? undefined : policy.ip);
     const userLimit = stock('user') ?? (policy === false ? undefined : policy.user);
     const skipAll = skipped('default');
+    const noUserLimit = policy === false || skipAll || skipped('user');
 
     const risk = resolveOptions(RouteRiskOptions, declared.risk, `@DefensePolicy of ${name}: risk`);
     const anomaly = resolveOptions(RouteAnomalyOptions, declared.anomaly, `@DefensePolicy of ${name}: anomaly`);
@@ -248,7 +257,9 @@ export class PolicyResolver implements OnModuleInit {
       scopes: declared.scopes,
       failMode: declared.failMode ?? this.revocation.failMode,
       ip: policy === false || skipAll || skipped('ip') ? false : this.limit(ownIp ?? this.throttle.ip, ownIp ? `ip:${name}` : 'ip'),
-      user: policy === false || skipAll || skipped('user') ? false : this.limit(userLimit ?? this.throttle.user, 'user'),
+      user: noUserLimit ? false : this.limit(userLimit ?? this.throttle.user, 'user'),
+      // A route's own user limit (false included) applies to everyone; the principal's claim picks only the default.
+      userBy: noUserLimit || userLimit !== undefined ? undefined : this.userBy,
       body:
         policy === false || !policy.body || skipAll || skipped('body')
           ? undefined

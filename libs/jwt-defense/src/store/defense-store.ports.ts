@@ -30,7 +30,13 @@ export interface RateLimitHit {
 }
 
 /** A per-user rate limit counted inside the per-request check. */
-export type UserRateLimitRequest = Omit<RateLimitHit, 'space' | 'key' | 'principal'>;
+export interface UserRateLimitRequest extends Omit<RateLimitHit, 'space' | 'key' | 'principal'> {
+  /**
+   * Which of the user's counters: absent (or `''`), the user's own; a name ([A-Za-z0-9_-], at most 16 characters), a
+   * counter of its own beside it (a `throttle.userBy` value's: two limits never share a window).
+   */
+  counter?: string;
+}
 
 /** What the context-risk layer reads about the request's context in the per-request call. */
 export interface RiskRead {

@@ -5,7 +5,7 @@ import { RATE_LIMIT_LUA } from './rate-limit.lua.js';
 import { NOT_COUNTED, parseRateLimitReply } from './user-rate.check-part.js';
 
 /** The per-IP count of a request that reaches the one call: the counter `RateLimitStore.hit` would count. */
-export interface IpRateCount extends UserRateLimitRequest {
+export interface IpRateCount extends Omit<UserRateLimitRequest, 'counter'> {
   /** The counter's space (`ip`, or the route's own). */
   space: string;
   /** The client address. */

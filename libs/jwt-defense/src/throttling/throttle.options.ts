@@ -1,4 +1,4 @@
-import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import proxyAddr from 'proxy-addr';
 import { Nested, NestedRecord, OptionsCheck, optionsError, REQUIRED } from '../common/options.js';
 import type { RateLimitAlgorithm } from './rate-limit.js';
@@ -35,6 +35,36 @@ export class ThrottlePolicyOptions {
   @Nested(() => BodyRateLimitOptions) body?: BodyRateLimitOptions;
 }
 
+/**
+ * The per-user limit by principal: a claim of the verified token (a plan, a tier, a `client_id`) picks the per-user
+ * limit of the routes that have the default one (`throttle.user`); a route's own user limit applies to everyone.
+ */
+@OptionsCheck<UserLimitsByClaimOptions>((options, path) => {
+  const { limits } = options as { limits?: unknown };
+  if (limits === undefined || Object.keys(limits as object).length === 0) {
+    throw optionsError(`${path}.limits`, "must map at least one claim value to a limit, e.g. { free: { limit: 100, ttlMs: 60000 }, internal: false }");
+  }
+})
+export class UserLimitsByClaimOptions {
+  declare readonly [REQUIRED]?: { claim: true; limits: true };
+  /**
+   * The claim whose value picks the limit, read from the verified token (this module's or an external issuer's), by
+   * its exact name first (`plan`, `client_id`, `https://example.com/plan`, `permissions`), then as a dot path
+   * (`app_metadata.plan`). A string is looked up as it is (case-sensitive); an array of strings (Auth0's
+   * `permissions`, `cognito:groups`) gets the first entry of `limits`, in the order written, that it contains; any
+   * other value, or no such claim, gets the route's default limit. Required; 1 to 256 characters.
+   */
+  @IsString() @Length(1, 256) claim!: string;
+  /**
+   * Claim value → its per-user limit (`{ limit, ttlMs, blockDurationMs? }`, ms), or `false`: no per-user limit for
+   * that principal (the per-IP limit still applies). A value not listed gets the route's default (`throttle.user`).
+   * Each value counts on a counter of its own per user, so a principal whose value changes starts that value's
+   * window afresh. For an array claim the order is the precedence (as JavaScript orders keys: integer-like ones,
+   * `'2'`, come first). Required; at least one entry.
+   */
+  @NestedRecord(() => RateLimitOptions, { orFalse: true }) limits!: Record<string, RateLimitOptions | false>;
+}
+
 /** Layer 2 options: rate limits per client IP, per user and per body field. */
 @OptionsCheck<ThrottleOptions>((options, path) => {
   options.allow.forEach((entry, index) => {
@@ -51,6 +81,14 @@ export class ThrottleOptions {
   @Nested(() => RateLimitOptions, { orBoolean: 'false' }) ip: RateLimitOptions | false = { limit: 100, ttlMs: 60_000 };
   /** Default limit per authenticated user on every route. Default 100 per 60000 ms; `false`: none. */
   @Nested(() => RateLimitOptions, { orBoolean: 'false' }) user: RateLimitOptions | false = { limit: 100, ttlMs: 60_000 };
+  /**
+   * The per-user limit by principal: a claim of the verified token picks the limit on every route whose user limit is
+   * `user` (a route's own, from `@DefensePolicy`, a profile or `@Throttle({ user })`, applies to everyone), resolved
+   * per request from the token, with no extra store round trip, e.g.
+   * `{ claim: 'plan', limits: { free: { limit: 100, ttlMs: 60000 }, pro: { limit: 10000, ttlMs: 60000 }, internal: false } }`.
+   * Default none: every user gets `user`.
+   */
+  @Nested(() => UserLimitsByClaimOptions) userBy?: UserLimitsByClaimOptions;
   /**
    * Counting of every limit: `fixed` (a counter per window: cheap, but 2× `limit` can pass across a boundary)
    * or `sliding` (the previous window weighted by its overlap: no boundary burst, same O(1) state). Default `fixed`.

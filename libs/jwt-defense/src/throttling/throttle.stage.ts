@@ -93,10 +93,14 @@ export class ThrottleStage implements CheckStage {
       const { limit } = owed;
       askPart(check, IP_RATE_PART, { space: limit.space, ip: context.clientIp, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs: owed.nowMs });
     }
-    const user = context.route.user;
-    if (user === false || context.allowListed) return;
+    const { user, userBy } = context.route;
+    // An allow-listed client has no user limit. With throttle.userBy, on a route with the default limit: the verified
+    // token's claim picks it (a Map lookup).
+    const limit = context.allowListed ? false : userBy === undefined ? user : userBy.limitOf(context.principal!.claims, user);
+    context.userLimit = limit;
+    if (limit === false) return;
     // One literal shape per part input (a spread makes a new object shape on every request).
-    askPart(check, USER_RATE_PART, { limit: user.limit, ttlMs: user.ttlMs, blockDurationMs: user.blockDurationMs, algorithm: user.algorithm, nowMs: this.clock.nowMs() });
+    askPart(check, USER_RATE_PART, { limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs: this.clock.nowMs(), counter: limit.counter });
   }
 
   /** The per-IP count first (its 429 comes before any other refusal, as a count before authentication would), then the user's. */
@@ -107,9 +111,9 @@ export class ThrottleStage implements CheckStage {
       context.ipOwed = undefined;
       this.counted(context, 'ip', owed.limit, ipCounted);
     }
-    const user = context.route.user;
+    const user = context.userLimit;
     const counted = partResult(result, USER_RATE_PART);
-    if (user === false || !counted) return;
+    if (user === undefined || user === false || !counted) return;
     this.counted(context, 'user', user, counted);
   }
 

@@ -16,11 +16,13 @@ export function parseRateLimitReply(reply: unknown[], what: string): RateLimitRe
 /**
  * Layer 2's part of the one call: the per-user limit, counted (`count`) unless the request was refused before (a
  * revoked token spends nothing of its user's limit). A blocked request blocks the flow: nothing is committed for it.
+ * A named `counter` (a `throttle.userBy` value's) is a key of its own beside the user's (`r<counter>`; in memory
+ * `<counter>\u001f<user>`, which no user's own key can be: those start with the hash tag and a `:`).
  */
 export const USER_RATE_PART: CheckPart<UserRateLimitRequest, RateLimitResult> = {
   name: 'userRate',
   keyCount: 1,
-  keys: (_input, { sub }, key) => [key('r', sub)],
+  keys: (input, { sub }, key) => [key(input?.counter ? `r${input.counter}` : 'r', sub)],
   args: (input) => [input.limit, input.ttlMs, input.blockDurationMs, input.algorithm, Math.floor(input.nowMs)],
   lua: {
     helpers: [RATE_LIMIT_LUA],
@@ -32,7 +34,7 @@ if S.rate[3] == 1 then F.blocked = true end`,
   parse: (reply) => parseRateLimitReply(reply, 'check: userRate'),
   memory: {
     count({ input, scope, flow, spaces, state }) {
-      const rate = spaces.counters('user').hit(scope.user, input, scope.tag);
+      const rate = spaces.counters('user').hit(input.counter ? `${input.counter}\u001f${scope.user}` : scope.user, input, scope.tag);
       state.rate = rate;
       if (rate.blocked) flow.blocked = true;
     },

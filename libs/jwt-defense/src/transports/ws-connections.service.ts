@@ -94,7 +94,7 @@ export class DefenseWsConnections implements OnModuleDestroy {
   async recheck(): Promise<void> {
     for (const [connection, watched] of [...this.sockets]) {
       const { route } = watched;
-      const quiet: RoutePolicy = { ...route, ip: false, user: false, body: undefined, risk: { ...route.risk, mode: 'off' }, anomaly: { ...route.anomaly, mode: 'off' } };
+      const quiet: RoutePolicy = { ...route, ip: false, user: false, userBy: undefined, body: undefined, risk: { ...route.risk, mode: 'off' }, anomaly: { ...route.anomaly, mode: 'off' } };
       await this.check(connection, { ...watched, route: quiet }, false);
     }
   }

@@ -1,4 +1,4 @@
-import type { DefenseStore, RefreshSessionRecord, RiskLearning, RiskRead, AnomalyCount } from '../defense-store.ports.js';
+import type { DefenseStore, RefreshSessionRecord, RiskLearning, RiskRead, AnomalyCount, UserRateLimitRequest } from '../defense-store.ports.js';
 import { MemoryDefenseStore } from '../memory/memory-defense.store.js';
 import { BUILT_IN_CHECK_PARTS } from '../../pipeline/check-parts.js';
 import { DPOP_PART } from '../../dpop/dpop.check-part.js';
@@ -394,6 +394,21 @@ export function runDefenseStoreContract(name: string, factory: DefenseStoreFacto
           await expect(hit()).resolves.toMatchObject({ userRate: { totalHits: 3, blocked: true, timeToBlockExpireMs: 30_000 } });
           await expect(checkToken(store, { tag: 'tagR', sub: 'other', jti: 'j', userRate })).resolves.toMatchObject({ userRate: { blocked: false } });
           await expect(checkToken(store, { tag: 'tagR', sub: 'rita', jti: 'j' })).resolves.not.toHaveProperty('userRate');
+        });
+
+        it("a named counter (a plan's) is the user's own beside the default one: neither spends nor restarts the other's window", async () => {
+          const free = { limit: 2, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, nowMs: now };
+          const pro = { ...free, limit: 5, ttlMs: 3_600_000, counter: 'pro-Plan_1' };
+          const hit = (userRate: UserRateLimitRequest, sub = 'pia') => checkToken(store, { tag: 'tagP', sub, jti: 'j', userRate });
+          for (let i = 1; i <= 3; i++) await expect(hit(pro)).resolves.toMatchObject({ userRate: { totalHits: i, timeToExpireMs: 3_600_000 } });
+          // The default counter starts at 1 (the plan's hits are not its), and refuses at its own limit.
+          await expect(hit(free)).resolves.toMatchObject({ userRate: { totalHits: 1, blocked: false, timeToExpireMs: 60_000 } });
+          await expect(hit(free)).resolves.toMatchObject({ userRate: { totalHits: 2, blocked: false } });
+          await expect(hit(free)).resolves.toMatchObject({ userRate: { blocked: true } });
+          // The plan's window went on from 3 (neither restarted by the lower limit nor blocked by it); another user's is apart.
+          await expect(hit(pro)).resolves.toMatchObject({ userRate: { totalHits: 4, blocked: false } });
+          await expect(hit(pro, 'other')).resolves.toMatchObject({ userRate: { totalHits: 1 } });
+          await expect(hit({ ...pro, counter: 'other' })).resolves.toMatchObject({ userRate: { totalHits: 1 } });
         });
       },
       [ANOMALY_PART.name]: () => {
