@@ -24,6 +24,8 @@ export interface RouteRateLimit {
   readonly ttlMs: number;
   readonly blockDurationMs: number;
   readonly algorithm: RateLimitAlgorithm;
+  /** Counted on this instance while the store is down, when `throttle.insurance` is on (the limit's `insurance`). */
+  readonly insured: boolean;
 }
 
 /** Everything the pipeline needs to know about a route, computed once per handler (never per request). */
@@ -264,6 +266,7 @@ export class PolicyResolver implements OnModuleInit {
       ttlMs: options.ttlMs,
       blockDurationMs: options.blockDurationMs ?? options.ttlMs,
       algorithm: this.throttle.algorithm,
+      insured: options.insurance !== false,
     };
   }
 
