@@ -5,7 +5,7 @@ import { DefenseStore, type DefenseStore as Store } from '@jwt-defense/core/stor
 import type { HttpAdapterName } from '../apps/demo/src/demo.config.js';
 import { ADAPTERS } from './support/demo-app.js';
 import { FailModeController, fixtureOptions, startFixture } from './fixtures/fixture.app.js';
-import { RedisClusterServer, RedisServer } from './support/redis-server.js';
+import { RedisClusterServer, RedisServer, untilStoreAnswers } from './support/redis-server.js';
 
 // throttle.insurance (#23 item 5): with the store down, each limit is counted on the instance with its share,
 // ceil(limit / instances), instead of its fail mode (per-IP open, body-field closed).
@@ -66,21 +66,6 @@ const login = (booted: Booted, username: string) => request(booted.app.getHttpSe
 const insuranceEvents = (booted: Booted) =>
   booted.events.filter((event) => event.type === 'store_unavailable' && event.details?.failMode === 'insurance' && event.details.layer === 'throttle');
 
-/** Until the app's own store connection answers again (ioredis reconnects by itself). */
-async function untilStoreAnswers(booted: Booted): Promise<void> {
-  const store = booted.app.get<Store>(DefenseStore);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await store.ping();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
 /** The client the insurance refused, once the store is back (restarted empty): the store's limit, not the share. */
 async function storeCountsAgain(booted: Booted): Promise<void> {
   const statuses: number[] = [];
@@ -140,7 +125,7 @@ describe.each(ADAPTERS)('throttle.insurance on Redis over %s', (adapter) => {
 
   it('Redis back: the store counts again (its limit, not the share), without a restart', async () => {
     await redis.resume();
-    await untilStoreAnswers(insured);
+    await untilStoreAnswers(insured.app.get<Store>(DefenseStore));
     await storeCountsAgain(insured);
   }, 30_000);
 });
@@ -173,7 +158,7 @@ describe('throttle.insurance on Redis Cluster', () => {
   it('every master back: the store counts again, over both adapters', async () => {
     await Promise.all(cluster.nodes.map((node) => node.resume()));
     for (const booted of apps.values()) {
-      await untilStoreAnswers(booted);
+      await untilStoreAnswers(booted.app.get<Store>(DefenseStore));
       await storeCountsAgain(booted);
     }
   }, 60_000);
