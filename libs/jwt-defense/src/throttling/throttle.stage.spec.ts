@@ -18,6 +18,14 @@ import { ThrottleStage } from './throttle.stage.js';
 
 const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const, insured: true });
 
+const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
+  route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
+  request: {} as IncomingMessage,
+  httpRequest: { body },
+  clientIp: ip,
+  startedMs: 0,
+});
+
 describe('ThrottleStage', () => {
   let store: MemoryDefenseStore;
   let stage: ThrottleStage;
@@ -30,14 +38,6 @@ describe('ThrottleStage', () => {
     events = [];
     eventService.events$.subscribe((event) => events.push(event));
     stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true }));
-  });
-
-  const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
-    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
-    request: {} as IncomingMessage,
-    httpRequest: { body },
-    clientIp: ip,
-    startedMs: 0,
   });
 
   /** The stage's answer as a promise (it answers at once on the memory store, throwing its refusal). */
@@ -105,13 +105,6 @@ describe('ThrottleStage with throttle.insurance, the store down', () => {
     return new ThrottleStage(down, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, throttle));
   };
 
-  const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
-    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'open', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
-    request: {} as IncomingMessage,
-    httpRequest: { body },
-    clientIp: ip,
-    startedMs: 0,
-  });
   const outcome = (promise: void | Promise<void>) => Promise.resolve(promise).then(() => 'through', (error: unknown) => error);
 
   it('counts this instance its share, ceil(limit / instances), then 429 with Retry-After; each fallback a store_unavailable event', async () => {
