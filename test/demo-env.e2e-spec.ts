@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { createDpopProof, OidcProvider } from './support/oidc-provider.js';
 import { ADAPTERS, startDemo, type DemoHandle } from './support/demo-app.js';
+import { RedisServer, untilStoreAnswers } from './support/redis-server.js';
+import { DefenseStore as DEFENSE_STORE, type DefenseStore } from '@jwt-defense/core/store';
 
 // The demo's environment variables (both parts of its contract), each shown to be read: a value changes an answer.
 
@@ -183,6 +185,38 @@ describe.each(ADAPTERS)('the demo environment over %s', (adapter) => {
       expect(asDpop.status).toBe(401);
     });
   });
+
+  it('STORE_INSURANCE=on with STORE_INSURANCE_INSTANCES: Redis stopped, THROTTLE_LIMIT is counted in this instance\'s share; off: it fails open; bad values stop the boot', async () => {
+    const redis = await RedisServer.start();
+    const env = (prefix: string, insurance: Record<string, string>) => ({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `${prefix}-${adapter}:`,
+      REDIS_COMMAND_TIMEOUT_MS: '200',
+      THROTTLE_LIMIT: '4',
+      ...insurance,
+    });
+    const on = await startDemo(adapter, env('on', { STORE_INSURANCE: 'on', STORE_INSURANCE_INSTANCES: '2' }));
+    const off = await startDemo(adapter, env('off', {}));
+    try {
+      await redis.stop();
+      const health = async (demo: DemoHandle) => {
+        const statuses: number[] = [];
+        for (let i = 0; i < 3; i++) statuses.push((await request(demo.server).get('/health').timeout(2000)).status);
+        return statuses;
+      };
+      expect(await health(on)).toEqual([200, 200, 429]); // ceil(4 / 2) per window on this instance
+      expect(await health(off)).toEqual([200, 200, 200]);
+      // The demos close on a store that answers again.
+      await redis.resume();
+      await Promise.all([on, off].map((demo) => untilStoreAnswers(demo.app.get<DefenseStore>(DEFENSE_STORE))));
+    } finally {
+      await Promise.all([on.close(), off.close()]);
+      await redis.destroy();
+    }
+    await expect(startDemo(adapter, { STORE_INSURANCE: 'maybe' })).rejects.toThrow(/STORE_INSURANCE/);
+    await expect(startDemo(adapter, { STORE_INSURANCE: 'on', STORE_INSURANCE_INSTANCES: '0' })).rejects.toThrow(/STORE_INSURANCE_INSTANCES/);
+    await expect(startDemo(adapter, { STORE_INSURANCE_INSTANCES: '2' })).rejects.toThrow(/STORE_INSURANCE_INSTANCES needs STORE_INSURANCE=on/);
+  }, 30_000);
 });
 
 describe('the demo environment for an external issuer (real oidc-provider)', () => {

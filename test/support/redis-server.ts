@@ -9,6 +9,23 @@ import { Redis, type RedisOptions } from 'ioredis';
 const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits until a store (an app's `DefenseStore`) answers a PING again after its Redis came back: ioredis reconnects by
+ * itself, and an app closed while it reconnects keeps Jest alive.
+ */
+export async function untilStoreAnswers(store: { ping(): Promise<unknown> }, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await store.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
 /** Installs redis-server with apt when it is missing and we are root (CI machines start without it). */
 export function ensureRedisInstalled(): void {
   try {

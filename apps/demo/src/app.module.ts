@@ -81,6 +81,8 @@ export class AppModule {
             allow: config.throttleAllow,
             // LOGIN_LIMIT on POST /auth/login, per IP and per username (credential stuffing spreads over IPs).
             profiles: { login: { ip: login, body: { field: 'username', ...login } } },
+            // STORE_INSURANCE: while Redis is down, each instance counts the limits with its share (of STORE_INSURANCE_INSTANCES).
+            insurance: config.storeInsurance,
           },
           // Layer 3: the country from COUNTRY_HEADER (believed from TRUST_PROXY peers only), the device from
           // X-Device-Id or the user agent; step-up at RISK_STEP_UP_AT, deny at RISK_DENY_AT.

@@ -26,6 +26,11 @@ export interface DemoConfig {
   throttleTtlMs: number;
   loginLimit: number;
   loginTtlMs: number;
+  /**
+   * STORE_INSURANCE `on`: per-instance limits while the store is down, for STORE_INSURANCE_INSTANCES instances (1; an
+   * extension); `off` (the default): each limit's fail mode.
+   */
+  storeInsurance: { instances: number } | false;
   accessTokenTtlSec: number;
   /** SESSION_MAX_PER_USER: most live refresh sessions of one user (the oldest beyond it is revoked). */
   sessionMaxPerUser: number;
@@ -141,6 +146,13 @@ function siemUrl(env: NodeJS.ProcessEnv): string | undefined {
   return url;
 }
 
+/** STORE_INSURANCE `off` | `on`, and with `on` STORE_INSURANCE_INSTANCES (1 to 1000, default 1). */
+function storeInsurance(env: NodeJS.ProcessEnv): { instances: number } | false {
+  const on = oneOf(env, 'STORE_INSURANCE', ['off', 'on'] as const, 'off') === 'on';
+  if (!on && text(env, 'STORE_INSURANCE_INSTANCES') !== undefined) throw new TypeError('demo: STORE_INSURANCE_INSTANCES needs STORE_INSURANCE=on');
+  return on ? { instances: int(env, 'STORE_INSURANCE_INSTANCES', 1, 1, 1000) } : false;
+}
+
 /** Reads and checks the environment; throws a `TypeError` naming the variable on a bad value. */
 export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   const algorithm = (text(env, 'JWT_ALGORITHM') ?? 'ES256') as DemoAlgorithm;
@@ -187,6 +199,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     throttleTtlMs: int(env, 'THROTTLE_TTL_MS', 60_000, 1, 86_400_000),
     loginLimit: int(env, 'LOGIN_LIMIT', 10, 1, 1_000_000_000),
     loginTtlMs: int(env, 'LOGIN_TTL_MS', 60_000, 1, 86_400_000),
+    storeInsurance: storeInsurance(env),
     accessTokenTtlSec: int(env, 'ACCESS_TOKEN_TTL_SEC', 300, 1, 900),
     sessionMaxPerUser: int(env, 'SESSION_MAX_PER_USER', 50, 1, 10_000),
     countryHeader: (text(env, 'COUNTRY_HEADER') ?? 'cf-ipcountry').toLowerCase(),

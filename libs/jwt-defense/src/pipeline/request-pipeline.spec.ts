@@ -15,7 +15,7 @@ import { TokenService } from '../token/token.service.js';
 import type { DefenseDecision, DefenseMetricsSink } from './metrics-sink.js';
 import { RequestPipeline } from './request-pipeline.js';
 
-const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const });
+const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' as const, insured: true });
 const route = (overrides: Partial<RoutePolicy> = {}): RoutePolicy => ({
   isPublic: false,
   name: 'Test.route',

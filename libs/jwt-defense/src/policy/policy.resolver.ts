@@ -27,6 +27,8 @@ export interface RouteRateLimit {
   readonly algorithm: RateLimitAlgorithm;
   /** The user's counter a per-user limit counts on: a `throttle.userBy` value's own; absent: the user's counter. */
   readonly counter?: string;
+  /** Counted on this instance while the store is down, when `throttle.insurance` is on (the limit's `insurance`). */
+  readonly insured: boolean;
 }
 
 /** Everything the pipeline needs to know about a route, computed once per handler (never per request). */
@@ -275,6 +277,7 @@ export class PolicyResolver implements OnModuleInit {
       ttlMs: options.ttlMs,
       blockDurationMs: options.blockDurationMs ?? options.ttlMs,
       algorithm: this.throttle.algorithm,
+      insured: options.insurance !== false,
     };
   }
 

@@ -15,6 +15,11 @@ export class RateLimitOptions {
   @IsInt() @Min(1) @Max(MAX_WINDOW_MS) ttlMs!: number;
   /** How long a client that went over stays refused, in ms. Default: `ttlMs`; `0`: only until the window ends. */
   @IsOptional() @IsInt() @Min(0) @Max(MAX_WINDOW_MS) blockDurationMs?: number;
+  /**
+   * With `throttle.insurance` on: `false` leaves this limit to its fail mode while the store is down, instead of this
+   * instance's share counted in memory. Default `true`.
+   */
+  @IsOptional() @IsBoolean() insurance?: boolean;
 }
 
 /** A limit keyed by a field of the request body, e.g. `username` on a login route (credential stuffing). */
@@ -65,6 +70,20 @@ export class UserLimitsByClaimOptions {
   @NestedRecord(() => RateLimitOptions, { orFalse: true }) limits!: Record<string, RateLimitOptions | false>;
 }
 
+/**
+ * Per-instance limits while the store is down (`throttle.insurance`): each instance counts a limit the store could not
+ * count in memory, with its share of it, `ceil(limit / instances)` per window.
+ */
+export class ThrottleInsuranceOptions {
+  declare readonly [REQUIRED]?: { instances: true };
+  /**
+   * How many instances share the limits (a count of processes, 1 to 1000). Required. Across the fleet, at most
+   * `instances × ceil(limit / instances)` pass per window only when it is the real number: more instances let more
+   * through, fewer are stricter.
+   */
+  @IsInt() @Min(1) @Max(1000) instances!: number;
+}
+
 /** Layer 2 options: rate limits per client IP, per user and per body field. */
 @OptionsCheck<ThrottleOptions>((options, path) => {
   options.allow.forEach((entry, index) => {
@@ -106,6 +125,14 @@ export class ThrottleOptions {
    * handler runs, so an outage never turns login into an unthrottled password oracle. Default `closed`.
    */
   @IsIn(FAIL_MODES) bodyFailMode: FailMode = 'closed';
+  /**
+   * Store down while counting a limit (per IP, per body field, per user): instead of that limit's fail mode, this
+   * instance counts it in memory (the memory store's counters and bounds) with its share, `ceil(limit / instances)` per
+   * window: 429 above it, through within it (with a sampled `store_unavailable` event, `details.failMode: 'insurance'`).
+   * The per-request check's own fail mode (`revocation.failMode`) still applies. A limit opts out with
+   * `insurance: false`. Default `false` (each limit's fail mode).
+   */
+  @Nested(() => ThrottleInsuranceOptions, { orBoolean: 'false' }) insurance: ThrottleInsuranceOptions | false = false;
   /**
    * Send the IETF `RateLimit` and `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers) for the
    * per-IP and per-user limits. Never for body-field limits (they would show login activity on any account).

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { DefenseClock } from '../common/defense-clock.js';
 import { resolveOptions } from '../common/options.js';
-import { RateLimitedException } from '../errors/defense.exceptions.js';
+import { DefenseStoreUnavailableException, RateLimitedException } from '../errors/defense.exceptions.js';
 import { SecurityEventService } from '../events/security-event.service.js';
 import type { SecurityEvent } from '../events/security-event.js';
 import { NOOP_METRICS_SINK } from '../pipeline/metrics-sink.js';
@@ -11,10 +11,21 @@ import type { RoutePolicy } from '../policy/policy.resolver.js';
 import { partResult, type DefenseCheckRequest } from '../store/check-part.js';
 import { USER_RATE_PART } from './user-rate.check-part.js';
 import { MemoryDefenseStore } from '../store/memory/memory-defense.store.js';
+import { DefenseStoreError } from '../store/defense-store.errors.js';
+import type { RateLimitStore } from '../store/defense-store.ports.js';
 import { ThrottleOptions } from './throttle.options.js';
 import { ThrottleStage } from './throttle.stage.js';
 
-const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const });
+const limit = (space: string, max: number) => ({ space, limit: max, ttlMs: 60_000, blockDurationMs: 30_000, algorithm: 'fixed' as const, insured: true });
+
+const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
+  route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
+  request: {} as IncomingMessage,
+  httpRequest: { body },
+  clientIp: ip,
+  clientAddress: ip,
+  startedMs: 0,
+});
 
 describe('ThrottleStage', () => {
   let store: MemoryDefenseStore;
@@ -28,15 +39,6 @@ describe('ThrottleStage', () => {
     events = [];
     eventService.events$.subscribe((event) => events.push(event));
     stage = new ThrottleStage(store, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, { headers: true }));
-  });
-
-  const context = (route: Partial<RoutePolicy>, body?: unknown, ip = '198.51.100.1'): PipelineContext => ({
-    route: { isPublic: true, name: 'T.r', template: '/r', failMode: 'closed', ip: false, user: false, routeId: 'r', ...route } as RoutePolicy,
-    request: {} as IncomingMessage,
-    httpRequest: { body },
-    clientIp: ip,
-    clientAddress: ip,
-    startedMs: 0,
   });
 
   /** The stage's answer as a promise (it answers at once on the memory store, throwing its refusal). */
@@ -149,5 +151,86 @@ describe('ThrottleStage', () => {
       Object.defineProperty(ctx, 'clientAddress', { get: () => { throw new Error('looked up'); } });
       expect(() => stage.beforeAuth(ctx)).not.toThrow();
     });
+  });
+});
+
+describe('ThrottleStage with throttle.insurance, the store down', () => {
+  let events: SecurityEvent[];
+  const down = { kind: 'redis', hit: () => Promise.reject(new DefenseStoreError('Redis at 127.0.0.1:1 cannot be reached')) } as unknown as RateLimitStore;
+
+  const stageWith = (throttle: Record<string, unknown>) => {
+    const clock = new DefenseClock();
+    const eventService = new SecurityEventService(new MemoryDefenseStore(), clock);
+    events = [];
+    eventService.events$.subscribe((event) => events.push(event));
+    return new ThrottleStage(down, new StoreFailures(eventService, NOOP_METRICS_SINK), eventService, clock, resolveOptions(ThrottleOptions, throttle));
+  };
+
+  const outcome = (promise: void | Promise<void>) => Promise.resolve(promise).then(() => 'through', (error: unknown) => error);
+
+  it('counts this instance its share, ceil(limit / instances), then 429 with Retry-After; each fallback a store_unavailable event', async () => {
+    const stage = stageWith({ insurance: { instances: 2 } });
+    const route = { ip: limit('ip', 5) };
+    expect(await outcome(stage.beforeAuth(context(route)))).toBe('through');
+    expect(await outcome(stage.beforeAuth(context(route)))).toBe('through');
+    expect(await outcome(stage.beforeAuth(context(route)))).toBe('through');
+    const refused = await outcome(stage.beforeAuth(context(route)));
+    expect(refused).toBeInstanceOf(RateLimitedException);
+    expect((refused as RateLimitedException).retryAfterSec).toBe(30);
+    // Another client has its own share.
+    expect(await outcome(stage.beforeAuth(context(route, undefined, '198.51.100.2')))).toBe('through');
+    expect(events.filter((event) => event.type === 'store_unavailable')).toEqual([
+      expect.objectContaining({ details: expect.objectContaining({ failMode: 'insurance', layer: 'throttle', reason: 'DefenseStoreError' }) }),
+    ]);
+  });
+
+  it("a limit that opts out keeps its fail mode (a body limit's closed: 503)", async () => {
+    const stage = stageWith({ insurance: { instances: 2 } });
+    const route = { body: { ...limit('body', 4), field: 'username', insured: false } };
+    expect(await outcome(stage.beforeAuth(context(route, { username: 'alice' })))).toBeInstanceOf(DefenseStoreUnavailableException);
+  });
+
+  it("insured body-field counters stay bounded per client: one client inventing usernames never pushes out another's", async () => {
+    const stage = stageWith({ insurance: { instances: 2 } });
+    const route = { body: { ...limit('body', 4), field: 'username' } };
+    expect(await outcome(stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7')))).toBe('through');
+    for (let i = 0; i < 1500; i++) await outcome(stage.beforeAuth(context(route, { username: `guess-${i}` }, '203.0.113.9')));
+    // alice's counter kept counting: her second attempt is the last of the share of 2.
+    expect(await outcome(stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7')))).toBe('through');
+    expect(await outcome(stage.beforeAuth(context(route, { username: 'alice' }, '198.51.100.7')))).toBeInstanceOf(RateLimitedException);
+  });
+
+  it("the ONE call failed: the user limit insured is the one prepare() chose: none for an allow-listed client, a plan's own", () => {
+    const stage = stageWith({ insurance: { instances: 1 } });
+    const failure = new DefenseStoreError('down');
+    const user = (chosen: PipelineContext['userLimit']) => {
+      const ctx = context({ isPublic: false, failMode: 'open', user: limit('user', 100) });
+      ctx.userLimit = chosen;
+      ctx.identity = { tag: 't2', subject: 'bob' } as PipelineContext['identity'];
+      return ctx;
+    };
+    for (let i = 0; i < 5; i++) expect(() => stage.failed(user(false), failure)).not.toThrow();
+    const plan = { ...limit('user', 2), counter: 'plan-free00' };
+    stage.failed(user(plan), failure);
+    stage.failed(user(plan), failure);
+    expect(() => stage.failed(user(plan), failure)).toThrow(RateLimitedException);
+  });
+
+  it('the ONE call failed: the per-user limit is counted in its share on a route failing open, refused by this layer; not counted on one failing closed', () => {
+    const stage = stageWith({ insurance: { instances: 3 } });
+    const failure = new DefenseStoreError('down');
+    const user = (failMode: 'open' | 'closed') => {
+      const ctx = context({ isPublic: false, failMode, user: limit('user', 5) });
+      ctx.userLimit = ctx.route.user; // as prepare() chose it
+      ctx.identity = { tag: 't1', subject: 'alice' } as PipelineContext['identity'];
+      ctx.layer = 'store';
+      return ctx;
+    };
+    stage.failed(user('open'), failure);
+    stage.failed(user('open'), failure);
+    const third = user('open');
+    expect(() => stage.failed(third, failure)).toThrow(RateLimitedException);
+    expect(third.layer).toBe('throttle');
+    for (let i = 0; i < 3; i++) expect(() => stage.failed(user('closed'), failure)).not.toThrow();
   });
 });

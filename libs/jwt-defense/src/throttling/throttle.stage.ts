@@ -9,7 +9,9 @@ import type { PipelineContext } from '../pipeline/pipeline-context.js';
 import { StoreFailures } from '../pipeline/store-failure.js';
 import type { RouteRateLimit } from '../policy/policy.resolver.js';
 import { askPart, partResult, type DefenseCheckRequest, type DefenseCheckResult } from '../store/check-part.js';
+import { DefenseStoreError, StoreCapacityError } from '../store/defense-store.errors.js';
 import { RateLimitStore } from '../store/defense-store.ports.js';
+import { InsuranceLimiter } from './insurance-limiter.js';
 import { IP_RATE_PART } from './ip-rate.check-part.js';
 import { LocalBlocks } from './local-blocks.js';
 import { USER_RATE_PART } from './user-rate.check-part.js';
@@ -41,7 +43,8 @@ function bodyKey(body: unknown, field: string): string {
  * forged token), with one hit; a block the store answered is remembered, so the client's next requests are refused
  * before any token work and without a round trip. Public routes and body-field limits are hit before authentication.
  * A client on `throttle.allow` skips the per-IP and per-user limits (never a body-field one).
- * One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event.
+ * One way to refuse: 429 `rate_limited` with `Retry-After` and a sampled event. A count the store could not make
+ * goes to the counter's fail mode, or, with `throttle.insurance`, to this instance's share counted in memory.
  */
 @Injectable()
 export class ThrottleStage implements CheckStage {
@@ -51,6 +54,8 @@ export class ThrottleStage implements CheckStage {
   private readonly blocks = new LocalBlocks(LOCAL_BLOCKS);
   /** `throttle.allow`, compiled once; none without a list (no lookup at all). */
   private readonly allowList: ((address: string, index: number) => boolean) | undefined;
+  /** Counts the limits on this instance while the store cannot (`throttle.insurance`). */
+  private readonly insurance?: InsuranceLimiter;
 
   constructor(
     @Inject(RateLimitStore) private readonly store: RateLimitStore & { readonly kind?: string },
@@ -61,6 +66,7 @@ export class ThrottleStage implements CheckStage {
   ) {
     this.countsInCall = store.kind !== 'memory';
     this.allowList = options.allow.length > 0 ? proxyAddr.compile([...options.allow]) : undefined;
+    if (options.insurance) this.insurance = new InsuranceLimiter(options.insurance.instances);
   }
 
   /**
@@ -117,11 +123,29 @@ export class ThrottleStage implements CheckStage {
     this.counted(context, 'user', user, counted);
   }
 
-  /** The ONE call failed: the per-IP count it carried has this layer's fail mode (open by default; closed: 503). */
+  /**
+   * The ONE call failed: the per-IP count it carried has this layer's fail mode (open by default; closed: 503), or its
+   * insurance. The per-user limit follows the call's fail mode, or, insured on a route whose call fails open, this
+   * instance's share (a route failing closed answers 503 whatever the count).
+   */
   failed(context: PipelineContext, error: unknown): void {
-    if (context.ipOwed === undefined) return;
-    context.ipOwed = undefined;
-    this.fail(context, 'ip', error);
+    const owed = context.ipOwed;
+    try {
+      if (owed !== undefined) {
+        context.ipOwed = undefined;
+        this.fail(context, 'ip', owed.limit, context.clientIp, owed.nowMs, error);
+      }
+      // The user's limit as prepare() chose it (none when allow-listed; a throttle.userBy value's own counter).
+      const user = context.userLimit;
+      if (user === undefined || user === false || context.route.failMode === 'closed' || !this.insurance) return;
+      const identity = context.identity!;
+      const key = user.counter === undefined ? `${identity.tag}:${identity.subject}` : `${identity.tag}:${user.counter}:${identity.subject}`;
+      this.insure(context, 'user', user, key, identity.tag, this.clock.nowMs(), error);
+    } catch (refusal) {
+      // Refused by this layer, not by the call's fail mode (the pipeline reports the layer).
+      if (refusal instanceof RateLimitedException) context.layer = this.layer;
+      throw refusal;
+    }
   }
 
   /**
@@ -143,12 +167,12 @@ export class ThrottleStage implements CheckStage {
       const principal = counter === 'body' ? { principal: context.clientIp } : {};
       answer = this.store.hit({ space: limit.space, key, limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs, algorithm: limit.algorithm, nowMs, ...principal });
     } catch (error) {
-      return this.fail(context, counter, error);
+      return this.fail(context, counter, limit, key, nowMs, error);
     }
     if (!isPromise(answer)) return this.counted(context, counter, limit, answer);
     return answer.then(
       (result) => this.counted(context, counter, limit, result),
-      (error: unknown) => this.fail(context, counter, error),
+      (error: unknown) => this.fail(context, counter, limit, key, nowMs, error),
     );
   }
 
@@ -156,16 +180,42 @@ export class ThrottleStage implements CheckStage {
     return this.count(context, counter, limit, key, nowMs);
   }
 
-  private fail(context: PipelineContext, counter: Counter, error: unknown): void {
+  /** The store could not count `key`: insured, this instance's share decides; else the counter's fail mode. */
+  private fail(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, nowMs: number, error: unknown): void {
+    if (this.insure(context, counter, limit, key, context.clientIp, nowMs, error)) return;
     this.failures.handle(error, 'throttle', counter === 'body' ? this.options.bodyFailMode : this.options.failMode, context);
   }
 
-  private counted(context: PipelineContext, counter: Counter, limit: RouteRateLimit, result: RateLimitResult): void {
+  /**
+   * Counts `key` in this instance's share of `limit` (`throttle.insurance`), held by `owner`: returns true when it
+   * decided (throws the 429 above the share), false when the limit's fail mode applies instead (no insurance, the limit
+   * opts out, not an outage, or the insurance's space is full of active blocks).
+   */
+  private insure(context: PipelineContext, counter: Counter, limit: RouteRateLimit, key: string, owner: string, nowMs: number, error: unknown): boolean {
+    const insurance = this.insurance;
+    // A full store answered: that is no outage to insure.
+    if (!insurance || !limit.insured || !(error instanceof DefenseStoreError) || error instanceof StoreCapacityError) return false;
+    const share = insurance.share(limit);
+    let result: RateLimitResult;
+    try {
+      result = insurance.hit(share, key, owner, nowMs);
+    } catch (full) {
+      if (full instanceof StoreCapacityError) return false;
+      throw full;
+    }
+    // The per-user count's request is reported by the call's fail mode (`fail_open`), as without insurance.
+    this.failures.insured(error, this.layer, context, counter !== 'user' && !result.blocked);
+    this.counted(context, counter, share, result, false);
+    return true;
+  }
+
+  /** `remember`: a block the store answered (an insured one is this instance's alone: the store counts again once back). */
+  private counted(context: PipelineContext, counter: Counter, limit: RouteRateLimit, result: RateLimitResult, remember = true): void {
     // Kept for the opt-in RateLimit fields only. Body-field counters never show: they would tell anyone about
     // login activity on any account.
     if (this.options.headers && counter !== 'body') (context.limits ??= []).push({ name: counter, limit: limit.limit, ttlMs: limit.ttlMs, result });
     if (!result.blocked) return;
-    if (counter === 'ip' && this.countsInCall) this.blocks.remember(blockKey(limit, context.clientIp), this.clock.nowMs() + result.timeToBlockExpireMs);
+    if (counter === 'ip' && this.countsInCall && remember) this.blocks.remember(blockKey(limit, context.clientIp), this.clock.nowMs() + result.timeToBlockExpireMs);
     const sub = counter === 'user' ? context.principal?.sub : undefined;
     this.events.recordSampled('rate_limited', `${counter}:${sub ?? context.clientIp}:${limit.space}`, {
       sub,

@@ -4,7 +4,7 @@ import { ThrottleOptions } from './throttle.options.js';
 import { UserLimitsByClaim } from './user-limits-by-claim.js';
 
 const throttle = (userBy: unknown) => resolveOptions(ThrottleOptions, { userBy }, 'throttle');
-const FALLBACK: RouteRateLimit = { space: 'user', limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed' };
+const FALLBACK: RouteRateLimit = { space: 'user', limit: 100, ttlMs: 60_000, blockDurationMs: 60_000, algorithm: 'fixed', insured: true };
 
 describe('throttle.userBy', () => {
   const options = throttle({
@@ -15,7 +15,7 @@ describe('throttle.userBy', () => {
   const limitOf = (claims: Record<string, unknown>) => byClaim.limitOf(claims, FALLBACK);
 
   it("a listed string value gets its limit (block defaulting to its window, the module's algorithm), on a counter of its own", () => {
-    expect(limitOf({ plan: 'free' })).toEqual({ space: 'user', limit: 10, ttlMs: 3_600_000, blockDurationMs: 0, algorithm: 'sliding', counter: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) });
+    expect(limitOf({ plan: 'free' })).toEqual({ space: 'user', limit: 10, ttlMs: 3_600_000, blockDurationMs: 0, algorithm: 'sliding', insured: true, counter: expect.stringMatching(/^[A-Za-z0-9_-]{12}$/) });
     expect(limitOf({ plan: 'pro' })).toMatchObject({ limit: 10_000, ttlMs: 60_000, blockDurationMs: 60_000 });
     expect(limitOf({ plan: 'https://example.com/plans/gold' })).toMatchObject({ limit: 50 });
     const counters = ['pro', 'free', 'https://example.com/plans/gold'].map((plan) => (limitOf({ plan }) as RouteRateLimit).counter);

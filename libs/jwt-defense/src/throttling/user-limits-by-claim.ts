@@ -29,7 +29,7 @@ export class UserLimitsByClaim {
         limit:
           limit === false
             ? false
-            : { space: 'user', limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs ?? limit.ttlMs, algorithm, counter: counterOf(value) },
+            : { space: 'user', limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs ?? limit.ttlMs, algorithm, insured: limit.insurance !== false, counter: counterOf(value) },
       });
     });
   }
