@@ -92,6 +92,16 @@ describe.each(ADAPTERS)('limits by principal over %s', (adapter) => {
       expect(await statuses(other, 3)).toEqual([200, 200, 429]);
     });
 
+    it("a route's own user limit counts on a counter of its own: the user's requests elsewhere do not spend it, nor it theirs", async () => {
+      // The default user limit is 3 (no plan): spent on /plan, /plan/export still has its own 2, and the other way round.
+      const spent = await token('own-counter-a');
+      expect(await statuses(spent, 4)).toEqual([200, 200, 200, 429]);
+      expect(await statuses(spent, 3, '/plan/export')).toEqual([200, 200, 429]);
+      const other = await token('own-counter-b');
+      expect(await statuses(other, 3, '/plan/export')).toEqual([200, 200, 429]);
+      expect(await statuses(other, 4)).toEqual([200, 200, 200, 429]);
+    });
+
     it("a route's own user limit wins over the plan (pro and internal alike)", async () => {
       for (const plan of ['pro', 'internal']) {
         const principal = await token(`plan-export-${plan}`, { plan });

@@ -11,7 +11,7 @@ import { RiskOptions, RouteRiskOptions, type LayerMode } from '../risk/risk.opti
 import { AnomalyOptions, RouteAnomalyOptions, type AnomalyContainment } from '../monitoring/anomaly.options.js';
 import type { RateLimitAlgorithm } from '../throttling/rate-limit.js';
 import { ThrottleOptions, ThrottlePolicyOptions, type RateLimitOptions } from '../throttling/throttle.options.js';
-import { UserLimitsByClaim } from '../throttling/user-limits-by-claim.js';
+import { UserLimitsByClaim, userCounterOf } from '../throttling/user-limits-by-claim.js';
 import type { JwtDefenseModuleExtras } from '../jwt-defense.module-definition.js';
 import { JWT_DEFENSE_EXTRAS } from '../jwt-defense.tokens.js';
 import { DefensePolicy, Public, type DefensePolicyOptions } from './defense-policy.decorator.js';
@@ -259,7 +259,9 @@ export class PolicyResolver implements OnModuleInit {
       scopes: declared.scopes,
       failMode: declared.failMode ?? this.revocation.failMode,
       ip: policy === false || skipAll || skipped('ip') ? false : this.limit(ownIp ?? this.throttle.ip, ownIp ? `ip:${name}` : 'ip'),
-      user: noUserLimit ? false : this.limit(userLimit ?? this.throttle.user, 'user'),
+      // A route's own user limit counts on a counter of its own (as its own per-IP limit does): sharing the user's one
+      // counter with limits of other sizes and windows would let each refuse, or restart, the other's window.
+      user: noUserLimit ? false : this.limit(userLimit ?? this.throttle.user, 'user', userLimit === undefined ? undefined : userCounterOf('route', name)),
       // A route's own user limit (false included) applies to everyone; the principal's claim picks only the default.
       userBy: noUserLimit || userLimit !== undefined ? undefined : this.userBy,
       body:
@@ -269,7 +271,7 @@ export class PolicyResolver implements OnModuleInit {
     };
   }
 
-  private limit(options: RateLimitOptions | false, space: string): RouteRateLimit | false {
+  private limit(options: RateLimitOptions | false, space: string, counter?: string): RouteRateLimit | false {
     if (options === false) return false;
     return {
       space,
@@ -278,6 +280,7 @@ export class PolicyResolver implements OnModuleInit {
       blockDurationMs: options.blockDurationMs ?? options.ttlMs,
       algorithm: this.throttle.algorithm,
       insured: options.insurance !== false,
+      ...(counter === undefined ? {} : { counter }),
     };
   }
 

@@ -34,7 +34,10 @@ export class ThrottlePolicyOptions {
   declare readonly [REQUIRED]?: {};
   /** Per client IP, before authentication. A route with its own `ip` limit counts on its own counter. */
   @Nested(() => RateLimitOptions, { orBoolean: 'false' }) ip?: RateLimitOptions | false;
-  /** Per authenticated user, counted inside the per-request check (no extra round trip). */
+  /**
+   * Per authenticated user, counted inside the per-request check (no extra round trip). A route with its own `user`
+   * limit counts on its own counter per user.
+   */
   @Nested(() => RateLimitOptions, { orBoolean: 'false' }) user?: RateLimitOptions | false;
   /** Per value of a body field, before authentication. Fails closed by default (`bodyFailMode`). */
   @Nested(() => BodyRateLimitOptions) body?: BodyRateLimitOptions;

@@ -29,7 +29,7 @@ export class UserLimitsByClaim {
         limit:
           limit === false
             ? false
-            : { space: 'user', limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs ?? limit.ttlMs, algorithm, insured: limit.insurance !== false, counter: counterOf(value) },
+            : { space: 'user', limit: limit.limit, ttlMs: limit.ttlMs, blockDurationMs: limit.blockDurationMs ?? limit.ttlMs, algorithm, insured: limit.insurance !== false, counter: userCounterOf('claim', value) },
       });
     });
   }
@@ -48,7 +48,10 @@ export class UserLimitsByClaim {
   }
 }
 
-/** A claim value's counter name: short, of a fixed alphabet ([A-Za-z0-9_-]), whatever the value (a URL, a client id). */
-function counterOf(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('base64url').slice(0, 12);
+/**
+ * The name of a per-user counter of its own, a claim value's or a route's: short, of a fixed alphabet ([A-Za-z0-9_-])
+ * whatever the value (a URL, a client id), from a hash of both (a claim value spelled as a route's name never shares).
+ */
+export function userCounterOf(kind: 'claim' | 'route', value: string): string {
+  return createHash('sha256').update(`${kind}\u0000${value}`, 'utf8').digest('base64url').slice(0, 12);
 }
