@@ -370,8 +370,9 @@ describe('RedisClusterServer with replicas', () => {
     const oldPort = await cluster.masterFor(name);
     const master = clients.redis({ host: '127.0.0.1', port: oldPort });
     await master.set(name, 'before');
-    // Replication is asynchronous: WAIT until the replica acknowledged the write.
-    await expect(master.call('WAIT', 1, 100)).resolves.toBe(1);
+    // Replication is asynchronous: WAIT until the replica acknowledged the write (it answers as soon as it has: the
+    // bound only matters on a loaded machine, where 100 ms was seen to pass without the acknowledgement).
+    await expect(master.call('WAIT', 1, 5000)).resolves.toBe(1);
     const topology = await cluster.topology();
     const oldId = topology.find((node) => node.port === oldPort)!.id;
     const replicaPort = topology.find((node) => node.masterId === oldId)!.port;
