@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { isJsonMediaType } from './json-only.guard.js';
+import type { ExecutionContext } from '@nestjs/common';
+import { isJsonMediaType, JsonOnlyGuard } from './json-only.guard.js';
 
 const TOKEN_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.-'.split('');
 
@@ -50,3 +51,13 @@ describe('isJsonMediaType', () => {
     fc.assert(fc.property(fc.string({ maxLength: 100 }), (anything) => typeof isJsonMediaType(anything) === 'boolean'), { numRuns: 2000 });
   });
 });
+
+describe('JsonOnlyGuard', () => {
+  it('refuses to guard anything but an HTTP route (a gateway, resolver or message handler has no HTTP body to check)', () => {
+    for (const type of ['ws', 'rpc', 'graphql']) {
+      const context = { getType: () => type } as unknown as ExecutionContext;
+      expect(() => new JsonOnlyGuard().canActivate(context)).toThrow(/JsonOnlyGuard checks HTTP request bodies.*use it on HTTP routes only/);
+    }
+  });
+});
+

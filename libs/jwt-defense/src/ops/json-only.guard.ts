@@ -21,7 +21,8 @@ type HttpRequestLike = { method: string; headers: Record<string, string | string
 @Injectable()
 export class JsonOnlyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    if (context.getType() !== 'http') return true;
+    // It checks HTTP bodies: on a gateway, resolver or message handler it has nothing to check, so it is a mistake.
+    if (context.getType() !== 'http') throw new TypeError(`jwt-defense: JsonOnlyGuard checks HTTP request bodies; it guards a ${context.getType()} handler here: use it on HTTP routes only`);
     const { method, headers } = context.switchToHttp().getRequest<HttpRequestLike>();
     if (SAFE_METHODS.has(method.toUpperCase())) return true;
     const contentType = headers['content-type'];
